@@ -1,0 +1,18 @@
+"""matsense: gradient descent on low-rank matrix sensing.
+
+Built around Xiong, Ding & Du, *How Over-Parameterization Slows Down Gradient
+Descent in Matrix Sensing: The Curses of Symmetry and Initialization* (ICLR 2024).
+Conventions: ``../shared/PAPER.md`` and ``docs/conventions.md``.
+"""
+
+from . import diagnostics, init, rates
+from .methods import GD, RebalancedGD, get_method
+from .operators import DenseOperator
+from .problems import Problem
+from .run import run
+from .trajectory import Trajectory
+
+__version__ = "0.1.0"
+
+__all__ = ["Problem", "DenseOperator", "GD", "RebalancedGD", "get_method", "run",
+           "Trajectory", "init", "diagnostics", "rates", "__version__"]

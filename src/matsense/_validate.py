@@ -1,0 +1,72 @@
+"""Validation at the public boundary.
+
+Every check raises :class:`ValueError` whose message names the offending value
+and the accepted range, so that bad input never surfaces as a traceback from
+deep inside NumPy.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import backend
+
+
+def positive_float(name: str, value, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a float, requiring it finite and > 0 (or >= 0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    ok = value >= 0 if allow_zero else value > 0
+    if not math.isfinite(value) or not ok:
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return value
+
+
+def int_in_range(name: str, value, lo: int, hi: int | None = None) -> int:
+    """Return ``value`` as an int, requiring ``lo <= value <= hi``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
+    if value < lo or (hi is not None and value > hi):
+        allowed = f">= {lo}" if hi is None else f"in [{lo}, {hi}]"
+        raise ValueError(f"{name} must be {allowed}, got {value}")
+    return value
+
+
+def finite_array(name: str, arr):
+    """Raise if ``arr`` holds NaN or infinity; return it unchanged."""
+    xp = backend.namespace(arr)
+    if not bool(xp.all(xp.isfinite(arr))):
+        raise ValueError(f"{name} must be finite; it contains NaN or infinity")
+    return arr
+
+
+def ndim_in(name: str, arr, allowed: tuple[int, ...]):
+    if arr.ndim not in allowed:
+        raise ValueError(
+            f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
+            f"got shape {tuple(arr.shape)}"
+        )
+    return arr
+
+
+def real_array(name: str, value):
+    """Coerce array-likes (lists, NumPy arrays) to a float64 NumPy array; pass backend arrays."""
+    if backend.is_array(value) and not isinstance(value, np.ndarray):
+        return value
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # pragma: no cover - defensive
+        raise ValueError(f"{name} must be an array of real numbers: {exc}") from None
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise ValueError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise ValueError(f"{name} must be real, got complex dtype {arr.dtype}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float64)
+    return arr

@@ -1,0 +1,232 @@
+"""One run as plain data: a flat, validated configuration.
+
+Used by ``matsense run`` (flags or a TOML file) and by sweeps (one config per
+grid point), so a run is described the same way everywhere. Keys are flat and
+unique across the problem, the initialization, the method and the run:
+
+======================  =====================================================
+problem                 n1, n2, r, m, kappa, singular_values, spacing,
+                        symmetric, noise, seed
+initialization          init ('small_random' | 'balanced' | 'symmetric_random'
+                        | any name in ``INITS``), k, alpha, ratio,
+                        normalization, init_seed
+method                  method (a name in ``matsense.methods.METHODS``) and
+                        that method's hyper-parameters (e.g. step_size, tau)
+run                     iters, tol, record_every, backend, device, dtype
+======================  =====================================================
+
+A TOML file may hold the keys at top level or under ``[problem]``, ``[init]``,
+``[method]``, ``[run]`` tables; they are flattened. Unknown keys and wrong
+types raise ``ValueError`` naming the key (and the file and line when loaded
+from a file) and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import init as _init
+from .methods import METHODS, get_method
+from .problems import Problem
+
+SECTIONS = ("problem", "init", "method", "run")
+
+# key -> (accepted types, description)
+_NUM = (int, float)
+CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "n1": ((int,), "rows of M* (int >= 1)"),
+    "n2": ((int, type(None)), "columns of M* (int >= 1; default n1)"),
+    "r": ((int,), "rank of M* (int >= 1)"),
+    "m": ((int,), "number of measurements (int >= 1)"),
+    "kappa": (_NUM, "condition number (>= 1)"),
+    "singular_values": ((list, type(None)), "explicit σ_1..σ_r (list of floats)"),
+    "spacing": ((str,), "'geometric' or 'linear'"),
+    "symmetric": ((bool,), "PSD ground truth (true/false)"),
+    "noise": (_NUM, "noise standard deviation (>= 0)"),
+    "seed": ((int,), "problem seed (int >= 0)"),
+    "init": ((str,), "initialization name"),
+    "k": ((int,), "factor columns (1 <= k <= min(n1, n2))"),
+    "alpha": (_NUM, "initialization scale (> 0)"),
+    "ratio": (_NUM, "G_0 scale / F_0 scale (> 0)"),
+    "normalization": ((str,), "'entry' or 'sqrt_n'"),
+    "init_seed": ((int,), "initialization seed (int >= 0)"),
+    "method": ((str,), "method name"),
+    "iters": ((int,), "maximum iterations (int >= 0)"),
+    "tol": ((*_NUM, type(None)), "relative-error tolerance (> 0)"),
+    "record_every": ((int,), "history stride (int >= 1)"),
+    "backend": ((str,), "'numpy' or 'torch'"),
+    "device": ((str,), "'cpu' or 'cuda'"),
+    "dtype": ((str,), "'float64' or 'float32'"),
+}
+
+PROBLEM_KEYS = ("n1", "n2", "r", "m", "kappa", "singular_values", "spacing",
+                "symmetric", "noise", "seed")
+
+# Initializations by name: fn(problem, config) -> factors. Other modules may add entries.
+INITS = {
+    "small_random": lambda p, c: _init.small_random(
+        p, c.k, c.alpha, ratio=c.ratio, normalization=c.normalization, seed=c.init_seed),
+    "balanced": lambda p, c: _init.balanced(
+        p, c.k, c.alpha, normalization=c.normalization, seed=c.init_seed),
+    "symmetric_random": lambda p, c: _init.symmetric_random(
+        p, c.k, c.alpha, normalization=c.normalization, seed=c.init_seed),
+}
+
+
+def method_param_names(name: str) -> tuple[str, ...]:
+    cls = METHODS[name]
+    return tuple(f.name for f in dataclasses.fields(cls) if f.name != "name")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A complete, validated description of one run (see the module docstring)."""
+
+    n1: int = 30
+    n2: int | None = None
+    r: int = 2
+    m: int = 900
+    kappa: float = 1.0
+    singular_values: list | None = None
+    spacing: str = "geometric"
+    symmetric: bool = False
+    noise: float = 0.0
+    seed: int = 0
+    init: str = "small_random"
+    k: int = 4
+    alpha: float = 0.04
+    ratio: float = 1 / 3
+    normalization: str = "entry"
+    init_seed: int = 0
+    method: str = "gd"
+    method_params: dict = field(default_factory=dict)
+    iters: int = 1000
+    tol: float | None = None
+    record_every: int = 1
+    backend: str = "numpy"
+    device: str = "cpu"
+    dtype: str = "float64"
+
+    # ------------------------------------------------------------- building
+    @classmethod
+    def from_dict(cls, data: dict, *, source: str | None = None, locate=None) -> "RunConfig":
+        """Validate a flat (or sectioned) dict; unknown keys / wrong types → ValueError."""
+        flat = flatten(data, source=source, locate=locate)
+        method = flat.get("method", cls.method)
+        if not isinstance(method, str) or method not in METHODS:
+            raise ValueError(_where(source, locate, "method")
+                             + f"unknown method {method!r}; known methods: {', '.join(sorted(METHODS))}")
+        allowed_method = method_param_names(method)
+        core, mparams = {}, {}
+        for key, value in flat.items():
+            if key in CORE_KEYS:
+                types, desc = CORE_KEYS[key]
+                ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+                if not ok:
+                    raise ValueError(_where(source, locate, key)
+                                     + f"{key} must be {desc}, got {value!r} ({type(value).__name__})")
+                core[key] = value
+            elif key in allowed_method:
+                mparams[key] = value
+            else:
+                allowed = sorted(CORE_KEYS) + [f"{p} (method {method})" for p in allowed_method]
+                raise ValueError(_where(source, locate, key)
+                                 + f"unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+        if core.get("init", "small_random") not in INITS:
+            raise ValueError(_where(source, locate, "init")
+                             + f"unknown init {core['init']!r}; known: {', '.join(sorted(INITS))}")
+        for key in ("kappa", "noise", "alpha", "ratio", "tol"):
+            if key in core and isinstance(core[key], int) and not isinstance(core[key], bool):
+                core[key] = float(core[key])
+        cfg = cls(**core, method_params=mparams)
+        cfg.build_method()  # validates the method's hyper-parameters now
+        return cfg
+
+    @classmethod
+    def from_toml(cls, path) -> "RunConfig":
+        """Load a TOML run file; errors name the file and the line of the key."""
+        text, data = read_toml(path)
+        return cls.from_dict(data, source=str(path), locate=lambda key: find_line(text, key))
+
+    def to_dict(self) -> dict:
+        """The flat dict form (method parameters inlined), JSON-ready."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "method_params"}
+        d.update(self.method_params)
+        return d
+
+    def replace(self, **changes) -> "RunConfig":
+        d = self.to_dict()
+        d.update(changes)
+        return RunConfig.from_dict(d)
+
+    def run_id(self) -> str:
+        """Stable id: hash of the normalized config (sorted JSON)."""
+        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def problem_key(self) -> str:
+        """Hash of the problem fields: runs with equal keys share one operator."""
+        blob = json.dumps({k: getattr(self, k) for k in PROBLEM_KEYS}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def build_problem(self) -> Problem:
+        return Problem.gaussian(
+            self.n1, self.n2, r=self.r, m=self.m, kappa=self.kappa,
+            singular_values=self.singular_values, spacing=self.spacing,
+            symmetric=self.symmetric, noise=self.noise, seed=self.seed)
+
+    def build_method(self):
+        return get_method(self.method, **self.method_params)
+
+    def build_init(self, problem):
+        return INITS[self.init](problem, self)
+
+
+def flatten(data: dict, *, source=None, locate=None) -> dict:
+    """Merge ``[problem]``/``[init]``/``[method]``/``[run]`` tables into one flat dict."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a run configuration must be a table of keys, got {type(data).__name__}")
+    flat: dict = {}
+    for key, value in data.items():
+        if key in SECTIONS and isinstance(value, dict):
+            items = value.items()
+        else:
+            items = [(key, value)]
+        for k, v in items:
+            if k in flat:
+                raise ValueError(_where(source, locate, k) + f"key {k!r} is given twice")
+            flat[k] = v
+    return flat
+
+
+def read_toml(path) -> tuple[str, dict]:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: invalid TOML: {exc}") from None
+
+
+def find_line(text: str, key: str) -> int | None:
+    """1-based line on which ``key`` is assigned in TOML ``text`` (first match)."""
+    for i, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith(key) and stripped[len(key):].lstrip().startswith("="):
+            return i
+    return None
+
+
+def _where(source, locate, key) -> str:
+    if source is None:
+        return ""
+    line = locate(key) if locate else None
+    return f"{source}:{line}: " if line else f"{source}: "

@@ -1,0 +1,65 @@
+"""Diagnostics of an iterate: error, loss, imbalance, subspace components, singular values.
+
+All functions are batched (leading axis B) and backend-agnostic; symbols follow
+the paper (F, G, X, M_star, Δ = FᵀF − GᵀG).
+"""
+
+from __future__ import annotations
+
+from . import backend
+from .methods.base import product
+
+
+def error(P, M_star):
+    """‖P − M*‖_F per trajectory."""
+    xp = backend.namespace(P)
+    return xp.linalg.matrix_norm(P - M_star)
+
+
+def loss(residual_norm, symmetric_factors: bool):
+    """f = ¼‖r‖² for X Xᵀ, ½‖r‖² for F Gᵀ (PAPER.md §2)."""
+    return residual_norm**2 / (4 if symmetric_factors else 2)
+
+
+def imbalance(F, G):
+    """Δ = FᵀF − GᵀG (B, k, k)."""
+    return F.mT @ F - G.mT @ G
+
+
+def imbalance_drift(F, G, Delta0):
+    """‖Δ_t − Δ_0‖_F per trajectory."""
+    xp = backend.namespace(F)
+    return xp.linalg.matrix_norm(imbalance(F, G) - Delta0)
+
+
+def _off(Y, U):
+    # ‖(I − U Uᵀ) Y‖_F without forming the n×n projector.
+    xp = backend.namespace(Y)
+    return xp.linalg.matrix_norm(Y - U @ (U.mT @ Y))
+
+
+def off_subspace(factors: tuple, U_star, V_star):
+    """Norm of the factors' components outside M*'s column/row spaces.
+
+    √(‖(I−UUᵀ)F‖² + ‖(I−VVᵀ)G‖²) for (F, G); ‖(I−UUᵀ)X‖ for X.
+    """
+    if len(factors) == 1:
+        return _off(factors[0], U_star)
+    F, G = factors
+    return (_off(F, U_star) ** 2 + _off(G, V_star) ** 2) ** 0.5
+
+
+def product_singular_values(factors: tuple):
+    """The k singular values of P = F Gᵀ (or X Xᵀ), descending, from k×k matrices.
+
+    F = Q₁R₁, G = Q₂R₂ ⇒ σ(F Gᵀ) = σ(R₁R₂ᵀ); σ(X Xᵀ) = σ(X)².
+    """
+    xp = backend.namespace(*factors)
+    if len(factors) == 1:
+        return xp.linalg.svdvals(factors[0]) ** 2
+    F, G = factors
+    return xp.linalg.svdvals(xp.linalg.qr(F).R @ xp.linalg.qr(G).R.mT)
+
+
+__all__ = ["error", "loss", "imbalance", "imbalance_drift", "off_subspace",
+           "product_singular_values", "product"]

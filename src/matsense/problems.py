@@ -17,7 +17,8 @@ import numpy as np
 
 from . import _validate as V
 from . import backend
-from .operators import DenseOperator
+from . import backend as _backend  # Problem.to() has a parameter named `backend`
+from .operators import DenseOperator, MatrixOperator, SymmetricOperator
 
 
 def singular_value_profile(r: int, kappa: float = 1.0, spacing: str = "geometric") -> np.ndarray:
@@ -56,8 +57,8 @@ class Problem:
 
     Attributes
     ----------
-    operator : DenseOperator
-        The sensing operator 𝒜.
+    operator : DenseOperator or SymmetricOperator
+        The sensing operator 𝒜 (see :meth:`with_symmetric_operator`).
     y : array, shape (m,)
         Observations, already on the scale of 𝒜 (y = 𝒜(M*) + noise).
     M_star : array, shape (n1, n2), or None
@@ -68,7 +69,7 @@ class Problem:
         Rank r of M* (None when unknown).
     """
 
-    operator: DenseOperator
+    operator: MatrixOperator
     y: object
     M_star: object = None
     symmetric: bool = False
@@ -146,8 +147,8 @@ class Problem:
         M_star = (U * sigma) @ Vb.T
         if symmetric:
             M_star = (M_star + M_star.T) / 2
-        A = rng.standard_normal((m, n1, n2))
-        op = DenseOperator(A)
+        # Scaled in place: no second copy of the m·n1·n2 measurement data.
+        op = DenseOperator.from_raw_inplace(rng.standard_normal((m, n1, n2)))
         y = op.apply(M_star[None])[0]
         if noise > 0:
             y = y + noise * rng.standard_normal(m)
@@ -229,3 +230,46 @@ class Problem:
 
     def replace(self, **changes) -> "Problem":
         return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------ backends, operators
+    def to(self, backend: str = "numpy", device: str = "cpu", dtype=None) -> "Problem":
+        """This problem with its operator, y and M* on another backend / device / dtype.
+
+        Parameters
+        ----------
+        backend : {'numpy', 'torch'}
+        device : {'cpu', 'cuda', 'cuda:<i>'}
+            'cuda' needs PyTorch and a visible GPU.
+        dtype : {'float64', 'float32'}, optional
+            Default: keep the current dtype.
+
+        Methods and :func:`matsense.run` then compute on that backend (factors
+        passed to ``run`` are moved there). Converting NumPy float64 to torch
+        CPU float64 shares memory; other conversions copy the operator once.
+        Raises ``ValueError`` (one line) for an unavailable backend or device
+        or an unsupported dtype.
+        """
+        if dtype is None:
+            dtype = _backend.target_of(self.y).dtype
+        tgt = _backend.target(backend, device, dtype)
+        meta = dict(self.meta, backend=tgt.backend, device=tgt.device, dtype=tgt.dtype)
+        return self.replace(operator=self.operator.to(tgt), y=_backend.convert(self.y, tgt),
+                            M_star=_backend.convert(self.M_star, tgt), meta=meta)
+
+    def with_symmetric_operator(self) -> "Problem":
+        """This symmetric problem with 𝒜 replaced by its packed symmetric part.
+
+        A :class:`~matsense.operators.SymmetricOperator` stores svec(sym(A_i))
+        (n(n+1)/2 numbers per measurement instead of n²), halving the bytes
+        read per iteration. y and M* are kept: for symmetric P,
+        <sym(A_i), P> = <A_i, P>, so X Xᵀ runs follow the same trajectory. For
+        F Gᵀ the operator measures <A_i, sym(F Gᵀ)> instead of <A_i, F Gᵀ> —
+        a different (equally valid) sensing operator; see the operator's docs.
+        """
+        if not self.symmetric:
+            raise ValueError("with_symmetric_operator() needs a symmetric problem "
+                             "(symmetric=True); this one is asymmetric")
+        if isinstance(self.operator, SymmetricOperator):
+            return self
+        return self.replace(operator=SymmetricOperator.from_dense(self.operator),
+                            meta=dict(self.meta, operator="symmetric"))

@@ -1,0 +1,126 @@
+"""The imbalance drift of GD on F Gᵀ and its bound (claim C8).
+
+One GD step changes the imbalance Δ = FᵀF − GᵀG by (PAPER.md §3)
+
+    Δ_{t+1} − Δ_t = η² (G_tᵀ S_tᵀ S_t G_t − F_tᵀ S_t S_tᵀ F_t) = η² (∇_G fᵀ∇_G f − ∇_F fᵀ∇_F f),
+
+with ∇_F f = S G and ∇_G f = Sᵀ F. Since ‖AᵀA‖_F ≤ ‖A‖_F², summing gives the
+bound used by C8:
+
+    ‖Δ_t − Δ_0‖_F ≤ η² Σ_{s<t} (‖∇_F f(s)‖_F² + ‖∇_G f(s)‖_F²).
+
+:class:`DriftBoundGD` is plain asymmetric GD (the same update function as
+:class:`matsense.GD`) whose state also accumulates the right-hand side, so
+the driver :func:`matsense.run` runs it like any method; :func:`run_checkpoints`
+restarts it at a list of iterations to read the drift and the bound there.
+Symbols follow the paper (F, G, S, eta).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import backend, diagnostics
+from ..methods.base import product, require_asymmetric, residual_norm, step_size
+from ..methods.gd import gd_step_asymmetric
+from ..run import run
+
+
+class DriftBoundState(NamedTuple):
+    F: object
+    G: object
+    bound: object  # (B,) η² Σ_s (‖∇_F f‖² + ‖∇_G f‖²) so far
+
+
+def gradient_norms_squared(F, G, S):
+    """‖∇_F f‖_F² + ‖∇_G f‖_F² = ‖S G‖_F² + ‖Sᵀ F‖_F² per trajectory."""
+    xp = backend.namespace(F)
+    return xp.linalg.matrix_norm(S @ G) ** 2 + xp.linalg.matrix_norm(S.mT @ F) ** 2
+
+
+@dataclass(frozen=True)
+class DriftBoundGD:
+    """Asymmetric GD that also accumulates η² Σ_s (‖∇_F f‖² + ‖∇_G f‖²) (extras 'drift_bound')."""
+
+    step_size: float = 0.3
+    name: str = "gd_drift_bound"
+
+    def __post_init__(self):
+        object.__setattr__(self, "step_size", step_size(self.step_size))
+
+    def init(self, problem, factors):
+        require_asymmetric("DriftBoundGD", factors)
+        F, G = factors
+        xp = backend.namespace(F)
+        return DriftBoundState(F, G, xp.zeros(F.shape[0], dtype=F.dtype, device=backend.device_of(F)))
+
+    def step(self, problem, state):
+        F, G = state.F, state.G
+        r, S = problem.residual_and_adjoint(product((F, G)))
+        bound = state.bound + self.step_size**2 * gradient_norms_squared(F, G, S)
+        F_new, G_new = gd_step_asymmetric(F, G, S, self.step_size)
+        return DriftBoundState(F_new, G_new, bound), residual_norm(r)
+
+    def factors(self, state) -> tuple:
+        return (state.F, state.G)
+
+    def extras(self, state) -> dict:
+        return {"drift_bound": state.bound}
+
+
+@dataclass
+class DriftCheckpoints:
+    """Drift, bound and growth of FᵀF at checkpoints, each array of shape (n_checkpoints, B)."""
+
+    iterations: np.ndarray   # (n_checkpoints,)
+    drift: np.ndarray        # ‖Δ_t − Δ_0‖_F
+    bound: np.ndarray        # η² Σ_{s<t} (‖∇_F f‖² + ‖∇_G f‖²)
+    growth: np.ndarray       # ‖F_tᵀF_t − F_0ᵀF_0‖_F: how much FᵀF itself moved
+    rel_error: np.ndarray    # ‖F_tG_tᵀ − M*‖_F / ‖M*‖_F
+    status: np.ndarray       # (B,) 'max_iters' or 'diverged'
+    delta0_norm: np.ndarray  # (B,) ‖Δ_0‖_F
+    seconds: float
+
+
+def run_checkpoints(problem, init, eta: float, checkpoints, *, divergence_factor: float = 1e6):
+    """Run :class:`DriftBoundGD` from batched ``init = (F0, G0)`` and read it at ``checkpoints``.
+
+    The run is split at the checkpoints (each segment is one :func:`matsense.run`
+    call restarted from the previous segment's factors, with the bound carried
+    over), so the result equals one uninterrupted GD run. A trajectory that
+    diverges keeps status 'diverged' and NaN from then on.
+    """
+    checkpoints = np.unique(np.asarray(checkpoints, dtype=int))
+    if checkpoints.size == 0 or checkpoints[0] < 1:
+        raise ValueError(f"checkpoints must be positive iterations, got {checkpoints.tolist()}")
+    method = DriftBoundGD(eta)
+    F, G = (np.asarray(a, dtype=float) for a in init)
+    B = F.shape[0]
+    Delta0 = diagnostics.imbalance(F, G)
+    FtF0 = F.mT @ F
+    M_star, M_norm = np.asarray(problem.M_star), problem.M_star_norm
+    dead = np.zeros(B, dtype=bool)
+    bound = np.zeros(B)
+    rows = {key: [] for key in ("drift", "bound", "growth", "rel_error")}
+    t_prev, seconds = 0, 0.0
+    for t in checkpoints:
+        if not dead.all():
+            tr = run(problem, method, (F, G), int(t - t_prev), record_every=int(t - t_prev),
+                     divergence_factor=divergence_factor)
+            seconds += tr.wall_time
+            F, G = (backend.to_numpy(a) for a in tr.factors)
+            dead |= np.asarray(tr.status) == "diverged"
+            bound = bound + np.asarray(tr.extras["drift_bound"])
+        nan = np.where(dead, np.nan, 1.0)
+        with np.errstate(all="ignore"):
+            rows["drift"].append(np.linalg.norm(diagnostics.imbalance(F, G) - Delta0, axis=(1, 2)) * nan)
+            rows["bound"].append(bound * nan)
+            rows["growth"].append(np.linalg.norm(F.mT @ F - FtF0, axis=(1, 2)) * nan)
+            rows["rel_error"].append(np.linalg.norm(F @ G.mT - M_star, axis=(1, 2)) / M_norm * nan)
+        t_prev = t
+    status = np.where(dead, "diverged", "max_iters")
+    return DriftCheckpoints(checkpoints, *(np.array(rows[k]) for k in rows), status,
+                            np.linalg.norm(Delta0, axis=(1, 2)), seconds)

@@ -1,0 +1,184 @@
+"""The runs behind the claims, one seed at a time, computed once and shared.
+
+Several claims read the same trajectories (C5 and C6 compare with the X Xᵀ run
+of C2; C7 contrasts with the plain-GD runs of C4), so :class:`SeedRuns` builds
+each named run on first use and caches it. Every run advances all the
+trajectories that share its problem as one batch (leading axis B): the α
+values of a claim, or the three initializations of C5/C6.
+
+=================  ============================================================
+run name           what it is
+=================  ============================================================
+``sym_exact``      GD on X Xᵀ, k = r, every α                         (C1)
+``sym_over``       GD on X Xᵀ, k > r, ``c2_alphas``                  (C2, C5, C6)
+``asym_exact``     GD on F Gᵀ, k = r, every α                         (C3)
+``asym_over``      GD on F Gᵀ, k > r, ``c4_alphas``, stops at the    (C4, C7)
+                   window's lower end
+``asym_on_sym``    GD on F Gᵀ on the PSD problem, α = ``c5_alpha``:   (C5, C6)
+                   [small random (G₀ at α/3, independent),
+                   balanced G₀ = F₀, imbalanced G₀ = F₀/3]
+``rebalanced``     RebalancedGD on F Gᵀ, k > r, every α               (C7)
+``drift``          DriftBoundGD at η and η/2, ``c8_alphas``           (C8)
+=================  ============================================================
+
+X₀ of ``sym_over`` at ``c5_alpha`` is the F₀ = G₀ of the balanced run (same
+seed, same draw), and every F Gᵀ run on the asymmetric problem starts from the
+same draw scaled by α, so C4, C7 and C8 compare like with like.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from .. import init as _init
+from ..methods import GD, RebalancedGD
+from ..problems import Problem
+from ..run import run
+from .drift import run_checkpoints
+from .settings import ClaimSettings, init_seed
+
+
+class SeedRuns:
+    """The problems and runs of one seed (built lazily, cached)."""
+
+    def __init__(self, settings: ClaimSettings, seed: int, log=None):
+        self.settings = settings
+        self.seed = int(seed)
+        self.log = log
+        self.seconds: dict[str, float] = {}
+        self._problems: dict[bool, Problem] = {}
+        self._runs: dict[str, object] = {}
+
+    # ------------------------------------------------------------- problems
+    def problem(self, symmetric: bool) -> Problem:
+        if symmetric not in self._problems:
+            s = self.settings
+            self._problems[symmetric] = Problem.gaussian(
+                s.n, r=s.r, m=s.m, singular_values=list(s.singular_values),
+                symmetric=symmetric, seed=self.seed)
+        return self._problems[symmetric]
+
+    def init_seed(self, role: str) -> int:
+        return init_seed(self.seed, role)
+
+    # ----------------------------------------------------------------- runs
+    def get(self, name: str):
+        if name not in self._runs:
+            try:
+                builder = RUNS[name]
+            except KeyError:
+                raise ValueError(f"unknown run {name!r}; known: {', '.join(RUNS)}") from None
+            start = time.perf_counter()
+            self._runs[name] = builder(self)
+            self.seconds[name] = time.perf_counter() - start
+            if self.log is not None:
+                self.log(f"seed {self.seed}: run {name} took {self.seconds[name]:.1f} s")
+        return self._runs[name]
+
+    def _gd(self, problem, init, iters, *, tol=None, record_every=None, method=None):
+        s = self.settings
+        return run(problem, method or GD(s.eta), init, iters, tol=tol,
+                   record_every=record_every or s.record_every,
+                   divergence_factor=s.divergence_factor)
+
+
+def _batch(values, seed):
+    values = [float(v) for v in values]
+    return values, [seed] * len(values)
+
+
+def _sym_exact(sr: SeedRuns):
+    s = sr.settings
+    p = sr.problem(True)
+    alphas, seeds = _batch(s.alphas, sr.init_seed("symmetric"))
+    X0 = _init.symmetric_random(p, s.r, alphas, seed=seeds)
+    return sr._gd(p, X0, s.exact_iters)
+
+
+def _sym_over(sr: SeedRuns):
+    s = sr.settings
+    p = sr.problem(True)
+    alphas, seeds = _batch(s.c2_alphas, sr.init_seed("symmetric"))
+    X0 = _init.symmetric_random(p, s.k, alphas, seed=seeds)
+    return sr._gd(p, X0, s.c2_iters, record_every=s.long_record_every)
+
+
+def _asym_exact(sr: SeedRuns):
+    s = sr.settings
+    p = sr.problem(False)
+    alphas, seeds = _batch(s.alphas, sr.init_seed("asymmetric"))
+    return sr._gd(p, _init.small_random(p, s.r, alphas, seed=seeds), s.exact_iters)
+
+
+def _asym_over(sr: SeedRuns):
+    s = sr.settings
+    p = sr.problem(False)
+    alphas, seeds = _batch(s.c4_alphas, sr.init_seed("asymmetric"))
+    # Stop each trajectory just below the fit window: the window is relative to the
+    # starting error, which is ‖M*‖_F up to O(α²), so this tol is on the same scale.
+    tol = s.c4_window[1] / 2
+    return sr._gd(p, _init.small_random(p, s.k, alphas, seed=seeds), s.c4_iters, tol=tol,
+                  record_every=s.long_record_every)
+
+
+def asym_on_sym_inits(sr: SeedRuns):
+    """[small random, balanced G₀ = F₀, imbalanced G₀ = F₀/3] on the PSD problem, batched."""
+    s = sr.settings
+    p = sr.problem(True)
+    F_sr, G_sr = _init.small_random(p, s.k, s.c5_alpha, seed=sr.init_seed("asymmetric"))
+    X0 = _init.symmetric_random(p, s.k, s.c5_alpha, seed=sr.init_seed("symmetric"))
+    F0 = np.stack([F_sr, X0, X0])
+    G0 = np.stack([G_sr, X0.copy(), X0 / 3])
+    return F0, G0
+
+
+ASYM_ON_SYM_LABELS = ("F Gᵀ, small random (G₀ ~ α/3)", "F Gᵀ, balanced G₀ = F₀",
+                      "F Gᵀ, imbalanced G₀ = F₀/3")
+
+
+def _asym_on_sym(sr: SeedRuns):
+    s = sr.settings
+    return sr._gd(sr.problem(True), asym_on_sym_inits(sr), s.c5_iters)
+
+
+def _rebalanced(sr: SeedRuns):
+    s = sr.settings
+    p = sr.problem(False)
+    alphas, seeds = _batch(s.alphas, sr.init_seed("asymmetric"))
+    method = RebalancedGD(step_size=s.eta, tau=s.tau)
+    return sr._gd(p, _init.small_random(p, s.k, alphas, seed=seeds), s.c7_iters, tol=s.c7_tol,
+                  method=method)
+
+
+def drift_checkpoints(iters: int, n: int) -> np.ndarray:
+    """About ``n`` iterations from 1 to ``iters``, geometrically spaced (the drift builds up early)."""
+    return np.unique(np.round(np.geomspace(1, iters, n)).astype(int))
+
+
+def _drift(sr: SeedRuns):
+    s = sr.settings
+    p = sr.problem(False)
+    alphas, seeds = _batch(s.c8_alphas, sr.init_seed("asymmetric"))
+    init = _init.small_random(p, s.k, alphas, seed=seeds)
+    ck = drift_checkpoints(s.c8_iters, s.c8_checkpoints)
+    full = run_checkpoints(p, init, s.eta, ck, divergence_factor=s.divergence_factor)
+    half = run_checkpoints(p, init, s.eta / 2, 2 * ck, divergence_factor=s.divergence_factor)
+    return {"eta": full, "half": half}
+
+
+RUNS = {
+    "sym_exact": _sym_exact,
+    "sym_over": _sym_over,
+    "asym_exact": _asym_exact,
+    "asym_over": _asym_over,
+    "asym_on_sym": _asym_on_sym,
+    "rebalanced": _rebalanced,
+    "drift": _drift,
+}
+
+
+def stderr_log(message: str) -> None:
+    print(f"[matsense reproduce] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,221 @@
+"""Figures as plain data: curves on panels, saved as PNG and SVG (matplotlib, Agg).
+
+A figure is a list of :class:`Panel` s, each with :class:`Curve` s (a line or
+markers), optional vertical markers (:class:`VLine`) and axis scales.
+:func:`save_panels` draws them side by side and writes ``<stem>.png`` and
+``<stem>.svg``. Nothing here knows about the claims or the methods: the
+experiments build the panels from their trajectories (see
+:mod:`matsense.experiments.claims`), and any other module (a peer comparison,
+a sweep) can reuse the same functions.
+
+No pyplot state is touched: figures are ``matplotlib.figure.Figure`` objects
+rendered with the Agg canvas, so plotting is safe in threads and in tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+FORMATS = ("png", "svg")
+
+
+def color(i: int) -> str:
+    """The i-th colour of a fixed, colour-blind-friendly cycle (matplotlib's tab10)."""
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
+               "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    return palette[i % len(palette)]
+
+
+@dataclass
+class Curve:
+    """One line (or set of markers). Non-finite and, on log axes, non-positive points are dropped."""
+
+    x: object
+    y: object
+    label: str | None = None
+    color: str | None = None
+    linestyle: str = "-"
+    linewidth: float = 1.6
+    alpha: float = 1.0
+    marker: str | None = None
+    markersize: float = 5.0
+    zorder: float = 2.0
+
+
+@dataclass
+class VLine:
+    """A vertical marker at ``x`` (e.g. the iteration of a switch)."""
+
+    x: float
+    label: str | None = None
+    color: str = "0.4"
+    linestyle: str = ":"
+
+
+@dataclass
+class Panel:
+    """One set of axes."""
+
+    title: str
+    xlabel: str
+    ylabel: str
+    curves: list = field(default_factory=list)
+    vlines: list = field(default_factory=list)
+    xscale: str = "linear"
+    yscale: str = "log"
+    legend_loc: str = "best"
+    note: str | None = None  # small text in the lower-left corner
+    max_points: int = 400    # longer curves are thinned (evenly in x, or in log x on log axes)
+    xticks: list | None = None  # explicit x ticks (e.g. the α values on a log axis)
+
+
+def _finite(curve: Curve, xscale: str, yscale: str):
+    x = np.asarray(curve.x, dtype=float).ravel()
+    y = np.asarray(curve.y, dtype=float).ravel()
+    keep = np.isfinite(x) & np.isfinite(y)
+    if xscale == "log":
+        keep &= x > 0
+    if yscale == "log":
+        keep &= y > 0
+    return x[keep], y[keep]
+
+
+def thin(x, y, max_points: int, log: bool = False):
+    """At most ``max_points`` points of (x, y), evenly spread in x (in log x when ``log``), ends kept."""
+    if x.size <= max_points:
+        return x, y
+    u = np.log(x) if log and np.all(x > 0) else x
+    targets = np.linspace(u[0], u[-1], max_points)
+    idx = np.unique(np.clip(np.searchsorted(u, targets), 0, x.size - 1))
+    idx = np.unique(np.r_[0, idx, x.size - 1])
+    return x[idx], y[idx]
+
+
+def _decade_label(value, _pos=None) -> str:
+    # Plain-text tick labels ("1e-08"): mathtext ("10^{-8}") costs most of the drawing time.
+    if value <= 0 or not np.isfinite(value):
+        return ""
+    exponent = np.log10(value)
+    if abs(exponent - round(exponent)) < 1e-9:
+        return f"1e{int(round(exponent))}" if abs(exponent) >= 3 else f"{value:g}"
+    return f"{value:.2g}"
+
+
+def _plain_log_ticks(axis) -> None:
+    from matplotlib import ticker
+
+    class MinorLabels(ticker.Formatter):
+        # Label the 2× and 5× minor ticks, but only on a short axis (< 2 decades), where
+        # the decades alone would leave one or no labelled tick.
+        def __call__(self, value, pos=None):
+            lo, hi = sorted(self.axis.get_view_interval())
+            if lo <= 0 or hi / lo >= 100 or value <= 0:
+                return ""
+            mantissa = value / 10 ** np.floor(np.log10(value))
+            return f"{value:.2g}" if np.isclose(mantissa, 2) or np.isclose(mantissa, 5) else ""
+
+    axis.set_major_formatter(ticker.FuncFormatter(_decade_label))
+    axis.set_minor_formatter(MinorLabels())
+
+
+def _null_formatter():
+    from matplotlib import ticker
+
+    return ticker.NullFormatter()
+
+
+def draw_panel(ax, panel: Panel) -> None:
+    """Draw ``panel`` on matplotlib axes ``ax``."""
+    ax.set_xscale(panel.xscale)
+    ax.set_yscale(panel.yscale)
+    if panel.xscale == "log":
+        _plain_log_ticks(ax.xaxis)
+    if panel.yscale == "log":
+        _plain_log_ticks(ax.yaxis)
+    drawn = False
+    for c in panel.curves:
+        x, y = _finite(c, panel.xscale, panel.yscale)
+        if x.size == 0:
+            continue
+        if c.marker is None and np.all(np.diff(x) > 0):
+            x, y = thin(x, y, panel.max_points, log=panel.xscale == "log")
+        ax.plot(x, y, label=c.label, color=c.color, linestyle=c.linestyle, linewidth=c.linewidth,
+                alpha=c.alpha, marker=c.marker, markersize=c.markersize, zorder=c.zorder)
+        drawn = True
+    for v in panel.vlines:
+        if np.isfinite(v.x):
+            ax.axvline(v.x, color=v.color, linestyle=v.linestyle, linewidth=1.0, label=v.label)
+    if panel.xticks is not None:
+        ticks = [float(v) for v in panel.xticks]
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        ax.xaxis.set_minor_formatter(_null_formatter())
+    if not drawn:
+        ax.text(0.5, 0.5, "no finite data", transform=ax.transAxes, ha="center", va="center",
+                color="0.5")
+    ax.set_title(panel.title, fontsize=11)
+    ax.set_xlabel(panel.xlabel)
+    ax.set_ylabel(panel.ylabel)
+    ax.grid(True, which="major", alpha=0.3)
+    if panel.note:
+        ax.text(0.02, 0.02, panel.note, transform=ax.transAxes, fontsize=8, color="0.3",
+                va="bottom", ha="left")
+    handles, labels = ax.get_legend_handles_labels()
+    if labels:
+        ax.legend(loc=panel.legend_loc, fontsize=8, framealpha=0.85)
+
+
+def figure(panels, suptitle: str | None = None, panel_size=(5.6, 4.2)):
+    """A ``matplotlib.figure.Figure`` with ``panels`` side by side."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = list(panels)
+    if not panels:
+        raise ValueError("a figure needs at least one panel")
+    w, h = panel_size
+    width, height = w * len(panels), h + (0.3 if suptitle else 0.0)
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)
+    # Fixed margins in inches (room for tick labels, axis labels and titles): a layout
+    # engine would measure every text twice and costs about a third of the drawing time.
+    left, right, bottom, top = 0.85, 0.2, 0.6, 0.35 + (0.3 if suptitle else 0.0)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=(left + right) / (w - left - right))
+    for ax, panel in zip(axes, panels):
+        draw_panel(ax, panel)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=12, y=1 - 0.08 / height, va="top")
+    return fig
+
+
+def save_panels(panels, stem, suptitle: str | None = None, formats=FORMATS) -> list[Path]:
+    """Draw ``panels`` and write ``stem.png`` and ``stem.svg``; return the paths written."""
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    fig = figure(panels, suptitle)
+    paths = []
+    for fmt in formats:
+        path = stem.with_suffix(f".{fmt}")
+        fig.savefig(path, dpi=110 if fmt == "png" else None)
+        paths.append(path)
+    return paths
+
+
+def seeded_curves(x_per_seed, y_per_seed, *, label: str, color: str, linestyle: str = "-",
+                  marker: str | None = None) -> list[Curve]:
+    """One curve per seed in one colour: the first seed bold and labelled, the others faint."""
+    curves = []
+    for i, (x, y) in enumerate(zip(x_per_seed, y_per_seed)):
+        first = i == 0
+        curves.append(Curve(x, y, label=label if first else None, color=color, linestyle=linestyle,
+                            linewidth=1.8 if first else 0.9, alpha=1.0 if first else 0.45,
+                            marker=marker if first else None, zorder=3 if first else 2))
+    return curves
+
+
+__all__ = ["Curve", "VLine", "Panel", "figure", "draw_panel", "save_panels", "seeded_curves",
+           "color", "thin", "FORMATS"]

@@ -1,0 +1,188 @@
+"""Fast versions of the claims C1–C8 (PAPER.md §5), with assertions on the measured numbers.
+
+The claim functions are the ones :func:`matsense.experiments.reproduce` runs,
+on one seed and shorter horizons (``TINY``); the criteria are the same
+(``CRITERIA``). Figures are skipped here (out_dir=None) except in the
+divergence test, which draws every figure from mostly-NaN data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import matsense as ms
+from matsense.experiments import CRITERIA, ClaimSettings, format_table, init_seed, reproduce
+from matsense.experiments import claims as C
+from matsense.experiments.drift import DriftBoundGD, run_checkpoints
+from matsense.experiments.runs import SeedRuns
+
+TINY = ClaimSettings.quick().replace(
+    n_seeds=1, exact_iters=500, c2_iters=2000, c4_alphas=(0.08, 0.04), c4_iters=4000,
+    c4_window=(1e-3, 1e-5), c5_iters=1000, c7_iters=1500, c8_alphas=(0.08, 0.04), c8_iters=200,
+    c8_checkpoints=10)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    return [SeedRuns(TINY, 0)]
+
+
+def _records(result):
+    return result.details["records"]
+
+
+def test_c1_symmetric_exact_is_linear_to_machine_precision(runs):
+    res = C.claim_c1(runs, TINY)
+    assert res.holds, res.reason
+    for rec in _records(res):
+        assert rec["fit"]["r2"] >= CRITERIA["min_r2"]
+        assert 0.05 < rec["rate"] < 0.2
+        assert rec["final_rel_error"] <= 1e-12
+    assert res.details["window"] == list(TINY.exact_window)
+
+
+def test_c2_symmetric_over_is_one_over_t(runs):
+    res = C.claim_c2(runs, TINY)
+    assert res.holds, res.reason
+    (rec,) = _records(res)
+    assert -1.15 <= rec["slope"] <= -0.85
+    assert 0.5 <= rec["ratio_to_prediction"] <= 2.0
+    assert rec["T"] == TINY.c2_iters
+    # the prediction is our isotropic formula √(k−r)/(2ηt)
+    assert rec["prediction_T"] == pytest.approx(math.sqrt(2) / (2 * 0.3 * TINY.c2_iters))
+
+
+def test_c3_asymmetric_exact_is_linear(runs):
+    res = C.claim_c3(runs, TINY)
+    assert res.holds, res.reason
+    assert all(r["final_rel_error"] <= 1e-12 for r in _records(res))
+
+
+def test_c4_rate_scales_as_alpha_squared(runs):
+    res = C.claim_c4(runs, TINY)
+    assert res.holds, res.reason
+    (slope,) = res.details["slopes"]
+    assert 1.7 <= slope["slope"] <= 2.3
+    r08, r04 = (r["rate"] for r in _records(res))
+    assert r08 / r04 == pytest.approx(4.0, rel=0.25)
+    for rec in _records(res):
+        assert 1 / 3 <= rec["rate_over_eta_lambda_min"] <= 3
+        assert rec["fit"]["t_start"] < rec["fit"]["t_end"]
+
+
+def test_c5_asymmetric_beats_symmetric_by_orders_of_magnitude(runs):
+    res = C.claim_c5(runs, TINY)
+    assert res.holds, res.reason
+    (rec,) = _records(res)
+    assert rec["asym_rate"] > 0
+    assert rec["error_ratio_T"] >= 1e4
+    assert -1.15 <= rec["sym_slope"] <= -0.85
+
+
+def test_c6_balanced_start_is_sublinear_like_xxt(runs):
+    res = C.claim_c6(runs, TINY)
+    assert res.holds, res.reason
+    (rec,) = _records(res)
+    assert -1.3 <= rec["balanced_slope"] <= -0.7
+    assert 0.5 <= rec["balanced_over_xxt"] <= 2.0
+    assert rec["imbalanced_rate"] > 0 and rec["balanced_over_imbalanced"] >= 1e4
+
+
+def test_c7_rebalancing_removes_alpha_dependence(runs):
+    res = C.claim_c7(runs, TINY)
+    assert res.holds, res.reason
+    recs = _records(res)
+    assert all(r["switch_iteration"] >= 0 for r in recs)
+    rates = np.array([r["rate_after_switch"] for r in recs])
+    assert (rates.max() - rates.min()) / np.median(rates) <= 0.2
+    # plain GD, same problem and init, depends strongly on α
+    assert res.details["plain_gd_spread"]["median"] > 0.5
+
+
+def test_c8_drift_is_bounded_and_first_order_in_eta(runs):
+    res = C.claim_c8(runs, TINY)
+    assert res.holds, res.reason
+    for rec in _records(res):
+        assert rec["bound_holds"]
+        assert 1.6 <= rec["eta_ratio"] <= 2.4
+        assert rec["max_drift"] < 0.1 * rec["max_gram_change"]
+
+
+# ------------------------------------------------------------------ building blocks
+def test_drift_bound_gd_is_plain_gd_and_checkpoints_equal_one_run():
+    p = ms.Problem.gaussian(12, r=1, m=200, singular_values=[1.0], seed=3)
+    F0, G0 = ms.init.small_random(p, 2, [0.1, 0.05], seed=[1, 1])
+    a = ms.run(p, ms.GD(0.3), (F0, G0), 60)
+    b = ms.run(p, DriftBoundGD(0.3), (F0, G0), 60)
+    for x, y in zip(a.factors, b.factors):
+        np.testing.assert_array_equal(x, y)
+    ck = run_checkpoints(p, (F0, G0), 0.3, [10, 30, 60])
+    assert np.all(ck.drift <= ck.bound + 1e-15)
+    np.testing.assert_allclose(ck.drift[-1], a.history["imbalance_drift"][-1], rtol=1e-10)
+    np.testing.assert_allclose(ck.bound[-1], b.extras["drift_bound"], rtol=1e-12)
+    assert np.all(np.diff(ck.bound, axis=0) >= 0)
+
+
+def test_init_seed_is_deterministic_and_role_specific():
+    assert init_seed(0, "symmetric") == init_seed(0, "symmetric")
+    assert init_seed(0, "symmetric") != init_seed(0, "asymmetric")
+    assert init_seed(0, "asymmetric") != init_seed(1, "asymmetric")
+    assert init_seed(0, "symmetric") != 0
+
+
+def test_batched_runs_share_the_init_draw():
+    sr = SeedRuns(TINY, 0)
+    F0, G0 = C._init.small_random(sr.problem(False), TINY.k, [0.08, 0.04],
+                                  seed=[sr.init_seed("asymmetric")] * 2)
+    np.testing.assert_allclose(F0[0] / 0.08, F0[1] / 0.04)
+    X0 = ms.init.symmetric_random(sr.problem(True), TINY.k, TINY.c5_alpha, seed=sr.init_seed("symmetric"))
+    from matsense.experiments.runs import asym_on_sym_inits
+    F, G = asym_on_sym_inits(sr)
+    np.testing.assert_array_equal(F[1], X0)          # balanced F₀ is the X₀ of the C2 run
+    np.testing.assert_array_equal(G[1], X0)
+    np.testing.assert_allclose(G[2], X0 / 3)
+
+
+def test_seed_list():
+    assert C.seed_list(None, 3) == [0, 1, 2]
+    assert C.seed_list(2, 3) == [0, 1]
+    assert C.seed_list([5, 7], 3) == [5, 7]
+    for bad in (0, -1, [1, 1], [-2], "x"):
+        with pytest.raises(ValueError):
+            C.seed_list(bad, 3)
+
+
+def test_settings_validation():
+    with pytest.raises(ValueError, match="c5_alpha"):
+        ClaimSettings(c2_alphas=(0.04,))
+    with pytest.raises(ValueError, match="c5_iters"):
+        ClaimSettings(c2_iters=100, c5_iters=200)
+    q = ClaimSettings.quick()
+    assert q.mode == "quick" and q.n_seeds == 2 and ClaimSettings.full().n_seeds == 3
+    assert json.dumps(q.as_dict())
+
+
+def test_unknown_claim_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="C9"):
+        reproduce(tmp_path, claims=["C9"], settings=TINY)
+
+
+# ---------------------------------------------------------------------- divergence
+def test_diverging_step_size_makes_claims_fail_with_a_reason(tmp_path):
+    bad = TINY.replace(eta=50.0, exact_iters=20, c2_iters=40, c4_iters=40, c5_iters=40,
+                       c7_iters=40, c8_iters=20, c8_checkpoints=4)
+    results = reproduce(tmp_path, settings=bad)
+    assert [r.id for r in results] == list(C.CLAIMS)
+    for r in results:
+        assert r.holds is False
+        assert r.reason and "diverged" in r.reason, (r.id, r.reason)
+        assert "traceback" not in r.details, r.details.get("traceback")
+        assert r.figures and all((tmp_path / f).exists() for f in r.figures)
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert [c["holds"] for c in data["claims"]] == [False] * 8
+    table = format_table(results)
+    assert "0/8 claims hold" in table and "NO" in table

@@ -1,0 +1,82 @@
+"""The ``matsense sweep`` and ``matsense plot`` commands (wired by :mod:`matsense.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    """Add the ``sweep`` and ``plot`` subcommands to ``subparsers``."""
+    p = subparsers.add_parser(
+        "sweep", help="run a declarative grid of runs into a resumable results store",
+        description="Expand a sweep spec (TOML: [base], [grid], [[zip]], [sweep]) into runs, "
+                    "advance runs that share a problem as one batch, and write one Parquet "
+                    "row per run and per recorded iteration to --out. Re-running on the same "
+                    "--out resumes. Exit status 0 when every run finished (converged, "
+                    "max_iters or diverged), 1 when some failed or could not be run. "
+                    "See docs/sweeps.md.")
+    p.add_argument("spec", metavar="SPEC", type=Path, help="sweep spec (.toml)")
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="results directory (required unless --dry-run)")
+    p.add_argument("--executor", choices=("local", "dask"), default="local",
+                   help="local worker processes (default) or Dask distributed")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="existing Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes (default: one per CPU; local: 0 = this process)")
+    p.add_argument("--max-batch", type=int, metavar="B",
+                   help="most runs advanced together in one batch (default: the spec's, 128)")
+    p.add_argument("--retry-failed", action="store_true", help="also re-run failed runs")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the number of runs and batches and a few examples; run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar or status lines")
+    p.set_defaults(func=cmd_sweep)
+
+    q = subparsers.add_parser(
+        "plot", help="plot a column of a sweep's runs table against another",
+        description="Draw Y against X from the runs table of a sweep store (one point per run, "
+                    "a line through the median per X, one line per --hue value; log-log "
+                    "slopes in the legend).")
+    q.add_argument("dir", metavar="DIR", type=Path, help="results directory of a sweep")
+    q.add_argument("--x", required=True, help="column for the x axis (e.g. alpha)")
+    q.add_argument("--y", required=True, help="column for the y axis (e.g. rate)")
+    q.add_argument("--hue", help="column whose values get one line each (e.g. k)")
+    q.add_argument("--logx", action="store_true", help="logarithmic x axis")
+    q.add_argument("--logy", action="store_true", help="logarithmic y axis")
+    q.add_argument("--out", metavar="FILE", type=Path,
+                   help="figure file (.png, .pdf, .svg; default DIR/plot-Y-vs-X.png)")
+    q.set_defaults(func=cmd_plot)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .runner import describe_sweep, run_sweep
+
+    executor = args.executor
+    if args.scheduler is not None:
+        executor = "dask"
+    if args.dry_run:
+        print(describe_sweep(args.spec, args.out, workers=args.workers, max_batch=args.max_batch))
+        return 0
+    if args.out is None:
+        raise ValueError("sweep needs --out DIR (the results directory), or --dry-run")
+    try:
+        summary = run_sweep(args.spec, args.out, executor=executor, scheduler=args.scheduler,
+                            workers=args.workers, max_batch=args.max_batch,
+                            retry_failed=args.retry_failed,
+                            progress="off" if args.no_progress else "auto")
+    except ImportError as exc:  # Dask not installed: a one-line user error
+        raise ValueError(str(exc)) from None
+    print(summary)
+    for run_id, message in summary.failures[:5]:
+        print(f"  failed {run_id}: {message}")
+    return 0 if summary.failed == 0 and summary.lost == 0 else 1
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot_store
+
+    out = args.out or Path(args.dir) / f"plot-{args.y}-vs-{args.x}.png"
+    plot_store(args.dir, args.x, args.y, hue=args.hue, logx=args.logx, logy=args.logy, out=out)
+    print(f"wrote {out}")
+    return 0

@@ -1,0 +1,325 @@
+"""Running one batch of a sweep: the code that executes on a worker.
+
+A *batch* is a list of run configurations that share everything but their
+initialization draw (``alpha``, ``ratio``, ``normalization``, ``init_seed``):
+the same problem (equal :meth:`RunConfig.problem_key`), method and
+hyper-parameters, ``k``, ``init``, ``iters``, ``tol``, ``record_every``,
+backend, device and dtype. Its initial factors are stacked along a leading
+batch axis and advanced by **one** call of :func:`matsense.run`.
+
+Bitwise identity with single runs. BLAS matrix products are not invariant
+to the number of rows multiplied at once (a 1-row product is a GEMV, a
+B-row product a GEMM with another summation order), so a batched operator
+call would change a trajectory's last bits depending on which other runs
+share its batch. :class:`BatchInvariantOperator` therefore evaluates the
+operator — the only part of an iteration that mixes trajectories inside one
+BLAS call — trajectory by trajectory, with exactly the call a single run
+makes. Everything else in the driver (products F Gᵀ, steps, diagnostics) is
+already computed per matrix of the batch. The result: a run's numbers do
+not depend on its batch, its worker or the executor (tested), given the same
+backend and BLAS thread count (the executors pin BLAS to one thread per
+worker process).
+
+Results are plain data: a list of dicts (one per run, the runs table) and a
+:class:`pyarrow.Table` (the history rows), built here and shipped to the
+client, which writes them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import time
+import traceback
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+
+from .. import backend
+from ..config import RunConfig
+from ..rates import linear_rate
+from ..run import run
+from ..trajectory import SCALAR_METRICS
+
+#: Keys that may differ between the runs of one batch: they only change the initial draw.
+INIT_DRAW_KEYS = ("alpha", "ratio", "normalization", "init_seed")
+#: Length cap of stored tracebacks.
+MAX_TRACEBACK = 4000
+
+
+# ------------------------------------------------------------ exact batching
+class BatchInvariantOperator:
+    """Wrap an operator so that a batch of B products is evaluated as B single calls.
+
+    ``apply``, ``adjoint`` and ``residual_and_adjoint`` call the wrapped
+    operator on each trajectory's ``[b:b+1]`` slice — the very call a run of
+    that trajectory alone makes — and stack the results. Any other attribute
+    is the wrapped operator's.
+    """
+
+    def __init__(self, operator):
+        self.wrapped = operator
+
+    def __getattr__(self, name):
+        if name == "wrapped":  # not set yet (e.g. during unpickling)
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)
+
+    @staticmethod
+    def _stack(parts):
+        return backend.namespace(parts[0]).concat(parts, axis=0)
+
+    def apply(self, P):
+        return self._stack([self.wrapped.apply(P[b:b + 1]) for b in range(P.shape[0])])
+
+    def adjoint(self, z):
+        return self._stack([self.wrapped.adjoint(z[b:b + 1]) for b in range(z.shape[0])])
+
+    def residual_and_adjoint(self, P, y):
+        outs = [self.wrapped.residual_and_adjoint(P[b:b + 1], y) for b in range(P.shape[0])]
+        if len(outs) == 1:
+            return outs[0]
+        return self._stack([o[0] for o in outs]), self._stack([o[1] for o in outs])
+
+
+def batch_key(cfg: RunConfig) -> str:
+    """Runs with equal keys can advance together as one batch (see the module docstring)."""
+    d = {k: v for k, v in cfg.to_dict().items() if k not in INIT_DRAW_KEYS}
+    return json.dumps(d, sort_keys=True, default=str)
+
+
+# ---------------------------------------------------------------- the task
+@dataclass(frozen=True)
+class BatchTask:
+    """Plain-data description of one batch (what travels to a worker)."""
+
+    batch_id: str
+    run_ids: tuple
+    configs: tuple           # RunConfig.to_dict() of each run
+    rate_window: tuple = (1e-4, 1e-12)
+    rate_metric: str = "error"
+    exact: bool = True
+
+    @property
+    def size(self) -> int:
+        return len(self.run_ids)
+
+    @property
+    def cost(self) -> float:
+        """Relative cost estimate (iterations × runs), for scheduling long batches first."""
+        return float(self.configs[0].get("iters", 1)) * len(self.run_ids)
+
+
+@dataclass
+class BatchResult:
+    """What a worker sends back: one dict per run, and the history rows of all runs."""
+
+    batch_id: str
+    runs: list
+    history: object = None   # pyarrow.Table or None
+    wall_time: float = 0.0
+    info: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------- problem cache
+_PROBLEMS: OrderedDict = OrderedDict()
+_CACHE_SIZE = 2
+
+
+def _on_backend(problem, cfg: RunConfig):
+    """The problem on the config's backend/device/dtype (NumPy float64 needs nothing)."""
+    if (cfg.backend, cfg.device, cfg.dtype) == ("numpy", "cpu", "float64"):
+        return problem
+    to = getattr(problem, "to", None)
+    if to is None:
+        raise ValueError(f"backend={cfg.backend!r}, device={cfg.device!r}, dtype={cfg.dtype!r} "
+                         "is not available in this installation (Problem.to is missing)")
+    return to(backend=cfg.backend, device=cfg.device, dtype=cfg.dtype)
+
+
+def problem_for(cfg: RunConfig, exact: bool = True):
+    """The (cached) problem of ``cfg``, on its backend, operator wrapped when ``exact``."""
+    key = (cfg.problem_key(), cfg.backend, cfg.device, cfg.dtype, exact)
+    if key in _PROBLEMS:
+        _PROBLEMS.move_to_end(key)
+        return _PROBLEMS[key]
+    problem = _on_backend(cfg.build_problem(), cfg)
+    if exact:
+        problem = problem.replace(operator=BatchInvariantOperator(problem.operator))
+    _PROBLEMS[key] = problem
+    while len(_PROBLEMS) > _CACHE_SIZE:
+        _PROBLEMS.popitem(last=False)
+    return problem
+
+
+# ------------------------------------------------------------------ running
+def _as_tuple(init) -> tuple:
+    return tuple(init) if isinstance(init, (tuple, list)) else (init,)
+
+
+def _failure(exc: BaseException) -> dict:
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return {"status": "failed", "message": f"{type(exc).__name__}: {exc}",
+            "traceback": tb[-MAX_TRACEBACK:]}
+
+
+def _config_value(value):
+    """Config values as Parquet-friendly scalars (lists become JSON text)."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value)
+    return value
+
+
+def execute_batch(task: BatchTask) -> BatchResult:
+    """Run every configuration of ``task``; never raises for a run's own failure.
+
+    A run whose problem, initialization or trajectory raises is returned with
+    status 'failed' and the message; when the batched call itself raises,
+    each run is retried alone so one bad run cannot take the others down.
+    """
+    start = time.perf_counter()
+    host = socket.gethostname()
+    version = _version()
+    outcomes: dict[int, dict] = {}
+    tables = []
+    try:
+        cfgs = [RunConfig.from_dict(d) for d in task.configs]
+        problem = problem_for(cfgs[0], task.exact)
+        method = cfgs[0].build_method()
+    except Exception as exc:  # the whole batch shares this failure
+        fail = _failure(exc)
+        outcomes = {i: dict(fail) for i in range(task.size)}
+        cfgs = None
+    if cfgs is not None:
+        inits = {}
+        for i, cfg in enumerate(cfgs):
+            try:
+                inits[i] = _as_tuple(cfg.build_init(problem))
+            except Exception as exc:
+                outcomes[i] = _failure(exc)
+        todo = sorted(inits)
+        groups = []
+        if todo:
+            try:
+                factors = tuple(np.stack([inits[i][j] for i in todo]) for j in range(len(inits[todo[0]])))
+                groups.append((todo, _run(problem, method, factors, cfgs[0])))
+            except Exception:
+                for i in todo:  # isolate the failing run(s)
+                    try:
+                        factors = tuple(np.stack([f]) for f in inits[i])
+                        groups.append(([i], _run(problem, method, factors, cfgs[0])))
+                    except Exception as exc:
+                        outcomes[i] = _failure(exc)
+        for idx, traj in groups:
+            rows, table = _collect(task, cfgs, idx, traj)
+            outcomes.update(rows)
+            if table is not None:
+                tables.append(table)
+    wall = time.perf_counter() - start
+    finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    runs = []
+    for i, (rid, cdict) in enumerate(zip(task.run_ids, task.configs)):
+        row = {"run_id": rid}
+        row.update({k: _config_value(v) for k, v in cdict.items()})
+        out = outcomes.get(i, _failure(RuntimeError("run produced no result")))
+        row.update(out)
+        row.setdefault("message", None)
+        row.setdefault("traceback", None)
+        row.update(batch_id=task.batch_id, batch_size=task.size,
+                   wall_time=wall / task.size, batch_wall_time=wall,
+                   matsense_version=version, host=host, finished_at=finished)
+        runs.append(row)
+    history = None
+    if tables:
+        import pyarrow as pa
+
+        history = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    return BatchResult(task.batch_id, runs, history, wall)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def _run(problem, method, factors, cfg: RunConfig):
+    return run(problem, method, factors, cfg.iters, tol=cfg.tol, record_every=cfg.record_every)
+
+
+def _history_arrays(traj):
+    """The history of a batched run as (n_rec, B) arrays (singular values (n_rec, B, k))."""
+    h = traj.history
+    it = np.asarray(h["iteration"])
+    n_rec, B = it.shape[0], traj.batch_size
+    out = {}
+    for key, val in h.items():
+        if key == "iteration":
+            continue
+        val = np.asarray(val)
+        if val.ndim == 1:  # shared by the batch (the elapsed time)
+            val = np.broadcast_to(val[:, None], (n_rec, B))
+        out[key] = val
+    return it, out
+
+
+def _collect(task: BatchTask, cfgs, idx, traj):
+    """Per-run rows and the history table for the trajectories ``idx`` of one ``run`` call."""
+    import pyarrow as pa
+
+    it, h = _history_arrays(traj)
+    B = len(idx)
+    valid = np.isfinite(h["residual_norm"]).T          # (B, n_rec)
+    counts = valid.sum(axis=1)
+    run_pos = np.repeat(np.arange(B), counts)
+    take = pa.array(run_pos)
+    cols = {"run_id": pa.array([task.run_ids[i] for i in idx]).take(take)}
+    for key in task.configs[idx[0]]:
+        cols[key] = pa.array([_config_value(task.configs[i][key]) for i in idx]).take(take)
+    cols["iteration"] = pa.array(np.broadcast_to(it[None, :], valid.shape)[valid].astype(np.int64))
+    for key in SCALAR_METRICS:
+        if key in h:
+            cols[key] = pa.array(np.ascontiguousarray(h[key].T)[valid])
+    if "singular_values" in h:
+        sv = h["singular_values"]
+        for j in range(sv.shape[-1]):
+            cols[f"sv_{j + 1}"] = pa.array(np.ascontiguousarray(sv[:, :, j].T)[valid])
+    table = pa.table(cols)
+
+    status = np.atleast_1d(traj.status)
+    iterations = np.atleast_1d(traj.iterations)
+    metric = task.rate_metric if task.rate_metric in h else "residual_norm"
+    rows = {}
+    for pos, i in enumerate(idx):
+        mask = valid[pos]
+        t = it[mask]
+        row = {"status": str(status[pos]), "iterations": int(iterations[pos])}
+        for key in ("error", "rel_error", "residual_norm", "loss"):
+            if key in h:
+                vals = h[key][:, pos][mask]
+                row[f"final_{key}"] = float(vals[-1]) if vals.size else math.nan
+        extras = {k: np.atleast_1d(v)[pos].item() for k, v in traj.extras.items()}
+        series = h[metric][:, pos][mask]
+        switch = extras.get("switch_iteration")
+        if switch is not None and switch >= 0:  # the rate after the rebalancing switch
+            keep = t >= switch
+            t, series = t[keep], series[keep]
+        fit = linear_rate(t, series, window=task.rate_window)
+        row.update(rate=fit.value, rate_t_start=fit.t_start, rate_t_end=fit.t_end,
+                   rate_n_points=fit.n_points, rate_r2=fit.r2, rate_reason=fit.reason or None,
+                   rate_metric=metric, rate_window_upper=task.rate_window[0],
+                   rate_window_lower=task.rate_window[1])
+        for k, v in extras.items():
+            row[k if k not in row and k not in task.configs[i] else f"extra_{k}"] = v
+        if row["status"] == "diverged":
+            row["message"] = (f"diverged: the residual or error became non-finite or grew past "
+                              f"the divergence bound; last finite iterate {row['iterations']}")
+        rows[i] = row
+    return rows, table
+
+
+__all__ = ["BatchTask", "BatchResult", "BatchInvariantOperator", "execute_batch",
+           "batch_key", "problem_for", "INIT_DRAW_KEYS"]

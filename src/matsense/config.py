@@ -75,6 +75,11 @@ INITS = {
         p, c.k, c.alpha, normalization=c.normalization, seed=c.init_seed),
     "symmetric_random": lambda p, c: _init.symmetric_random(
         p, c.k, c.alpha, normalization=c.normalization, seed=c.init_seed),
+    # Deterministic starts (alpha, ratio, normalization and init_seed are unused).
+    "spectral": lambda p, c: _init.spectral(p, c.k),
+    "spectral_symmetric": lambda p, c: _init.spectral_symmetric(p, c.k),
+    "zeros": lambda p, c: _init.zeros(p, c.k),
+    "zeros_symmetric": lambda p, c: _init.zeros_symmetric(p, c.k),
 }
 
 
@@ -175,10 +180,14 @@ class RunConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def build_problem(self) -> Problem:
-        return Problem.gaussian(
+        """The seeded problem, on the configured backend, device and dtype."""
+        problem = Problem.gaussian(
             self.n1, self.n2, r=self.r, m=self.m, kappa=self.kappa,
             singular_values=self.singular_values, spacing=self.spacing,
             symmetric=self.symmetric, noise=self.noise, seed=self.seed)
+        if (self.backend, self.device, self.dtype) == ("numpy", "cpu", "float64"):
+            return problem
+        return problem.to(backend=self.backend, device=self.device, dtype=self.dtype)
 
     def build_method(self):
         return get_method(self.method, **self.method_params)

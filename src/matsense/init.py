@@ -5,7 +5,9 @@
 F_0ᵀF_0 − G_0ᵀG_0 the asymmetric rate depends on). With
 ``normalization="sqrt_n"`` the standard deviation is divided by √n (n the
 factor's number of rows). ``balanced`` sets G_0 = F_0; ``symmetric_random``
-draws X_0 for X Xᵀ.
+draws X_0 for X Xᵀ. ``spectral`` (top-k SVD of 𝒜*(y)) and
+``spectral_symmetric`` (top-k eigenpairs of sym(𝒜*(y))) are deterministic, as
+are ``zeros`` / ``zeros_symmetric`` (SVP's start M_0 = 0).
 
 Batching: ``alpha`` and ``seed`` may be scalars or sequences; they broadcast
 to a batch of B trajectories, trajectory b drawn from
@@ -100,3 +102,62 @@ def symmetric_random(problem, k: int, alpha, *, normalization: str = "entry", se
     Xs = [_scale(a, n1, normalization) * np.random.default_rng(s).standard_normal((n1, k))
           for a, s in zip(alphas, seeds)]
     return _finish(Xs, batched)
+
+
+def _adjoint_of_y(problem) -> np.ndarray:
+    """𝒜*(y) as a NumPy (n1, n2) array (≈ M* when E[𝒜*𝒜] = I)."""
+    from . import backend
+
+    y = problem.y
+    return backend.to_numpy(problem.operator.adjoint(y[None]))[0].astype(float)
+
+
+def spectral(problem, k: int):
+    """Spectral (F_0, G_0): top-k SVD 𝒜*(y) ≈ U_k Σ_k V_kᵀ split as F_0 = U_k √Σ_k, G_0 = V_k √Σ_k.
+
+    Deterministic (no seed): the factors have no batch axis.
+
+    Returns
+    -------
+    (F0, G0) : arrays of shape (n1, k) and (n2, k)
+    """
+    k = _check_k(problem, k)
+    U, s, Vt = np.linalg.svd(_adjoint_of_y(problem), full_matrices=False)
+    root = np.sqrt(s[:k])
+    return U[:, :k] * root, Vt[:k].T * root
+
+
+def spectral_symmetric(problem, k: int):
+    """Spectral X_0 for X Xᵀ: top-k eigenpairs (λ_i, u_i) of sym(𝒜*(y)), X_0 = U_k √max(λ_k, 0).
+
+    Returns
+    -------
+    X0 : array of shape (n, k)
+    """
+    n1, n2 = problem.shape
+    if n1 != n2:
+        raise ValueError(f"X Xᵀ needs a square problem, got shape {(n1, n2)}")
+    k = _check_k(problem, k)
+    S0 = _adjoint_of_y(problem)
+    w, Q = np.linalg.eigh((S0 + S0.T) / 2)
+    w, Q = w[::-1][:k], Q[:, ::-1][:, :k]
+    return Q * np.sqrt(np.maximum(w, 0.0))
+
+
+def zeros(problem, k: int):
+    """Zero factors (F_0, G_0) = (0, 0) of k columns: the start M_0 = 0 of SVP.
+
+    (Factored methods cannot leave 0: their gradient vanishes there.)
+    """
+    k = _check_k(problem, k)
+    n1, n2 = problem.shape
+    return np.zeros((n1, k)), np.zeros((n2, k))
+
+
+def zeros_symmetric(problem, k: int):
+    """Zero X_0 of k columns (SVP on X Xᵀ from M_0 = 0)."""
+    n1, n2 = problem.shape
+    if n1 != n2:
+        raise ValueError(f"X Xᵀ needs a square problem, got shape {(n1, n2)}")
+    k = _check_k(problem, k)
+    return np.zeros((n1, k))

@@ -41,6 +41,9 @@ def _prepare_init(problem, init):
             raise ValueError(f"{nm} must have shape {expect} with one k for all factors, "
                              f"got {tuple(a.shape[1:] if not batched else a.shape)}")
     V.int_in_range("k (columns of the factors)", k, 1, min(n1, n2))
+    if len(factors) == 1 and problem.M_star is not None and not problem.symmetric:
+        raise ValueError("X Xᵀ can only fit a symmetric PSD M*, and this problem's M* is not "
+                         "symmetric: pass init=(F0, G0), or build the problem with symmetric=True")
     ref = problem.y
     xp = backend.namespace(ref)
     out = []
@@ -134,8 +137,10 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         factor times max(initial value, ‖y‖) (resp. ‖M*‖) ends with status
         'diverged' and keeps its last finite iterate.
     callback : callable, optional
-        ``callback(t, info) -> bool``; returning True stops the run. ``info``
-        holds numpy arrays 'residual_norm' and, if M* is known, 'error'.
+        ``callback(t, info) -> bool``; returning True stops the run after
+        recording iterate t; the trajectories still running get status
+        'stopped'. ``info`` holds numpy arrays 'residual_norm' and, if M* is
+        known and computed at t, 'error' (else None).
     progress : bool
         Show a tqdm progress bar.
     """
@@ -166,7 +171,7 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
 
     prev_state = state
     start = time.perf_counter()
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
         for t in range(iters + 1):
             fac = method.factors(state)
             if t < iters:
@@ -174,9 +179,13 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
             else:
                 r = problem.operator.apply(product(fac)) - problem.y
                 rnorm = xp.linalg.vector_norm(r, axis=-1)
-            rn = backend.to_numpy(rnorm).astype(float)
             need_err = has_truth and (tol is not None or t % record_every == 0 or t == iters)
-            err = backend.to_numpy(diagnostics.error(product(fac), problem.M_star)).astype(float) if need_err else None
+            if need_err:
+                # One device→host copy for both norms: one GPU sync per iteration, not two.
+                both = xp.stack([rnorm, diagnostics.error(product(fac), problem.M_star)])
+                rn, err = backend.to_numpy(both).astype(float)
+            else:
+                rn, err = backend.to_numpy(rnorm).astype(float), None
             if t == 0:
                 res_bound = divergence_factor * np.maximum(rn, y_norm)
                 if has_truth:
@@ -197,7 +206,8 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
                 done = active & (metric <= tol)
             else:
                 done = np.zeros(B, dtype=bool)
-            on_grid = t % record_every == 0 or t == iters
+            stop = callback is not None and bool(callback(t, {"residual_norm": rn, "error": err}))
+            on_grid = t % record_every == 0 or t == iters or stop
             rec_mask = active & (on_grid | done)
             if rec_mask.any():
                 if err is None and has_truth:
@@ -207,8 +217,9 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
             iterations[done] = t
             active &= ~done
 
-            stop = callback is not None and bool(callback(t, {"residual_norm": rn, "error": err}))
             if t == iters or not active.any() or stop:
+                if stop:
+                    status[active] = "stopped"
                 iterations[active] = t
                 break
             prev_state = state

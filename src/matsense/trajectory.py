@@ -28,7 +28,8 @@ class Trajectory:
         converged trajectory: the first iterate that met ``tol``; for a
         diverged one: the last finite iterate.
     status : str or array of str
-        'converged' (met tol), 'max_iters' (ran all iterations) or 'diverged'.
+        'converged' (met tol), 'max_iters' (ran all iterations), 'diverged',
+        or 'stopped' (a callback ended the run).
     iterations : int or array
         Iteration index of the final factors.
     wall_time : float
@@ -76,7 +77,7 @@ class Trajectory:
             cols = {"trajectory": b, "iteration": it}
             for key in SCALAR_METRICS:
                 if key in h:
-                    cols[key] = h[key][:, b]
+                    cols[key] = h[key] if h[key].ndim == 1 else h[key][:, b]  # 'time' is shared
             if "singular_values" in h:
                 for j in range(h["singular_values"].shape[-1]):
                     cols[f"sv_{j + 1}"] = h["singular_values"][:, b, j]

@@ -1,0 +1,376 @@
+"""The ``matsense`` command line.
+
+Every command is added by a *registrar*: a function ``register(subparsers)``
+that adds one (or more) subparsers and sets ``func=handler`` on them, with
+``handler(args) -> int`` the exit status. This module registers its own
+commands (``run``, ``reproduce``) and imports the others by dotted name from
+:data:`REGISTRARS`, so a command whose module is not installed simply does not
+appear, while any other error in that module surfaces.
+
+Errors a user can cause (bad flags, bad values, a bad or missing input file)
+end in one line ``matsense: error: <message>`` on stderr and exit status 2;
+no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+from . import __version__
+
+#: Registrars of commands that live in other modules, as "module:function".
+REGISTRARS = [
+    "matsense.compare:register",
+    "matsense.sweep.cli:register",
+]
+
+#: Exceptions that mean "bad input": one line on stderr, exit status 2.
+USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+               PermissionError)
+
+#: Initializations whose scale is ``alpha`` (the others are deterministic).
+RANDOM_INITS = ("small_random", "balanced", "symmetric_random")
+
+TRAJECTORY_SUFFIXES = (".csv", ".parquet")
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors and no prefix abbreviations of long options."""
+
+    def __init__(self, *args, allow_abbrev: bool = False, **kwargs):
+        super().__init__(*args, allow_abbrev=allow_abbrev, **kwargs)
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+def _error_message(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.strerror or exc}: {exc.filename}"
+    return _one_line(exc) or type(exc).__name__
+
+
+def _load_registrar(spec: str):
+    """Import ``module:function``; None when the module itself is not installed."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if module_name == missing or module_name.startswith(missing + "."):
+            return None
+        raise
+    return getattr(module, attr)
+
+
+def _show_progress(args) -> bool:
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+# ---------------------------------------------------------------------- run
+# Flags of `matsense run` whose destination is a RunConfig key of the same name.
+RUN_FLAGS = (
+    "n1", "n2", "r", "m", "kappa", "symmetric", "noise", "seed",
+    "init", "k", "alpha", "ratio", "normalization", "init_seed",
+    "method", "step_size", "tau", "switch_at", "beta",
+    "iters", "tol", "record_every", "backend", "device", "dtype",
+)
+
+
+def _key_value(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` with VALUE read as a TOML value (1e-3, 5, true, "s"); else a string."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key, value
+
+
+def register_run(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run", help="run one configuration (flags and/or a TOML file)",
+        description="Run one method on one problem from flags or --config FILE.toml "
+                    "(flags override the file). Prints the final status, the iterations, "
+                    "the relative error and the fitted linear rate; writes the trajectory "
+                    "and a figure when --out is given.")
+    p.add_argument("--config", metavar="FILE.toml", type=Path,
+                   help="TOML run file (keys at top level or under [problem], [init], "
+                        "[method], [run]; see docs/api.md)")
+    g = p.add_argument_group("problem")
+    g.add_argument("--n1", type=int, help="rows of M* (default 30)")
+    g.add_argument("--n2", type=int, help="columns of M* (default n1)")
+    g.add_argument("--r", type=int, help="rank of M* (default 2)")
+    g.add_argument("--m", type=int, help="number of measurements (default 900)")
+    g.add_argument("--kappa", type=float, help="condition number σ_1/σ_r (default 1)")
+    g.add_argument("--symmetric", action=argparse.BooleanOptionalAction, default=None,
+                   help="PSD ground truth M* = U diag(σ) Uᵀ (default: no)")
+    g.add_argument("--noise", type=float, help="noise standard deviation on y (default 0)")
+    g.add_argument("--seed", type=int, help="problem seed (default 0)")
+    g = p.add_argument_group("initialization")
+    g.add_argument("--init", help="small_random (F0, G0; default), balanced (G0 = F0), "
+                                  "symmetric_random (X0 for X Xᵀ), spectral, ... "
+                                  "(docs/api.md lists them)")
+    g.add_argument("--k", type=int, help="columns of the factors (default 4)")
+    g.add_argument("--alpha", type=float, help="initialization scale α (default 0.04)")
+    g.add_argument("--ratio", type=float, help="scale of G0 relative to F0 (default 1/3)")
+    g.add_argument("--normalization", help="'entry' (std α; default) or 'sqrt_n' (std α/√n)")
+    g.add_argument("--init-seed", type=int, help="initialization seed (default 0)")
+    g = p.add_argument_group("method")
+    g.add_argument("--method", help="method name (default gd; e.g. rebalanced_gd)")
+    g.add_argument("--step-size", type=float, help="step size η (default: the method's)")
+    g.add_argument("--tau", type=float, help="rebalanced_gd: trigger on relative residual")
+    g.add_argument("--switch-at", type=int, help="rebalanced_gd: switch at this iteration")
+    g.add_argument("--beta", type=float, help="rebalanced_gd: target singular value of F")
+    g.add_argument("--param", metavar="KEY=VALUE", type=_key_value, action="append",
+                   default=[], help="any other method hyper-parameter (repeatable)")
+    g = p.add_argument_group("run")
+    g.add_argument("--iters", type=int, help="maximum iterations (default 1000)")
+    g.add_argument("--tol", type=float, help="stop at relative error <= tol")
+    g.add_argument("--record-every", type=int, help="history stride (default 1)")
+    g.add_argument("--backend", help="numpy (default) or torch")
+    g.add_argument("--device", help="cpu (default) or cuda")
+    g.add_argument("--dtype", help="float64 (default) or float32")
+    g = p.add_argument_group("output")
+    g.add_argument("--out", metavar="FILE.csv|FILE.parquet", type=Path,
+                   help="write the trajectory (one row per recorded iteration) and, "
+                        "next to it, FILE.json with the configuration and the summary")
+    g.add_argument("--figure", metavar="FILE.png", type=Path,
+                   help="error-vs-iteration figure (default: next to --out, suffix .png)")
+    g.add_argument("--no-figure", action="store_true", help="do not draw the figure")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+
+def config_from_args(args):
+    """The :class:`~matsense.config.RunConfig` of ``matsense run``: the file, then the flags."""
+    from .config import RunConfig
+
+    overrides = {key: getattr(args, key) for key in RUN_FLAGS if getattr(args, key) is not None}
+    for key, value in args.param:
+        if key in overrides:
+            raise ValueError(f"{key} is given twice (as a flag and as --param {key}=...)")
+        overrides[key] = value
+    if args.config is None:
+        return RunConfig.from_dict(overrides)
+    base = RunConfig.from_toml(args.config)  # file errors name the file and line
+    if not overrides:
+        return base
+    return RunConfig.from_dict({**base.to_dict(), **overrides})
+
+
+def _check_suffix(path: Path | None, allowed: tuple[str, ...], what: str) -> None:
+    if path is not None and path.suffix.lower() not in allowed:
+        raise ValueError(f"{what} must end in {' or '.join(allowed)}, got {str(path)!r}")
+
+
+def _on_backend(problem, cfg):
+    """Move the problem to the requested backend/device/dtype (NumPy float64 needs nothing)."""
+    if (cfg.backend, cfg.device, cfg.dtype) == ("numpy", "cpu", "float64"):
+        return problem
+    return problem.to(backend=cfg.backend, device=cfg.device, dtype=cfg.dtype)
+
+
+def _fit_rate(traj):
+    """Linear rate of the error (after the rebalancing switch, if there was one)."""
+    import numpy as np
+
+    from .rates import linear_rate
+
+    h = traj.history
+    t = h["iteration"]
+    err = h["error"] if "error" in h else h["residual_norm"]
+    switch = traj.extras.get("switch_iteration", -1)
+    if switch is not None and switch >= 0:
+        keep = t >= switch
+        t, err = t[keep], err[keep]
+    return linear_rate(np.asarray(t), np.asarray(err)), switch
+
+
+def save_figure(traj, path: Path, title: str) -> Path:
+    """Log-scale relative error (or residual) against the iteration, via the Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    h = traj.history
+    key = "rel_error" if "rel_error" in h else "residual_norm"
+    label = {"rel_error": "‖P − M*‖_F / ‖M*‖_F", "residual_norm": "‖𝒜(P) − y‖"}[key]
+    fig = Figure(figsize=(6, 4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.semilogy(h["iteration"], h[key])
+    switch = traj.extras.get("switch_iteration", -1)
+    if switch is not None and switch >= 0:
+        ax.axvline(switch, color="0.5", ls="--", lw=1, label=f"rebalancing at t = {switch}")
+        ax.legend()
+    ax.set_xlabel("iteration t")
+    ax.set_ylabel(label)
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.savefig(path, dpi=120)
+    return path
+
+
+def cmd_run(args) -> int:
+    from .run import run
+
+    _check_suffix(args.out, TRAJECTORY_SUFFIXES, "--out")
+    _check_suffix(args.figure, FIGURE_SUFFIXES, "--figure")
+    cfg = config_from_args(args)
+    problem = _on_backend(cfg.build_problem(), cfg)
+    method = cfg.build_method()
+    init = cfg.build_init(problem)
+    parameterization = "X Xᵀ" if not isinstance(init, tuple) else "F Gᵀ"
+    n2 = cfg.n2 if cfg.n2 is not None else cfg.n1
+    scale = f" (α={cfg.alpha:g})" if cfg.init in RANDOM_INITS else ""
+    header = (f"{cfg.method} on {parameterization}: n1={cfg.n1}, n2={n2}, r={cfg.r}, "
+              f"m={cfg.m}, k={cfg.k}, init={cfg.init}{scale}")
+    print(header)
+    if cfg.method == "rebalanced_gd":
+        print("note: rebalanced_gd is matsense's reconstruction of the paper's one-step "
+              "rebalancing (Xiong, Ding & Du 2024, Sec. 5), not its verbatim equation")
+
+    traj = run(problem, method, init, cfg.iters, tol=cfg.tol, record_every=cfg.record_every,
+               progress=_show_progress(args))
+    summary = traj.summary()[0]
+    fit, switch = _fit_rate(traj)
+    rel = summary.get("final_rel_error")
+    print(f"status       {traj.status}")
+    print(f"iterations   {traj.iterations}")
+    if rel is not None:
+        print(f"rel. error   {rel:.3e}")
+    print(f"residual     {summary['final_residual_norm']:.3e}")
+    after = f" after the switch at t = {switch}" if switch is not None and switch >= 0 else ""
+    if traj.status == "diverged":
+        print("linear rate  n/a: the run diverged (try a smaller --step-size)")
+    elif fit.ok:
+        print(f"linear rate  {fit.value:.4g} per iteration{after} (fit on t = {fit.t_start:g}"
+              f"..{fit.t_end:g}, {fit.n_points} records, R² = {fit.r2:.4f})")
+    else:
+        print(f"linear rate  n/a{after}: {fit.reason}")
+
+    written = []
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        written.append(traj.save(args.out))
+        record = {"config": cfg.to_dict(), "summary": summary,
+                  "linear_rate": fit.as_dict(), "wall_time": traj.wall_time}
+        meta = args.out.with_suffix(".json")
+        meta.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        written.append(meta)
+    figure = args.figure
+    if figure is None and args.out is not None:
+        figure = args.out.with_suffix(".png")
+    if figure is not None and not args.no_figure:
+        figure.parent.mkdir(parents=True, exist_ok=True)
+        title = f"{cfg.method}, {parameterization}, k={cfg.k}, {cfg.init}{scale}: {traj.status}"
+        written.append(save_figure(traj, figure, title))
+    for path in written:
+        print(f"wrote        {path}")
+    return 0
+
+
+# ---------------------------------------------------------------- reproduce
+def _claim_ids(text: str) -> list[str]:
+    ids = [part.strip().upper() for part in text.split(",") if part.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError(f"expected claim ids such as C1,C4, got {text!r}")
+    return ids
+
+
+def register_reproduce(subparsers) -> None:
+    p = subparsers.add_parser(
+        "reproduce", help="reproduce the paper's claims C1–C8 (table, figures, report)",
+        description="Run the experiments behind the paper's claims C1–C8, print the table of "
+                    "measured vs expected numbers and write summary.json, the figures and "
+                    "report.html under --out. Exits 0 even when a claim does not hold: the "
+                    "table says which.")
+    p.add_argument("--out", type=Path, default=Path("results"),
+                   help="output directory (default: results)")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer seeds and shorter runs (a smoke run)")
+    p.add_argument("--seeds", type=int, metavar="N", help="number of seeds per setting")
+    p.add_argument("--claims", type=_claim_ids, metavar="IDS",
+                   help="a subset of the claims, comma-separated (e.g. C4,C7; default: all)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_reproduce)
+
+
+def cmd_reproduce(args) -> int:
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    try:
+        from .experiments import format_table, reproduce
+    except ImportError as exc:  # the module, or its entry points, not installed
+        if exc.name != "matsense.experiments":
+            raise
+        print("matsense: error: this installation has no matsense.experiments.reproduce; "
+              "'reproduce' is unavailable", file=sys.stderr)
+        return 1
+    subset = {} if args.claims is None else {"claims": args.claims}
+    results = reproduce(args.out, quick=args.quick, seeds=args.seeds,
+                        progress=_show_progress(args), **subset)
+    print(format_table(results))
+    out = Path(args.out)
+    for name in ("summary.json", "report.html"):
+        if (out / name).exists():
+            print(f"wrote {out / name}")
+    figures = sorted(out.rglob("*.png"))
+    if figures:
+        folders = sorted({str(f.parent) for f in figures})
+        print(f"wrote {len(figures)} figures in {', '.join(folders)}")
+    return 0
+
+
+# --------------------------------------------------------------------- main
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(
+        prog="matsense",
+        description="Gradient descent on low-rank matrix sensing: the over-parameterization "
+                    "slowdown of Xiong, Ding & Du (ICLR 2024), its fixes and its peers.")
+    parser.add_argument("--version", action="version", version=f"matsense {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    register_run(subparsers)
+    register_reproduce(subparsers)
+    for spec in REGISTRARS:
+        registrar = _load_registrar(spec)
+        if registrar is not None:
+            registrar(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``matsense`` console script; returns the exit status."""
+    try:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # --help, --version, argparse errors
+            return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+        if getattr(args, "func", None) is None:
+            parser.print_help(sys.stderr)
+            return 2
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        print(f"matsense: error: {_error_message(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("matsense: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -177,13 +177,6 @@ def _check_suffix(path: Path | None, allowed: tuple[str, ...], what: str) -> Non
         raise ValueError(f"{what} must end in {' or '.join(allowed)}, got {str(path)!r}")
 
 
-def _on_backend(problem, cfg):
-    """Move the problem to the requested backend/device/dtype (NumPy float64 needs nothing)."""
-    if (cfg.backend, cfg.device, cfg.dtype) == ("numpy", "cpu", "float64"):
-        return problem
-    return problem.to(backend=cfg.backend, device=cfg.device, dtype=cfg.dtype)
-
-
 def _fit_rate(traj):
     """Linear rate of the error (after the rebalancing switch, if there was one)."""
     import numpy as np
@@ -230,7 +223,7 @@ def cmd_run(args) -> int:
     _check_suffix(args.out, TRAJECTORY_SUFFIXES, "--out")
     _check_suffix(args.figure, FIGURE_SUFFIXES, "--figure")
     cfg = config_from_args(args)
-    problem = _on_backend(cfg.build_problem(), cfg)
+    problem = cfg.build_problem()
     method = cfg.build_method()
     init = cfg.build_init(problem)
     parameterization = "X Xᵀ" if not isinstance(init, tuple) else "F Gᵀ"

@@ -3,8 +3,14 @@
 from .base import AsymState, Method, SymState, product, sym
 from .gd import GD
 from .rebalance import RebalancedGD, rebalance
+from .apgd import AlternatingPrecGD
+from .precgd import PrecGD
+from .scaledgd import ScaledGD, ScaledGDLambda
+from .svp import SVP
 
-METHODS = {"gd": GD, "rebalanced_gd": RebalancedGD}
+METHODS = {"gd": GD, "rebalanced_gd": RebalancedGD, "scaledgd": ScaledGD,
+           "scaledgd_lambda": ScaledGDLambda, "precgd": PrecGD, "apgd": AlternatingPrecGD,
+           "svp": SVP}
 
 
 def get_method(name: str, **params):
@@ -18,5 +24,6 @@ def get_method(name: str, **params):
     return cls(**params)
 
 
-__all__ = ["GD", "RebalancedGD", "rebalance", "AsymState", "SymState", "Method",
+__all__ = ["GD", "RebalancedGD", "rebalance", "ScaledGD", "ScaledGDLambda", "PrecGD",
+           "AlternatingPrecGD", "SVP", "AsymState", "SymState", "Method",
            "product", "sym", "METHODS", "get_method"]

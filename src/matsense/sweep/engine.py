@@ -129,24 +129,13 @@ _PROBLEMS: OrderedDict = OrderedDict()
 _CACHE_SIZE = 2
 
 
-def _on_backend(problem, cfg: RunConfig):
-    """The problem on the config's backend/device/dtype (NumPy float64 needs nothing)."""
-    if (cfg.backend, cfg.device, cfg.dtype) == ("numpy", "cpu", "float64"):
-        return problem
-    to = getattr(problem, "to", None)
-    if to is None:
-        raise ValueError(f"backend={cfg.backend!r}, device={cfg.device!r}, dtype={cfg.dtype!r} "
-                         "is not available in this installation (Problem.to is missing)")
-    return to(backend=cfg.backend, device=cfg.device, dtype=cfg.dtype)
-
-
 def problem_for(cfg: RunConfig, exact: bool = True):
     """The (cached) problem of ``cfg``, on its backend, operator wrapped when ``exact``."""
     key = (cfg.problem_key(), cfg.backend, cfg.device, cfg.dtype, exact)
     if key in _PROBLEMS:
         _PROBLEMS.move_to_end(key)
         return _PROBLEMS[key]
-    problem = _on_backend(cfg.build_problem(), cfg)
+    problem = cfg.build_problem()
     if exact:
         problem = problem.replace(operator=BatchInvariantOperator(problem.operator))
     _PROBLEMS[key] = problem

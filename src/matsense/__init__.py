@@ -10,9 +10,10 @@ from .methods import GD, RebalancedGD, get_method
 from .operators import DenseOperator
 from .problems import Problem
 from .run import run
+from .sweep import load
 from .trajectory import Trajectory
 
 __version__ = "0.1.0"
 
 __all__ = ["Problem", "DenseOperator", "GD", "RebalancedGD", "get_method", "run",
-           "Trajectory", "init", "diagnostics", "rates", "__version__"]
+           "Trajectory", "init", "diagnostics", "rates", "load", "__version__"]

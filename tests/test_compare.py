@@ -1,0 +1,119 @@
+"""The peer comparison (matsense.compare) on a tiny grid: outputs, fields, HTML, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from matsense import compare as C
+
+TINY = C.CompareSettings(n=8, r=1, m_factor=8, kappas=(1.0, 10.0), k_multipliers=(1, 2),
+                         max_iters=150, name="test")
+REQUIRED = ("method", "kappa", "k", "iterations_to_tol", "seconds", "final_rel_error", "status",
+            "seeds", "per_seed", "n_converged", "reference", "reference_check")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    records = C.compare(out, settings=TINY, seeds=[0, 1])
+    return out, records
+
+
+def test_compare_writes_json_with_required_fields(tiny_run):
+    out, records = tiny_run
+    data = json.loads((out / "compare.json").read_text())
+    assert data["seeds"] == [0, 1]
+    assert data["settings"]["n"] == 8 and data["settings"]["m"] == 64
+    recs = data["records"]
+    assert len(recs) == len(records) == len(C.ENTRIES) * 2 * 2
+    for rec in recs:
+        for key in REQUIRED:
+            assert key in rec, key
+        assert rec["status"] in ("converged", "not_reached", "diverged", "mixed")
+        assert len(rec["per_seed"]) == 2
+        assert rec["seconds"] >= 0
+        if rec["status"] == "converged":
+            assert rec["iterations_to_tol"] is not None and rec["final_rel_error"] <= TINY.tol
+        else:
+            assert rec["iterations_to_tol"] is None
+        for ps in rec["per_seed"]:
+            assert ps["status"] != "converged" or ps["iterations_to_tol"] == ps["iterations"]
+    keys = {(r["method"], r["kappa"], r["k"]) for r in recs}
+    assert ("precgd", 10.0, 2) in keys and ("gd", 1.0, 1) in keys
+    # Well-conditioned, exactly parameterized: the preconditioned methods converge.
+    by = {(r["method"], r["kappa"], r["k"]): r for r in recs}
+    for name in ("scaledgd", "precgd", "apgd"):
+        assert by[(name, 1.0, 1)]["status"] == "converged", by[(name, 1.0, 1)]
+
+
+def test_compare_writes_table_curves_and_figures(tiny_run):
+    out, _ = tiny_run
+    md = (out / "compare.md").read_text()
+    assert md.startswith("# Peer comparison")
+    assert "| method |" in md and "ScaledGD" in md and "PrecGD" in md
+    for kappa in (1, 10):
+        for k in (1, 2):
+            for ext in ("png", "svg"):
+                path = out / f"compare_kappa{kappa}_k{k}.{ext}"
+                assert path.exists() and path.stat().st_size > 1000
+    header = (out / "compare_curves.csv").read_text().splitlines()[0]
+    assert header == "method,kappa,k,seed,iteration,time,rel_error"
+    lines = (out / "compare_runs.jsonl").read_text().splitlines()
+    assert len(lines) == len(C.ENTRIES) * 2 * 2 * 2
+
+
+def test_html_section(tiny_run):
+    out, records = tiny_run
+    figs = sorted(p.name for p in out.glob("compare_kappa*"))
+    html = C.compare_html_section(records, figs)
+    assert html.startswith('<section id="peer-comparison">') and html.rstrip().endswith("</section>")
+    assert html.count("<tr>") == len(records) + 1
+    assert html.count("<img") == 4  # SVG preferred over the PNG of the same stem
+    assert ".svg" in html and ".png" not in html
+    assert "X Xᵀ" not in html or "&" in html  # escaped text is fine either way
+    assert C.compare_html_section([], []).count("<tr>") == 1
+
+
+def test_reference_figures_and_checks():
+    ref = C._reference(C.FULL, "scaledgd", 10.0, 5)
+    assert ref["iterations"] == (252, 271)
+    rec = {"iterations_to_tol": 300.0, "status": "converged", "final_rel_error": 9e-11}
+    assert C._reference_check(ref, rec) == "within ±20%"
+    rec["iterations_to_tol"] = 400.0
+    assert C._reference_check(ref, rec) == "outside ±20%"
+    gd100 = C._reference(C.FULL, "gd", 100.0, 5)
+    assert C._reference_check(gd100, {"iterations_to_tol": None, "status": "not_reached",
+                                      "final_rel_error": 1e-4}) == "agrees (not reached)"
+    assert C._reference(C.FULL, "precgd", 1.0, 10)["iterations"] == (264, 281)
+    assert C._reference(C.FULL, "precgd", 1.0, 5) is None
+    assert C._reference(C.QUICK, "scaledgd", 1.0, 2) is None
+
+
+def test_settings_and_seeds_validated(tmp_path):
+    with pytest.raises(ValueError, match="methods must be"):
+        C.CompareSettings(methods=("nope",))
+    with pytest.raises(ValueError, match="kappa"):
+        C.CompareSettings(kappas=(0.5,))
+    with pytest.raises(ValueError, match="seeds"):
+        C.compare(tmp_path, settings=TINY, seeds=0)
+    with pytest.raises(ValueError, match="seed"):
+        C.compare(tmp_path, settings=TINY, seeds=[-1])
+
+
+def test_cli_register_and_handler(tmp_path, monkeypatch, capsys):
+    small = C.CompareSettings(n=6, r=1, m_factor=8, kappas=(1.0,), k_multipliers=(1,),
+                              max_iters=60, methods=("scaledgd", "precgd"), name="quick")
+    monkeypatch.setattr(C, "QUICK", small)
+    parser = argparse.ArgumentParser(prog="matsense")
+    sub = parser.add_subparsers(dest="command")
+    C.register(sub)
+    args = parser.parse_args(["compare", "--out", str(tmp_path / "c"), "--quick", "--seeds", "1"])
+    assert args.func(args) == 0
+    assert (tmp_path / "c" / "compare.json").exists()
+    assert "compare.json" in capsys.readouterr().out
+    bad = parser.parse_args(["compare", "--out", str(tmp_path / "d"), "--quick", "--seeds", "0"])
+    assert bad.func(bad) == 2
+    assert "seeds" in capsys.readouterr().err

@@ -117,3 +117,16 @@ def test_cli_register_and_handler(tmp_path, monkeypatch, capsys):
     bad = parser.parse_args(["compare", "--out", str(tmp_path / "d"), "--quick", "--seeds", "0"])
     assert bad.func(bad) == 2
     assert "seeds" in capsys.readouterr().err
+
+
+def test_compare_and_reproduce_share_one_report(tmp_path):
+    from matsense import experiments
+
+    experiments.reproduce(tmp_path, quick=True, seeds=1, claims="C1")
+    C.compare(tmp_path, settings=TINY, seeds=[0])
+    page = (tmp_path / "report.html").read_text()
+    assert 'id="peer-comparison"' in page and "C1" in page
+    assert page.index("C1") < page.index('id="peer-comparison"')  # claims first, whatever ran last
+    # re-running a producer replaces its section instead of adding a second copy
+    C.compare(tmp_path, settings=TINY, seeds=[0])
+    assert (tmp_path / "report.html").read_text().count('<section id="peer-comparison">') == 1

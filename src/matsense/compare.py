@@ -37,7 +37,7 @@ from typing import Callable
 import numpy as np
 
 from . import _validate as V
-from . import backend
+from . import backend, report
 from . import init as _init
 from .methods import GD, PrecGD, RebalancedGD, SVP, AlternatingPrecGD, ScaledGD, ScaledGDLambda
 from .methods.base import product
@@ -386,6 +386,9 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
     }
     (out / "compare.json").write_text(json.dumps(payload, indent=1, default=_json_default))
     (out / "compare.md").write_text(markdown_table(records, settings, seed_list, total))
+    report.publish_section(out, "compare", ("Peer comparison", "peer-comparison",
+                                            compare_html_section(records, [p.name for p in figure_paths])),
+                           order=2)
     _log(progress, f"done in {total:.1f} s; wrote {out / 'compare.json'}")
     return records
 
@@ -583,7 +586,7 @@ def register(subparsers):
                     "preconditioned GD and SVP on κ ∈ {1, 10, 100} × k ∈ {r, 2r}; write "
                     "compare.json, compare.md, curves and figures. The full setting (n = 100) "
                     "takes tens of minutes per seed on 2 CPU cores; --quick about a minute.")
-    p.add_argument("--out", default="results/compare", help="output folder (default results/compare)")
+    p.add_argument("--out", default="results", help="output folder (default results; its report.html gains a peer-comparison section)")
     p.add_argument("--quick", action="store_true", help="small problem (n = 30, r = 2), about a minute")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds (default 3 for the full setting, 1 for --quick)")

@@ -22,11 +22,13 @@ can be copied or zipped as a whole.
 from __future__ import annotations
 
 import html
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPORT_NAME = "report.html"
+SECTIONS_DIR = "report_sections"
 
 _CSS = """
 body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
@@ -116,13 +118,21 @@ def section_html(section: Section, level: int = 2) -> str:
     return "\n".join(parts)
 
 
+def _entry(section) -> tuple[str, str, str]:
+    """(title, anchor, html) of a :class:`Section` or of an already rendered triple."""
+    if isinstance(section, Section):
+        return section.title, section.anchor or _slug(section.title), section_html(section)
+    title, anchor, body = section
+    return str(title), str(anchor), str(body)
+
+
 def render(sections, title: str = "matsense report", subtitle: str = "") -> str:
-    """The whole page as a string."""
+    """The whole page as a string; ``sections`` are Sections or (title, anchor, html) triples."""
     esc = html.escape
-    toc = "".join(f'<li><a href="#{esc(s.anchor or _slug(s.title))}">{esc(s.title)}</a></li>'
-                  for s in sections)
+    entries = [_entry(s) for s in sections]
+    toc = "".join(f'<li><a href="#{esc(anchor)}">{esc(t)}</a></li>' for t, anchor, _ in entries)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-    body = "\n".join(section_html(s) for s in sections)
+    body = "\n".join(b for _, _, b in entries)
     sub = f"<p>{esc(subtitle)}</p>" if subtitle else ""
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
             f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
@@ -138,6 +148,27 @@ def write_report(out_dir, sections, *, title: str = "matsense: reproducing Xiong
     path = out_dir / filename
     path.write_text(render(list(sections), title, subtitle), encoding="utf-8")
     return path
+
+
+def publish_section(out_dir, key: str, section, *, order: int) -> Path:
+    """Store one producer's section under ``out_dir/report_sections`` and rebuild the page.
+
+    Every command that writes into the same folder (``matsense reproduce``,
+    ``matsense compare``) publishes its own section, so the folder's
+    ``report.html`` shows all of them, ordered by ``order``, whichever ran
+    last. ``section`` is a :class:`Section` or a (title, anchor, html) triple.
+    """
+    out_dir = Path(out_dir)
+    folder = out_dir / SECTIONS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    title, anchor, body = _entry(section)
+    for old in folder.glob(f"*-{key}.json"):
+        old.unlink()
+    payload = {"title": title, "anchor": anchor, "html": body}
+    (folder / f"{order:02d}-{key}.json").write_text(json.dumps(payload), encoding="utf-8")
+    entries = [tuple(json.loads(f.read_text(encoding="utf-8"))[k] for k in ("title", "anchor", "html"))
+               for f in sorted(folder.glob("*.json"))]
+    return write_report(out_dir, entries)
 
 
 # ------------------------------------------------------------- the claims
@@ -217,4 +248,4 @@ def _caption(result, path) -> str:
 
 
 __all__ = ["Figure", "Table", "Section", "table_html", "figure_html", "section_html", "render",
-           "write_report", "claims_section", "REPORT_NAME"]
+           "write_report", "publish_section", "claims_section", "REPORT_NAME"]

@@ -741,6 +741,6 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     start = time.perf_counter()
     results = run_claims(ids, settings, seeds, out_dir, progress=progress)
     write_summary(results, out_dir / "summary.json")
-    report.write_report(out_dir, [report.claims_section(results, settings=settings.as_dict(),
-                                                        seconds=time.perf_counter() - start)])
+    report.publish_section(out_dir, "claims", report.claims_section(
+        results, settings=settings.as_dict(), seconds=time.perf_counter() - start), order=1)
     return results

@@ -67,6 +67,20 @@ def _select(mask_np, new_state, old_state, xp, dev):
     return type(new_state)(*fields)
 
 
+def _take(state, idx, xp, dev):
+    """Rows ``idx`` (numpy ints) of every batch-first array field of a state."""
+    ind = xp.asarray(idx, device=dev)
+    return type(state)(*[xp.take(f, ind, axis=0) if backend.is_array(f) and f.ndim >= 1 else f
+                         for f in state])
+
+
+def _scatter(values, rows, B):
+    """A length-B float array holding ``values`` at ``rows`` and NaN elsewhere."""
+    out = np.full((B,) + values.shape[1:], np.nan)
+    out[rows] = values
+    return out
+
+
 class _Recorder:
     """Collects history rows; each row is one iteration, NaN for trajectories not recorded."""
 
@@ -83,7 +97,9 @@ class _Recorder:
         self.Delta0 = None if self.symmetric else diagnostics.imbalance(*factors)
         self.rows: dict[str, list] = {}
 
-    def add(self, t, elapsed, factors, rnorm_np, err_np, mask):
+    def add(self, t, elapsed, factors, rnorm_np, err_np, mask, rows):
+        """Record iteration t; ``factors`` hold the batch rows ``rows`` of the B trajectories."""
+        B = mask.shape[0]
         row = {"iteration": t, "time": elapsed}
         nan = np.where(mask, 1.0, np.nan)
         row["residual_norm"] = rnorm_np * nan
@@ -92,13 +108,17 @@ class _Recorder:
             row["error"] = err_np * nan
             row["rel_error"] = err_np / self.M_norm * nan
             if self.U is not None:
-                off = diagnostics.off_subspace(factors, self.U, self.V)
-                row["off_subspace"] = backend.to_numpy(off) * nan
+                off = backend.to_numpy(diagnostics.off_subspace(factors, self.U, self.V))
+                row["off_subspace"] = _scatter(off, rows, B) * nan
         if self.Delta0 is not None:
-            drift = diagnostics.imbalance_drift(*factors, self.Delta0)
-            row["imbalance_drift"] = backend.to_numpy(drift) * nan
+            Delta0 = self.Delta0
+            if rows.size < B:
+                xp = backend.namespace(Delta0)
+                Delta0 = xp.take(Delta0, xp.asarray(rows, device=backend.device_of(Delta0)), axis=0)
+            drift = backend.to_numpy(diagnostics.imbalance_drift(*factors, Delta0))
+            row["imbalance_drift"] = _scatter(drift, rows, B) * nan
         sv = backend.to_numpy(diagnostics.product_singular_values(factors))
-        row["singular_values"] = sv * nan[:, None]
+        row["singular_values"] = _scatter(sv, rows, B) * nan[:, None]
         for key, val in row.items():
             self.rows.setdefault(key, []).append(val)
 
@@ -109,6 +129,21 @@ class _Recorder:
                 if key not in ("iteration", "time"):
                     h[key] = val[:, 0]
         return h
+
+
+def _assemble(pieces, xp):
+    """Final factors and extras in the original trajectory order from the batch's pieces."""
+    if len(pieces) == 1:
+        _, final, extras = pieces[0]
+        return final, {k: backend.to_numpy(v) for k, v in extras.items()}
+    perm = np.argsort(np.concatenate([p[0] for p in pieces]))
+    dev = backend.device_of(pieces[0][1][0])
+    ind = xp.asarray(perm, device=dev)
+    final = tuple(xp.take(xp.concat([p[1][i] for p in pieces], axis=0), ind, axis=0)
+                  for i in range(len(pieces[0][1])))
+    extras = {k: np.concatenate([backend.to_numpy(p[2][k]) for p in pieces])[perm]
+              for k in pieces[0][2]}
+    return final, extras
 
 
 def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
@@ -140,7 +175,8 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         ``callback(t, info) -> bool``; returning True stops the run after
         recording iterate t; the trajectories still running get status
         'stopped'. ``info`` holds numpy arrays 'residual_norm' and, if M* is
-        known and computed at t, 'error' (else None).
+        known and computed at t, 'error' (else None); entries of trajectories that
+        have stopped may be NaN.
     progress : bool
         Show a tqdm progress bar.
     """
@@ -169,6 +205,10 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         from tqdm.auto import tqdm
         bar = tqdm(total=iters, desc=getattr(method, "name", "run"), unit="it")
 
+    # Trajectories that have stopped are dropped from the batch once they are at least half
+    # of it (their final state is kept in `pieces`): no work is spent stepping them further.
+    rows = np.arange(B)  # original index of each row of `state`
+    pieces = []          # (original indices, final factors, extras) of dropped rows
     prev_state = state
     start = time.perf_counter()
     with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
@@ -184,8 +224,9 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
                 # One device→host copy for both norms: one GPU sync per iteration, not two.
                 both = xp.stack([rnorm, diagnostics.error(product(fac), problem.M_star)])
                 rn, err = backend.to_numpy(both).astype(float)
+                rn, err = _scatter(rn, rows, B), _scatter(err, rows, B)
             else:
-                rn, err = backend.to_numpy(rnorm).astype(float), None
+                rn, err = _scatter(backend.to_numpy(rnorm).astype(float), rows, B), None
             if t == 0:
                 res_bound = divergence_factor * np.maximum(rn, y_norm)
                 if has_truth:
@@ -198,7 +239,7 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
             if bad.any():
                 status[bad] = "diverged"
                 iterations[bad] = max(t - 1, 0)
-                state = _select(~bad, state, prev_state, xp, dev)
+                state = _select((~bad)[rows], state, prev_state, xp, dev)
                 active &= ~bad
 
             if tol is not None:
@@ -211,8 +252,9 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
             rec_mask = active & (on_grid | done)
             if rec_mask.any():
                 if err is None and has_truth:
-                    err = backend.to_numpy(diagnostics.error(product(fac), problem.M_star)).astype(float)
-                rec.add(t, time.perf_counter() - start, fac, rn, err, rec_mask)
+                    err = _scatter(backend.to_numpy(diagnostics.error(product(fac), problem.M_star))
+                                   .astype(float), rows, B)
+                rec.add(t, time.perf_counter() - start, fac, rn, err, rec_mask, rows)
             status[done] = "converged"
             iterations[done] = t
             active &= ~done
@@ -223,15 +265,22 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
                 iterations[active] = t
                 break
             prev_state = state
-            state = _select(active, new_state, state, xp, dev)
+            live = active[rows]
+            state = _select(live, new_state, state, xp, dev)
+            if 2 * live.sum() <= rows.size:
+                gone, keep = np.flatnonzero(~live), np.flatnonzero(live)
+                done_state = _take(state, gone, xp, dev)
+                pieces.append((rows[gone], method.factors(done_state), method.extras(done_state)))
+                state, prev_state = _take(state, keep, xp, dev), _take(prev_state, keep, xp, dev)
+                rows = rows[keep]
             if bar is not None:
                 bar.update(1)
     wall = time.perf_counter() - start
     if bar is not None:
         bar.close()
 
-    final = method.factors(state)
-    extras = {k: backend.to_numpy(v) for k, v in method.extras(state).items()}
+    pieces.append((rows, method.factors(state), method.extras(state)))
+    final, extras = _assemble(pieces, xp)
     if not batched:
         final = tuple(f[0] for f in final)
         status_out, iters_out = str(status[0]), int(iterations[0])

@@ -16,9 +16,9 @@ subcommand to an argparse parser.
 
 Settings of the full comparison (the reference runs of PAPER.md §4): n = 100,
 r = 5, m = 5nr, σ_i linearly spaced from 1 to 1/κ. The n = 100 operator holds
-2500 × 10⁴ float64 (200 MB) and an operator pass takes ~10–20 ms on two idle
-CPU cores, so the full comparison takes tens of minutes per seed; ``quick``
-runs a small problem in about a minute.
+2500 × 10⁴ float64 (200 MB) and an operator pass takes ~15 ms on two CPU
+cores, so the full comparison takes ≈ 17 min per seed (≈ 50 min for the
+default 3 seeds, measured); ``quick`` runs a small problem in ≈ 20 s.
 """
 
 from __future__ import annotations
@@ -314,7 +314,7 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
     out_dir : path
         Output folder (created).
     quick : bool
-        Small problem (n = 30, r = 2, budget 1500): about a minute on 2 CPU cores.
+        Small problem (n = 30, r = 2, budget 1500): ≈ 20 s on 2 CPU cores.
         Default: the full reference setting (n = 100, r = 5, m = 5nr).
     seeds : int or sequence of int, optional
         A count N (seeds 0..N−1) or explicit seeds; seed s draws the problem
@@ -585,9 +585,9 @@ def register(subparsers):
         description="Run GD, rebalanced GD, ScaledGD, ScaledGD(λ), PrecGD, alternating "
                     "preconditioned GD and SVP on κ ∈ {1, 10, 100} × k ∈ {r, 2r}; write "
                     "compare.json, compare.md, curves and figures. The full setting (n = 100) "
-                    "takes tens of minutes per seed on 2 CPU cores; --quick about a minute.")
+                    "takes ≈ 17 min per seed on 2 CPU cores (≈ 50 min for 3 seeds); --quick ≈ 20 s.")
     p.add_argument("--out", default="results", help="output folder (default results; its report.html gains a peer-comparison section)")
-    p.add_argument("--quick", action="store_true", help="small problem (n = 30, r = 2), about a minute")
+    p.add_argument("--quick", action="store_true", help="small problem (n = 30, r = 2), ≈ 20 s")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds (default 3 for the full setting, 1 for --quick)")
     p.add_argument("--progress", action="store_true", help="log every run to stderr")

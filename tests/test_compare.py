@@ -114,9 +114,12 @@ def test_cli_register_and_handler(tmp_path, monkeypatch, capsys):
     assert args.func(args) == 0
     assert (tmp_path / "c" / "compare.json").exists()
     assert "compare.json" in capsys.readouterr().out
-    bad = parser.parse_args(["compare", "--out", str(tmp_path / "d"), "--quick", "--seeds", "0"])
-    assert bad.func(bad) == 2
-    assert "seeds" in capsys.readouterr().err
+    # bad input: the handler raises ValueError, the CLI prints one line and exits 2
+    from matsense import cli
+
+    assert cli.main(["compare", "--out", str(tmp_path / "d"), "--quick", "--seeds", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "seeds" in err and len(err.strip().splitlines()) == 1
 
 
 def test_compare_and_reproduce_share_one_report(tmp_path):

@@ -596,11 +596,8 @@ def register(subparsers):
 
 
 def _cli(args) -> int:
-    try:
-        records = compare(args.out, quick=args.quick, seeds=args.seeds, progress=args.progress)
-    except ValueError as exc:
-        print(f"matsense: error: {exc}", file=sys.stderr)
-        return 2
+    # Bad input raises ValueError: matsense.cli.main turns it into one line and exit 2.
+    records = compare(args.out, quick=args.quick, seeds=args.seeds, progress=args.progress)
     n_conv = sum(r["status"] == "converged" for r in records)
     print(f"wrote {Path(args.out) / 'compare.json'} and compare.md: {len(records)} records, "
           f"{n_conv} converged on every seed")

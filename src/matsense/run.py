@@ -76,6 +76,8 @@ def _take(state, idx, xp, dev):
 
 def _scatter(values, rows, B):
     """A length-B float array holding ``values`` at ``rows`` and NaN elsewhere."""
+    if rows.size == B:  # the batch has not been compacted: rows is arange(B)
+        return values
     out = np.full((B,) + values.shape[1:], np.nan)
     out[rows] = values
     return out
@@ -210,6 +212,7 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
     rows = np.arange(B)  # original index of each row of `state`
     pieces = []          # (original indices, final factors, extras) of dropped rows
     prev_state = state
+    never_done = np.zeros(B, dtype=bool)  # read-only
     start = time.perf_counter()
     with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
         for t in range(iters + 1):
@@ -232,10 +235,11 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
                 if has_truth:
                     err_bound = divergence_factor * np.maximum(err, M_norm)
 
-            bad = ~np.isfinite(rn) | (rn > res_bound)
+            # NaN and ±inf fail `<=`, so one comparison catches non-finite and too large.
+            ok = rn <= res_bound
             if err is not None:
-                bad |= ~np.isfinite(err) | (err > err_bound)
-            bad &= active
+                ok &= err <= err_bound
+            bad = active & ~ok
             if bad.any():
                 status[bad] = "diverged"
                 iterations[bad] = max(t - 1, 0)
@@ -246,7 +250,7 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
                 metric = err / M_norm if has_truth else rn / y_norm
                 done = active & (metric <= tol)
             else:
-                done = np.zeros(B, dtype=bool)
+                done = never_done
             stop = callback is not None and bool(callback(t, {"residual_norm": rn, "error": err}))
             on_grid = t % record_every == 0 or t == iters or stop
             rec_mask = active & (on_grid | done)
@@ -255,9 +259,10 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
                     err = _scatter(backend.to_numpy(diagnostics.error(product(fac), problem.M_star))
                                    .astype(float), rows, B)
                 rec.add(t, time.perf_counter() - start, fac, rn, err, rec_mask, rows)
-            status[done] = "converged"
-            iterations[done] = t
-            active &= ~done
+            if done.any():
+                status[done] = "converged"
+                iterations[done] = t
+                active &= ~done
 
             if t == iters or not active.any() or stop:
                 if stop:

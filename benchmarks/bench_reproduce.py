@@ -12,10 +12,23 @@ cache and BLAS threads start the same way every time) and reports:
 * the verdicts (how many claims hold);
 * the machine: CPU count, load average before the run, BLAS threads.
 
+Side by side with a **baseline** (``--variants matsense baseline``, the
+default): the same ``reproduce`` call with the speed work of issue #3 turned
+off — every trajectory run on its own instead of in batches, the textbook
+two-pass operator (``MATSENSE_KERNEL=two-pass``: A @ p, then Aᵀ @ r) and BLAS
+left at its default thread count (``MATSENSE_BLAS_THREADS=default``). This is
+how the foundation ran before the speed work (no commit of the package
+pre-dates it, so the baseline is rebuilt from these switches). The report gives
+the speed-up per mode and checks that both variants produce the same results:
+the same verdicts, and every measured number equal to a relative 1e-6 (or
+within 1e-12 in absolute terms, for numbers at the rounding level such as a
+final relative error of 1e-16).
+
 Usage::
 
-    python benchmarks/bench_reproduce.py                 # quick, then full
+    python benchmarks/bench_reproduce.py                 # quick, then full; both variants
     python benchmarks/bench_reproduce.py --modes quick   # quick only
+    python benchmarks/bench_reproduce.py --variants matsense   # no baseline
     python benchmarks/bench_reproduce.py --threads 1     # OPENBLAS/OMP/MKL_NUM_THREADS=1
     python benchmarks/bench_reproduce.py --json bench_reproduce.json
 """
@@ -39,7 +52,11 @@ import json, resource, sys, time
 t0 = time.perf_counter()
 from matsense.experiments import reproduce
 t_import = time.perf_counter() - t0
-mode, out = sys.argv[1], sys.argv[2]
+mode, out, variant = sys.argv[1], sys.argv[2], sys.argv[3]
+if variant == "baseline":
+    sys.path.insert(0, sys.argv[4])
+    import bench_reproduce
+    bench_reproduce.install_unbatched_runs()
 r0 = resource.getrusage(resource.RUSAGE_SELF)
 start = time.perf_counter()
 results = reproduce(out, quick=(mode == "quick"))
@@ -49,37 +66,140 @@ cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 print(json.dumps({
     "wall_s": wall, "cpu_s": cpu, "import_s": t_import,
     "claims": {r.id: {"holds": r.holds, "seconds": r.seconds, "measured": r.measured,
-                      "reason": r.reason} for r in results},
+                      "reason": r.reason, "details": r.as_dict()["details"]} for r in results},
     "n_hold": sum(r.holds for r in results), "n_claims": len(results),
     "seeds": results[0].seeds if results else [],
 }))
 """
 
 
-def run_mode(mode: str, threads: int | None, keep: Path | None) -> dict:
+# ----------------------------------------------------------------- baseline
+def _stack_trajectories(trs):
+    """One batched Trajectory from single-trajectory runs (as if run as one batch)."""
+    import numpy as np
+
+    from matsense.trajectory import Trajectory
+
+    its = np.unique(np.concatenate([t.history["iteration"] for t in trs]))
+    hist = {"iteration": its, "time": np.full(its.size, np.nan)}
+    for b, t in enumerate(trs):
+        pos = np.searchsorted(its, t.history["iteration"])
+        hist["time"][pos] = np.fmax(hist["time"][pos], t.history["time"])
+        for key, val in t.history.items():
+            if key in ("iteration", "time"):
+                continue
+            if key not in hist:
+                hist[key] = np.full((its.size, len(trs)) + val.shape[1:], np.nan)
+            hist[key][pos, b] = val
+    factors = tuple(np.stack([t.factors[i] for t in trs]) for i in range(len(trs[0].factors)))
+    extras = {k: np.array([t.extras[k] for t in trs]) for k in trs[0].extras}
+    config = dict(trs[0].config, batch=len(trs))
+    return Trajectory(factors, np.array([t.status for t in trs]),
+                      np.array([t.iterations for t in trs]), sum(t.wall_time for t in trs),
+                      hist, extras, config, batched=True)
+
+
+def install_unbatched_runs():
+    """Make the experiments run every trajectory on its own (the baseline's driver).
+
+    Replaces ``matsense.run`` where the experiments import it by a wrapper that
+    splits a batched start into single runs and stacks their results; the
+    methods, settings and analysis are untouched.
+    """
+    from matsense.experiments import drift, runs
+    from matsense.run import run as batched_run
+
+    def run_one_at_a_time(problem, method, init, iters=1000, **kwargs):
+        factors = init if isinstance(init, tuple) else (init,)
+        if factors[0].ndim == 2:
+            return batched_run(problem, method, init, iters, **kwargs)
+        singles = [batched_run(problem, method,
+                               tuple(f[b] for f in factors) if len(factors) > 1 else factors[0][b],
+                               iters, **kwargs) for b in range(factors[0].shape[0])]
+        return _stack_trajectories(singles)
+
+    runs.run = run_one_at_a_time
+    drift.run = run_one_at_a_time
+
+
+VARIANT_ENV = {
+    "matsense": {},
+    "baseline": {"MATSENSE_KERNEL": "two-pass", "MATSENSE_BLAS_THREADS": "default"},
+}
+
+
+def run_mode(mode: str, variant: str, threads: int | None, keep: Path | None) -> dict:
     env = dict(os.environ)
     if threads is not None:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)
+    env.update(VARIANT_ENV[variant])
     with tempfile.TemporaryDirectory() as tmp:
-        out = keep / mode if keep else Path(tmp) / mode
+        out = keep / f"{mode}-{variant}" if keep else Path(tmp) / mode
         load = os.getloadavg() if hasattr(os, "getloadavg") else None
         t0 = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-c", _CHILD, mode, str(out)], env=env,
-                              capture_output=True, text=True)
+        proc = subprocess.run([sys.executable, "-c", _CHILD, mode, str(out), variant,
+                               str(Path(__file__).resolve().parent)],
+                              env=env, capture_output=True, text=True)
         total = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(f"reproduce({mode}) failed:\n{proc.stderr[-4000:]}")
+        raise RuntimeError(f"reproduce({mode}, {variant}) failed:\n{proc.stderr[-4000:]}")
     rec = json.loads(proc.stdout.strip().splitlines()[-1])
-    rec.update(mode=mode, process_wall_s=total, load_before=load, budget_s=BUDGET_S[mode],
-               within_budget_wall=rec["wall_s"] <= BUDGET_S[mode],
+    rec.update(mode=mode, variant=variant, process_wall_s=total, load_before=load,
+               budget_s=BUDGET_S[mode], within_budget_wall=rec["wall_s"] <= BUDGET_S[mode],
                within_budget_cpu=rec["cpu_s"] <= BUDGET_S[mode])
     return rec
+
+
+def _numbers(obj, path=""):
+    """Flatten the numeric leaves of a JSON-like object: {path: value}."""
+    if isinstance(obj, dict):
+        out = {}
+        for key, val in obj.items():
+            out.update(_numbers(val, f"{path}.{key}" if path else str(key)))
+        return out
+    if isinstance(obj, list):
+        out = {}
+        for i, val in enumerate(obj):
+            out.update(_numbers(val, f"{path}[{i}]"))
+        return out
+    if isinstance(obj, bool) or not isinstance(obj, (int, float)):
+        return {}
+    return {path: float(obj)}
+
+
+def same_results(a: dict, b: dict, rtol: float = 1e-6, atol: float = 1e-12) -> dict:
+    """Compare two runs' claims: verdicts, and every number in their details.
+
+    Numbers agree when equal to ``rtol`` relative or ``atol`` absolute. Those
+    that do not are listed: expected only for quantities at the rounding
+    level, e.g. a ratio whose denominator is an error of 1e-15, where the last
+    bits of the floating-point sums (batched GEMM vs single GEMV) show.
+    """
+    verdicts = all(a["claims"][c]["holds"] == b["claims"][c]["holds"] for c in a["claims"])
+    compared, differ, mismatched = 0, [], []
+    for cid in a["claims"]:
+        na = _numbers(a["claims"][cid]["details"])
+        nb = _numbers(b["claims"][cid]["details"])
+        if na.keys() != nb.keys():
+            mismatched.append(cid)
+        for key in sorted(na.keys() & nb.keys()):
+            x, y = na[key], nb[key]
+            compared += 1
+            if x == y or (x != x and y != y) or abs(x - y) <= atol:
+                continue
+            rel = abs(x - y) / max(abs(x), abs(y))
+            if rel > rtol:
+                differ.append({"number": f"{cid}.{key}", "a": x, "b": y, "rel_diff": rel})
+    return {"same_verdicts": verdicts, "numbers_compared": compared, "differ": differ,
+            "structure_differs": mismatched, "rtol": rtol, "atol": atol}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modes", nargs="+", default=["quick", "full"], choices=["quick", "full"])
+    ap.add_argument("--variants", nargs="+", default=["matsense", "baseline"],
+                    choices=list(VARIANT_ENV))
     ap.add_argument("--threads", type=int, default=None,
                     help="BLAS threads in the child (default: leave the environment alone)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -90,18 +210,44 @@ def main(argv=None) -> int:
                "platform": platform.platform(),
                "blas_threads": args.threads if args.threads is not None
                else os.environ.get("OPENBLAS_NUM_THREADS", "default")}
-    records = []
+    try:
+        from matsense.operators._fused import numba_available
+        machine["numba"] = numba_available()
+    except ImportError:
+        machine["numba"] = False
+    records, comparisons = [], []
     for mode in args.modes:
-        rec = run_mode(mode, args.threads, args.keep)
-        records.append(rec)
-        load = rec["load_before"]
-        load_txt = f", load average before {load[0]:.1f}" if load else ""
-        print(f"{mode:5s}: wall {rec['wall_s']:6.1f} s, cpu {rec['cpu_s']:6.1f} s "
-              f"(budget {rec['budget_s']:.0f} s; import {rec['import_s']:.1f} s), "
-              f"{rec['n_hold']}/{rec['n_claims']} claims hold, seeds {rec['seeds']}{load_txt}")
-        for cid, c in rec["claims"].items():
-            print(f"    {cid}: {c['seconds']:6.1f} s  {'holds' if c['holds'] else 'NO: ' + str(c['reason'])}")
-    payload = {"machine": machine, "results": records}
+        by_variant = {}
+        for variant in args.variants:
+            rec = run_mode(mode, variant, args.threads, args.keep)
+            records.append(rec)
+            by_variant[variant] = rec
+            load = rec["load_before"]
+            load_txt = f", load average before {load[0]:.1f}" if load else ""
+            print(f"{mode:5s} {variant:8s}: wall {rec['wall_s']:6.1f} s, cpu {rec['cpu_s']:6.1f} s "
+                  f"(budget {rec['budget_s']:.0f} s; import {rec['import_s']:.1f} s), "
+                  f"{rec['n_hold']}/{rec['n_claims']} claims hold, seeds {rec['seeds']}{load_txt}",
+                  flush=True)
+            for cid, c in rec["claims"].items():
+                print(f"    {cid}: {c['seconds']:6.1f} s  "
+                      f"{'holds' if c['holds'] else 'NO: ' + str(c['reason'])}", flush=True)
+        if {"matsense", "baseline"} <= by_variant.keys():
+            a, b = by_variant["matsense"], by_variant["baseline"]
+            cmp = same_results(a, b)
+            cmp.update(mode=mode, speedup_wall=b["wall_s"] / a["wall_s"],
+                       speedup_cpu=b["cpu_s"] / a["cpu_s"])
+            comparisons.append(cmp)
+            print(f"{mode:5s} baseline / matsense: wall {cmp['speedup_wall']:.2f}x, "
+                  f"cpu {cmp['speedup_cpu']:.2f}x; same verdicts: {cmp['same_verdicts']}; "
+                  f"{cmp['numbers_compared'] - len(cmp['differ'])} of {cmp['numbers_compared']} "
+                  f"numbers equal to {cmp['rtol']:g} relative (or {cmp['atol']:g} absolute)",
+                  flush=True)
+            for d in cmp["differ"]:
+                print(f"    differs: {d['number']} = {d['a']:.6g} vs {d['b']:.6g} "
+                      f"(rel. {d['rel_diff']:.1e})")
+            if cmp["structure_differs"]:
+                print(f"    different sets of numbers in {cmp['structure_differs']}")
+    payload = {"machine": machine, "results": records, "comparisons": comparisons}
     if args.json:
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {args.json}")

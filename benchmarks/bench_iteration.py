@@ -17,7 +17,11 @@ float64 and float32:
       m×n1×n2 tensor);
   (e) the symmetric packed operator (one X Xᵀ step; its floor is its own bytes);
 * each as a ratio to its floor, and the peak memory allocated during one
-  iteration (tracemalloc) next to the operator's size;
+  iteration (tracemalloc) next to the operator's size. Two ratios: ``ratio``
+  uses the best bandwidth seen anywhere in the run (never flattering: on a
+  shared host the probes vary by ±30% as other tenants come and go), and
+  ``local`` the better of the two probes taken just before and just after
+  the row's group (the bandwidth the kernel actually had available);
 * the driver's overhead (``matsense.run``) per iteration at the settings of
   PAPER.md §5 (n = 30, m = 900) and n = 100, m = 1500.
 
@@ -83,6 +87,10 @@ def finalize(group, bandwidth, gemm):
         floor = max(row["floor_bytes"] / bandwidth, row["floor_flops"] / gemm) / row["per"]
         row["floor_s"] = floor
         row["ratio"] = row["time_s"] / floor
+        local = group.get("bandwidth_here_Bps")
+        if local:
+            row["ratio_local"] = row["time_s"] / (
+                max(row["floor_bytes"] / local, row["floor_flops"] / gemm) / row["per"])
         if row["floor_flops"]:
             row["gemm_fraction"] = row["floor_flops"] / (row["time_s"] * row["per"]) / gemm
         if "dense_bytes" in row:
@@ -117,7 +125,8 @@ def bench_cpu(n, dtype, B, machine, args):
 
     # (a) single trajectory: operator alone (each one-pass kernel), and one GD step
     kernels = [("numba", None)] if _fused.numba_available() else []
-    kernels.append(("numpy-blocked", _fused.block_rows_for(N, A.dtype.itemsize)))
+    threads = _fused.kernel_threads(nb)
+    kernels.append((f"numpy-blocked x{threads}", _fused.block_rows_for(N, A.dtype.itemsize)))
     for name, block_rows in kernels:
         op.block_rows = block_rows
         t = C.timeit(lambda: problem.residual_and_adjoint(P1), budget_s=budget)
@@ -127,10 +136,15 @@ def bench_cpu(n, dtype, B, machine, args):
     op.block_rows = None
     gd = ms.GD(step_size=0.3)
     st = gd.init(problem, (F1, G1))
-    t = C.timeit(lambda: gd.step(problem, st), budget_s=budget)
-    peak = C.traced_peak(lambda: gd.step(problem, st))
-    rows.append(_row(f"matsense GD step (B=1), {kernels[0][0]}", t, nb,
-                     extra={"peak_alloc_bytes": peak}))
+    # One GD step with each one-pass kernel: numba (the [fast] extra) and the NumPy
+    # loop (what the default install runs).
+    for name, block_rows in kernels:
+        op.block_rows = block_rows
+        t = C.timeit(lambda: gd.step(problem, st), budget_s=budget)
+        peak = C.traced_peak(lambda: gd.step(problem, st))
+        rows.append(_row(f"matsense GD step (B=1), {name}", t, nb,
+                         extra={"peak_alloc_bytes": peak}))
+    op.block_rows = None
 
     # (b) batched
     FB, GB = small_random(problem, K, [0.1] * B, seed=list(range(B)))
@@ -191,6 +205,11 @@ def bench_cpu(n, dtype, B, machine, args):
             "peak_alloc_bytes": C.traced_peak(lambda: gd.step(ps, sts))}))
         del ps
     gc.collect()
+    # Bandwidth again right after the group: the "local" bandwidth is the better of the
+    # probes just before and just after it (other tenants of the host move it by ±30%).
+    after = C.memory_read_bandwidth(0.5, reps=3)
+    machine["bandwidth_Bps"] = max(machine["bandwidth_Bps"], after["best"])
+    info["bandwidth_here_Bps"] = max(info["bandwidth_here_Bps"], after["best"])
     return info, rows
 
 
@@ -282,7 +301,7 @@ def fmt_s(x):
 
 def show_table(groups):
     header = (f"{'n':>4} {'m':>5} {'dtype':>7}  {'implementation':50} {'time/iter':>12} "
-              f"{'floor':>12} {'ratio':>7}  extra")
+              f"{'floor':>12} {'ratio':>7} {'local':>6}  extra")
     print(header)
     print("-" * len(header))
     for g in groups:
@@ -299,7 +318,8 @@ def show_table(groups):
             if "ratio_to_dense_floor" in row:
                 extra.append(f"{row['ratio_to_dense_floor']:.2f}× dense floor")
             print(f"{g['n']:>4} {g['m']:>5} {g['dtype']:>7}  {row['impl']:50} "
-                  f"{fmt_s(row['time_s']):>12} {fmt_s(row['floor_s']):>12} {row['ratio']:7.2f}  "
+                  f"{fmt_s(row['time_s']):>12} {fmt_s(row['floor_s']):>12} {row['ratio']:7.2f} "
+                  f"{row.get('ratio_local', float('nan')):6.2f}  "
                   + "; ".join(extra), flush=True)
 
 

@@ -64,19 +64,75 @@ def test_fused_equals_dense_formula(raw, B):
         assert _rel(S, S0) < 1e-12
 
 
-def test_fused_kernel_direct_random_blocks():
-    """The blocked kernel itself, for every batch size it serves and random blocks."""
+@pytest.mark.parametrize("threads", [1, 2, 3, 7])
+def test_fused_kernel_direct_random_blocks(threads):
+    """The blocked kernel itself, for every batch size it serves, random blocks, and row
+    ranges on the thread pool: the dense result, and deterministic (fixed summation order)."""
     rng = np.random.default_rng(3)
-    m, d = 301, 47
+    m, d = 301, 47  # m not a multiple of the thread count
     A = rng.standard_normal((m, d))
     y = rng.standard_normal(m)
     for B in range(1, _fused.FUSED_MAX_BATCH + 1):
         p = rng.standard_normal((B, d))
         r0 = p @ A.T - y
         s0 = r0 @ A
-        for block_rows in rng.integers(1, m + 20, size=6):
-            r, s = _fused.fused_numpy(A, p, y, int(block_rows))
+        for block_rows in [1, *rng.integers(2, m + 20, size=4)]:
+            r, s = _fused.fused_numpy(A, p, y, int(block_rows), threads)
             assert _rel(r, r0) < 1e-12 and _rel(s, s0) < 1e-12
+            r2, s2 = _fused.fused_numpy(A, p, y, int(block_rows), threads)
+            assert np.array_equal(r, r2) and np.array_equal(s, s2)
+
+
+def test_threaded_numpy_kernel_propagates_nan():
+    A = np.ones((40, 4))
+    A[33, 2] = np.nan  # in the last thread's range
+    r, s = _fused.fused_numpy(A, np.ones((2, 4)), np.zeros(40), 8, 3)
+    assert np.isnan(r[:, 33]).all() and np.isnan(s).all()
+    assert np.isfinite(np.delete(r, 33, axis=1)).all()
+
+
+def test_kernel_threads_setting(monkeypatch):
+    monkeypatch.delenv("MATSENSE_THREADS", raising=False)
+    assert _fused.kernel_threads(_fused.THREADED_MIN_BYTES - 1) == 1
+    assert 1 <= _fused.kernel_threads(_fused.THREADED_MIN_BYTES) <= 8
+    monkeypatch.setenv("MATSENSE_THREADS", "3")
+    assert _fused.kernel_threads(10) == 3
+    with _fused.single_threaded():
+        assert _fused.kernel_threads(2**30) == 1
+    assert _fused.kernel_threads(10) == 3
+    for bad in ("0", "two", "-1"):
+        monkeypatch.setenv("MATSENSE_THREADS", bad)
+        with pytest.raises(ValueError, match=f"MATSENSE_THREADS must be an integer >= 1, got '{bad}'"):
+            _fused.kernel_threads(10)
+
+
+def test_single_threaded_restores_numba_threads():
+    numba = pytest.importorskip("numba")
+    before = numba.get_num_threads()
+    with _fused.single_threaded():
+        assert numba.get_num_threads() == 1
+        A = np.random.default_rng(0).standard_normal((50, 8))
+        r, s = _fused.fused_numba(A, np.ones((1, 8)), np.zeros(50))
+        assert np.allclose(s, (A @ np.ones(8)) @ A)
+    assert numba.get_num_threads() == before
+
+
+def test_numpy_kernel_runs_blas_single_threaded(monkeypatch):
+    """Inside the loop BLAS is on one thread (its barriers are what hurt on shared cores)."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    real = _fused._rows_pass
+
+    def spy(*args):
+        libs = _fused._blas_controller().lib_controllers  # NumPy's BLAS
+        seen.append({lib.get_num_threads() for lib in libs})
+        return real(*args)
+
+    monkeypatch.setattr(_fused, "_rows_pass", spy)
+    A = np.random.default_rng(0).standard_normal((60, 10))
+    with threadpoolctl.threadpool_limits(2, "blas"):
+        _fused.fused_numpy(A, np.ones((1, 10)), np.zeros(60), 7, 2)
+    assert seen and all(s <= {1} for s in seen)
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

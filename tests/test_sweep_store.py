@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 import matsense
+from matsense.operators._fused import single_threaded
 from matsense.sweep import load, load_spec, plot_store, run_sweep
 from matsense.sweep.cli import register
 from matsense.sweep.store import Store
@@ -96,7 +97,11 @@ def test_runs_table_one_row_per_run(swept):
 
 
 def test_batched_runs_are_bitwise_equal_to_single_runs(swept):
-    """Every trajectory of the sweep equals matsense.run on its config alone (same process)."""
+    """Every trajectory of the sweep equals matsense.run on its config alone (same process).
+
+    Sweeps run the one-pass kernels on one thread (so results do not depend on a
+    worker's core count); the run alone does the same here.
+    """
     out, _ = swept
     runs, hist = load(out)
     spec = load_spec(SPEC)
@@ -105,8 +110,9 @@ def test_batched_runs_are_bitwise_equal_to_single_runs(swept):
         if cfg.k > cfg.n1:
             continue
         problem = cfg.build_problem()
-        traj = matsense.run(problem, cfg.build_method(), cfg.build_init(problem), cfg.iters,
-                            tol=cfg.tol, record_every=cfg.record_every)
+        with single_threaded():
+            traj = matsense.run(problem, cfg.build_method(), cfg.build_init(problem), cfg.iters,
+                                tol=cfg.tol, record_every=cfg.record_every)
         alone = traj.to_frame().drop(columns=["trajectory", "time"])
         mine = hist[hist["run_id"] == cfg.run_id()][alone.columns].reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, alone, check_exact=True)
@@ -123,7 +129,8 @@ def test_rebalanced_batches_are_bitwise_equal_too(tmp_path):
     assert (runs["switch_iteration"] > 0).all()
     for cfg in load_spec(spec).configs:
         problem = cfg.build_problem()
-        traj = matsense.run(problem, cfg.build_method(), cfg.build_init(problem), cfg.iters)
+        with single_threaded():
+            traj = matsense.run(problem, cfg.build_method(), cfg.build_init(problem), cfg.iters)
         alone = traj.to_frame().drop(columns=["trajectory", "time"])
         mine = hist[hist["run_id"] == cfg.run_id()][alone.columns].reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, alone, check_exact=True)

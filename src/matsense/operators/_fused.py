@@ -15,24 +15,28 @@ compute bound, so :func:`residual_and_adjoint_flat` falls back to them.
 
 Two implementations of the pass, same result up to rounding:
 
-* :func:`fused_numba` — a compiled kernel (optional dependency ``numba``):
-  each thread takes a contiguous range of rows, and for every group of four
-  rows computes their residuals and adds their share to a private partial
-  𝒜*(r) while the rows are in L1/L2; one fork/join per call. Used when numba
-  imports (``pip install numba``).
-* :func:`fused_numpy` — the NumPy fallback: blocks of rows, two BLAS
-  matrix–vector calls per block. Fast on a dedicated machine; but each
-  multi-threaded BLAS call is a barrier, and with more runnable threads than
-  cores every barrier can cost a scheduler time slice, so on an oversubscribed
-  machine run with ``OPENBLAS_NUM_THREADS=1`` or choose another kernel.
+* :func:`fused_numba` — a compiled kernel (optional dependency ``numba``,
+  the ``[fast]`` extra): each thread takes a contiguous range of rows, and for
+  every group of four rows computes their residuals and adds their share to a
+  private partial 𝒜*(r) while the rows are in L1/L2; one fork/join per call.
+  Used when numba imports.
+* :func:`fused_numpy` — the NumPy implementation: blocks of rows, two BLAS
+  matrix–vector calls per block and trajectory, BLAS on one thread. Operators
+  of at least :data:`THREADED_MIN_BYTES` are split into contiguous row ranges
+  run by a small thread pool (NumPy releases the GIL in BLAS), so the pass
+  uses every core without BLAS's own threads: a multi-threaded BLAS call is a
+  barrier, and on a machine with any other load each of the loop's hundreds
+  of short calls can cost a scheduler time slice (measured at n = 200:
+  1.77 s vs 84 ms per iteration), whereas pool threads that find their core
+  busy only wait their turn.
 
 The environment variable ``MATSENSE_KERNEL`` picks the implementation:
-``auto`` (default: numba if installed; else the NumPy loop for operators
-below ``backend.SMALL_OPERATOR_BYTES`` — which :func:`matsense.run` runs with
-one BLAS thread — and two BLAS calls above it), ``numba``,
+``auto`` (default: numba if installed, else the NumPy loop), ``numba``,
 ``numpy`` (the blocked loop) or ``two-pass`` (two BLAS calls, A read twice).
+``MATSENSE_THREADS=N`` fixes the NumPy loop's thread count (see
+:func:`kernel_threads`; sweep workers set it to 1).
 
-Block size (NumPy fallback): big enough that the two BLAS calls per block
+Block size (NumPy loop): big enough that the two BLAS calls per block
 amortize their fixed cost (a few µs), small enough that a block stays in the
 last-level cache between the two calls. The default is a quarter of the L3
 size read from sysfs, clamped to 1–8 MiB, see :func:`default_block_bytes`.
@@ -40,13 +44,12 @@ size read from sysfs, clamped to 1–8 MiB, see :func:`default_block_bytes`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
 
 import numpy as np
-
-from ..backend import SMALL_OPERATOR_BYTES
 
 KERNELS = ("auto", "numba", "numpy", "two-pass")
 
@@ -91,7 +94,31 @@ def block_rows_for(d: int, itemsize: int, block_bytes: int | None = None) -> int
     return max(1, int(block_bytes) // (d * itemsize))
 
 
-def fused_numpy(A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int):
+def _rows_pass(A, p, y, r, lo: int, hi: int, block_rows: int) -> np.ndarray:
+    """Rows lo:hi of the one-pass loop: fill r[:, lo:hi], return this range's share of s.
+
+    Within a block every trajectory takes two BLAS matrix–vector calls (the
+    block is in cache for all of them): a GEMM with a few rows would copy
+    ("pack") the block first and runs at about half the speed of B GEMVs.
+    """
+    B, d = p.shape
+    s = np.zeros((B, d), dtype=A.dtype)
+    part = np.empty(d, dtype=A.dtype)
+    for b0 in range(lo, hi, block_rows):
+        b1 = min(hi, b0 + block_rows)
+        Ab = A[b0:b1]
+        yb = y[b0:b1]
+        for b in range(B):
+            rb = r[b, b0:b1]
+            np.matmul(Ab, p[b], out=rb)
+            rb -= yb
+            np.matmul(rb, Ab, out=part)
+            s[b] += part
+    return s
+
+
+def fused_numpy(A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int,
+                threads: int = 1):
     """r = p Aᵀ − y and s = r A in one blocked pass over the rows of A (NumPy).
 
     Parameters
@@ -101,6 +128,11 @@ def fused_numpy(A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int):
     y : (m,) array
     block_rows : int
         Rows of A per block.
+    threads : int
+        Split the rows into this many contiguous ranges, one per thread of a
+        shared pool (NumPy releases the GIL inside BLAS); their partial
+        adjoints are summed in range order, so the result does not depend on
+        which thread finishes first. BLAS runs single-threaded meanwhile.
 
     Returns
     -------
@@ -109,27 +141,133 @@ def fused_numpy(A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int):
     m, d = A.shape
     B = p.shape[0]
     r = np.empty((B, m), dtype=A.dtype)
-    s = np.zeros((B, d), dtype=A.dtype)
-    part = np.empty((B, d), dtype=A.dtype)
-    if B == 1:
-        # Matrix-vector products: keep 1-d operands so NumPy calls gemv.
-        p1, r1, s1, part1 = p[0], r[0], s[0], part[0]
-        for lo in range(0, m, block_rows):
-            Ab = A[lo:lo + block_rows]
-            rb = r1[lo:lo + block_rows]
-            np.matmul(Ab, p1, out=rb)
-            rb -= y[lo:lo + block_rows]
-            np.matmul(rb, Ab, out=part1)
-            s1 += part1
+    threads = max(1, min(int(threads), m))
+    with _single_blas_thread():
+        if threads == 1:
+            return r, _rows_pass(A, p, y, r, 0, m, block_rows)
+        cuts = np.linspace(0, m, threads + 1).astype(int)
+        pool = _thread_pool(threads - 1)
+        ranges = [(int(lo), int(hi), max(1, min(block_rows, int(hi - lo))))
+                  for lo, hi in zip(cuts[:-1], cuts[1:])]
+        # The calling thread takes the first range itself: one hand-off fewer.
+        futures = [pool.submit(_rows_pass, A, p, y, r, *rng) for rng in ranges[1:]]
+        s = _rows_pass(A, p, y, r, *ranges[0])
+        for f in futures:
+            s += f.result()
         return r, s
-    for lo in range(0, m, block_rows):
-        Ab = A[lo:lo + block_rows]
-        rb = np.matmul(p, Ab.T)
-        rb -= y[lo:lo + block_rows]
-        r[:, lo:lo + block_rows] = rb
-        np.matmul(rb, Ab, out=part)
-        s += part
-    return r, s
+
+
+# Below this size one thread is faster: handing work to the pool costs tens of µs,
+# and a small A is read from the cache at a rate one core nearly saturates.
+THREADED_MIN_BYTES = 8 * 2**20
+
+_pool = None
+_pool_key = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool(threads: int):
+    """A ThreadPoolExecutor shared by all calls (re-created after fork or to grow)."""
+    global _pool, _pool_key
+    from concurrent.futures import ThreadPoolExecutor
+
+    with _pool_lock:
+        if _pool is None or _pool_key[0] != os.getpid() or _pool_key[1] < threads:
+            if _pool is not None and _pool_key[0] == os.getpid():
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="matsense-fused")
+            _pool_key = (os.getpid(), threads)
+        return _pool
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's controller of NumPy's BLAS (the one np.matmul calls), or None.
+
+    A NumPy wheel bundles its BLAS in ``numpy.libs``; other BLAS libraries
+    loaded later (SciPy's, torch's) are not this kernel's business. When no
+    library is recognisably NumPy's (a system BLAS), all loaded ones are kept.
+    """
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    ctl = ThreadpoolController().select(user_api="blas")
+    package = os.path.dirname(np.__file__)
+    mine = [lib for lib in ctl.lib_controllers
+            if lib.filepath.startswith(package) or lib.filepath.startswith(package + ".libs")]
+    if mine:
+        ctl.lib_controllers = mine
+    return ctl
+
+
+def _single_blas_thread():
+    """Context: NumPy's BLAS on one thread (a few µs with the cached controller)."""
+    ctl = _blas_controller()
+    if ctl is None or all(lib.get_num_threads() == 1 for lib in ctl.lib_controllers):
+        return contextlib.nullcontext()
+    return ctl.limit(limits=1)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+_threads_override = None
+
+
+@contextlib.contextmanager
+def single_threaded():
+    """Within this context the one-pass kernels (NumPy loop and numba) use one thread.
+
+    Their partial sums then always add up in the same order, whatever the
+    machine's core count: the sweep engine runs every batch inside it, so a
+    run's result does not depend on the worker it lands on.
+    """
+    global _threads_override
+    saved = _threads_override
+    _threads_override = 1
+    numba_threads = None
+    if _numba_kernel() is not None:
+        import numba
+
+        numba_threads = numba.get_num_threads()
+        numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        _threads_override = saved
+        if numba_threads is not None:
+            import numba
+
+            numba.set_num_threads(numba_threads)
+
+
+def kernel_threads(nbytes: int) -> int:
+    """Threads for the NumPy one-pass loop over an operator of ``nbytes``.
+
+    ``MATSENSE_THREADS=N`` sets it (the sweep executors' workers use 1);
+    otherwise 1 below :data:`THREADED_MIN_BYTES`, else the usable cores (at most 8:
+    beyond that one pass over A is limited by memory bandwidth, not cores).
+    """
+    if _threads_override is not None:
+        return _threads_override
+    setting = os.environ.get("MATSENSE_THREADS", "").strip()
+    if setting:
+        try:
+            value = int(setting)
+            if value < 1:
+                raise ValueError
+        except ValueError:
+            raise ValueError(f"MATSENSE_THREADS must be an integer >= 1, got {setting!r}") from None
+        return value
+    if nbytes < THREADED_MIN_BYTES:
+        return 1
+    return min(usable_cores(), 8)
 
 
 # ------------------------------------------------------------------ numba
@@ -262,14 +400,8 @@ def residual_and_adjoint_flat(A, p, y, block_rows: int | None = None):
         if (block_rows is None and kernel != "numpy" and A.flags.c_contiguous
                 and numba_available()):
             return fused_numba(A, p, y)
-        if block_rows is None and kernel == "auto" and A.nbytes >= SMALL_OPERATOR_BYTES:
-            # Large A, multi-threaded BLAS: the blocked loop's hundreds of short
-            # BLAS calls are each a thread barrier, and with any other load on
-            # the machine they cost 20-60x (measured at n=200: 1.77 s vs 84 ms
-            # per iteration). Two long calls are robust; MATSENSE_KERNEL=numpy
-            # opts into the loop on a dedicated machine.
-            return two_pass(A, p, y)
+        threads = kernel_threads(A.nbytes)
         if block_rows is None:
             block_rows = block_rows_for(A.shape[1], A.dtype.itemsize)
-        return fused_numpy(A, p, y, block_rows)
+        return fused_numpy(A, p, y, block_rows, threads)
     return two_pass(A, p, y)

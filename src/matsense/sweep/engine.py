@@ -40,6 +40,7 @@ import numpy as np
 
 from .. import backend
 from ..config import RunConfig
+from ..operators._fused import single_threaded
 from ..rates import linear_rate
 from ..run import run
 from ..trajectory import SCALAR_METRICS
@@ -236,7 +237,11 @@ def _version() -> str:
 
 
 def _run(problem, method, factors, cfg: RunConfig):
-    return run(problem, method, factors, cfg.iters, tol=cfg.tol, record_every=cfg.record_every)
+    # One kernel thread: the one-pass kernels' partial sums then add up in the same
+    # order on every worker, whatever its core count (parallelism comes from workers).
+    with single_threaded():
+        return run(problem, method, factors, cfg.iters, tol=cfg.tol,
+                   record_every=cfg.record_every)
 
 
 def _history_arrays(traj):

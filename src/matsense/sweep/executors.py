@@ -32,6 +32,8 @@ SINGLE_THREAD_ENV = {
     "MKL_NUM_THREADS": "1",
     "VECLIB_MAXIMUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",
+    "NUMBA_NUM_THREADS": "1",
+    "MATSENSE_THREADS": "1",
 }
 
 DASK_MISSING = ("executor='dask' needs Dask distributed, which is not installed: "

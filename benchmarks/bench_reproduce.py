@@ -4,18 +4,20 @@ Targets (the task's budget): full ≤ 3 minutes and quick ≤ 30 s on a 2-core
 CPU. Each mode runs in a fresh subprocess (so imports, matplotlib's font
 cache and BLAS threads start the same way every time) and reports:
 
-* wall seconds of the whole ``reproduce`` call, and the process CPU seconds
-  (user + system, all threads): on a busy machine the wall time inflates,
+* wall seconds of the whole ``reproduce`` call, and the CPU seconds of the
+  process and of its worker processes (user + system, all threads): on a busy machine the wall time inflates,
   the CPU time much less; with one BLAS thread, CPU time is about the wall
   time the same work takes on an idle core;
 * the seconds per claim, and per run of each seed;
 * the verdicts (how many claims hold);
 * the machine: CPU count, load average before the run, BLAS threads.
 
-Three variants side by side (``--variants``; all three by default):
-``matsense`` as installed (the numba kernel when numba is there),
-``matsense-numpy`` (the NumPy one-pass loop: what the default install runs
-without the ``[fast]`` extra) and a **baseline**: the same ``reproduce`` call
+Four variants side by side (``--variants``; all by default):
+``matsense`` as installed (the numba kernel when numba is there; the runs
+built by worker processes, one per core), ``matsense-numpy`` (the NumPy
+one-pass loop: what the default install runs without the ``[fast]`` extra),
+``matsense-serial`` (as installed, ``workers=1``: batching and kernels
+without worker processes) and a **baseline**: the same ``reproduce`` call
 with the speed work of issue #3 turned off — every trajectory run on its own
 instead of in batches, the textbook two-pass operator
 (``MATSENSE_KERNEL=two-pass``: A @ p, then Aᵀ @ r) and BLAS left at its
@@ -61,12 +63,15 @@ if variant == "baseline":
     sys.path.insert(0, sys.argv[4])
     import bench_reproduce
     bench_reproduce.install_unbatched_runs()
-r0 = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu():  # this process and its finished children (reproduce's worker processes)
+    return sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
+c0 = _cpu()
 start = time.perf_counter()
-results = reproduce(out, quick=(mode == "quick"))
+workers = None if sys.argv[5] == "auto" else int(sys.argv[5])
+results = reproduce(out, quick=(mode == "quick"), workers=workers)
 wall = time.perf_counter() - start
-r1 = resource.getrusage(resource.RUSAGE_SELF)
-cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+cpu = _cpu() - c0
 print(json.dumps({
     "wall_s": wall, "cpu_s": cpu, "import_s": t_import,
     "claims": {r.id: {"holds": r.holds, "seconds": r.seconds, "measured": r.measured,
@@ -107,8 +112,9 @@ def install_unbatched_runs():
     """Make the experiments run every trajectory on its own (the baseline's driver).
 
     Replaces ``matsense.run`` where the experiments import it by a wrapper that
-    splits a batched start into single runs and stacks their results; the
-    methods, settings and analysis are untouched.
+    splits a batched start into single runs and stacks their results, and
+    turns off building the runs ahead (in worker processes, one thread each);
+    the methods, settings and analysis are untouched.
     """
     from matsense.experiments import drift, runs
     from matsense.run import run as batched_run
@@ -124,13 +130,20 @@ def install_unbatched_runs():
 
     runs.run = run_one_at_a_time
     drift.run = run_one_at_a_time
+    # Nothing built ahead (no worker processes, no forced single thread): each claim
+    # builds the runs it needs when it reads them, as before.
+    runs.compute_runs = lambda *args, **kwargs: 1
 
 
-VARIANT_ENV = {
-    "matsense": {},
+#: variant -> (environment, reproduce's workers).
+VARIANTS = {
+    "matsense": ({}, "auto"),
     # The default install without numba: the NumPy one-pass loop.
-    "matsense-numpy": {"MATSENSE_KERNEL": "numpy"},
-    "baseline": {"MATSENSE_KERNEL": "two-pass", "MATSENSE_BLAS_THREADS": "default"},
+    "matsense-numpy": ({"MATSENSE_KERNEL": "numpy"}, "auto"),
+    # One process: what batching and the kernels give without worker processes.
+    "matsense-serial": ({}, "1"),
+    # The baseline patches matsense.run in its process only: it must run there, serially.
+    "baseline": ({"MATSENSE_KERNEL": "two-pass", "MATSENSE_BLAS_THREADS": "default"}, "1"),
 }
 
 
@@ -139,19 +152,20 @@ def run_mode(mode: str, variant: str, threads: int | None, keep: Path | None) ->
     if threads is not None:
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             env[var] = str(threads)
-    env.update(VARIANT_ENV[variant])
+    variant_env, workers = VARIANTS[variant]
+    env.update(variant_env)
     with tempfile.TemporaryDirectory() as tmp:
         out = keep / f"{mode}-{variant}" if keep else Path(tmp) / mode
         load = os.getloadavg() if hasattr(os, "getloadavg") else None
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-c", _CHILD, mode, str(out), variant,
-                               str(Path(__file__).resolve().parent)],
+                               str(Path(__file__).resolve().parent), workers],
                               env=env, capture_output=True, text=True)
         total = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"reproduce({mode}, {variant}) failed:\n{proc.stderr[-4000:]}")
     rec = json.loads(proc.stdout.strip().splitlines()[-1])
-    rec.update(mode=mode, variant=variant, process_wall_s=total, load_before=load,
+    rec.update(mode=mode, variant=variant, workers=workers, process_wall_s=total, load_before=load,
                budget_s=BUDGET_S[mode], within_budget_wall=rec["wall_s"] <= BUDGET_S[mode],
                within_budget_cpu=rec["cpu_s"] <= BUDGET_S[mode])
     return rec
@@ -204,8 +218,7 @@ def same_results(a: dict, b: dict, rtol: float = 1e-6, atol: float = 1e-12) -> d
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modes", nargs="+", default=["quick", "full"], choices=["quick", "full"])
-    ap.add_argument("--variants", nargs="+", default=list(VARIANT_ENV),
-                    choices=list(VARIANT_ENV))
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--threads", type=int, default=None,
                     help="BLAS threads in the child (default: leave the environment alone)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
@@ -230,7 +243,7 @@ def main(argv=None) -> int:
             by_variant[variant] = rec
             load = rec["load_before"]
             load_txt = f", load average before {load[0]:.1f}" if load else ""
-            print(f"{mode:5s} {variant:8s}: wall {rec['wall_s']:6.1f} s, cpu {rec['cpu_s']:6.1f} s "
+            print(f"{mode:5s} {variant:15s} (workers {rec['workers']}): wall {rec['wall_s']:6.1f} s, cpu {rec['cpu_s']:6.1f} s "
                   f"(budget {rec['budget_s']:.0f} s; import {rec['import_s']:.1f} s), "
                   f"{rec['n_hold']}/{rec['n_claims']} claims hold, seeds {rec['seeds']}{load_txt}",
                   flush=True)
@@ -257,6 +270,7 @@ def main(argv=None) -> int:
                 print(f"    different sets of numbers in {cmp['structure_differs']}")
     payload = {"machine": machine, "results": records, "comparisons": comparisons}
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0

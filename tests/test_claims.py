@@ -186,3 +186,50 @@ def test_diverging_step_size_makes_claims_fail_with_a_reason(tmp_path):
     assert [c["holds"] for c in data["claims"]] == [False] * 8
     table = format_table(results)
     assert "0/8 claims hold" in table and "NO" in table
+
+
+# ---------------------------------------------------------------------- parallel runs
+SMALL = TINY.replace(n_seeds=2, exact_iters=60, c2_iters=200, c4_iters=300, c5_iters=100,
+                     c7_iters=200, c8_iters=40, c8_checkpoints=4)
+
+
+def _history_equal(a, b):
+    if isinstance(a, dict):  # drift: {"eta": DriftCheckpoints, "half": ...}
+        return all(_history_equal(a[k], b[k]) for k in a)
+    if hasattr(a, "history"):
+        return (a.history.keys() == b.history.keys()
+                and all(np.array_equal(a.history[k], b.history[k], equal_nan=True)
+                        for k in a.history if k != "time")
+                and all(np.array_equal(x, y) for x, y in zip(a.factors, b.factors)))
+    return all(np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)
+               for f in ("iterations", "drift", "bound", "growth", "rel_error"))
+
+
+def test_runs_in_worker_processes_are_bitwise_equal_to_serial_runs():
+    from matsense.experiments.runs import compute_runs
+
+    names = ["asym_over", "rebalanced", "drift", "sym_exact"]
+    serial = [SeedRuns(SMALL, s) for s in (0, 1)]
+    assert compute_runs(serial, names, workers=1) == 1
+    parallel = [SeedRuns(SMALL, s) for s in (0, 1)]
+    assert compute_runs(parallel, names, workers=2) == 2
+    for a, b in zip(serial, parallel):
+        assert set(b._runs) == set(names) and set(b.seconds) == set(names)
+        for name in names:
+            assert _history_equal(a._runs[name], b._runs[name]), name
+
+
+def test_a_run_failing_in_a_worker_fails_its_claim_with_the_error(tmp_path):
+    bad = SMALL.replace(c4_alphas=(-0.1, 0.04))  # small_random rejects alpha <= 0
+    results = reproduce(tmp_path, claims=["C3", "C4"], settings=bad, workers=2)
+    by_id = {r.id: r for r in results}
+    assert "alpha" not in (by_id["C3"].reason or "")  # the other claim is unaffected
+    assert by_id["C4"].holds is False
+    assert "alpha must be a finite number > 0, got -0.1" in by_id["C4"].reason
+
+
+def test_workers_must_be_positive(tmp_path):
+    from matsense.experiments.runs import compute_runs
+
+    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
+        compute_runs([SeedRuns(SMALL, 0)], ["sym_exact"], workers=0)

@@ -298,6 +298,9 @@ def register_reproduce(subparsers) -> None:
     p.add_argument("--seeds", type=int, metavar="N", help="number of seeds per setting")
     p.add_argument("--claims", type=_claim_ids, metavar="IDS",
                    help="a subset of the claims, comma-separated (e.g. C4,C7; default: all)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes that build the runs (default: the usable cores; 1: none); "
+                        "the results do not depend on it")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_reproduce)
 
@@ -305,6 +308,8 @@ def register_reproduce(subparsers) -> None:
 def cmd_reproduce(args) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
     try:
         from .experiments import format_table, reproduce
     except ImportError as exc:  # the module, or its entry points, not installed
@@ -315,7 +320,7 @@ def cmd_reproduce(args) -> int:
         return 1
     subset = {} if args.claims is None else {"claims": args.claims}
     results = reproduce(args.out, quick=args.quick, seeds=args.seeds,
-                        progress=_show_progress(args), **subset)
+                        progress=_show_progress(args), workers=args.workers, **subset)
     print(format_table(results))
     out = Path(args.out)
     for name in ("summary.json", "report.html"):

@@ -673,10 +673,19 @@ def _failed(cid: str, exc: BaseException) -> ClaimResult:
 
 
 def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: bool = False,
-               catch: bool = True) -> list[ClaimResult]:
-    """Run the claims ``ids`` over ``seeds`` (runs shared between claims); no files but figures."""
+               catch: bool = True, workers: int | None = 1) -> list[ClaimResult]:
+    """Run the claims ``ids`` over ``seeds`` (runs shared between claims); no files but figures.
+
+    The runs the claims need are built first, ``workers`` processes at a time
+    (see :func:`~matsense.experiments.runs.compute_runs`); the analysis then
+    runs here.
+    """
     log = _runs.stderr_log if progress else None
     runs = [_runs.SeedRuns(settings, s, log) for s in seeds]
+    names = list(dict.fromkeys(name for cid in ids for name in _runs.CLAIM_RUNS[cid]))
+    used = _runs.compute_runs(runs, names, workers, progress)
+    if log and used > 1:
+        log(f"built {len(names) * len(runs)} runs in {used} worker processes")
     results = []
     for cid in ids:
         start = time.perf_counter()
@@ -698,7 +707,8 @@ def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: b
 
 
 def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
-              claims=None, settings: ClaimSettings | None = None) -> list[ClaimResult]:
+              claims=None, settings: ClaimSettings | None = None,
+              workers: int | None = None) -> list[ClaimResult]:
     """Reproduce the claims C1–C8 of PAPER.md §5; write summary.json, figures and report.html.
 
     Parameters
@@ -720,6 +730,11 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     settings : ClaimSettings, optional
         Override every setting (then ``quick`` is ignored); e.g.
         ``ClaimSettings.quick().replace(eta=50.0)`` to see a diverging run.
+    workers : int, optional
+        Processes that build the runs, one (seed, run) at a time (default: the
+        usable cores, at most the number of runs; 1: all in this process).
+        Every run uses one BLAS / kernel thread wherever it runs, so the
+        results are bitwise the same for any ``workers``.
 
     Returns
     -------
@@ -739,7 +754,7 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    results = run_claims(ids, settings, seeds, out_dir, progress=progress)
+    results = run_claims(ids, settings, seeds, out_dir, progress=progress, workers=workers)
     write_summary(results, out_dir / "summary.json")
     report.publish_section(out_dir, "claims", report.claims_section(
         results, settings=settings.as_dict(), seconds=time.perf_counter() - start), order=1)

@@ -182,3 +182,80 @@ RUNS = {
 
 def stderr_log(message: str) -> None:
     print(f"[matsense reproduce] {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------ parallel runs
+#: The runs each claim reads (the claims build nothing else).
+CLAIM_RUNS = {
+    "C1": ("sym_exact",), "C2": ("sym_over",), "C3": ("asym_exact",), "C4": ("asym_over",),
+    "C5": ("sym_over", "asym_on_sym"), "C6": ("sym_over", "asym_on_sym"),
+    "C7": ("rebalanced", "asym_over"), "C8": ("drift",),
+}
+
+#: Rough relative cost of each run (iterations × batch), to start the longest first.
+_COST = {"asym_over": "c4_iters", "sym_over": "c2_iters", "asym_on_sym": "c5_iters",
+         "drift": "c8_iters", "rebalanced": "c7_iters", "sym_exact": "exact_iters",
+         "asym_exact": "exact_iters"}
+
+
+def _compute_one(settings: ClaimSettings, seed: int, name: str, progress: bool):
+    """Worker: build run ``name`` of ``seed`` (one kernel thread; see :func:`compute_runs`)."""
+    from ..operators._fused import single_threaded
+
+    sr = SeedRuns(settings, seed, stderr_log if progress else None)
+    with single_threaded():
+        result = sr.get(name)
+    return result, sr.seconds[name]
+
+
+def compute_runs(runs: list, names, workers: int | None = None, progress: bool = False) -> int:
+    """Build the runs ``names`` of every :class:`SeedRuns` in ``runs``, in parallel.
+
+    Each (seed, run) is one task for a pool of ``workers`` processes (default:
+    the usable cores, at most the number of tasks; 1 = in this process). Every
+    run computes under :func:`~matsense.operators._fused.single_threaded` —
+    one BLAS and kernel thread — in this process or a worker alike, so the
+    results are bitwise the same whatever ``workers`` is. A task that raises,
+    or a pool that breaks, leaves that run unbuilt: the claim that needs it
+    builds it again in this process and reports the error as its own.
+    Returns the number of processes used.
+    """
+    from ..operators._fused import single_threaded, usable_cores
+
+    tasks = [(sr, name) for name in names for sr in runs if name not in sr._runs]
+    if not tasks:
+        return 1
+    if workers is None:
+        workers = min(usable_cores(), len(tasks))
+    workers = int(workers)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if workers == 1:
+        with single_threaded():
+            for sr, name in tasks:
+                sr.get(name)
+        return 1
+    settings = runs[0].settings
+    tasks.sort(key=lambda task: -getattr(settings, _COST[task[1]]))
+    import concurrent.futures as cf
+    import multiprocessing
+
+    from ..sweep.executors import single_thread_env
+
+    log = runs[0].log
+    # 'spawn': a fresh interpreter per worker (no inherited threads or numba pool); the
+    # workers start during the submits, with one BLAS / OpenMP / numba thread each.
+    pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    with pool:
+        with single_thread_env():
+            futures = {pool.submit(_compute_one, settings, sr.seed, name, log is not None):
+                       (sr, name) for sr, name in tasks}
+        for fut in cf.as_completed(futures):
+            sr, name = futures[fut]
+            try:
+                sr._runs[name], sr.seconds[name] = fut.result()
+            except Exception as exc:  # noqa: BLE001 - rebuilt (and reported) by its claim
+                if log is not None:
+                    log(f"seed {sr.seed}: run {name} failed in a worker ({type(exc).__name__}: "
+                        f"{exc}); its claim will build it again here")
+    return workers

@@ -222,11 +222,12 @@ _threads_override = None
 
 @contextlib.contextmanager
 def single_threaded():
-    """Within this context the one-pass kernels (NumPy loop and numba) use one thread.
+    """Within this context the one-pass kernels (NumPy loop and numba) and NumPy's BLAS
+    use one thread.
 
-    Their partial sums then always add up in the same order, whatever the
-    machine's core count: the sweep engine runs every batch inside it, so a
-    run's result does not depend on the worker it lands on.
+    Partial sums then always add up in the same order, whatever the machine's
+    core count: the sweep engine and ``reproduce`` run every batch inside it,
+    so a run's result does not depend on the process or worker it lands on.
     """
     global _threads_override
     saved = _threads_override
@@ -238,7 +239,8 @@ def single_threaded():
         numba_threads = numba.get_num_threads()
         numba.set_num_threads(1)
     try:
-        yield
+        with _single_blas_thread():
+            yield
     finally:
         _threads_override = saved
         if numba_threads is not None:

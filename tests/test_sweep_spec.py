@@ -157,6 +157,11 @@ def test_plan_groups_runs_that_share_a_problem():
     # max_batch splits; more workers split further so each has work
     assert max(t.size for t in plan_batches(spec.configs, max_batch=3, workers=1)) <= 3
     assert len(plan_batches(spec.configs, max_batch=128, workers=4)) >= 8
+    # ... but not in fast mode, where a run's last bits depend on its batch: there the
+    # batches must not depend on the worker count
+    fast = {w: [t.run_ids for t in plan_batches(spec.configs, max_batch=3, workers=w, exact=False)]
+            for w in (1, 4, 64)}
+    assert fast[1] == fast[4] == fast[64] and max(len(ids) for ids in fast[1]) <= 3
 
 
 def test_dry_run_counts_runs_and_shows_examples(tmp_path, capsys):

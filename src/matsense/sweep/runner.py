@@ -23,10 +23,13 @@ def plan_batches(configs, *, max_batch: int, workers: int = 1, rate_window=(1e-4
     """Group runs that can advance together into batches.
 
     Runs with equal :func:`~matsense.sweep.engine.batch_key` form one batch —
-    split into near-equal chunks when larger than ``max_batch``, and the
-    largest batches halved while there are fewer than two per worker, so all
-    workers have work. (A run's numbers do not depend on its batch, so this is
-    purely a matter of speed and memory.) The longest batches come first.
+    split into near-equal chunks when larger than ``max_batch``. With
+    ``exact`` (a run's numbers do not depend on its batch) the largest
+    batches are then halved while there are fewer than two per worker, so all
+    workers have work. Without ``exact`` the last bits of a run depend on
+    its batch, so the batches depend on ``configs`` and ``max_batch`` only,
+    never on ``workers``: the same sweep gives bitwise the same results on any
+    executor. The longest batches come first.
     """
     groups: OrderedDict[str, list] = OrderedDict()
     for cfg in configs:
@@ -35,7 +38,7 @@ def plan_batches(configs, *, max_batch: int, workers: int = 1, rate_window=(1e-4
     for members in groups.values():
         n = math.ceil(len(members) / max_batch)
         chunks.extend(_split(members, n))
-    target = 2 * max(workers, 1)
+    target = 2 * max(workers, 1) if exact else 0
     while chunks and len(chunks) < target:
         chunks.sort(key=len, reverse=True)
         if len(chunks[0]) < 2:
@@ -151,7 +154,9 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
         Evaluate the operator per trajectory inside a batch, so each run is
         bitwise identical to running it alone (default). ``False`` uses the
         operator's batched products: faster for large batches of large
-        problems, but a run's last bits then depend on its batch.
+        problems, but a run's last bits then depend on its batch (batches
+        are then planned independently of ``workers``, so any executor gives
+        the same bits; a resumed sweep batches the remaining runs anew).
 
     Returns
     -------

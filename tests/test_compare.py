@@ -133,3 +133,24 @@ def test_compare_and_reproduce_share_one_report(tmp_path):
     # re-running a producer replaces its section instead of adding a second copy
     C.compare(tmp_path, settings=TINY, seeds=[0])
     assert (tmp_path / "report.html").read_text().count('<section id="peer-comparison">') == 1
+
+
+def test_final_error_ignores_diverged_seeds():
+    """A diverged seed's last finite iterate (error ~1e5) must not be reported as the error."""
+    entry = C.ENTRIES[0]
+    method = entry.make_method(1.0)
+
+    def seed(i, status, err):
+        return {"seed": i, "status": status, "iterations": 40, "iterations_to_tol": None,
+                "seconds": 0.1, "seconds_per_iteration": 0.0025, "final_rel_error": err,
+                "budget": 150}
+
+    rec = C._aggregate(entry, method, TINY, 1.0, 1,
+                       [seed(0, "diverged", 3e5), seed(1, "not_reached", 2e-3)])
+    assert rec["status"] == "mixed" and rec["final_rel_error"] == 2e-3
+    assert [p["final_rel_error"] for p in rec["per_seed"]] == [3e5, 2e-3]  # kept per seed
+    rec = C._aggregate(entry, method, TINY, 1.0, 1,
+                       [seed(0, "diverged", 3e5), seed(1, "diverged", 1e6)])
+    assert rec["status"] == "diverged" and rec["final_rel_error"] is None
+    row = [ln for ln in C.markdown_table([rec], TINY, [0, 1], 1.0).splitlines() if ln][-1]
+    assert "| — | diverged |" in row and "e+05" not in row and "e+06" not in row

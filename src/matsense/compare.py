@@ -291,7 +291,10 @@ def _aggregate(entry, method, settings, kappa, k, per_seed) -> dict:
                                     if n_conv else None),
         "seconds": _median([p["seconds"] for p in per_seed]),
         "seconds_per_iteration": _median([p["seconds_per_iteration"] for p in per_seed]),
-        "final_rel_error": _median([p["final_rel_error"] for p in per_seed]),
+        # Median over the seeds that did not diverge (a diverged run's last finite iterate,
+        # error 1e5 or so, says nothing about the method; per_seed keeps it); null if all did.
+        "final_rel_error": _median([p["final_rel_error"] for p in per_seed
+                                    if p["status"] != "diverged"]),
         "per_seed": per_seed,
     }
     ref = _reference(settings, entry.key, kappa, k)

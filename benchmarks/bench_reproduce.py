@@ -42,6 +42,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -130,9 +131,10 @@ def install_unbatched_runs():
 
     runs.run = run_one_at_a_time
     drift.run = run_one_at_a_time
-    # Nothing built ahead (no worker processes, no forced single thread): each claim
-    # builds the runs it needs when it reads them, as before.
+    # Nothing built ahead (no worker processes) and no forced single thread: each claim
+    # builds the runs it needs when it reads them, with BLAS's default threads, as before.
     runs.compute_runs = lambda *args, **kwargs: 1
+    runs.single_threaded = contextlib.nullcontext
 
 
 #: variant -> (environment, reproduce's workers).

@@ -219,9 +219,10 @@ def test_runs_in_worker_processes_are_bitwise_equal_to_serial_runs():
             assert _history_equal(a._runs[name], b._runs[name]), name
 
 
-def test_a_run_failing_in_a_worker_fails_its_claim_with_the_error(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_run_fails_its_claim_with_the_error(tmp_path, workers):
     bad = SMALL.replace(c4_alphas=(-0.1, 0.04))  # small_random rejects alpha <= 0
-    results = reproduce(tmp_path, claims=["C3", "C4"], settings=bad, workers=2)
+    results = reproduce(tmp_path, claims=["C3", "C4"], settings=bad, workers=workers)
     by_id = {r.id: r for r in results}
     assert "alpha" not in (by_id["C3"].reason or "")  # the other claim is unaffected
     assert by_id["C4"].holds is False
@@ -233,3 +234,23 @@ def test_workers_must_be_positive(tmp_path):
 
     with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
         compute_runs([SeedRuns(SMALL, 0)], ["sym_exact"], workers=0)
+
+
+def test_runs_are_built_here_when_worker_processes_are_unavailable(monkeypatch):
+    import concurrent.futures
+
+    from matsense.experiments.runs import compute_runs
+
+    def refuse(*args, **kwargs):
+        raise OSError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)
+    messages = []
+    here = [SeedRuns(SMALL, s, messages.append) for s in (0, 1)]
+    assert compute_runs(here, ["sym_exact", "asym_exact"], workers=2) == 1
+    assert any("worker processes unavailable" in m for m in messages)
+    serial = [SeedRuns(SMALL, s) for s in (0, 1)]
+    compute_runs(serial, ["sym_exact", "asym_exact"], workers=1)
+    for a, b in zip(here, serial):
+        for name in ("sym_exact", "asym_exact"):
+            assert _history_equal(a._runs[name], b._runs[name])

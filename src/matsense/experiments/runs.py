@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import init as _init
 from ..methods import GD, RebalancedGD
+from ..operators._fused import single_threaded, usable_cores
 from ..problems import Problem
 from ..run import run
 from .drift import run_checkpoints
@@ -72,7 +73,10 @@ class SeedRuns:
             except KeyError:
                 raise ValueError(f"unknown run {name!r}; known: {', '.join(RUNS)}") from None
             start = time.perf_counter()
-            self._runs[name] = builder(self)
+            # One BLAS / kernel thread, wherever the run is built (this process or a worker
+            # of compute_runs): the same bits for any number of workers.
+            with single_threaded():
+                self._runs[name] = builder(self)
             self.seconds[name] = time.perf_counter() - start
             if self.log is not None:
                 self.log(f"seed {self.seed}: run {name} took {self.seconds[name]:.1f} s")
@@ -199,41 +203,49 @@ _COST = {"asym_over": "c4_iters", "sym_over": "c2_iters", "asym_on_sym": "c5_ite
 
 
 def _compute_one(settings: ClaimSettings, seed: int, name: str, progress: bool):
-    """Worker: build run ``name`` of ``seed`` (one kernel thread; see :func:`compute_runs`)."""
-    from ..operators._fused import single_threaded
-
+    """Worker: build run ``name`` of ``seed``."""
     sr = SeedRuns(settings, seed, stderr_log if progress else None)
-    with single_threaded():
-        result = sr.get(name)
-    return result, sr.seconds[name]
+    return sr.get(name), sr.seconds[name]
+
+
+def _build_here(tasks, log) -> None:
+    """Build ``tasks`` in this process; a run that raises is left unbuilt (see compute_runs)."""
+    for sr, name in tasks:
+        if name in sr._runs:
+            continue
+        try:
+            sr.get(name)
+        except Exception as exc:  # noqa: BLE001 - rebuilt (and reported) by its claim
+            if log is not None:
+                log(f"seed {sr.seed}: run {name} failed ({type(exc).__name__}: {exc})")
 
 
 def compute_runs(runs: list, names, workers: int | None = None, progress: bool = False) -> int:
     """Build the runs ``names`` of every :class:`SeedRuns` in ``runs``, in parallel.
 
     Each (seed, run) is one task for a pool of ``workers`` processes (default:
-    the usable cores, at most the number of tasks; 1 = in this process). Every
-    run computes under :func:`~matsense.operators._fused.single_threaded` —
-    one BLAS and kernel thread — in this process or a worker alike, so the
-    results are bitwise the same whatever ``workers`` is. A task that raises,
-    or a pool that breaks, leaves that run unbuilt: the claim that needs it
-    builds it again in this process and reports the error as its own.
-    Returns the number of processes used.
-    """
-    from ..operators._fused import single_threaded, usable_cores
+    the usable cores, at most the number of tasks; 1 = in this process),
+    longest first. Every run computes with one BLAS and kernel thread
+    (:meth:`SeedRuns.get` uses :func:`~matsense.operators._fused.single_threaded`)
+    in this process or a worker alike, so the results are bitwise the same
+    whatever ``workers`` is. A run that raises is left unbuilt: the claim that
+    needs it builds it again and reports the error as its own. If the pool
+    itself cannot run (no processes allowed here, a worker killed), the runs
+    it did not finish are built in this process.
 
+    Worker processes are *spawned*: a script that calls this (or
+    ``reproduce``) with ``workers`` > 1 must guard its entry point with
+    ``if __name__ == "__main__":``. Returns the number of processes used.
+    """
     tasks = [(sr, name) for name in names for sr in runs if name not in sr._runs]
-    if not tasks:
-        return 1
     if workers is None:
         workers = min(usable_cores(), len(tasks))
     workers = int(workers)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    if workers == 1:
-        with single_threaded():
-            for sr, name in tasks:
-                sr.get(name)
+    log = runs[0].log if runs else None
+    if workers == 1 or len(tasks) < 2:
+        _build_here(tasks, log)
         return 1
     settings = runs[0].settings
     tasks.sort(key=lambda task: -getattr(settings, _COST[task[1]]))
@@ -242,20 +254,29 @@ def compute_runs(runs: list, names, workers: int | None = None, progress: bool =
 
     from ..sweep.executors import single_thread_env
 
-    log = runs[0].log
-    # 'spawn': a fresh interpreter per worker (no inherited threads or numba pool); the
-    # workers start during the submits, with one BLAS / OpenMP / numba thread each.
-    pool = cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-    with pool:
-        with single_thread_env():
-            futures = {pool.submit(_compute_one, settings, sr.seed, name, log is not None):
-                       (sr, name) for sr, name in tasks}
-        for fut in cf.as_completed(futures):
-            sr, name = futures[fut]
-            try:
-                sr._runs[name], sr.seconds[name] = fut.result()
-            except Exception as exc:  # noqa: BLE001 - rebuilt (and reported) by its claim
-                if log is not None:
-                    log(f"seed {sr.seed}: run {name} failed in a worker ({type(exc).__name__}: "
-                        f"{exc}); its claim will build it again here")
+    failed = set()
+    try:
+        # 'spawn': a fresh interpreter per worker (no inherited threads or numba pool);
+        # the workers start during the submits, with one BLAS / OpenMP / numba thread each.
+        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            with single_thread_env():
+                futures = {pool.submit(_compute_one, settings, sr.seed, name, log is not None):
+                           (sr, name) for sr, name in tasks}
+            for fut in cf.as_completed(futures):
+                sr, name = futures[fut]
+                try:
+                    sr._runs[name], sr.seconds[name] = fut.result()
+                except cf.process.BrokenProcessPool:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - rebuilt (and reported) by its claim
+                    failed.add((sr.seed, name))
+                    if log is not None:
+                        log(f"seed {sr.seed}: run {name} failed in a worker "
+                            f"({type(exc).__name__}: {exc})")
+    except Exception as exc:  # noqa: BLE001 - the pool, not a run: build the rest here
+        if log is not None:
+            log(f"worker processes unavailable ({type(exc).__name__}: {exc}); "
+                "building the remaining runs in this process")
+        _build_here([(sr, name) for sr, name in tasks if (sr.seed, name) not in failed], log)
+        return 1
     return workers

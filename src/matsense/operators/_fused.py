@@ -173,8 +173,8 @@ def _thread_pool(threads: int):
 
     with _pool_lock:
         if _pool is None or _pool_key[0] != os.getpid() or _pool_key[1] < threads:
-            if _pool is not None and _pool_key[0] == os.getpid():
-                _pool.shutdown(wait=False)
+            # A smaller pool is dropped, not shut down (another thread may still be
+            # submitting to it); its idle threads exit once it is garbage-collected.
             _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="matsense-fused")
             _pool_key = (os.getpid(), threads)
         return _pool

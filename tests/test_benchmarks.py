@@ -43,7 +43,8 @@ def test_bench_iteration_tiny(tmp_path):
     for row in group["rows"]:
         assert row["time_s"] > 0 and row["floor_s"] > 0
         assert np.isclose(row["ratio"], row["time_s"] / row["floor_s"])
-        assert row["ratio_local"] >= row["ratio"] * (1 - 1e-12)  # local bandwidth <= best seen
+        # local bandwidth <= the best seen, so the local floor is higher and its ratio lower
+        assert row["ratio_local"] <= row["ratio"] * (1 + 1e-12)
 
 
 def test_bench_methods_tiny(tmp_path):

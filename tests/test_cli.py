@@ -233,6 +233,12 @@ def test_reproduce_rejects_zero_seeds(capsys, tmp_path):
     assert "--seeds must be >= 1, got 0" in capsys.readouterr().err
 
 
+def test_reproduce_rejects_zero_workers(capsys, tmp_path):
+    assert cli.main(["reproduce", "--workers", "0", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--workers must be >= 1, got 0" in err and len(err.strip().splitlines()) == 1
+
+
 def test_reproduce_quick_through_the_cli(tmp_path):
     """The whole path (runs, table, summary.json, figures, report) on two cheap claims."""
     out = tmp_path / "results"

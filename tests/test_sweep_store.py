@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import matsense
-from matsense.operators._fused import single_threaded
+from matsense.operators import single_threaded
 from matsense.sweep import load, load_spec, plot_store, run_sweep
 from matsense.sweep.cli import register
 from matsense.sweep.store import Store

@@ -35,7 +35,8 @@ import numpy as np
 
 from .. import init as _init
 from ..methods import GD, RebalancedGD
-from ..operators._fused import single_threaded, usable_cores
+from ..operators import single_threaded
+from ..operators._fused import usable_cores
 from ..problems import Problem
 from ..run import run
 from .drift import run_checkpoints

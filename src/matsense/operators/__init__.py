@@ -6,10 +6,13 @@
 
 Both return the residual and 𝒜*(residual) from one call, in one pass over the
 measurement data on the CPU (:mod:`matsense.operators._fused`).
+``single_threaded()`` runs that pass (and NumPy's BLAS) on one thread, so
+results do not depend on the core count.
 """
 
+from ._fused import single_threaded
 from .base import MatrixOperator
 from .dense import DenseOperator
 from .symmetric import SymmetricOperator
 
-__all__ = ["MatrixOperator", "DenseOperator", "SymmetricOperator"]
+__all__ = ["MatrixOperator", "DenseOperator", "SymmetricOperator", "single_threaded"]

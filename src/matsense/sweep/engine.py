@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import backend
 from ..config import RunConfig
-from ..operators._fused import single_threaded
+from ..operators import single_threaded
 from ..rates import linear_rate
 from ..run import run
 from ..trajectory import SCALAR_METRICS

@@ -734,7 +734,9 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
         Processes that build the runs, one (seed, run) at a time (default: the
         usable cores, at most the number of runs; 1: all in this process).
         Every run uses one BLAS / kernel thread wherever it runs, so the
-        results are bitwise the same for any ``workers``.
+        results are bitwise the same for any ``workers``. Workers are
+        spawned: a script calling this with ``workers`` ≠ 1 needs an
+        ``if __name__ == "__main__":`` guard (the CLI has one).
 
     Returns
     -------

@@ -254,3 +254,25 @@ def test_runs_are_built_here_when_worker_processes_are_unavailable(monkeypatch):
     for a, b in zip(here, serial):
         for name in ("sym_exact", "asym_exact"):
             assert _history_equal(a._runs[name], b._runs[name])
+
+
+def test_a_script_without_main_guard_runs_its_work_once(tmp_path):
+    """Spawned workers re-import the calling script; without a guard its top level must not
+    run reproduce again in every worker (duplicated work, races on the output folder)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "noguard.py"
+    script.write_text(textwrap.dedent(f"""
+        from matsense.experiments import reproduce, ClaimSettings
+        s = ClaimSettings.quick().replace(n_seeds=2, exact_iters=60)
+        res = reproduce({str(tmp_path / "out")!r}, claims=["C1", "C3"], settings=s, workers=2)
+        print("DONE", len(res))
+    """))
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("DONE 2") == 1
+    assert 'guard the script\'s entry point with `if __name__ == "__main__":`' in proc.stderr
+    assert (tmp_path / "out" / "summary.json").exists()

@@ -70,3 +70,20 @@ def real_array(name: str, value):
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
     return arr
+
+
+def not_in_worker_bootstrap(what: str) -> None:
+    """RuntimeError if called while a spawned worker process imports the main module.
+
+    Worker processes (sweeps, ``reproduce``) are *spawned*: each re-imports the
+    calling script. Without an ``if __name__ == "__main__":`` guard, the script's
+    top level would run again in every worker — duplicating the work and writing to
+    the same output folder. Stop that at once, with the fix in the message.
+    """
+    import multiprocessing
+
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            f"{what} was called while a worker process was importing the main script: "
+            "guard the script's entry point with `if __name__ == \"__main__\":` "
+            "(worker processes are spawned and re-import it)")

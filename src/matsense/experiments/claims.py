@@ -743,7 +743,9 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     list of ClaimResult, in claim order.
     """
     from .. import report
+    from .._validate import not_in_worker_bootstrap
 
+    not_in_worker_bootstrap("matsense.experiments.reproduce()")
     if settings is None:
         settings = ClaimSettings.quick() if quick else ClaimSettings.full()
     if isinstance(claims, str):

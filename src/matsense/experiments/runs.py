@@ -276,8 +276,9 @@ def compute_runs(runs: list, names, workers: int | None = None, progress: bool =
                             f"({type(exc).__name__}: {exc})")
     except Exception as exc:  # noqa: BLE001 - the pool, not a run: build the rest here
         if log is not None:
-            log(f"worker processes unavailable ({type(exc).__name__}: {exc}); "
-                "building the remaining runs in this process")
+            log(f"worker processes unavailable ({type(exc).__name__}: {exc}); building the "
+                "remaining runs in this process (from a script? guard its entry point with "
+                "`if __name__ == \"__main__\":`)")
         _build_here([(sr, name) for sr, name in tasks if (sr.seed, name) not in failed], log)
         return 1
     return workers

@@ -13,6 +13,7 @@ from pathlib import Path
 from .engine import BatchTask, batch_key
 from .executors import LostBatch, make_executor
 from .progress import Progress, resolve_mode
+from .._validate import not_in_worker_bootstrap
 from .spec import SweepSpec, load_spec
 from .store import Store
 
@@ -163,6 +164,7 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
     SweepSummary
         Counts of done / diverged / failed / skipped / lost runs.
     """
+    not_in_worker_bootstrap("matsense.sweep.run_sweep()")
     spec = load_spec(spec_or_path)
     mode = resolve_mode(progress)
     max_batch = _max_batch(spec, max_batch)

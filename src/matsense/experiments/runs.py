@@ -227,7 +227,7 @@ def compute_runs(runs: list, names, workers: int | None = None, progress: bool =
     Each (seed, run) is one task for a pool of ``workers`` processes (default:
     the usable cores, at most the number of tasks; 1 = in this process),
     longest first. Every run computes with one BLAS and kernel thread
-    (:meth:`SeedRuns.get` uses :func:`~matsense.operators._fused.single_threaded`)
+    (:meth:`SeedRuns.get` uses :func:`~matsense.operators.single_threaded`)
     in this process or a worker alike, so the results are bitwise the same
     whatever ``workers`` is. A run that raises is left unbuilt: the claim that
     needs it builds it again and reports the error as its own. If the pool

@@ -233,7 +233,7 @@ def single_threaded():
     saved = _threads_override
     _threads_override = 1
     numba_threads = None
-    if _numba_kernel() is not None:
+    if numba_available():  # not in a forked child of a numba user: its pool is gone there
         import numba
 
         numba_threads = numba.get_num_threads()

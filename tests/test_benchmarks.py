@@ -90,3 +90,11 @@ def test_same_results_lists_what_differs():
     assert [d["number"] for d in cmp["differ"]] == ["C1.records[1].ratio"]
     assert not bench_reproduce.same_results(a, rec(False, a["claims"]["C1"]["details"]))[
         "same_verdicts"]
+
+
+def test_bench_sweep_tiny(tmp_path):
+    out = tmp_path / "s.json"
+    text = _script("bench_sweep.py", "--runs", "100", "--dask-runs", "100", "--iters", "20",
+                   "--json", str(out))
+    assert "100 runs in" in text and "results bitwise equal: True" in text
+    assert out.exists() and json.loads(out.read_text())

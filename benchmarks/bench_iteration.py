@@ -235,6 +235,21 @@ def bench_cuda(n, dtype, B, gpu, args):
     base = torch.cuda.memory_allocated()
     t = C.timeit(lambda: problem.residual_and_adjoint(P1), budget_s=args.budget, sync=sync)
     rows.append(_row("matsense op cuda (B=1), two-pass", t, nb))
+    try:
+        import triton  # noqa: F401  (the experimental one-pass kernel, operators/_triton.py)
+    except ImportError:
+        pass
+    else:
+        saved = os.environ.get("MATSENSE_KERNEL")
+        os.environ["MATSENSE_KERNEL"] = "triton"
+        try:
+            t = C.timeit(lambda: problem.residual_and_adjoint(P1), budget_s=args.budget, sync=sync)
+            rows.append(_row("matsense op cuda (B=1), triton one-pass", t, nb))
+        finally:
+            if saved is None:
+                os.environ.pop("MATSENSE_KERNEL")
+            else:
+                os.environ["MATSENSE_KERNEL"] = saved
     st = gd.init(problem, (F1, G1))
     t = C.timeit(lambda: gd.step(problem, st), budget_s=args.budget, sync=sync)
     rows.append(_row("matsense GD step cuda (B=1)", t, nb,

@@ -32,7 +32,9 @@ Two implementations of the pass, same result up to rounding:
 
 The environment variable ``MATSENSE_KERNEL`` picks the implementation:
 ``auto`` (default: numba if installed, else the NumPy loop), ``numba``,
-``numpy`` (the blocked loop) or ``two-pass`` (two BLAS calls, A read twice).
+``numpy`` (the blocked loop), ``two-pass`` (two BLAS calls, A read twice) or
+``triton`` (torch on CUDA, one trajectory: the experimental one-pass GPU
+kernel of :mod:`matsense.operators._triton`; NumPy problems ignore it).
 ``MATSENSE_THREADS=N`` fixes the NumPy loop's thread count (see
 :func:`kernel_threads`; sweep workers set it to 1).
 
@@ -51,7 +53,7 @@ import threading
 
 import numpy as np
 
-KERNELS = ("auto", "numba", "numpy", "two-pass")
+KERNELS = ("auto", "numba", "numpy", "two-pass", "triton")
 
 # Beyond this many trajectories the two passes are GEMMs with arithmetic
 # intensity ~B/4 flop/byte (float64): compute bound, so re-reading A is free.
@@ -396,6 +398,10 @@ def residual_and_adjoint_flat(A, p, y, block_rows: int | None = None):
     ``MATSENSE_KERNEL`` overrides the choice (see the module docstring).
     """
     kernel = selected_kernel()
+    if kernel == "triton" and not isinstance(A, np.ndarray):
+        from ._triton import fused_triton
+
+        return fused_triton(A, p, y)
     if isinstance(A, np.ndarray) and p.shape[0] <= FUSED_MAX_BATCH and kernel != "two-pass":
         p = np.ascontiguousarray(p, dtype=A.dtype)
         y = np.ascontiguousarray(y, dtype=A.dtype)

@@ -78,13 +78,41 @@ def _show_progress(args) -> bool:
 
 
 # ---------------------------------------------------------------------- run
-# Flags of `matsense run` whose destination is a RunConfig key of the same name.
+# Flags of `matsense run` whose destination is a RunConfig key of the same name (the
+# methods' hyper-parameters are added from the methods themselves, see method_flags).
 RUN_FLAGS = (
     "n1", "n2", "r", "m", "kappa", "symmetric", "noise", "seed",
     "init", "k", "alpha", "ratio", "normalization", "init_seed",
-    "method", "step_size", "tau", "switch_at", "beta",
-    "iters", "tol", "record_every", "backend", "device", "dtype",
+    "method", "iters", "tol", "record_every", "backend", "device", "dtype",
 )
+
+
+def _flag_type(annotation) -> type:
+    text = str(annotation)
+    for name, kind in (("bool", bool), ("int", int), ("float", float)):
+        if name in text:
+            return kind
+    return str
+
+
+def method_flags() -> dict[str, dict]:
+    """The hyper-parameters of every registered method: name -> {type, help, methods}.
+
+    ``matsense run`` offers one flag per name (``--step-size``, ``--tau``, ...),
+    built from the methods' own :func:`~matsense.methods.base.param` declarations,
+    so a new method's parameters need no change here.
+    """
+    import dataclasses
+
+    from .methods import METHODS
+
+    flags: dict[str, dict] = {}
+    for mname, cls in METHODS.items():
+        for f in dataclasses.fields(cls):
+            entry = flags.setdefault(f.name, {"type": _flag_type(f.type),
+                                              "help": f.metadata.get("help", ""), "methods": []})
+            entry["methods"].append(mname)
+    return flags
 
 
 def _key_value(text: str) -> tuple[str, object]:
@@ -131,10 +159,12 @@ def register_run(subparsers) -> None:
     g.add_argument("--init-seed", type=int, help="initialization seed (default 0)")
     g = p.add_argument_group("method")
     g.add_argument("--method", help="method name (default gd; e.g. rebalanced_gd)")
-    g.add_argument("--step-size", type=float, help="step size η (default: the method's)")
-    g.add_argument("--tau", type=float, help="rebalanced_gd: trigger on relative residual")
-    g.add_argument("--switch-at", type=int, help="rebalanced_gd: switch at this iteration")
-    g.add_argument("--beta", type=float, help="rebalanced_gd: target singular value of F")
+    for name, spec in method_flags().items():
+        kind = spec["type"]
+        extra = ({"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind})
+        g.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
+                       help=f"{spec['help']} ({', '.join(spec['methods'])}; default: the method's)",
+                       **extra)
     g.add_argument("--param", metavar="KEY=VALUE", type=_key_value, action="append",
                    default=[], help="any other method hyper-parameter (repeatable)")
     g = p.add_argument_group("run")
@@ -159,7 +189,8 @@ def config_from_args(args):
     """The :class:`~matsense.config.RunConfig` of ``matsense run``: the file, then the flags."""
     from .config import RunConfig
 
-    overrides = {key: getattr(args, key) for key in RUN_FLAGS if getattr(args, key) is not None}
+    keys = RUN_FLAGS + tuple(method_flags())
+    overrides = {key: getattr(args, key) for key in keys if getattr(args, key, None) is not None}
     for key, value in args.param:
         if key in overrides:
             raise ValueError(f"{key} is given twice (as a flag and as --param {key}=...)")
@@ -177,23 +208,16 @@ def _check_suffix(path: Path | None, allowed: tuple[str, ...], what: str) -> Non
         raise ValueError(f"{what} must end in {' or '.join(allowed)}, got {str(path)!r}")
 
 
-def _fit_rate(traj):
-    """Linear rate of the error (after the rebalancing switch, if there was one)."""
-    import numpy as np
-
-    from .rates import linear_rate
+def _fit_rate(traj, method):
+    """Linear rate of the error (of the residual without M*) on the method's last phase."""
+    from .rates import method_rate
 
     h = traj.history
-    t = h["iteration"]
     err = h["error"] if "error" in h else h["residual_norm"]
-    switch = traj.extras.get("switch_iteration", -1)
-    if switch is not None and switch >= 0:
-        keep = t >= switch
-        t, err = t[keep], err[keep]
-    return linear_rate(np.asarray(t), np.asarray(err)), switch
+    return method_rate(method, h["iteration"], err, traj.extras)
 
 
-def save_figure(traj, path: Path, title: str) -> Path:
+def save_figure(traj, path: Path, title: str, method=None) -> Path:
     """Log-scale relative error (or residual) against the iteration, via the Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -205,9 +229,12 @@ def save_figure(traj, path: Path, title: str) -> Path:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.semilogy(h["iteration"], h[key])
-    switch = traj.extras.get("switch_iteration", -1)
-    if switch is not None and switch >= 0:
-        ax.axvline(switch, color="0.5", ls="--", lw=1, label=f"rebalancing at t = {switch}")
+    from .methods import phases_of
+
+    events = [ph for ph in phases_of(method, traj.extras) if ph.event]
+    for ph in events:
+        ax.axvline(ph.start, color="0.5", ls="--", lw=1, label=f"{ph.event} at t = {ph.start}")
+    if events:
         ax.legend()
     ax.set_xlabel("iteration t")
     ax.set_ylabel(label)
@@ -232,21 +259,20 @@ def cmd_run(args) -> int:
     header = (f"{cfg.method} on {parameterization}: n1={cfg.n1}, n2={n2}, r={cfg.r}, "
               f"m={cfg.m}, k={cfg.k}, init={cfg.init}{scale}")
     print(header)
-    if cfg.method == "rebalanced_gd":
-        print("note: rebalanced_gd is matsense's reconstruction of the paper's one-step "
-              "rebalancing (Xiong, Ding & Du 2024, Sec. 5), not its verbatim equation")
+    if getattr(method, "note", None):
+        print(f"note: {method.note}")
 
     traj = run(problem, method, init, cfg.iters, tol=cfg.tol, record_every=cfg.record_every,
                progress=_show_progress(args))
     summary = traj.summary()[0]
-    fit, switch = _fit_rate(traj)
+    fit, phase = _fit_rate(traj, method)
     rel = summary.get("final_rel_error")
     print(f"status       {traj.status}")
     print(f"iterations   {traj.iterations}")
     if rel is not None:
         print(f"rel. error   {rel:.3e}")
     print(f"residual     {summary['final_residual_norm']:.3e}")
-    after = f" after the switch at t = {switch}" if switch is not None and switch >= 0 else ""
+    after = f" after the {phase.event or phase.name} at t = {phase.start}" if phase.start > 0 else ""
     if traj.status == "diverged":
         print("linear rate  n/a: the run diverged (try a smaller --step-size)")
     elif fit.ok:
@@ -270,7 +296,7 @@ def cmd_run(args) -> int:
     if figure is not None and not args.no_figure:
         figure.parent.mkdir(parents=True, exist_ok=True)
         title = f"{cfg.method}, {parameterization}, k={cfg.k}, {cfg.init}{scale}: {traj.status}"
-        written.append(save_figure(traj, figure, title))
+        written.append(save_figure(traj, figure, title, method))
     for path in written:
         print(f"wrote        {path}")
     return 0

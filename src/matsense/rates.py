@@ -8,7 +8,9 @@
   (default f = 0.5).
 
 Both return the fit with the window actually used, so every reported number
-can be traced to the iterations behind it.
+can be traced to the iterations behind it. :func:`method_rate` fits the
+linear rate of the phase a method declares as its own (e.g. after the
+rebalancing switch): the one place the CLI, sweeps and claims do that.
 """
 
 from __future__ import annotations
@@ -87,6 +89,21 @@ def linear_rate(t, err, window=(1e-4, 1e-12)) -> Fit:
         return out
     slope, fit = out
     return Fit(-slope, fit.t_start, fit.t_end, fit.n_points, fit.r2)
+
+
+def method_rate(method, t, err, extras: dict | None = None, window=(1e-4, 1e-12)):
+    """Linear rate on the last phase ``method`` declares for a trajectory with ``extras``.
+
+    Returns ``(fit, phase)``. For methods without phases (plain GD, ...) the
+    phase is the whole run; for rebalanced GD it starts at the switch, so the
+    window is relative to the error at the switch.
+    """
+    from .methods.base import phases_of
+
+    phase = phases_of(method, extras or {})[-1]
+    t = np.asarray(t)
+    keep = phase.contains(t)
+    return linear_rate(t[keep], np.asarray(err)[keep], window=window), phase
 
 
 def power_law(t, err, tail: float = 0.5) -> Fit:

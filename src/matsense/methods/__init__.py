@@ -1,6 +1,11 @@
-"""Methods: one module per algorithm, each a frozen dataclass with init/step."""
+"""Methods: one module per algorithm, each a frozen dataclass with init/step.
 
-from .base import AsymState, Method, SymState, product, sym
+:data:`METHODS` maps each method's ``name`` to its class; a method of your own
+needs no entry here to run (``ms.run`` takes any object with the protocol of
+:class:`~matsense.methods.base.Method`).
+"""
+
+from .base import AsymState, Method, Phase, SymState, param, phases_of, product, sym
 from .gd import GD
 from .rebalance import RebalancedGD, rebalance
 from .apgd import AlternatingPrecGD
@@ -8,9 +13,8 @@ from .precgd import PrecGD
 from .scaledgd import ScaledGD, ScaledGDLambda
 from .svp import SVP
 
-METHODS = {"gd": GD, "rebalanced_gd": RebalancedGD, "scaledgd": ScaledGD,
-           "scaledgd_lambda": ScaledGDLambda, "precgd": PrecGD, "apgd": AlternatingPrecGD,
-           "svp": SVP}
+METHODS = {cls.name: cls for cls in (GD, RebalancedGD, ScaledGD, ScaledGDLambda, PrecGD,
+                                      AlternatingPrecGD, SVP)}
 
 
 def get_method(name: str, **params):
@@ -25,5 +29,5 @@ def get_method(name: str, **params):
 
 
 __all__ = ["GD", "RebalancedGD", "rebalance", "ScaledGD", "ScaledGDLambda", "PrecGD",
-           "AlternatingPrecGD", "SVP", "AsymState", "SymState", "Method",
-           "product", "sym", "METHODS", "get_method"]
+           "AlternatingPrecGD", "SVP", "AsymState", "SymState", "Method", "Phase", "param",
+           "phases_of", "product", "sym", "METHODS", "get_method"]

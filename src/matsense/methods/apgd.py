@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import AsymState, product, require_asymmetric, residual_norm, step_size
-from .scaledgd import DEFAULT_RCOND, precondition, rcond_value
+from .base import AsymState, Method, below, param, product, residual_norm
+from .scaledgd import DEFAULT_RCOND, precondition, rcond_check
 
 
 def apgd_f_step(F, G, S, eta, rcond=DEFAULT_RCOND):
@@ -37,7 +37,7 @@ def apgd_g_step(F, G, S, eta, rcond=DEFAULT_RCOND):
 
 
 @dataclass(frozen=True)
-class AlternatingPrecGD:
+class AlternatingPrecGD(Method):
     """Alternating preconditioned GD on F Gᵀ: F step, fresh residual, G step.
 
     Parameters
@@ -49,20 +49,10 @@ class AlternatingPrecGD:
         Pseudo-inverse cutoff, in [0, 1) (default 1e-12).
     """
 
-    step_size: float = 1.0
-    rcond: float = DEFAULT_RCOND
-    name: str = "apgd"
-
-    def __post_init__(self):
-        eta = step_size(self.step_size)
-        if eta >= 2:
-            raise ValueError(f"step_size must be in (0, 2) for alternating preconditioned GD, got {eta}")
-        object.__setattr__(self, "step_size", eta)
-        object.__setattr__(self, "rcond", rcond_value(self.rcond))
-
-    def init(self, problem, factors):
-        require_asymmetric("AlternatingPrecGD", factors)
-        return AsymState(*factors)
+    name = "apgd"
+    parameterizations = ("asymmetric",)
+    step_size: float = param(1.0, below(2.0), "step size η, in (0, 2)")
+    rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
     def step(self, problem, state):
         F, G = state.F, state.G
@@ -71,9 +61,3 @@ class AlternatingPrecGD:
         _, S = problem.residual_and_adjoint(product((F, G)))
         G = apgd_g_step(F, G, S, self.step_size, self.rcond)
         return AsymState(F, G), residual_norm(r)
-
-    def factors(self, state) -> tuple:
-        return tuple(state)
-
-    def extras(self, state) -> dict:
-        return {}

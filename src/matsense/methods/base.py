@@ -1,4 +1,4 @@
-"""What every method shares: factor states, the product, and the method protocol.
+"""What every method shares: factor states, the product, parameters, phases, the base class.
 
 A method is a frozen dataclass of hyper-parameters with two pure functions
 (the optax / optimistix shape):
@@ -14,13 +14,22 @@ divergence checks live in :func:`matsense.run` only. States are NamedTuples
 whose array fields all have the batch axis first, so the driver can freeze
 finished trajectories with a batched ``where``.
 
+:class:`Method` is the base class of matsense's own methods: it validates the
+hyper-parameters declared with :func:`param` (one place instead of a
+``__post_init__`` per method), builds the plain factor state, and says which
+parameterizations the method runs on. A method of your own needs none of it:
+any object with ``init``, ``step``, ``factors`` and ``extras`` runs (see
+docs/api.md).
+
 Symbols follow the paper: F, G (asymmetric factors), X (symmetric factor),
 S = 𝒜*(𝒜(P) − y), eta (step size η).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+import dataclasses
+from dataclasses import dataclass
+from typing import Callable, ClassVar, NamedTuple, Protocol
 
 from .. import _validate as V
 from .. import backend
@@ -39,8 +48,13 @@ class SymState(NamedTuple):
     X: object
 
 
-class Method(Protocol):
-    name: str
+def factor_state(factors: tuple):
+    """The plain state of ``factors``: :class:`AsymState` for (F, G), :class:`SymState` for (X,)."""
+    return AsymState(*factors) if len(factors) == 2 else SymState(*factors)
+
+
+class MethodProtocol(Protocol):
+    """What the driver needs of a method (matsense's own derive from :class:`Method`)."""
 
     def init(self, problem, factors): ...
 
@@ -49,6 +63,134 @@ class Method(Protocol):
     def factors(self, state) -> tuple: ...
 
     def extras(self, state) -> dict: ...
+
+
+# ------------------------------------------------------------------ phases
+@dataclass(frozen=True)
+class Phase:
+    """A stretch of a trajectory with a rate of its own: iterations [start, end) (end None: to the end).
+
+    A method declares its phases from its per-trajectory extras (see
+    :meth:`Method.phases`); the last phase is the one whose linear rate the CLI,
+    sweeps and claims report (for rebalanced GD: after the switch). ``event``
+    names what starts the phase (drawn as a vertical line in figures).
+    """
+
+    name: str
+    start: int = 0
+    end: int | None = None
+    event: str | None = None
+
+    def contains(self, t):
+        """Mask of the iterations ``t`` (array) inside the phase."""
+        import numpy as np
+
+        t = np.asarray(t)
+        inside = t >= self.start
+        return inside if self.end is None else inside & (t < self.end)
+
+
+def phases_of(method, extras: dict) -> tuple[Phase, ...]:
+    """The phases ``method`` declares for one trajectory (one phase for methods without any)."""
+    declare = getattr(method, "phases", None)
+    return tuple(declare(extras)) if declare is not None else (Phase("run"),)
+
+
+# -------------------------------------------------------------- parameters
+def param(default, check: Callable | None = None, help: str = ""):
+    """A hyper-parameter field: ``check(name, value)`` validates (and may normalize) it at
+    construction; ``help`` is the one-line description the CLI shows."""
+    return dataclasses.field(default=default, metadata={"check": check, "help": help})
+
+
+def positive(name: str, value) -> float:
+    return V.positive_float(name, value)
+
+
+def non_negative(name: str, value) -> float:
+    return V.positive_float(name, value, allow_zero=True)
+
+
+def optional(check: Callable) -> Callable:
+    """``check`` for a parameter that may also be None."""
+    return lambda name, value: None if value is None else check(name, value)
+
+
+def below(limit: float, check: Callable = positive) -> Callable:
+    """``check`` and then value < ``limit`` (e.g. a step size in (0, 2))."""
+
+    def run(name, value):
+        value = check(name, value)
+        if value >= limit:
+            lo = "[0" if check is non_negative else "(0"
+            raise ValueError(f"{name} must be in {lo}, {limit:g}), got {value}")
+        return value
+
+    return run
+
+
+def integer(lo: int) -> Callable:
+    return lambda name, value: V.int_in_range(name, value, lo)
+
+
+# ------------------------------------------------------------------ methods
+@dataclass(frozen=True)
+class Method:
+    """Base class of matsense's methods: validated hyper-parameters and the plain factor state.
+
+    Subclasses are frozen dataclasses whose fields are declared with
+    :func:`param`; they set the class attributes ``name`` (the registry
+    name), ``parameterizations`` (a subset of ``("asymmetric", "symmetric")``:
+    F Gᵀ and/or X Xᵀ) and optionally ``note`` (printed by the CLI), and
+    implement ``step``. ``init``/``factors``/``extras``/``phases`` have defaults.
+    """
+
+    name: ClassVar[str] = "method"
+    parameterizations: ClassVar[tuple[str, ...]] = ("asymmetric", "symmetric")
+    note: ClassVar[str | None] = None
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            check = f.metadata.get("check")
+            if check is not None:
+                object.__setattr__(self, f.name, check(f.name, getattr(self, f.name)))
+
+    # ------------------------------------------------------------ protocol
+    def init(self, problem, factors):
+        self.check_factors(factors)
+        return factor_state(factors)
+
+    def step(self, problem, state):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def factors(self, state) -> tuple:
+        return tuple(state)
+
+    def extras(self, state) -> dict:
+        return {}
+
+    def phases(self, extras: dict) -> tuple[Phase, ...]:
+        """Phases of one trajectory from its extras (scalars); one phase by default."""
+        return (Phase("run"),)
+
+    # --------------------------------------------------------------- helpers
+    def check_factors(self, factors: tuple) -> None:
+        """ValueError when ``factors`` are of a parameterization this method does not run on."""
+        kind = "asymmetric" if len(factors) == 2 else "symmetric"
+        if kind not in self.parameterizations:
+            cls = type(self).__name__
+            if kind == "symmetric":
+                raise ValueError(f"{cls} runs on F Gᵀ: pass init=(F0, G0), not a single X0")
+            raise ValueError(f"{cls} runs on X Xᵀ: pass init=X0, not (F0, G0)")
+
+    @classmethod
+    def parameters(cls) -> tuple[dataclasses.Field, ...]:
+        """The hyper-parameter fields (name, default, ``metadata['help']``)."""
+        return dataclasses.fields(cls)
+
+    def params(self) -> dict:
+        """The hyper-parameters as a dict."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
 def product(factors: tuple):
@@ -71,10 +213,6 @@ def residual_norm(r):
     return xp.linalg.vector_norm(r, axis=-1)
 
 
-def is_symmetric_factors(factors: tuple) -> bool:
-    return len(factors) == 1
-
-
 def as_factors(init) -> tuple:
     """Normalize a user's ``init`` (X, (X,), or (F, G)) to a tuple of arrays."""
     if isinstance(init, (tuple, list)):
@@ -86,15 +224,7 @@ def as_factors(init) -> tuple:
     return (init,)
 
 
-def require_asymmetric(method_name: str, factors: tuple):
-    if len(factors) != 2:
-        raise ValueError(f"{method_name} runs on F Gᵀ: pass init=(F0, G0), not a single X0")
-
-
-def require_symmetric(method_name: str, factors: tuple):
-    if len(factors) != 1:
-        raise ValueError(f"{method_name} runs on X Xᵀ: pass init=X0, not (F0, G0)")
-
-
 def step_size(value) -> float:
+    """Deprecated: validate a step size (use ``param(..., positive)`` in new methods)."""
     return V.positive_float("step_size", value)
+

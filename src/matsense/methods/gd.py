@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import AsymState, SymState, product, residual_norm, step_size, sym
+from .base import AsymState, Method, SymState, param, positive, product, residual_norm, sym
 
 
 def gd_step_symmetric(X, S, eta):
@@ -22,33 +22,24 @@ def gd_step_asymmetric(F, G, S, eta):
     return F - eta * (S @ G), G - eta * (S.mT @ F)
 
 
+def gd_step(state, S, eta):
+    """One GD step of either parameterization, from the adjoint S of the state's residual."""
+    if isinstance(state, SymState):
+        return SymState(gd_step_symmetric(state.X, S, eta))
+    return AsymState(*gd_step_asymmetric(state.F, state.G, S, eta))
+
+
 @dataclass(frozen=True)
-class GD:
+class GD(Method):
     """Gradient descent with constant step size η on X Xᵀ or F Gᵀ.
 
     The parameterization follows ``init``: one factor X_0 runs the symmetric
     update, a pair (F_0, G_0) the asymmetric one.
     """
 
-    step_size: float = 0.3
-    name: str = "gd"
-
-    def __post_init__(self):
-        object.__setattr__(self, "step_size", step_size(self.step_size))
-
-    def init(self, problem, factors):
-        return AsymState(*factors) if len(factors) == 2 else SymState(*factors)
+    name = "gd"
+    step_size: float = param(0.3, positive, "step size η")
 
     def step(self, problem, state):
         r, S = problem.residual_and_adjoint(product(tuple(state)))
-        if isinstance(state, SymState):
-            new = SymState(gd_step_symmetric(state.X, S, self.step_size))
-        else:
-            new = AsymState(*gd_step_asymmetric(state.F, state.G, S, self.step_size))
-        return new, residual_norm(r)
-
-    def factors(self, state) -> tuple:
-        return tuple(state)
-
-    def extras(self, state) -> dict:
-        return {}
+        return gd_step(state, S, self.step_size), residual_norm(r)

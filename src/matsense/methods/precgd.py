@@ -23,9 +23,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .. import _validate as V
-from .base import AsymState, SymState, product, residual_norm, step_size
-from .scaledgd import DEFAULT_RCOND, rcond_value, scaled_step_asymmetric, scaled_step_symmetric
+from .base import Method, param, positive, product, residual_norm
+from .scaledgd import DEFAULT_RCOND, rcond_check, scaled_step
 
 
 def precgd_damping(rnorm, damping_scale: float = 1.0):
@@ -34,7 +33,7 @@ def precgd_damping(rnorm, damping_scale: float = 1.0):
 
 
 @dataclass(frozen=True)
-class PrecGD:
+class PrecGD(Method):
     """PrecGD: ScaledGD with damping λ_t = c·√(½‖𝒜(P_t) − y‖²) that vanishes at the solution.
 
     Linear convergence also when over-parameterized (k > r), from spectral or
@@ -50,33 +49,13 @@ class PrecGD:
         Pseudo-inverse cutoff, in [0, 1) (used once λ_t is negligible).
     """
 
-    step_size: float = 0.5
-    damping_scale: float = 1.0
-    rcond: float = DEFAULT_RCOND
-    name: str = "precgd"
-
-    def __post_init__(self):
-        object.__setattr__(self, "step_size", step_size(self.step_size))
-        object.__setattr__(self, "damping_scale",
-                           V.positive_float("damping_scale", self.damping_scale))
-        object.__setattr__(self, "rcond", rcond_value(self.rcond))
-
-    def init(self, problem, factors):
-        return AsymState(*factors) if len(factors) == 2 else SymState(*factors)
+    name = "precgd"
+    step_size: float = param(0.5, positive, "step size η")
+    damping_scale: float = param(1.0, positive, "c in the damping λ_t = c·√(½‖r_t‖²) (> 0)")
+    rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
     def step(self, problem, state):
         r, S = problem.residual_and_adjoint(product(tuple(state)))
         rnorm = residual_norm(r)
         lam = precgd_damping(rnorm, self.damping_scale)
-        eta = self.step_size
-        if isinstance(state, SymState):
-            new = SymState(scaled_step_symmetric(state.X, S, eta, lam, self.rcond))
-        else:
-            new = AsymState(*scaled_step_asymmetric(state.F, state.G, S, eta, lam, self.rcond))
-        return new, rnorm
-
-    def factors(self, state) -> tuple:
-        return tuple(state)
-
-    def extras(self, state) -> dict:
-        return {}
+        return scaled_step(state, S, self.step_size, lam, self.rcond), rnorm

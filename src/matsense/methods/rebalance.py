@@ -17,9 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .. import _validate as V
 from .. import backend
-from .base import product, require_asymmetric, residual_norm, step_size
+from .base import (Method, Phase, integer, optional, param, positive, product, residual_norm)
 from .gd import gd_step_asymmetric
 
 
@@ -48,8 +47,15 @@ def rebalance(F, G, beta):
     return F_new, G_new
 
 
+def _tau(name, value):
+    value = positive(name, value)
+    if value >= 1:
+        raise ValueError(f"{name} must be in (0, 1), got {value}")
+    return value
+
+
 @dataclass(frozen=True)
-class RebalancedGD:
+class RebalancedGD(Method):
     """GD on F Gᵀ that rebalances the factors once, then continues plain GD.
 
     Parameters
@@ -64,25 +70,19 @@ class RebalancedGD:
         Target singular value of F; default √‖F Gᵀ‖_op at the trigger.
     """
 
-    step_size: float = 0.3
-    tau: float = 1e-2
-    switch_at: int | None = None
-    beta: float | None = None
-    name: str = "rebalanced_gd"
-
-    def __post_init__(self):
-        object.__setattr__(self, "step_size", step_size(self.step_size))
-        tau = V.positive_float("tau", self.tau)
-        if tau >= 1:
-            raise ValueError(f"tau must be in (0, 1), got {tau}")
-        object.__setattr__(self, "tau", tau)
-        if self.switch_at is not None:
-            object.__setattr__(self, "switch_at", V.int_in_range("switch_at", self.switch_at, 0))
-        if self.beta is not None:
-            object.__setattr__(self, "beta", V.positive_float("beta", self.beta))
+    name = "rebalanced_gd"
+    parameterizations = ("asymmetric",)
+    note = ("rebalanced_gd is matsense's reconstruction of the paper's one-step rebalancing "
+            "(Xiong, Ding & Du 2024, Sec. 5), not its verbatim equation")
+    step_size: float = param(0.3, positive, "step size η (before and after the switch)")
+    tau: float = param(1e-2, _tau, "switch when ‖𝒜(FGᵀ) − y‖/‖y‖ <= tau, in (0, 1)")
+    switch_at: int | None = param(None, optional(integer(0)),
+                                  "switch at this iteration instead of on tau")
+    beta: float | None = param(None, optional(positive),
+                               "target singular value of F (default √‖FGᵀ‖_op at the switch)")
 
     def init(self, problem, factors):
-        require_asymmetric("RebalancedGD", factors)
+        self.check_factors(factors)
         F, G = factors
         xp = backend.namespace(F)
         B = F.shape[0]
@@ -122,3 +122,11 @@ class RebalancedGD:
 
     def extras(self, state) -> dict:
         return {"switch_iteration": state.switched_at}
+
+    def phases(self, extras: dict) -> tuple[Phase, ...]:
+        """Before and after the rebalancing switch (one phase when it never happened)."""
+        switch = extras.get("switch_iteration", -1)
+        if switch is None or switch < 0:
+            return (Phase("no switch"),)
+        return (Phase("before switch", 0, int(switch)),
+                Phase("after switch", int(switch), event="rebalancing switch"))

@@ -9,7 +9,9 @@ Symmetric (loss ¼‖𝒜(X Xᵀ) − y‖², ∇f(X) = sym(S) X):
 
     X ← X − η sym(S) X (XᵀX + λI)⁻¹
 
-with S = 𝒜*(𝒜(P) − y). ScaledGD is λ = 0; ScaledGD(λ) a fixed λ > 0.
+with S = 𝒜*(𝒜(P) − y). ScaledGD is λ = 0; ScaledGD(λ) is the preset with a
+fixed λ > 0 (:class:`ScaledGDLambda`, as optax writes ``nadam`` as a preset
+of ``adam``).
 
 The k×k inverse is applied through a batched eigendecomposition of the
 (damped) Gram matrix, :func:`precondition`: eigenvalues at or below
@@ -25,19 +27,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import _validate as V
 from .. import backend
-from .base import AsymState, SymState, product, residual_norm, step_size, sym
+from .base import (AsymState, Method, SymState, below, non_negative, param, positive, product,
+                   residual_norm, sym)
 
 DEFAULT_RCOND = 1e-12
+
+#: Validation of the pseudo-inverse cutoff: 0 <= rcond < 1.
+rcond_check = below(1.0, non_negative)
 
 
 def rcond_value(value) -> float:
     """Validate the relative eigenvalue cutoff of the pseudo-inverse: 0 <= rcond < 1."""
-    value = V.positive_float("rcond", value, allow_zero=True)
-    if value >= 1:
-        raise ValueError(f"rcond must be in [0, 1), got {value}")
-    return value
+    return rcond_check("rcond", value)
 
 
 def precondition(Y, H, damping=0.0, rcond: float = DEFAULT_RCOND):
@@ -81,94 +83,52 @@ def scaled_step_symmetric(X, S, eta, damping=0.0, rcond=DEFAULT_RCOND):
     return X - eta * precondition(sym(S) @ X, X.mT @ X, damping, rcond)
 
 
-def _state(factors):
-    return AsymState(*factors) if len(factors) == 2 else SymState(*factors)
-
-
-def _scaled_step(problem, state, eta, damping, rcond):
-    r, S = problem.residual_and_adjoint(product(tuple(state)))
+def scaled_step(state, S, eta, damping=0.0, rcond=DEFAULT_RCOND):
+    """One scaled step of either parameterization (:class:`SymState` or :class:`AsymState`)."""
     if isinstance(state, SymState):
-        new = SymState(scaled_step_symmetric(state.X, S, eta, damping, rcond))
-    else:
-        new = AsymState(*scaled_step_asymmetric(state.F, state.G, S, eta, damping, rcond))
-    return new, residual_norm(r)
+        return SymState(scaled_step_symmetric(state.X, S, eta, damping, rcond))
+    return AsymState(*scaled_step_asymmetric(state.F, state.G, S, eta, damping, rcond))
 
 
 @dataclass(frozen=True)
-class ScaledGD:
+class ScaledGD(Method):
     """ScaledGD: GD right-preconditioned by the inverse Gram matrix of the other factor.
 
-    F ← F − η S G (GᵀG)⁻¹, G ← G − η Sᵀ F (FᵀF)⁻¹ on F Gᵀ; X ← X − η sym(S) X (XᵀX)⁻¹
-    on X Xᵀ (the parameterization follows ``init``). Linear convergence at a
-    κ-independent rate from spectral initialization with k = r.
+    F ← F − η S G (GᵀG + λI)⁻¹, G ← G − η Sᵀ F (FᵀF + λI)⁻¹ on F Gᵀ;
+    X ← X − η sym(S) X (XᵀX + λI)⁻¹ on X Xᵀ (the parameterization follows
+    ``init``). With λ = 0 (default): linear convergence at a κ-independent
+    rate from spectral initialization with k = r.
 
     Parameters
     ----------
     step_size : float
         η > 0 (default 0.5, the reference runs' value).
+    damping : float
+        λ >= 0 (default 0: ScaledGD; λ > 0: ScaledGD(λ), see :class:`ScaledGDLambda`).
     rcond : float
         Relative eigenvalue cutoff of the pseudo-inverse used when a Gram
         matrix is (numerically) singular, in [0, 1) (default 1e-12).
     """
 
-    step_size: float = 0.5
-    rcond: float = DEFAULT_RCOND
-    name: str = "scaledgd"
-
-    def __post_init__(self):
-        object.__setattr__(self, "step_size", step_size(self.step_size))
-        object.__setattr__(self, "rcond", rcond_value(self.rcond))
-
-    def init(self, problem, factors):
-        return _state(factors)
+    name = "scaledgd"
+    step_size: float = param(0.5, positive, "step size η")
+    damping: float = param(0.0, non_negative, "damping λ of the Gram matrices (>= 0)")
+    rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
     def step(self, problem, state):
-        return _scaled_step(problem, state, self.step_size, 0.0, self.rcond)
-
-    def factors(self, state) -> tuple:
-        return tuple(state)
-
-    def extras(self, state) -> dict:
-        return {}
+        r, S = problem.residual_and_adjoint(product(tuple(state)))
+        return scaled_step(state, S, self.step_size, self.damping, self.rcond), residual_norm(r)
 
 
 @dataclass(frozen=True)
-class ScaledGDLambda:
-    """ScaledGD(λ): ScaledGD with a fixed damping λ > 0 of the Gram matrices.
+class ScaledGDLambda(ScaledGD):
+    """ScaledGD(λ): the ScaledGD preset with a fixed damping λ > 0 (default 1e-3).
 
     X ← X − η sym(S) X (XᵀX + λI)⁻¹ on X Xᵀ, and the F Gᵀ analogue. Designed for
     small random initialization and over-parameterization (k > r), where the
-    undamped inverse blows up the redundant directions.
-
-    Parameters
-    ----------
-    step_size : float
-        η > 0 (default 0.5).
-    damping : float
-        λ > 0 (default 1e-3); it should sit well below σ_r(M*) and well above
-        the initialization's squared scale.
-    rcond : float
-        Pseudo-inverse cutoff, in [0, 1); only matters if λ is negligible.
+    undamped inverse blows up the redundant directions. λ should sit well
+    below σ_r(M*) and well above the initialization's squared scale.
     """
 
-    step_size: float = 0.5
-    damping: float = 1e-3
-    rcond: float = DEFAULT_RCOND
-    name: str = "scaledgd_lambda"
-
-    def __post_init__(self):
-        object.__setattr__(self, "step_size", step_size(self.step_size))
-        object.__setattr__(self, "damping", V.positive_float("damping", self.damping))
-        object.__setattr__(self, "rcond", rcond_value(self.rcond))
-
-    def init(self, problem, factors):
-        return _state(factors)
-
-    def step(self, problem, state):
-        return _scaled_step(problem, state, self.step_size, self.damping, self.rcond)
-
-    def factors(self, state) -> tuple:
-        return tuple(state)
-
-    def extras(self, state) -> dict:
-        return {}
+    name = "scaledgd_lambda"
+    damping: float = param(1e-3, positive, "damping λ of the Gram matrices (> 0)")

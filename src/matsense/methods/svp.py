@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import backend
-from .base import AsymState, SymState, product, residual_norm, step_size, sym
+from .base import AsymState, Method, SymState, param, positive, product, residual_norm, sym
 
 
 def svp_project(M, k: int):
@@ -43,7 +43,7 @@ def svp_project_psd(M, k: int):
 
 
 @dataclass(frozen=True)
-class SVP:
+class SVP(Method):
     """SVP: projected gradient descent onto rank-k matrices, M ← P_k(M − η 𝒜*(𝒜(M) − y)).
 
     The rank k is the number of columns of the initial factors. Geometric
@@ -57,14 +57,8 @@ class SVP:
         converges for k = r but diverges for k = 2r; see docs/methods.md).
     """
 
-    step_size: float = 0.5
-    name: str = "svp"
-
-    def __post_init__(self):
-        object.__setattr__(self, "step_size", step_size(self.step_size))
-
-    def init(self, problem, factors):
-        return AsymState(*factors) if len(factors) == 2 else SymState(*factors)
+    name = "svp"
+    step_size: float = param(0.5, positive, "step size η")
 
     def step(self, problem, state):
         P = product(tuple(state))
@@ -76,9 +70,3 @@ class SVP:
         else:
             new = AsymState(*svp_project(M, k))
         return new, residual_norm(r)
-
-    def factors(self, state) -> tuple:
-        return tuple(state)
-
-    def extras(self, state) -> dict:
-        return {}

@@ -41,7 +41,7 @@ import numpy as np
 from .. import backend
 from ..config import RunConfig
 from ..operators import single_threaded
-from ..rates import linear_rate
+from ..rates import method_rate
 from ..run import run
 from ..trajectory import SCALAR_METRICS
 
@@ -204,7 +204,7 @@ def execute_batch(task: BatchTask) -> BatchResult:
                     except Exception as exc:
                         outcomes[i] = _failure(exc)
         for idx, traj in groups:
-            rows, table = _collect(task, cfgs, idx, traj)
+            rows, table = _collect(task, method, idx, traj)
             outcomes.update(rows)
             if table is not None:
                 tables.append(table)
@@ -260,7 +260,7 @@ def _history_arrays(traj):
     return it, out
 
 
-def _collect(task: BatchTask, cfgs, idx, traj):
+def _collect(task: BatchTask, method, idx, traj):
     """Per-run rows and the history table for the trajectories ``idx`` of one ``run`` call."""
     import pyarrow as pa
 
@@ -297,11 +297,8 @@ def _collect(task: BatchTask, cfgs, idx, traj):
                 row[f"final_{key}"] = float(vals[-1]) if vals.size else math.nan
         extras = {k: np.atleast_1d(v)[pos].item() for k, v in traj.extras.items()}
         series = h[metric][:, pos][mask]
-        switch = extras.get("switch_iteration")
-        if switch is not None and switch >= 0:  # the rate after the rebalancing switch
-            keep = t >= switch
-            t, series = t[keep], series[keep]
-        fit = linear_rate(t, series, window=task.rate_window)
+        # The rate of the method's own last phase (for rebalanced GD: after the switch).
+        fit, _ = method_rate(method, t, series, extras, window=task.rate_window)
         row.update(rate=fit.value, rate_t_start=fit.t_start, rate_t_end=fit.t_end,
                    rate_n_points=fit.n_points, rate_r2=fit.r2, rate_reason=fit.reason or None,
                    rate_metric=metric, rate_window_upper=task.rate_window[0],

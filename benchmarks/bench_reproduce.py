@@ -85,28 +85,10 @@ print(json.dumps({
 
 # ----------------------------------------------------------------- baseline
 def _stack_trajectories(trs):
-    """One batched Trajectory from single-trajectory runs (as if run as one batch)."""
-    import numpy as np
+    """One batched result from single-trajectory runs (as if run as one batch)."""
+    from matsense.trajectory import BatchTrajectory
 
-    from matsense.trajectory import Trajectory
-
-    its = np.unique(np.concatenate([t.history["iteration"] for t in trs]))
-    hist = {"iteration": its, "time": np.full(its.size, np.nan)}
-    for b, t in enumerate(trs):
-        pos = np.searchsorted(its, t.history["iteration"])
-        hist["time"][pos] = np.fmax(hist["time"][pos], t.history["time"])
-        for key, val in t.history.items():
-            if key in ("iteration", "time"):
-                continue
-            if key not in hist:
-                hist[key] = np.full((its.size, len(trs)) + val.shape[1:], np.nan)
-            hist[key][pos, b] = val
-    factors = tuple(np.stack([t.factors[i] for t in trs]) for i in range(len(trs[0].factors)))
-    extras = {k: np.array([t.extras[k] for t in trs]) for k in trs[0].extras}
-    config = dict(trs[0].config, batch=len(trs))
-    return Trajectory(factors, np.array([t.status for t in trs]),
-                      np.array([t.iterations for t in trs]), sum(t.wall_time for t in trs),
-                      hist, extras, config, batched=True)
+    return BatchTrajectory.stack(trs)
 
 
 def install_unbatched_runs():

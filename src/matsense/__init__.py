@@ -11,9 +11,10 @@ from .operators import DenseOperator
 from .problems import Problem
 from .run import run
 from .sweep import load
-from .trajectory import Trajectory
+from .trajectory import BatchTrajectory, Status, Trajectory
 
 __version__ = "0.1.0"
 
 __all__ = ["Problem", "DenseOperator", "GD", "RebalancedGD", "get_method", "run",
-           "Trajectory", "init", "diagnostics", "rates", "load", "__version__"]
+           "Trajectory", "BatchTrajectory", "Status", "init", "diagnostics", "rates", "load",
+           "__version__"]

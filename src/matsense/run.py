@@ -1,21 +1,30 @@
 """The one driver loop: stopping, recording, timing, divergence detection.
 
 Methods only know how to take a step (see :mod:`matsense.methods.base`);
-everything about *running* them lives here.
+everything about *running* them lives here, in four small pieces that the
+loop of :func:`run` strings together:
+
+* :class:`_Batch` — the trajectories still advancing: their state, their
+  original indices; it freezes, rolls back and drops finished ones and
+  reassembles the final factors in the original order;
+* :class:`_Stopping` — the stopping rule: divergence bounds, the tolerance,
+  each trajectory's :class:`~matsense.trajectory.Status` and final iteration;
+* :class:`_Recorder` — the history rows;
+* :class:`IterateInfo` — what a callback sees (norms, and the iterate itself).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
+from collections.abc import Mapping
 
 import numpy as np
 
 from . import _validate as V
 from . import backend, diagnostics
 from .methods.base import as_factors, product
-from .trajectory import Trajectory
+from .trajectory import BatchTrajectory, RunRecord, Status, Trajectory
 
 
 def _prepare_init(problem, init):
@@ -53,6 +62,7 @@ def _prepare_init(problem, init):
     return tuple(out), batched
 
 
+# ------------------------------------------------------------------ the batch
 def _select(mask_np, new_state, old_state, xp, dev):
     """Per-trajectory choice between two states (NamedTuples with batch-first arrays)."""
     if mask_np.all():
@@ -74,20 +84,128 @@ def _take(state, idx, xp, dev):
                          for f in state])
 
 
-def _scatter(values, rows, B):
-    """A length-B float array holding ``values`` at ``rows`` and NaN elsewhere."""
-    if rows.size == B:  # the batch has not been compacted: rows is arange(B)
-        return values
-    out = np.full((B,) + values.shape[1:], np.nan)
-    out[rows] = values
-    return out
+class _Batch:
+    """The trajectories still advancing, as one batched method state.
+
+    ``rows[i]`` is the original index of row i of ``state``. Trajectories that
+    have stopped are frozen (their rows keep the stopping iterate) and dropped
+    once they are at least half of the batch, their final state kept aside, so
+    no work is spent stepping them further. :meth:`final` puts everything back
+    in the original order.
+    """
+
+    def __init__(self, method, state):
+        self.method = method
+        self.state = self.prev = state
+        self.xp = backend.namespace(method.factors(state)[0])
+        self.dev = backend.device_of(method.factors(state)[0])
+        self.rows = np.arange(method.factors(state)[0].shape[0])
+        self._pieces = []  # (original indices, final factors, extras) of dropped rows
+
+    def factors(self) -> tuple:
+        return self.method.factors(self.state)
+
+    def rollback(self, bad):
+        """Trajectories ``bad`` (mask over the original B) go back to the previous iterate."""
+        self.state = _select((~bad)[self.rows], self.state, self.prev, self.xp, self.dev)
+
+    def advance(self, new_state, active):
+        """Take ``new_state`` for the ``active`` trajectories (mask over B); freeze the others."""
+        self.prev = self.state
+        live = active[self.rows]
+        self.state = _select(live, new_state, self.state, self.xp, self.dev)
+        if 2 * live.sum() <= self.rows.size:
+            gone, keep = np.flatnonzero(~live), np.flatnonzero(live)
+            done = _take(self.state, gone, self.xp, self.dev)
+            self._pieces.append((self.rows[gone], self.method.factors(done),
+                                 self.method.extras(done)))
+            self.state = _take(self.state, keep, self.xp, self.dev)
+            self.prev = _take(self.prev, keep, self.xp, self.dev)
+            self.rows = self.rows[keep]
+
+    def scatter(self, values):
+        """A length-B float array holding ``values`` (one per row) at the rows' original indices."""
+        if not self._pieces:  # never compacted: rows is arange(B)
+            return values
+        B = self.rows.size + sum(p[0].size for p in self._pieces)
+        out = np.full((B,) + values.shape[1:], np.nan)
+        out[self.rows] = values
+        return out
+
+    def final(self):
+        """Final factors and extras (numpy) of all B trajectories, in the original order."""
+        pieces = self._pieces + [(self.rows, self.factors(), self.method.extras(self.state))]
+        if len(pieces) == 1:
+            _, final, extras = pieces[0]
+            return final, {k: backend.to_numpy(v) for k, v in extras.items()}
+        xp = self.xp
+        perm = np.argsort(np.concatenate([p[0] for p in pieces]))
+        ind = xp.asarray(perm, device=self.dev)
+        final = tuple(xp.take(xp.concat([p[1][i] for p in pieces], axis=0), ind, axis=0)
+                      for i in range(len(pieces[0][1])))
+        extras = {k: np.concatenate([backend.to_numpy(p[2][k]) for p in pieces])[perm]
+                  for k in pieces[0][2]}
+        return final, extras
 
 
+# ---------------------------------------------------------- the stopping rule
+class _Stopping:
+    """Divergence bounds and the tolerance; each trajectory's status and final iteration.
+
+    A trajectory diverges when its residual (or error) is non-finite or
+    exceeds ``divergence_factor`` × max(its value at t = 0, ‖y‖ (resp. ‖M*‖));
+    it converges at the first iterate with relative error (relative residual
+    without M*) <= ``tol``.
+    """
+
+    def __init__(self, problem, B: int, iters: int, tol, divergence_factor: float):
+        self.tol = tol
+        self.factor = divergence_factor
+        self.y_norm = problem.y_norm
+        self.M_norm = problem.M_star_norm
+        self.status = np.full(B, Status.MAX_ITERS, dtype=object)
+        self.iterations = np.full(B, iters)
+        self.active = np.ones(B, dtype=bool)
+        self.res_bound = self.err_bound = None
+
+    def diverged(self, t: int, rn, err):
+        """Mark (and return, as a mask) the active trajectories whose norms left the bounds at t."""
+        if t == 0:
+            self.res_bound = self.factor * np.maximum(rn, self.y_norm)
+            if err is not None:
+                self.err_bound = self.factor * np.maximum(err, self.M_norm)
+        # NaN and ±inf fail `<=`, so one comparison catches non-finite and too large.
+        ok = rn <= self.res_bound
+        if err is not None:
+            ok &= err <= self.err_bound
+        bad = self.active & ~ok
+        if bad.any():
+            self.status[bad] = Status.DIVERGED
+            self.iterations[bad] = max(t - 1, 0)
+            self.active &= ~bad
+        return bad
+
+    def converged(self, rn, err):
+        """The active trajectories that meet the tolerance (not yet marked: see :meth:`finish`)."""
+        if self.tol is None:
+            return None
+        metric = err / self.M_norm if err is not None else rn / self.y_norm
+        return self.active & (metric <= self.tol)
+
+    def finish(self, t: int, mask, status: Status) -> None:
+        """Trajectories ``mask`` end at iterate t with ``status``."""
+        self.status[mask] = status
+        self.iterations[mask] = t
+        self.active &= ~mask
+
+
+# ------------------------------------------------------------------ recording
 class _Recorder:
     """Collects history rows; each row is one iteration, NaN for trajectories not recorded."""
 
-    def __init__(self, problem, factors):
-        self.problem = problem
+    def __init__(self, problem, factors, record_every: int, iters: int):
+        self.every = record_every
+        self.iters = iters
         self.symmetric = len(factors) == 1
         self.M_star = problem.M_star
         if self.M_star is not None:
@@ -98,59 +216,82 @@ class _Recorder:
             self.V = None if problem.V_star is None else xp.asarray(problem.V_star, dtype=factors[0].dtype, device=dev)
         self.Delta0 = None if self.symmetric else diagnostics.imbalance(*factors)
         self.rows: dict[str, list] = {}
+        self.masks: list = []
 
-    def add(self, t, elapsed, factors, rnorm_np, err_np, mask, rows):
-        """Record iteration t; ``factors`` hold the batch rows ``rows`` of the B trajectories."""
-        B = mask.shape[0]
+    def on_grid(self, t: int) -> bool:
+        return t % self.every == 0 or t == self.iters
+
+    def add(self, t, elapsed, batch: _Batch, fac, rn, err, mask):
+        """Record iteration t for the trajectories ``mask``; ``fac`` are the batch's factors."""
+        rows = batch.rows
         row = {"iteration": t, "time": elapsed}
         nan = np.where(mask, 1.0, np.nan)
-        row["residual_norm"] = rnorm_np * nan
-        row["loss"] = diagnostics.loss(rnorm_np, self.symmetric) * nan
-        if err_np is not None:
-            row["error"] = err_np * nan
-            row["rel_error"] = err_np / self.M_norm * nan
+        row["residual_norm"] = rn * nan
+        row["loss"] = diagnostics.loss(rn, self.symmetric) * nan
+        if err is not None:
+            row["error"] = err * nan
+            row["rel_error"] = err / self.M_norm * nan
             if self.U is not None:
-                off = backend.to_numpy(diagnostics.off_subspace(factors, self.U, self.V))
-                row["off_subspace"] = _scatter(off, rows, B) * nan
+                off = backend.to_numpy(diagnostics.off_subspace(fac, self.U, self.V))
+                row["off_subspace"] = batch.scatter(off) * nan
         if self.Delta0 is not None:
             Delta0 = self.Delta0
-            if rows.size < B:
+            if rows.size < mask.shape[0]:
                 xp = backend.namespace(Delta0)
                 Delta0 = xp.take(Delta0, xp.asarray(rows, device=backend.device_of(Delta0)), axis=0)
-            drift = backend.to_numpy(diagnostics.imbalance_drift(*factors, Delta0))
-            row["imbalance_drift"] = _scatter(drift, rows, B) * nan
-        sv = backend.to_numpy(diagnostics.product_singular_values(factors))
-        row["singular_values"] = _scatter(sv, rows, B) * nan[:, None]
+            drift = backend.to_numpy(diagnostics.imbalance_drift(*fac, Delta0))
+            row["imbalance_drift"] = batch.scatter(drift) * nan
+        sv = backend.to_numpy(diagnostics.product_singular_values(fac))
+        row["singular_values"] = batch.scatter(sv) * nan[:, None]
         for key, val in row.items():
             self.rows.setdefault(key, []).append(val)
+        self.masks.append(mask.copy())
 
-    def history(self, batched):
-        h = {key: np.asarray(vals) for key, vals in self.rows.items()}
-        if not batched:
-            for key, val in h.items():
-                if key not in ("iteration", "time"):
-                    h[key] = val[:, 0]
-        return h
+    def history(self) -> tuple[dict, np.ndarray]:
+        return ({key: np.asarray(vals) for key, vals in self.rows.items()},
+                np.asarray(self.masks, dtype=bool))
 
 
-def _assemble(pieces, xp):
-    """Final factors and extras in the original trajectory order from the batch's pieces."""
-    if len(pieces) == 1:
-        _, final, extras = pieces[0]
-        return final, {k: backend.to_numpy(v) for k, v in extras.items()}
-    perm = np.argsort(np.concatenate([p[0] for p in pieces]))
-    dev = backend.device_of(pieces[0][1][0])
-    ind = xp.asarray(perm, device=dev)
-    final = tuple(xp.take(xp.concat([p[1][i] for p in pieces], axis=0), ind, axis=0)
-                  for i in range(len(pieces[0][1])))
-    extras = {k: np.concatenate([backend.to_numpy(p[2][k]) for p in pieces])[perm]
-              for k in pieces[0][2]}
-    return final, extras
+# ------------------------------------------------------------------- callback
+class IterateInfo(Mapping):
+    """What ``callback(t, info)`` receives: the norms of iterate t and the iterate itself.
+
+    ``info["residual_norm"]`` and ``info["error"]`` are NumPy arrays over the
+    B trajectories (NaN for trajectories that have stopped; ``error`` is None
+    when not computed at t); ``info["factors"]`` are the factors of iterate t of
+    the trajectories still in the batch, whose original indices are
+    ``info["rows"]``; ``info["extras"]`` the method's extras of those rows
+    (e.g. a running sum a method keeps in its state). Factors and extras are
+    built on first access only.
+    """
+
+    _KEYS = ("residual_norm", "error", "rows", "factors", "extras")
+
+    def __init__(self, t, rn, err, batch: _Batch):
+        self.t = t
+        self._values = {"residual_norm": rn, "error": err, "rows": batch.rows}
+        self._batch = batch
+
+    def __getitem__(self, key):
+        if key == "factors":
+            return self._batch.factors()
+        if key == "extras":
+            return self._batch.method.extras(self._batch.state)
+        if key not in self._KEYS:
+            raise KeyError(key)
+        return self._values[key]
+
+    def __iter__(self):
+        return iter(self._KEYS)
+
+    def __len__(self) -> int:
+        return len(self._KEYS)
 
 
+# ------------------------------------------------------------------------ run
 def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         record_every: int = 1, divergence_factor: float = 1e6, callback=None,
-        progress: bool = False) -> Trajectory:
+        progress: bool = False) -> Trajectory | BatchTrajectory:
     """Run ``method`` on ``problem`` from ``init`` for ``iters`` iterations or until ``tol``.
 
     Parameters
@@ -174,13 +315,19 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         factor times max(initial value, ‖y‖) (resp. ‖M*‖) ends with status
         'diverged' and keeps its last finite iterate.
     callback : callable, optional
-        ``callback(t, info) -> bool``; returning True stops the run after
-        recording iterate t; the trajectories still running get status
-        'stopped'. ``info`` holds numpy arrays 'residual_norm' and, if M* is
-        known and computed at t, 'error' (else None); entries of trajectories that
-        have stopped may be NaN.
+        ``callback(t, info) -> bool``, called at every iterate t; returning
+        True stops the run after recording iterate t, and the trajectories
+        still running get status 'stopped'. ``info`` (an :class:`IterateInfo`)
+        holds ``info["residual_norm"]``, ``info["error"]``, and the iterate:
+        ``info["factors"]``, ``info["extras"]``, ``info["rows"]``.
     progress : bool
         Show a tqdm progress bar.
+
+    Returns
+    -------
+    Trajectory
+        for unbatched ``init``; a :class:`~matsense.trajectory.BatchTrajectory`
+        (``batch[b]`` is trajectory b) for batched ``init``.
     """
     factors, batched = _prepare_init(problem, init)
     iters = V.int_in_range("iters", iters, 0)
@@ -189,112 +336,78 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         tol = V.positive_float("tol", tol)
     divergence_factor = V.positive_float("divergence_factor", divergence_factor)
 
-    xp = backend.namespace(factors[0])
-    dev = backend.device_of(factors[0])
     B = factors[0].shape[0]
-    state = method.init(problem, factors)
-    rec = _Recorder(problem, factors)
-    has_truth = problem.M_star is not None
-    y_norm = problem.y_norm
-    M_norm = problem.M_star_norm if has_truth else None
-
-    active = np.ones(B, dtype=bool)
-    status = np.array(["max_iters"] * B, dtype=object)
-    iterations = np.full(B, iters)
-    res_bound = err_bound = None
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=iters, desc=getattr(method, "name", "run"), unit="it")
-
-    # Trajectories that have stopped are dropped from the batch once they are at least half
-    # of it (their final state is kept in `pieces`): no work is spent stepping them further.
-    rows = np.arange(B)  # original index of each row of `state`
-    pieces = []          # (original indices, final factors, extras) of dropped rows
-    prev_state = state
-    never_done = np.zeros(B, dtype=bool)  # read-only
+    batch = _Batch(method, method.init(problem, factors))
+    stopping = _Stopping(problem, B, iters, tol, divergence_factor)
+    rec = _Recorder(problem, factors, record_every, iters)
+    bar = _progress_bar(progress, iters, method)
     start = time.perf_counter()
     with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
         for t in range(iters + 1):
-            fac = method.factors(state)
-            if t < iters:
-                new_state, rnorm = method.step(problem, state)
-            else:
-                r = problem.operator.apply(product(fac)) - problem.y
-                rnorm = xp.linalg.vector_norm(r, axis=-1)
-            need_err = has_truth and (tol is not None or t % record_every == 0 or t == iters)
-            if need_err:
-                # One device→host copy for both norms: one GPU sync per iteration, not two.
-                both = xp.stack([rnorm, diagnostics.error(product(fac), problem.M_star)])
-                rn, err = backend.to_numpy(both).astype(float)
-                rn, err = _scatter(rn, rows, B), _scatter(err, rows, B)
-            else:
-                rn, err = _scatter(backend.to_numpy(rnorm).astype(float), rows, B), None
-            if t == 0:
-                res_bound = divergence_factor * np.maximum(rn, y_norm)
-                if has_truth:
-                    err_bound = divergence_factor * np.maximum(err, M_norm)
-
-            # NaN and ±inf fail `<=`, so one comparison catches non-finite and too large.
-            ok = rn <= res_bound
-            if err is not None:
-                ok &= err <= err_bound
-            bad = active & ~ok
-            if bad.any():
-                status[bad] = "diverged"
-                iterations[bad] = max(t - 1, 0)
-                state = _select((~bad)[rows], state, prev_state, xp, dev)
-                active &= ~bad
-
-            if tol is not None:
-                metric = err / M_norm if has_truth else rn / y_norm
-                done = active & (metric <= tol)
-            else:
-                done = never_done
-            stop = callback is not None and bool(callback(t, {"residual_norm": rn, "error": err}))
-            on_grid = t % record_every == 0 or t == iters or stop
-            rec_mask = active & (on_grid | done)
-            if rec_mask.any():
-                if err is None and has_truth:
-                    err = _scatter(backend.to_numpy(diagnostics.error(product(fac), problem.M_star))
-                                   .astype(float), rows, B)
-                rec.add(t, time.perf_counter() - start, fac, rn, err, rec_mask, rows)
-            if done.any():
-                status[done] = "converged"
-                iterations[done] = t
-                active &= ~done
-
-            if t == iters or not active.any() or stop:
-                if stop:
-                    status[active] = "stopped"
-                iterations[active] = t
+            fac = batch.factors()
+            new_state, rnorm = method.step(problem, batch.state)
+            need_err = tol is not None or rec.on_grid(t)
+            rn, err = _norms(problem, fac, rnorm, batch, need_err)
+            batch.rollback(stopping.diverged(t, rn, err))
+            done = stopping.converged(rn, err)
+            stop = callback is not None and bool(callback(t, IterateInfo(t, rn, err, batch)))
+            _record(rec, t, start, batch, fac, rn, err, stopping.active, done, stop, problem)
+            if done is not None:
+                stopping.finish(t, done, Status.CONVERGED)
+            if t == iters or stop or not stopping.active.any():
+                stopping.finish(t, stopping.active.copy(), Status.STOPPED if stop else Status.MAX_ITERS)
                 break
-            prev_state = state
-            live = active[rows]
-            state = _select(live, new_state, state, xp, dev)
-            if 2 * live.sum() <= rows.size:
-                gone, keep = np.flatnonzero(~live), np.flatnonzero(live)
-                done_state = _take(state, gone, xp, dev)
-                pieces.append((rows[gone], method.factors(done_state), method.extras(done_state)))
-                state, prev_state = _take(state, keep, xp, dev), _take(prev_state, keep, xp, dev)
-                rows = rows[keep]
+            batch.advance(new_state, stopping.active)
             if bar is not None:
                 bar.update(1)
     wall = time.perf_counter() - start
     if bar is not None:
         bar.close()
 
-    pieces.append((rows, method.factors(state), method.extras(state)))
-    final, extras = _assemble(pieces, xp)
-    if not batched:
-        final = tuple(f[0] for f in final)
-        status_out, iters_out = str(status[0]), int(iterations[0])
-        extras = {k: v[0].item() for k, v in extras.items()}
-    else:
-        status_out, iters_out = status.astype(str), iterations
+    final, extras = batch.final()
+    history, recorded = rec.history()
+    record = RunRecord(final, stopping.status, stopping.iterations, wall, history, recorded,
+                       extras, _config(method, iters, tol, record_every, B))
+    return BatchTrajectory(record) if batched else Trajectory(record)
+
+
+def _norms(problem, fac, rnorm, batch: _Batch, need_err: bool):
+    """‖r‖ and, when needed and M* is known, ‖P − M*‖_F as float NumPy arrays over the batch."""
+    if need_err and problem.M_star is not None:
+        xp = backend.namespace(rnorm)
+        # One device→host copy for both norms: one GPU sync per iteration, not two.
+        both = xp.stack([rnorm, diagnostics.error(product(fac), problem.M_star)])
+        rn, err = backend.to_numpy(both).astype(float)
+        return batch.scatter(rn), batch.scatter(err)
+    return batch.scatter(backend.to_numpy(rnorm).astype(float)), None
+
+
+def _record(rec, t, start, batch, fac, rn, err, active, done, stop, problem):
+    """Record iterate t for the active trajectories on the grid, converging, or stopped now."""
+    on_grid = rec.on_grid(t) or stop
+    mask = active & (on_grid | done) if done is not None else active & on_grid
+    if mask.any():
+        if err is None and problem.M_star is not None:
+            err = batch.scatter(backend.to_numpy(diagnostics.error(product(fac), problem.M_star))
+                                .astype(float))
+        rec.add(t, time.perf_counter() - start, batch, fac, rn, err, mask)
+
+
+def _progress_bar(progress: bool, iters: int, method):
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=iters, desc=getattr(method, "name", "run"), unit="it")
+
+
+def _config(method, iters, tol, record_every, B) -> dict:
+    """The method's name and hyper-parameters, and the run settings."""
     config = {"method": getattr(method, "name", type(method).__name__)}
     if dataclasses.is_dataclass(method):
         config.update({f.name: getattr(method, f.name) for f in dataclasses.fields(method)})
     config.update(iters=iters, tol=tol, record_every=record_every, batch=B)
-    return Trajectory(final, status_out, iters_out, wall, rec.history(batched), extras,
-                      config, batched)
+    return config
+
+
+__all__ = ["run", "IterateInfo"]

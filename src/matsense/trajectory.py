@@ -1,115 +1,316 @@
-"""The result of a run: plain data, never a live object."""
+"""The result of a run: plain data, never a live object.
+
+:func:`matsense.run` returns a :class:`Trajectory` when it was started from
+unbatched factors and a :class:`BatchTrajectory` when the factors had a
+leading batch axis B. Both read the same batched record (:class:`RunRecord`);
+a :class:`Trajectory` is the view of one of its trajectories, so every
+attribute has one type: ``Trajectory.status`` is a :class:`Status`,
+``BatchTrajectory.status`` an array of them; ``batch[b]`` is the
+:class:`Trajectory` of trajectory b.
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .backend import to_numpy
+
 SCALAR_METRICS = ("time", "residual_norm", "loss", "error", "rel_error",
                   "imbalance_drift", "off_subspace")
 
+#: History keys shared by the whole batch (one value per record, not per trajectory).
+SHARED_KEYS = ("iteration", "time")
 
-@dataclass
-class Trajectory:
-    """Outcome of :func:`matsense.run`.
 
-    For a run started from unbatched factors (F0 of shape (n1, k)) everything is
-    per single trajectory: ``status`` is a str, ``history[name]`` 1-d. For a
-    batched run (leading axis B) ``status`` has shape (B,), ``history[name]``
-    shape (n_records, B) — NaN where a trajectory was not recorded (it had
-    stopped, or converged off the ``record_every`` grid).
+class Status(enum.StrEnum):
+    """How a trajectory ended. A ``str``: ``Status.CONVERGED == "converged"``."""
 
-    Attributes
-    ----------
-    factors : tuple
-        Final factors, (F, G) or (X,), on the problem's backend. For a
-        converged trajectory: the first iterate that met ``tol``; for a
-        diverged one: the last finite iterate.
-    status : str or array of str
-        'converged' (met tol), 'max_iters' (ran all iterations), 'diverged',
-        or 'stopped' (a callback ended the run).
-    iterations : int or array
-        Iteration index of the final factors.
-    wall_time : float
-        Seconds for the whole run.
-    history : dict of numpy arrays
-        'iteration' (n_records,), and per record: 'time', 'residual_norm',
-        'loss', 'error', 'rel_error' (if M* known), 'imbalance_drift' (F Gᵀ
-        only), 'off_subspace' (if M* known), 'singular_values' (…, k).
-    extras : dict
-        Method events per trajectory, e.g. 'switch_iteration' (−1 if none).
-    config : dict
-        Method name and hyper-parameters, and the run settings.
+    CONVERGED = "converged"
+    MAX_ITERS = "max_iters"
+    DIVERGED = "diverged"
+    STOPPED = "stopped"
+
+    @property
+    def message(self) -> str:
+        """One sentence on what the status means and which iterate the factors are."""
+        return _MESSAGES[self]
+
+
+_MESSAGES = {
+    Status.CONVERGED: "met the tolerance; the factors are the first iterate that did",
+    Status.MAX_ITERS: "ran every iteration without meeting the tolerance; the factors are the last iterate",
+    Status.DIVERGED: ("the residual or the error became non-finite or grew past the divergence "
+                      "bound; the factors are the last finite iterate"),
+    Status.STOPPED: "a callback stopped the run; the factors are the iterate it stopped at",
+}
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything a run produced, for all B trajectories (what both result types read).
+
+    ``history[key]`` has shape (n_records,) for :data:`SHARED_KEYS` and
+    (n_records, B[, k]) otherwise, NaN where a trajectory was not recorded;
+    ``recorded`` (n_records, B) says where it was.
     """
 
     factors: tuple
-    status: object
-    iterations: object
+    status: np.ndarray       # (B,) object array of Status
+    iterations: np.ndarray   # (B,) int
     wall_time: float
     history: dict
-    extras: dict = field(default_factory=dict)
+    recorded: np.ndarray     # (n_records, B) bool
+    extras: dict             # name -> (B,) numpy array
     config: dict = field(default_factory=dict)
-    batched: bool = False
 
     @property
     def batch_size(self) -> int:
-        return int(np.size(self.status)) if self.batched else 1
+        return int(self.status.shape[0])
 
-    def _batched_history(self) -> dict:
-        if self.batched:
-            return self.history
-        out = {"iteration": self.history["iteration"]}
-        for key, val in self.history.items():
-            if key != "iteration":
-                out[key] = val[:, None] if key != "singular_values" else val[:, None, :]
-        return out
+
+class _Result:
+    """What both result types share: the long table, the summary, saving."""
+
+    _record: RunRecord
+
+    @property
+    def wall_time(self) -> float:
+        """Seconds for the whole run (shared by the batch)."""
+        return self._record.wall_time
+
+    @property
+    def config(self) -> dict:
+        """Method name and hyper-parameters, and the run settings."""
+        return self._record.config
+
+    def _indices(self) -> range:
+        raise NotImplementedError
 
     def to_frame(self):
         """Long-format pandas DataFrame: one row per trajectory per recorded iteration."""
         import pandas as pd
 
-        h = self._batched_history()
+        rec = self._record
+        h = rec.history
         it = h["iteration"]
         frames = []
-        for b in range(self.batch_size):
-            cols = {"trajectory": b, "iteration": it}
+        for b in self._indices():
+            rows = rec.recorded[:, b]
+            cols = {"trajectory": b, "iteration": it[rows]}
             for key in SCALAR_METRICS:
                 if key in h:
-                    cols[key] = h[key] if h[key].ndim == 1 else h[key][:, b]  # 'time' is shared
+                    cols[key] = (h[key] if key in SHARED_KEYS else h[key][:, b])[rows]
             if "singular_values" in h:
                 for j in range(h["singular_values"].shape[-1]):
-                    cols[f"sv_{j + 1}"] = h["singular_values"][:, b, j]
-            df = pd.DataFrame(cols)
-            frames.append(df[np.isfinite(df["residual_norm"].to_numpy())])
+                    cols[f"sv_{j + 1}"] = h["singular_values"][rows, b, j]
+            frames.append(pd.DataFrame(cols))
         return pd.concat(frames, ignore_index=True)
 
     def summary(self) -> list[dict]:
-        """One dict per trajectory: status, iterations, final metrics."""
-        status = np.atleast_1d(self.status)
-        iters = np.atleast_1d(self.iterations)
-        df = self.to_frame()
-        rows = []
-        for b in range(self.batch_size):
-            last = df[df["trajectory"] == b].iloc[-1]
-            row = {"trajectory": b, "status": str(status[b]), "iterations": int(iters[b])}
+        """One dict per trajectory: status, iterations, final metrics, extras."""
+        rec = self._record
+        out = []
+        for b in self._indices():
+            last = np.flatnonzero(rec.recorded[:, b])[-1]
+            row = {"trajectory": b, "status": str(rec.status[b]),
+                   "iterations": int(rec.iterations[b])}
             for key in ("error", "rel_error", "residual_norm", "loss"):
-                if key in last:
-                    row[f"final_{key}"] = float(last[key])
-            for key, val in self.extras.items():
-                row[key] = np.atleast_1d(val)[b].item()
-            rows.append(row)
-        return rows
+                if key in rec.history:
+                    row[f"final_{key}"] = float(rec.history[key][last, b])
+            for key, val in rec.extras.items():
+                row[key] = val[b].item()
+            out.append(row)
+        return out
 
     def save(self, path) -> Path:
         """Write the history to ``path`` (.csv or .parquet), by its suffix."""
         path = Path(path)
+        if path.suffix not in (".csv", ".parquet"):
+            raise ValueError(f"trajectory file must end in .csv or .parquet, got {path.name!r}")
         df = self.to_frame()
         if path.suffix == ".csv":
             df.to_csv(path, index=False)
-        elif path.suffix == ".parquet":
-            df.to_parquet(path, index=False)
         else:
-            raise ValueError(f"trajectory file must end in .csv or .parquet, got {path.name!r}")
+            df.to_parquet(path, index=False)
         return path
+
+
+class Trajectory(_Result):
+    """One trajectory of a run: the result of :func:`matsense.run` on unbatched factors,
+    or ``batch[b]`` of a :class:`BatchTrajectory`.
+
+    Attributes
+    ----------
+    factors : tuple
+        Final factors, (F, G) or (X,), on the problem's backend, without batch
+        axis. For a converged trajectory: the first iterate that met ``tol``;
+        for a diverged one: the last finite iterate.
+    status : Status
+        ``converged`` (met tol), ``max_iters`` (ran all iterations),
+        ``diverged`` or ``stopped`` (a callback ended the run); a ``str``.
+    iterations : int
+        Iteration index of the final factors.
+    wall_time : float
+        Seconds for the whole run (of the batch it was part of).
+    history : dict of 1-d numpy arrays
+        One entry per record of this trajectory: 'iteration', 'time',
+        'residual_norm', 'loss', 'error', 'rel_error' (if M* known),
+        'imbalance_drift' (F Gᵀ only), 'off_subspace' (if M* known),
+        'singular_values' (n_records, k).
+    extras : dict
+        Method events, e.g. 'switch_iteration' (−1 if none), as Python scalars.
+    config : dict
+        Method name and hyper-parameters, and the run settings.
+    """
+
+    batched = False
+
+    def __init__(self, record: RunRecord, index: int = 0):
+        self._record = record
+        self.index = int(index)
+
+    def _indices(self) -> range:
+        return range(self.index, self.index + 1)
+
+    @property
+    def batch_size(self) -> int:
+        return 1
+
+    @property
+    def factors(self) -> tuple:
+        return tuple(f[self.index] for f in self._record.factors)
+
+    @property
+    def status(self) -> Status:
+        return self._record.status[self.index]
+
+    @property
+    def iterations(self) -> int:
+        return int(self._record.iterations[self.index])
+
+    @property
+    def history(self) -> dict:
+        rec, b = self._record, self.index
+        rows = rec.recorded[:, b]
+        return {key: (val[rows] if key in SHARED_KEYS else val[rows, b])
+                for key, val in rec.history.items()}
+
+    @property
+    def extras(self) -> dict:
+        return {key: val[self.index].item() for key, val in self._record.extras.items()}
+
+    def __repr__(self) -> str:
+        return (f"Trajectory(status={str(self.status)!r}, iterations={self.iterations}, "
+                f"method={self.config.get('method')!r})")
+
+
+class BatchTrajectory(_Result):
+    """The B trajectories of a batched run (factors with a leading batch axis).
+
+    Attributes
+    ----------
+    factors : tuple
+        Final factors with the batch axis first.
+    status : numpy array (B,) of Status
+    iterations : numpy int array (B,)
+    wall_time : float
+    history : dict of numpy arrays
+        'iteration' and 'time' of shape (n_records,), every other key
+        (n_records, B) ('singular_values' (n_records, B, k)), NaN where a
+        trajectory was not recorded (it had stopped, or converged off the
+        ``record_every`` grid).
+    extras : dict of (B,) numpy arrays
+    config : dict
+
+    ``batch[b]`` is trajectory b as a :class:`Trajectory`; ``len(batch)`` is B
+    and iterating gives the B trajectories.
+    """
+
+    batched = True
+
+    def __init__(self, record: RunRecord):
+        self._record = record
+
+    def _indices(self) -> range:
+        return range(self._record.batch_size)
+
+    @property
+    def batch_size(self) -> int:
+        return self._record.batch_size
+
+    def __len__(self) -> int:
+        return self.batch_size
+
+    def __getitem__(self, b: int) -> Trajectory:
+        B = self.batch_size
+        if not -B <= int(b) < B:
+            raise IndexError(f"trajectory index {b} out of range for a batch of {B}")
+        return Trajectory(self._record, int(b) % B)
+
+    def __iter__(self):
+        return (self[b] for b in range(self.batch_size))
+
+    @property
+    def factors(self) -> tuple:
+        return self._record.factors
+
+    @property
+    def status(self) -> np.ndarray:
+        return self._record.status
+
+    @property
+    def iterations(self) -> np.ndarray:
+        return self._record.iterations
+
+    @property
+    def history(self) -> dict:
+        return self._record.history
+
+    @property
+    def extras(self) -> dict:
+        return self._record.extras
+
+    @classmethod
+    def stack(cls, trajectories) -> "BatchTrajectory":
+        """One batch from separate single-trajectory results (e.g. runs made one at a time).
+
+        Records are aligned on their iterations (the union of all of them);
+        ``time`` is the latest elapsed time recorded at each iteration and
+        ``wall_time`` the sum of the runs'.
+        """
+        trs = [t for t in trajectories]
+        if not trs or any(not isinstance(t, Trajectory) for t in trs):
+            raise ValueError("stack() needs a non-empty sequence of Trajectory objects")
+        its = np.unique(np.concatenate([t.history["iteration"] for t in trs]))
+        hist = {"iteration": its, "time": np.full(its.size, np.nan)}
+        recorded = np.zeros((its.size, len(trs)), dtype=bool)
+        for b, t in enumerate(trs):
+            pos = np.searchsorted(its, t.history["iteration"])
+            recorded[pos, b] = True
+            hist["time"][pos] = np.fmax(hist["time"][pos], t.history["time"])
+            for key, val in t.history.items():
+                if key in SHARED_KEYS:
+                    continue
+                if key not in hist:
+                    hist[key] = np.full((its.size, len(trs)) + val.shape[1:], np.nan)
+                hist[key][pos, b] = val
+        factors = tuple(np.stack([to_numpy(t.factors[i]) for t in trs])
+                        for i in range(len(trs[0].factors)))
+        extras = {k: np.array([t.extras[k] for t in trs]) for k in trs[0].extras}
+        status = np.empty(len(trs), dtype=object)
+        status[:] = [t.status for t in trs]
+        record = RunRecord(factors, status, np.array([t.iterations for t in trs]),
+                           sum(t.wall_time for t in trs), hist, recorded, extras,
+                           dict(trs[0].config, batch=len(trs)))
+        return cls(record)
+
+    def __repr__(self) -> str:
+        counts = {str(s): int(np.sum(self.status == s)) for s in Status if np.any(self.status == s)}
+        return f"BatchTrajectory(B={self.batch_size}, status={counts}, method={self.config.get('method')!r})"
+
+
+__all__ = ["Trajectory", "BatchTrajectory", "RunRecord", "Status", "SCALAR_METRICS"]

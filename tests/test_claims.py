@@ -136,7 +136,7 @@ def test_init_seed_is_deterministic_and_role_specific():
 
 def test_batched_runs_share_the_init_draw():
     sr = SeedRuns(TINY, 0)
-    F0, G0 = C._init.small_random(sr.problem(False), TINY.k, [0.08, 0.04],
+    F0, G0 = ms.init.small_random(sr.problem(False), TINY.k, [0.08, 0.04],
                                   seed=[sr.init_seed("asymmetric")] * 2)
     np.testing.assert_allclose(F0[0] / 0.08, F0[1] / 0.04)
     X0 = ms.init.symmetric_random(sr.problem(True), TINY.k, TINY.c5_alpha, seed=sr.init_seed("symmetric"))
@@ -194,8 +194,12 @@ SMALL = TINY.replace(n_seeds=2, exact_iters=60, c2_iters=200, c4_iters=300, c5_i
 
 
 def _history_equal(a, b):
-    if isinstance(a, dict):  # drift: {"eta": DriftCheckpoints, "half": ...}
+    if isinstance(a, dict):  # drift: {"eta": DriftCheckpoints, "half": ..., "labels": ...}
         return all(_history_equal(a[k], b[k]) for k in a)
+    if isinstance(a, tuple):  # labels
+        return a == b
+    if hasattr(a, "labels"):  # a LabeledRun
+        return a.labels == b.labels and _history_equal(a.traj, b.traj)
     if hasattr(a, "history"):
         return (a.history.keys() == b.history.keys()
                 and all(np.array_equal(a.history[k], b.history[k], equal_nan=True)

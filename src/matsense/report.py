@@ -221,29 +221,9 @@ def claims_section(results, *, settings: dict | None = None, seconds: float | No
                    subsections=subs, anchor="claims")
 
 
-CAPTIONS = {
-    "C1": "GD on X Xᵀ with k = r from small random X₀: relative error vs iteration (log scale), "
-          "one colour per α; the first seed bold, the others faint. A straight line is linear convergence.",
-    "C2": "GD on X Xᵀ with k > r: error vs iteration on log-log axes. The tail follows a line of slope −1 "
-          "(1/t), next to our isotropic-limit prediction √(k−r)/(2ηt) (dashed; a derivation of ours, "
-          "PAPER.md §5, not a formula of the paper).",
-    "C3": "GD on F Gᵀ with k = r from small random (F₀, G₀): relative error vs iteration (log scale).",
-    "C4": "Left: GD on F Gᵀ with k > r, error vs iteration per α: linear, slower for smaller α. "
-          "Right: the fitted rate vs α (log-log) with an α² line and η·λ_min(Δ₀).",
-    "C5": "The same PSD problem solved with F Gᵀ (imbalanced small init) and with X Xᵀ: linear vs 1/t.",
-    "C6": "F Gᵀ on the PSD problem from a balanced start G₀ = F₀ (sublinear, close to X Xᵀ from X₀ = F₀) "
-          "and from G₀ = F₀/3 (linear). Right: the balanced and X Xᵀ curves on log-log axes.",
-    "C7": "Rebalanced GD (solid) vs plain GD (dashed) per α; dotted lines mark the one-step rebalancing. "
-          "Right: rate after the switch vs α (flat) next to plain GD's rate (∝ α²). The rebalancing step "
-          "F ← βU_FV_Fᵀ, G ← GV_FΣ_FV_Fᵀ/β is our reconstruction of the paper's Section 5 method "
-          "(PAPER.md §3), triggered when ‖𝒜(FGᵀ) − y‖/‖y‖ ≤ τ.",
-    "C8": "Left: imbalance drift ‖Δ_t − Δ₀‖_F at checkpoints and the bound η²Σ(‖∇_F f‖² + ‖∇_G f‖²) "
-          "(dotted). Right: drift against time η·t at η and η/2: halving η halves the drift.",
-}
-
-
 def _caption(result, path) -> str:
-    base = CAPTIONS.get(result.id, "")
+    """The claim's own caption (``ClaimResult.caption``), prefixed with its id."""
+    base = getattr(result, "caption", "")
     return f"{result.id}: {base}" if base else result.id
 
 

@@ -24,7 +24,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import backend, diagnostics
-from ..methods.base import product, require_asymmetric, residual_norm, step_size
+from ..methods.base import Method, param, positive, product, residual_norm
 from ..methods.gd import gd_step_asymmetric
 from ..run import run
 
@@ -42,17 +42,15 @@ def gradient_norms_squared(F, G, S):
 
 
 @dataclass(frozen=True)
-class DriftBoundGD:
+class DriftBoundGD(Method):
     """Asymmetric GD that also accumulates η² Σ_s (‖∇_F f‖² + ‖∇_G f‖²) (extras 'drift_bound')."""
 
-    step_size: float = 0.3
-    name: str = "gd_drift_bound"
-
-    def __post_init__(self):
-        object.__setattr__(self, "step_size", step_size(self.step_size))
+    name = "gd_drift_bound"
+    parameterizations = ("asymmetric",)
+    step_size: float = param(0.3, positive, "step size η")
 
     def init(self, problem, factors):
-        require_asymmetric("DriftBoundGD", factors)
+        self.check_factors(factors)
         F, G = factors
         xp = backend.namespace(F)
         return DriftBoundState(F, G, xp.zeros(F.shape[0], dtype=F.dtype, device=backend.device_of(F)))

@@ -41,6 +41,8 @@ class ClaimResult:
         The :class:`~matsense.experiments.settings.ClaimSettings` used.
     seconds : float
         Wall time of the claim's own runs and analysis.
+    caption : str
+        What the claim's figure shows (the report's caption).
     """
 
     id: str
@@ -54,6 +56,7 @@ class ClaimResult:
     seeds: list = field(default_factory=list)
     settings: dict = field(default_factory=dict)
     seconds: float = 0.0
+    caption: str = ""
 
     def as_dict(self) -> dict:
         """JSON-ready dict (NaN and infinities become None, arrays lists)."""

@@ -39,8 +39,46 @@ from ..operators import single_threaded
 from ..operators._fused import usable_cores
 from ..problems import Problem
 from ..run import run
+from ..trajectory import BatchTrajectory, Trajectory
 from .drift import run_checkpoints
 from .settings import ClaimSettings, init_seed
+
+
+class LabeledRun:
+    """A batched run whose trajectories are addressed by label: an α, or a name.
+
+    ``run[label]`` is that trajectory (a :class:`~matsense.trajectory.Trajectory`);
+    ``run.curve(label, key)`` its recorded (iterations, values); ``run.traj`` the
+    whole :class:`~matsense.trajectory.BatchTrajectory`. Claims never depend on
+    the order in which a builder stacked its trajectories.
+    """
+
+    def __init__(self, traj: BatchTrajectory, labels):
+        labels = tuple(labels)
+        if len(labels) != traj.batch_size or len(set(labels)) != len(labels):
+            raise ValueError(f"need {traj.batch_size} distinct labels, got {labels}")
+        self.traj = traj
+        self.labels = labels
+
+    def index(self, label) -> int:
+        try:
+            return self.labels.index(label)
+        except ValueError:
+            raise KeyError(f"no trajectory labelled {label!r}; labels: {self.labels}") from None
+
+    def __getitem__(self, label) -> Trajectory:
+        return self.traj[self.index(label)]
+
+    def curve(self, label, key: str = "error"):
+        """(iterations, values) of trajectory ``label`` where it was recorded (floats)."""
+        h = self[label].history
+        return np.asarray(h["iteration"], dtype=float), np.asarray(h[key], dtype=float)
+
+    def status(self, label) -> str:
+        return str(self[label].status)
+
+    def extra(self, label, name: str, default=None):
+        return self[label].extras.get(name, default)
 
 
 class SeedRuns:
@@ -100,7 +138,7 @@ def _sym_exact(sr: SeedRuns):
     p = sr.problem(True)
     alphas, seeds = _batch(s.alphas, sr.init_seed("symmetric"))
     X0 = _init.symmetric_random(p, s.r, alphas, seed=seeds)
-    return sr._gd(p, X0, s.exact_iters)
+    return LabeledRun(sr._gd(p, X0, s.exact_iters), alphas)
 
 
 def _sym_over(sr: SeedRuns):
@@ -108,14 +146,15 @@ def _sym_over(sr: SeedRuns):
     p = sr.problem(True)
     alphas, seeds = _batch(s.c2_alphas, sr.init_seed("symmetric"))
     X0 = _init.symmetric_random(p, s.k, alphas, seed=seeds)
-    return sr._gd(p, X0, s.c2_iters, record_every=s.long_record_every)
+    return LabeledRun(sr._gd(p, X0, s.c2_iters, record_every=s.long_record_every), alphas)
 
 
 def _asym_exact(sr: SeedRuns):
     s = sr.settings
     p = sr.problem(False)
     alphas, seeds = _batch(s.alphas, sr.init_seed("asymmetric"))
-    return sr._gd(p, _init.small_random(p, s.r, alphas, seed=seeds), s.exact_iters)
+    return LabeledRun(sr._gd(p, _init.small_random(p, s.r, alphas, seed=seeds), s.exact_iters),
+                      alphas)
 
 
 def _asym_over(sr: SeedRuns):
@@ -125,12 +164,22 @@ def _asym_over(sr: SeedRuns):
     # Stop each trajectory just below the fit window: the window is relative to the
     # starting error, which is ‖M*‖_F up to O(α²), so this tol is on the same scale.
     tol = s.c4_window[1] / 2
-    return sr._gd(p, _init.small_random(p, s.k, alphas, seed=seeds), s.c4_iters, tol=tol,
+    traj = sr._gd(p, _init.small_random(p, s.k, alphas, seed=seeds), s.c4_iters, tol=tol,
                   record_every=s.long_record_every)
+    return LabeledRun(traj, alphas)
+
+
+#: The three starts of F Gᵀ on the PSD problem (C5, C6), by label.
+ASYM_ON_SYM_LABELS = {
+    "small_random": "F Gᵀ, small random (G₀ ~ α/3)",
+    "balanced": "F Gᵀ, balanced G₀ = F₀",
+    "imbalanced": "F Gᵀ, imbalanced G₀ = F₀/3",
+}
 
 
 def asym_on_sym_inits(sr: SeedRuns):
-    """[small random, balanced G₀ = F₀, imbalanced G₀ = F₀/3] on the PSD problem, batched."""
+    """[small random, balanced G₀ = F₀, imbalanced G₀ = F₀/3] on the PSD problem, batched
+    (the order of :data:`ASYM_ON_SYM_LABELS`)."""
     s = sr.settings
     p = sr.problem(True)
     F_sr, G_sr = _init.small_random(p, s.k, s.c5_alpha, seed=sr.init_seed("asymmetric"))
@@ -140,13 +189,10 @@ def asym_on_sym_inits(sr: SeedRuns):
     return F0, G0
 
 
-ASYM_ON_SYM_LABELS = ("F Gᵀ, small random (G₀ ~ α/3)", "F Gᵀ, balanced G₀ = F₀",
-                      "F Gᵀ, imbalanced G₀ = F₀/3")
-
-
 def _asym_on_sym(sr: SeedRuns):
     s = sr.settings
-    return sr._gd(sr.problem(True), asym_on_sym_inits(sr), s.c5_iters)
+    traj = sr._gd(sr.problem(True), asym_on_sym_inits(sr), s.c5_iters)
+    return LabeledRun(traj, ASYM_ON_SYM_LABELS)
 
 
 def _rebalanced(sr: SeedRuns):
@@ -154,8 +200,9 @@ def _rebalanced(sr: SeedRuns):
     p = sr.problem(False)
     alphas, seeds = _batch(s.alphas, sr.init_seed("asymmetric"))
     method = RebalancedGD(step_size=s.eta, tau=s.tau)
-    return sr._gd(p, _init.small_random(p, s.k, alphas, seed=seeds), s.c7_iters, tol=s.c7_tol,
+    traj = sr._gd(p, _init.small_random(p, s.k, alphas, seed=seeds), s.c7_iters, tol=s.c7_tol,
                   method=method)
+    return LabeledRun(traj, alphas)
 
 
 def drift_checkpoints(iters: int, n: int) -> np.ndarray:
@@ -171,7 +218,7 @@ def _drift(sr: SeedRuns):
     ck = drift_checkpoints(s.c8_iters, s.c8_checkpoints)
     full = run_checkpoints(p, init, s.eta, ck, divergence_factor=s.divergence_factor)
     half = run_checkpoints(p, init, s.eta / 2, 2 * ck, divergence_factor=s.divergence_factor)
-    return {"eta": full, "half": half}
+    return {"eta": full, "half": half, "labels": tuple(alphas)}
 
 
 RUNS = {
@@ -190,13 +237,6 @@ def stderr_log(message: str) -> None:
 
 
 # ------------------------------------------------------------ parallel runs
-#: The runs each claim reads (the claims build nothing else).
-CLAIM_RUNS = {
-    "C1": ("sym_exact",), "C2": ("sym_over",), "C3": ("asym_exact",), "C4": ("asym_over",),
-    "C5": ("sym_over", "asym_on_sym"), "C6": ("sym_over", "asym_on_sym"),
-    "C7": ("rebalanced", "asym_over"), "C8": ("drift",),
-}
-
 #: Rough relative cost of each run (iterations × batch), to start the longest first.
 _COST = {"asym_over": "c4_iters", "sym_over": "c2_iters", "asym_on_sym": "c5_iters",
          "drift": "c8_iters", "rebalanced": "c7_iters", "sym_exact": "exact_iters",

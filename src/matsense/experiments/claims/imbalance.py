@@ -1,0 +1,123 @@
+"""C8: GD changes Δ = FᵀF − GᵀG only by O(η²) per step (so O(η) over a fixed time ηt)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ... import plots
+from ..results import fmt_num, fmt_spread, spread
+from .base import Claim, Measurement, Verdict, alpha_label
+
+
+@dataclass(frozen=True)
+class ImbalanceCriteria:
+    """The drift stays under its bound η²Σ(‖∇_F f‖² + ‖∇_G f‖²); it is first order in η over a
+    fixed time ηt (drift(η)/drift(η/2) in [``eta_ratio_low``, ``eta_ratio_high``]); and it is at
+    most ``max_relative_drift`` of how far FᵀF itself moves."""
+
+    eta_ratio_low: float = 1.6
+    eta_ratio_high: float = 2.4
+    max_relative_drift: float = 0.1
+
+
+class ImbalanceClaim(Claim):
+    id = "C8"
+    title = "GD nearly conserves the imbalance Δ = FᵀF − GᵀG"
+    caption = ("Left: imbalance drift ‖Δ_t − Δ₀‖_F at checkpoints and the bound "
+               "η²Σ(‖∇_F f‖² + ‖∇_G f‖²) (dotted). Right: drift against time η·t at η and η/2: "
+               "halving η halves the drift.")
+    runs = ("drift",)
+    stem = "c8_imbalance_drift"
+    criteria = ImbalanceCriteria()
+
+    def measure(self, runs, settings) -> Measurement:
+        s = settings
+        records = []
+        for sr in runs:
+            d = sr.get("drift")
+            full, half = d["eta"], d["half"]
+            for b, a in enumerate(d["labels"]):
+                with np.errstate(all="ignore"):
+                    drift_f, drift_h = full.drift[:, b], half.drift[:, b]
+                    max_f = np.nanmax(np.r_[drift_f, np.nan])
+                    max_h = np.nanmax(np.r_[drift_h, np.nan])
+                    growth = np.nanmax(np.r_[full.growth[:, b], np.nan])
+                    slack = 1e-9 * full.bound[:, b] + 1e-14
+                    bound_ok = bool(np.all(drift_f <= full.bound[:, b] + slack)
+                                    and np.all(drift_h <= half.bound[:, b]
+                                               + 1e-9 * half.bound[:, b] + 1e-14))
+                    ratio = max_f / max_h if max_h > 0 else math.nan
+                    rel = max_f / growth if growth > 0 else math.nan
+                status = "diverged" if "diverged" in (full.status[b], half.status[b]) else "ok"
+                records.append({"seed": sr.seed, "alpha": a, "status": status, "max_drift": max_f,
+                                "max_drift_half_eta": max_h, "eta_ratio": ratio,
+                                "final_bound": float(full.bound[-1, b]), "bound_holds": bound_ok,
+                                "delta0_norm": float(full.delta0_norm[b]),
+                                "drift_over_delta0": max_f / float(full.delta0_norm[b]),
+                                "max_gram_change": growth, "drift_over_gram_change": rel,
+                                "final_rel_error": float(full.rel_error[-1, b])})
+        c = self.criteria
+        ratio = spread([r["eta_ratio"] for r in records])
+        rel = spread([r["drift_over_gram_change"] for r in records])
+        rel0 = spread([r["drift_over_delta0"] for r in records])
+        drift = spread([r["max_drift"] for r in records])
+        n_bound = sum(bool(r["bound_holds"]) for r in records)
+        measured = (f"max drift {fmt_spread(drift, '{:.2g}')} = {fmt_spread(rel, '{:.1%}')} of "
+                    f"‖FᵀF − F₀ᵀF₀‖ ({fmt_spread(rel0, '{:.0%}')} of ‖Δ₀‖); drift(η)/drift(η/2) "
+                    f"{fmt_spread(ratio)}; bound held {n_bound}/{len(records)}")
+        expected = (f"drift ≤ η²Σ‖∇f‖²; O(η): ratio in [{c.eta_ratio_low:g}, {c.eta_ratio_high:g}]; "
+                    f"≤ {c.max_relative_drift:.0%} of ‖FᵀF − F₀ᵀF₀‖")
+        details = {"max_drift": drift, "eta_ratio": ratio, "drift_over_gram_change": rel,
+                   "drift_over_delta0": rel0, "bound_holds": n_bound, "n": len(records),
+                   "iterations_eta": s.c8_iters, "iterations_half_eta": 2 * s.c8_iters,
+                   "alphas": list(s.c8_alphas), "records": records}
+        return Measurement(records, measured, expected, details)
+
+    def judge(self, m, settings) -> Verdict:
+        c = self.criteria
+        v = Verdict()
+        lo, hi = c.eta_ratio_low, c.eta_ratio_high
+        for rec in m.records:
+            where = f"seed {rec['seed']}, α={rec['alpha']:g}"
+            if v.diverged(rec["status"], where):
+                continue
+            v.require(rec["bound_holds"], f"{where}: drift exceeds η²Σ(‖∇_F f‖² + ‖∇_G f‖²)")
+            ratio, rel = rec["eta_ratio"], rec["drift_over_gram_change"]
+            v.require(np.isfinite(ratio) and lo <= ratio <= hi,
+                      f"{where}: drift(η)/drift(η/2) = {fmt_num(ratio)} outside [{lo:g}, {hi:g}]")
+            v.require(np.isfinite(rel) and rel <= c.max_relative_drift,
+                      f"{where}: drift/‖FᵀF − F₀ᵀF₀‖ = {fmt_num(rel)} > {c.max_relative_drift:g}")
+        return v
+
+    def panels(self, m, runs, settings) -> list:
+        s = settings
+        sr0 = runs[0]
+        d0 = sr0.get("drift")
+        f, h = d0["eta"], d0["half"]
+        c1, c2 = [], []
+        for i, a in enumerate(d0["labels"]):
+            col = plots.color(i)
+            c1.append(plots.Curve(f.iterations, f.drift[:, i], label=f"‖Δ_t − Δ₀‖_F, {alpha_label(a)}",
+                                  color=col, marker="o", markersize=3))
+            c1.append(plots.Curve(f.iterations, f.bound[:, i],
+                                  label=f"bound η²Σ‖∇f‖², {alpha_label(a)}", color=col,
+                                  linestyle=":", linewidth=1.2))
+            c2.append(plots.Curve(s.eta * f.iterations, f.drift[:, i],
+                                  label=f"η = {s.eta:g}, {alpha_label(a)}", color=col, marker="o",
+                                  markersize=3))
+            c2.append(plots.Curve(s.eta / 2 * h.iterations, h.drift[:, i],
+                                  label=f"η = {s.eta / 2:g}, {alpha_label(a)}", color=col,
+                                  linestyle="--", marker="^", markersize=3))
+        p1 = plots.Panel(f"seed {sr0.seed}: drift and its bound, η = {s.eta:g}", "iteration t (log)",
+                         "‖Δ_t − Δ₀‖_F", curves=c1, xscale="log", legend_loc="lower right")
+        p2 = plots.Panel("halving η halves the drift (same time ηt)", "time η·t (log)",
+                         "‖Δ_t − Δ₀‖_F", curves=c2, xscale="log", legend_loc="lower right",
+                         note=f"drift(η)/drift(η/2) (median) "
+                              f"{fmt_num(m.details['eta_ratio']['median'])}")
+        return [p1, p2]
+
+
+C8 = ImbalanceClaim()

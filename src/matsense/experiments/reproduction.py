@@ -1,0 +1,137 @@
+"""Running the claims: :func:`run_claims` (results in memory) and :func:`reproduce`
+(summary.json, figures and report.html).
+
+The runs the claims need are built first, in worker processes (see
+:func:`~matsense.experiments.runs.compute_runs`); each claim then measures,
+judges and draws (see :mod:`matsense.experiments.claims`).
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+from . import runs as _runs
+from .claims import CLAIMS, TITLES
+from .results import ClaimResult, write_summary
+from .settings import ClaimSettings
+
+
+def seed_list(seeds, default: int) -> list[int]:
+    """``None`` → 0..default−1; an int N → 0..N−1; a sequence → those seeds."""
+    if seeds is None:
+        return list(range(default))
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {seeds}")
+        return list(range(int(seeds)))
+    try:
+        out = [int(x) for x in seeds]
+    except (TypeError, ValueError):
+        raise ValueError(f"seeds must be None, an int >= 1 or a list of ints >= 0, got {seeds!r}") from None
+    if not out or min(out) < 0 or len(set(out)) != len(out):
+        raise ValueError(f"seeds must be distinct non-negative integers, got {seeds!r}")
+    return out
+
+
+def _failed(cid: str, exc: BaseException) -> ClaimResult:
+    return ClaimResult(cid, TITLES[cid], "n/a", "n/a", False,
+                       {"traceback": traceback.format_exc()}, [],
+                       f"experiment failed: {type(exc).__name__}: {exc}",
+                       caption=CLAIMS[cid].caption)
+
+
+def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: bool = False,
+               catch: bool = True, workers: int | None = 1) -> list[ClaimResult]:
+    """Run the claims ``ids`` over ``seeds`` (runs shared between claims); no files but figures.
+
+    The runs the claims need are built first, ``workers`` processes at a time
+    (see :func:`~matsense.experiments.runs.compute_runs`); the analysis then
+    runs here.
+    """
+    log = _runs.stderr_log if progress else None
+    runs = [_runs.SeedRuns(settings, s, log) for s in seeds]
+    names = list(dict.fromkeys(name for cid in ids for name in CLAIMS[cid].runs))
+    used = _runs.compute_runs(runs, names, workers, progress)
+    if log and used > 1:
+        log(f"built {len(names) * len(runs)} runs in {used} worker processes")
+    results = []
+    for cid in ids:
+        start = time.perf_counter()
+        if log:
+            log(f"{cid}: {TITLES[cid]}")
+        try:
+            res = CLAIMS[cid](runs, settings, out_dir)
+        except Exception as exc:  # an experiment bug must not hide the other claims
+            if not catch:
+                raise
+            res = _failed(cid, exc)
+        res.seconds = time.perf_counter() - start
+        res.seeds = list(seeds)
+        res.settings = settings.as_dict()
+        results.append(res)
+        if log:
+            log(f"{cid}: {'holds' if res.holds else 'does NOT hold'} ({res.seconds:.1f} s)")
+    return results
+
+
+def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
+              claims=None, settings: ClaimSettings | None = None,
+              workers: int | None = None) -> list[ClaimResult]:
+    """Reproduce the claims C1–C8 of PAPER.md §5; write summary.json, figures and report.html.
+
+    Parameters
+    ----------
+    out_dir : path
+        Output directory (created). Figures go to ``out_dir/figures`` as PNG
+        and SVG; ``summary.json`` and ``report.html`` to ``out_dir``.
+    quick : bool
+        Use :meth:`ClaimSettings.quick` (2 seeds, shorter runs, ≈ 30 s)
+        instead of :meth:`ClaimSettings.full` (3 seeds, ≈ 3 min).
+    seeds : None, int or sequence of int
+        ``None``: the mode's default count; ``N``: seeds 0…N−1; a sequence:
+        those seeds. Seed s draws problem s and the initial factors from
+        (s, role), see :func:`~matsense.experiments.settings.init_seed`.
+    progress : bool
+        Log each run and verdict to stderr.
+    claims : sequence of str or str, optional
+        A subset of 'C1'…'C8' (default all), e.g. ``["C4", "C7"]`` or ``"C4,C7"``.
+    settings : ClaimSettings, optional
+        Override every setting (then ``quick`` is ignored); e.g.
+        ``ClaimSettings.quick().replace(eta=50.0)`` to see a diverging run.
+    workers : int, optional
+        Processes that build the runs, one (seed, run) at a time (default: the
+        usable cores, at most the number of runs; 1: all in this process).
+        Every run uses one BLAS / kernel thread wherever it runs, so the
+        results are bitwise the same for any ``workers``. Workers are
+        spawned: a script calling this with ``workers`` ≠ 1 needs an
+        ``if __name__ == "__main__":`` guard (the CLI has one).
+
+    Returns
+    -------
+    list of ClaimResult, in claim order.
+    """
+    from .. import report
+    from .._validate import not_in_worker_bootstrap
+
+    not_in_worker_bootstrap("matsense.experiments.reproduce()")
+    if settings is None:
+        settings = ClaimSettings.quick() if quick else ClaimSettings.full()
+    if isinstance(claims, str):
+        claims = [c for c in claims.replace(" ", ",").split(",") if c]
+    ids = list(CLAIMS) if claims is None else [str(c).strip().upper() for c in claims]
+    unknown = [c for c in ids if c not in CLAIMS]
+    if unknown:
+        raise ValueError(f"unknown claims {unknown}; known: {', '.join(CLAIMS)}")
+    seeds = seed_list(seeds, settings.n_seeds)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    results = run_claims(ids, settings, seeds, out_dir, progress=progress, workers=workers)
+    write_summary(results, out_dir / "summary.json")
+    report.publish_section(out_dir, "claims", report.claims_section(
+        results, settings=settings.as_dict(), seconds=time.perf_counter() - start), order=1)
+    return results

@@ -5,9 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
+import numpy as np
 import pytest
 
 from matsense import compare as C
+from matsense import report
+from matsense.compare import figures
+from matsense.compare.reference import reference_check, reference_figure
+from matsense.compare.running import aggregate
 
 TINY = C.CompareSettings(n=8, r=1, m_factor=8, kappas=(1.0, 10.0), k_multipliers=(1, 2),
                          max_iters=150, name="test")
@@ -78,18 +83,18 @@ def test_html_section(tiny_run):
 
 
 def test_reference_figures_and_checks():
-    ref = C._reference(C.FULL, "scaledgd", 10.0, 5)
+    ref = reference_figure(C.FULL, "scaledgd", 10.0, 5)
     assert ref["iterations"] == (252, 271)
     rec = {"iterations_to_tol": 300.0, "status": "converged", "final_rel_error": 9e-11}
-    assert C._reference_check(ref, rec) == "within ±20%"
+    assert reference_check(ref, rec) == "within ±20%"
     rec["iterations_to_tol"] = 400.0
-    assert C._reference_check(ref, rec) == "outside ±20%"
-    gd100 = C._reference(C.FULL, "gd", 100.0, 5)
-    assert C._reference_check(gd100, {"iterations_to_tol": None, "status": "not_reached",
+    assert reference_check(ref, rec) == "outside ±20%"
+    gd100 = reference_figure(C.FULL, "gd", 100.0, 5)
+    assert reference_check(gd100, {"iterations_to_tol": None, "status": "not_reached",
                                       "final_rel_error": 1e-4}) == "agrees (not reached)"
-    assert C._reference(C.FULL, "precgd", 1.0, 10)["iterations"] == (264, 281)
-    assert C._reference(C.FULL, "precgd", 1.0, 5) is None
-    assert C._reference(C.QUICK, "scaledgd", 1.0, 2) is None
+    assert reference_figure(C.FULL, "precgd", 1.0, 10)["iterations"] == (264, 281)
+    assert reference_figure(C.FULL, "precgd", 1.0, 5) is None
+    assert reference_figure(C.QUICK, "scaledgd", 1.0, 2) is None
 
 
 def test_settings_and_seeds_validated(tmp_path):
@@ -145,12 +150,40 @@ def test_final_error_ignores_diverged_seeds():
                 "seconds": 0.1, "seconds_per_iteration": 0.0025, "final_rel_error": err,
                 "budget": 150}
 
-    rec = C._aggregate(entry, method, TINY, 1.0, 1,
-                       [seed(0, "diverged", 3e5), seed(1, "not_reached", 2e-3)])
+    rec = aggregate(entry, method, TINY, 1.0, 1,
+                    [seed(0, "diverged", 3e5), seed(1, "not_reached", 2e-3)])
     assert rec["status"] == "mixed" and rec["final_rel_error"] == 2e-3
     assert [p["final_rel_error"] for p in rec["per_seed"]] == [3e5, 2e-3]  # kept per seed
-    rec = C._aggregate(entry, method, TINY, 1.0, 1,
-                       [seed(0, "diverged", 3e5), seed(1, "diverged", 1e6)])
+    rec = aggregate(entry, method, TINY, 1.0, 1,
+                    [seed(0, "diverged", 3e5), seed(1, "diverged", 1e6)])
     assert rec["status"] == "diverged" and rec["final_rel_error"] is None
     row = [ln for ln in C.markdown_table([rec], TINY, [0, 1], 1.0).splitlines() if ln][-1]
     assert "| — | diverged |" in row and "e+05" not in row and "e+06" not in row
+
+
+def test_section_is_a_report_section_with_the_markdown_cells(tiny_run):
+    _, records = tiny_run
+    sec = C.compare_section(records, ["a.png", "a.svg", "b.png"])
+    assert isinstance(sec, report.Section) and sec.anchor == "peer-comparison"
+    assert sec.table.header[0] == "method" and len(sec.table.rows) == len(records)
+    assert [f.path for f in sec.figures] == ["a.svg", "b.png"]
+    assert "1e-10" in sec.intro
+    md = C.markdown_table(records, TINY, [0, 1], 1.0)
+    assert all("| " + " | ".join(row) + " |" in md for row in sec.table.rows)
+
+
+def test_figure_panels_cut_and_mark_a_diverged_curve():
+    it = np.arange(6.0)
+    run = {"kappa": 1.0, "k": 1, "seed": 0, "iteration": it, "time": it / 10}
+    curves = [{**run, "method": "scaledgd", "rel_error": np.array([1, 0.5, 3, 50, 1e4, 1e7])},
+              {**run, "method": "precgd", "rel_error": np.array([1, 1e-2, 1e-4, 1e-6, 1e-8, 1e-11])},
+              {**run, "method": "gd", "seed": 1, "rel_error": np.ones(6)}]  # another seed: not shown
+    by_it, by_time = figures.figure_panels(curves, TINY, 1.0, 1, 0)
+    lines = [c for c in by_it.curves if c.marker is None]
+    assert [c.label for c in lines] == ["ScaledGD (spectral)", "PrecGD on XXᵀ (small random)"]
+    assert list(lines[0].y) == [1, 0.5, 3, 50] and lines[0].linestyle == "-"
+    assert lines[1].linestyle == "--" and lines[0].color != lines[1].color
+    marks = [c for c in by_it.curves if c.marker == "x"]
+    assert len(marks) == 1 and list(marks[0].x) == [4.0] and list(marks[0].y) == [figures.Y_CLIP]
+    assert [list(c.x) for c in by_time.curves if c.marker == "x"] == [[0.4]]
+    assert by_it.hlines[0].y == TINY.tol == by_time.hlines[0].y

@@ -106,3 +106,21 @@ def test_plots_write_png_and_svg_and_tolerate_nan(tmp_path):
     assert xt.size <= 102 and xt[0] == 0 and xt[-1] == x[-1]
     xl, _ = plots.thin(x + 1, x, 50, log=True)
     assert np.all(np.diff(xl) > 0) and xl[-1] == x[-1] + 1
+
+
+def test_plots_hline_shared_legend_and_dotted_stem(tmp_path):
+    x = np.arange(1.0, 100.0)
+    panels = [plots.Panel("a", "t", "err", hlines=[plots.HLine(1e-2, label="target")],
+                          curves=[plots.Curve(x, 1 / x, label="one"), plots.Curve(x, 2 / x, label="two")]),
+              plots.Panel("b", "t", "err", curves=[plots.Curve(x, 1 / x, label="one")],
+                          hlines=[plots.HLine(-1.0)])]  # not drawable on a log axis: skipped
+    fig = plots.figure(panels, "s", legend_columns=2)
+    assert [ax.get_legend() for ax in fig.axes] == [None, None] and len(fig.legends) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["one", "two", "target"]
+    assert list(fig.axes[0].get_lines()[-1].get_ydata()) == [1e-2, 1e-2]
+    assert len(fig.axes[1].get_lines()) == 1
+    default = plots.figure(panels, "s")
+    assert default.legends == [] and all(ax.get_legend() is not None for ax in default.axes)
+    assert fig.get_size_inches()[1] > default.get_size_inches()[1]  # room for the legend
+    paths = plots.save_panels(panels, tmp_path / "k2.5_fig", legend_columns=2)
+    assert [p.name for p in paths] == ["k2.5_fig.png", "k2.5_fig.svg"]

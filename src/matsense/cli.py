@@ -33,9 +33,6 @@ REGISTRARS = [
 USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
                PermissionError)
 
-#: Initializations whose scale is ``alpha`` (the others are deterministic).
-RANDOM_INITS = ("small_random", "balanced", "symmetric_random")
-
 TRAJECTORY_SUFFIXES = (".csv", ".parquet")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
@@ -245,6 +242,7 @@ def save_figure(traj, path: Path, title: str, method=None) -> Path:
 
 
 def cmd_run(args) -> int:
+    from .init import get_init
     from .run import run
 
     _check_suffix(args.out, TRAJECTORY_SUFFIXES, "--out")
@@ -255,7 +253,7 @@ def cmd_run(args) -> int:
     init = cfg.build_init(problem)
     parameterization = "X Xᵀ" if not isinstance(init, tuple) else "F Gᵀ"
     n2 = cfg.n2 if cfg.n2 is not None else cfg.n1
-    scale = f" (α={cfg.alpha:g})" if cfg.init in RANDOM_INITS else ""
+    scale = f" (α={cfg.alpha:g})" if get_init(cfg.init).random else ""
     header = (f"{cfg.method} on {parameterization}: n1={cfg.n1}, n2={n2}, r={cfg.r}, "
               f"m={cfg.m}, k={cfg.k}, init={cfg.init}{scale}")
     print(header)

@@ -8,7 +8,7 @@ unique across the problem, the initialization, the method and the run:
 problem                 n1, n2, r, m, kappa, singular_values, spacing,
                         symmetric, noise, seed
 initialization          init ('small_random' | 'balanced' | 'symmetric_random'
-                        | any name in ``INITS``), k, alpha, ratio,
+                        | any name in ``matsense.init.INITS``), k, alpha, ratio,
                         normalization, init_seed
 method                  method (a name in ``matsense.methods.METHODS``) and
                         that method's hyper-parameters (e.g. step_size, tau)
@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,20 +68,30 @@ CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
 PROBLEM_KEYS = ("n1", "n2", "r", "m", "kappa", "singular_values", "spacing",
                 "symmetric", "noise", "seed")
 
-# Initializations by name: fn(problem, config) -> factors. Other modules may add entries.
-INITS = {
-    "small_random": lambda p, c: _init.small_random(
-        p, c.k, c.alpha, ratio=c.ratio, normalization=c.normalization, seed=c.init_seed),
-    "balanced": lambda p, c: _init.balanced(
-        p, c.k, c.alpha, normalization=c.normalization, seed=c.init_seed),
-    "symmetric_random": lambda p, c: _init.symmetric_random(
-        p, c.k, c.alpha, normalization=c.normalization, seed=c.init_seed),
-    # Deterministic starts (alpha, ratio, normalization and init_seed are unused).
-    "spectral": lambda p, c: _init.spectral(p, c.k),
-    "spectral_symmetric": lambda p, c: _init.spectral_symmetric(p, c.k),
-    "zeros": lambda p, c: _init.zeros(p, c.k),
-    "zeros_symmetric": lambda p, c: _init.zeros_symmetric(p, c.k),
-}
+class _InitsByName(Mapping):
+    """``INITS[name](problem, config) -> factors``: a live view of :data:`matsense.init.INITS`.
+
+    Kept for callers of ``config.INITS``; the registry itself (and the place to add an
+    initialization) is ``matsense.init.INITS``.
+    """
+
+    def __getitem__(self, name):
+        spec = _init.INITS[name]
+        return lambda problem, cfg: _build_init(spec, problem, cfg)
+
+    def __iter__(self):
+        return iter(_init.INITS)
+
+    def __len__(self):
+        return len(_init.INITS)
+
+
+def _build_init(spec, problem, cfg):
+    return spec.build(problem, cfg.k, cfg.alpha, ratio=cfg.ratio,
+                      normalization=cfg.normalization, seed=cfg.init_seed)
+
+
+INITS = _InitsByName()
 
 
 def method_param_names(name: str) -> tuple[str, ...]:
@@ -142,9 +153,9 @@ class RunConfig:
                 allowed = sorted(CORE_KEYS) + [f"{p} (method {method})" for p in allowed_method]
                 raise ValueError(_where(source, locate, key)
                                  + f"unknown key {key!r}; allowed keys: {', '.join(allowed)}")
-        if core.get("init", "small_random") not in INITS:
+        if core.get("init", "small_random") not in _init.INITS:
             raise ValueError(_where(source, locate, "init")
-                             + f"unknown init {core['init']!r}; known: {', '.join(sorted(INITS))}")
+                             + f"unknown init {core['init']!r}; known: {', '.join(sorted(_init.INITS))}")
         for key in ("kappa", "noise", "alpha", "ratio", "tol"):
             if key in core and isinstance(core[key], int) and not isinstance(core[key], bool):
                 core[key] = float(core[key])
@@ -193,7 +204,7 @@ class RunConfig:
         return get_method(self.method, **self.method_params)
 
     def build_init(self, problem):
-        return INITS[self.init](problem, self)
+        return _build_init(_init.get_init(self.init), problem, self)
 
 
 def flatten(data: dict, *, source=None, locate=None) -> dict:

@@ -7,7 +7,8 @@ F_0ᵀF_0 − G_0ᵀG_0 the asymmetric rate depends on). With
 factor's number of rows). ``balanced`` sets G_0 = F_0; ``symmetric_random``
 draws X_0 for X Xᵀ. ``spectral`` (top-k SVD of 𝒜*(y)) and
 ``spectral_symmetric`` (top-k eigenpairs of sym(𝒜*(y))) are deterministic, as
-are ``zeros`` / ``zeros_symmetric`` (SVP's start M_0 = 0).
+are ``zeros`` / ``zeros_symmetric`` (SVP's start M_0 = 0). :data:`INITS` names
+them all (an :class:`InitSpec` each: random or not, F Gᵀ or X Xᵀ, how to build).
 
 Batching: ``alpha`` and ``seed`` may be scalars or sequences; they broadcast
 to a batch of B trajectories, trajectory b drawn from
@@ -17,6 +18,9 @@ no batch axis.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -161,3 +165,54 @@ def zeros_symmetric(problem, k: int):
         raise ValueError(f"X Xᵀ needs a square problem, got shape {(n1, n2)}")
     k = _check_k(problem, k)
     return np.zeros((n1, k))
+
+
+# ------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class InitSpec:
+    """One initialization by name: its function and what it depends on.
+
+    ``random``: drawn from ``default_rng(seed)`` at scale ``alpha`` (the others
+    are deterministic and ignore alpha, ratio, normalization and seed).
+    ``symmetric``: returns X_0 for X Xᵀ instead of (F_0, G_0). ``uses_ratio``:
+    G_0 is drawn at ``ratio``·α.
+    """
+
+    name: str
+    fn: Callable
+    random: bool = False
+    symmetric: bool = False
+    uses_ratio: bool = False
+
+    def build(self, problem, k: int, alpha=None, *, ratio: float = 1 / 3,
+              normalization: str = "entry", seed=0):
+        """The initial factors for ``problem`` with ``k`` columns."""
+        if not self.random:
+            return self.fn(problem, k)
+        options = {"ratio": ratio} if self.uses_ratio else {}
+        return self.fn(problem, k, alpha, normalization=normalization, seed=seed, **options)
+
+
+def _specs(*specs: InitSpec) -> dict[str, InitSpec]:
+    return {s.name: s for s in specs}
+
+
+#: Every initialization by name: the one registry read by configs, ``matsense run`` and the
+#: peer comparison. Register a new one by adding an :class:`InitSpec`.
+INITS: dict[str, InitSpec] = _specs(
+    InitSpec("small_random", small_random, random=True, uses_ratio=True),
+    InitSpec("balanced", balanced, random=True),
+    InitSpec("symmetric_random", symmetric_random, random=True, symmetric=True),
+    InitSpec("spectral", spectral),
+    InitSpec("spectral_symmetric", spectral_symmetric, symmetric=True),
+    InitSpec("zeros", zeros),
+    InitSpec("zeros_symmetric", zeros_symmetric, symmetric=True),
+)
+
+
+def get_init(name: str) -> InitSpec:
+    """The :class:`InitSpec` called ``name``; ValueError naming the known ones otherwise."""
+    try:
+        return INITS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown init {name!r}; known: {', '.join(sorted(INITS))}") from None

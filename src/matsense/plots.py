@@ -1,7 +1,8 @@
 """Figures as plain data: curves on panels, saved as PNG and SVG (matplotlib, Agg).
 
 A figure is a list of :class:`Panel` s, each with :class:`Curve` s (a line or
-markers), optional vertical markers (:class:`VLine`) and axis scales.
+markers), optional vertical and horizontal markers (:class:`VLine`,
+:class:`HLine`) and axis scales.
 :func:`save_panels` draws them side by side and writes ``<stem>.png`` and
 ``<stem>.svg``. Nothing here knows about the claims or the methods: the
 experiments build the panels from their trajectories (see
@@ -14,7 +15,7 @@ rendered with the Agg canvas, so plotting is safe in threads and in tests.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,17 @@ class VLine:
 
 
 @dataclass
+class HLine:
+    """A horizontal marker at ``y`` (e.g. a target error)."""
+
+    y: float
+    label: str | None = None
+    color: str = "0.4"
+    linestyle: str = ":"
+    linewidth: float = 1.0
+
+
+@dataclass
 class Panel:
     """One set of axes."""
 
@@ -66,10 +78,11 @@ class Panel:
     vlines: list = field(default_factory=list)
     xscale: str = "linear"
     yscale: str = "log"
-    legend_loc: str = "best"
+    legend_loc: str | None = "best"  # None: no legend in this panel
     note: str | None = None  # small text in the lower-left corner
     max_points: int = 400    # longer curves are thinned (evenly in x, or in log x on log axes)
     xticks: list | None = None  # explicit x ticks (e.g. the α values on a log axis)
+    hlines: list = field(default_factory=list)
 
 
 def _finite(curve: Curve, xscale: str, yscale: str):
@@ -148,6 +161,9 @@ def draw_panel(ax, panel: Panel) -> None:
     for v in panel.vlines:
         if np.isfinite(v.x):
             ax.axvline(v.x, color=v.color, linestyle=v.linestyle, linewidth=1.0, label=v.label)
+    for h in panel.hlines:
+        if np.isfinite(h.y) and (panel.yscale != "log" or h.y > 0):
+            ax.axhline(h.y, color=h.color, linestyle=h.linestyle, linewidth=h.linewidth, label=h.label)
     if panel.xticks is not None:
         ticks = [float(v) for v in panel.xticks]
         ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
@@ -163,43 +179,70 @@ def draw_panel(ax, panel: Panel) -> None:
         ax.text(0.02, 0.02, panel.note, transform=ax.transAxes, fontsize=8, color="0.3",
                 va="bottom", ha="left")
     handles, labels = ax.get_legend_handles_labels()
-    if labels:
+    if labels and panel.legend_loc is not None:
         ax.legend(loc=panel.legend_loc, fontsize=8, framealpha=0.85)
 
 
-def figure(panels, suptitle: str | None = None, panel_size=(5.6, 4.2)):
-    """A ``matplotlib.figure.Figure`` with ``panels`` side by side."""
+def _labelled_artists(axes) -> dict:
+    """label -> first artist with that label, over ``axes`` in order."""
+    out: dict = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            out.setdefault(label, handle)
+    return out
+
+
+def figure(panels, suptitle: str | None = None, panel_size=(5.6, 4.2), legend_columns: int = 0):
+    """A ``matplotlib.figure.Figure`` with ``panels`` side by side.
+
+    ``legend_columns`` > 0: one legend for the whole figure, under the panels, in that
+    many columns (each label once), instead of one legend per panel; for figures whose
+    panels share many labelled curves.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     panels = list(panels)
     if not panels:
         raise ValueError("a figure needs at least one panel")
-    w, h = panel_size
-    width, height = w * len(panels), h + (0.3 if suptitle else 0.0)
-    fig = Figure(figsize=(width, height))
+    if legend_columns:
+        panels = [replace(p, legend_loc=None) for p in panels]
+    fig = Figure()
     FigureCanvasAgg(fig)
-    # Fixed margins in inches (room for tick labels, axis labels and titles): a layout
-    # engine would measure every text twice and costs about a third of the drawing time.
-    left, right, bottom, top = 0.85, 0.2, 0.6, 0.35 + (0.3 if suptitle else 0.0)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
-                        top=1 - top / height, wspace=(left + right) / (w - left - right))
     for ax, panel in zip(axes, panels):
         draw_panel(ax, panel)
+    shared = _labelled_artists(axes) if legend_columns else {}
+    below = 0.1 + 0.2 * -(-len(shared) // legend_columns) if shared else 0.0
+    w, h = panel_size
+    width, height = w * len(panels), h + (0.3 if suptitle else 0.0) + below
+    fig.set_size_inches(width, height)
+    # Fixed margins in inches (room for tick labels, axis labels and titles): a layout
+    # engine would measure every text twice and costs about a third of the drawing time.
+    left, right, bottom, top = 0.85, 0.2, 0.6 + below, 0.35 + (0.3 if suptitle else 0.0)
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
+                        top=1 - top / height, wspace=(left + right) / (w - left - right))
+    if shared:
+        fig.legend(list(shared.values()), list(shared), loc="lower center", ncol=legend_columns,
+                   fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.05 / height))
     if suptitle:
         fig.suptitle(suptitle, fontsize=12, y=1 - 0.08 / height, va="top")
     return fig
 
 
-def save_panels(panels, stem, suptitle: str | None = None, formats=FORMATS) -> list[Path]:
-    """Draw ``panels`` and write ``stem.png`` and ``stem.svg``; return the paths written."""
+def save_panels(panels, stem, suptitle: str | None = None, formats=FORMATS,
+                legend_columns: int = 0) -> list[Path]:
+    """Draw ``panels`` and write ``stem.png`` and ``stem.svg``; return the paths written.
+
+    ``legend_columns``: see :func:`figure`.
+    """
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
-    fig = figure(panels, suptitle)
+    fig = figure(panels, suptitle, legend_columns=legend_columns)
     paths = []
     for fmt in formats:
-        path = stem.with_suffix(f".{fmt}")
+        # Appended, not with_suffix: a stem may hold a dot ("compare_kappa2.5_k4").
+        path = stem.parent / f"{stem.name}.{fmt}"
         fig.savefig(path, dpi=110 if fmt == "png" else None)
         paths.append(path)
     return paths
@@ -217,5 +260,5 @@ def seeded_curves(x_per_seed, y_per_seed, *, label: str, color: str, linestyle: 
     return curves
 
 
-__all__ = ["Curve", "VLine", "Panel", "figure", "draw_panel", "save_panels", "seeded_curves",
+__all__ = ["Curve", "VLine", "HLine", "Panel", "figure", "draw_panel", "save_panels", "seeded_curves",
            "color", "thin", "FORMATS"]

@@ -8,10 +8,11 @@ section (:func:`claims_section`); another module appends its own, e.g. a peer
 comparison::
 
     from matsense import report
+    from matsense.compare import compare_section
     from matsense.experiments import load_summary
 
     sections = [report.claims_section(load_summary("out/summary.json")),
-                report.Section("Peer comparison", html=compare_html)]
+                compare_section(compare_records, figure_paths)]
     report.write_report("out", sections)
 
 The page has no external resources: CSS is inline and figures are referenced
@@ -172,14 +173,15 @@ def publish_section(out_dir, key: str, section, *, order: int) -> Path:
 
 
 # ------------------------------------------------------------- the claims
-def _pick_figures(paths) -> list[str]:
-    """One file per stem for display: the PNG (small, renders everywhere), else the SVG."""
+def pick_figures(paths, prefer: str = "png") -> list[str]:
+    """One file per stem for display: the ``prefer`` format ('png': small, renders
+    everywhere; 'svg': sharp at any size), else the other one."""
     chosen: dict[str, str] = {}
     for p in paths:
         stem, _, ext = str(p).rpartition(".")
         if ext.lower() not in ("png", "svg"):
             continue
-        if stem not in chosen or ext.lower() == "png":
+        if stem not in chosen or ext.lower() == prefer:
             chosen[stem] = str(p)
     return list(chosen.values())
 
@@ -198,7 +200,7 @@ def claims_section(results, *, settings: dict | None = None, seconds: float | No
                      f"<b>Expected:</b> {html.escape(r.expected)}<br>"
                      f'<span class="meta">seeds {html.escape(str(r.seeds))}, '
                      f"{r.seconds:.1f} s</span></p>")
-        figs = [Figure(p, caption=_caption(r, p)) for p in _pick_figures(r.figures)]
+        figs = [Figure(p, caption=_caption(r, p)) for p in pick_figures(r.figures)]
         links = " · ".join(f'<a href="{html.escape(str(p))}">{html.escape(Path(p).name)}</a>'
                            for p in r.figures)
         if links:
@@ -228,4 +230,4 @@ def _caption(result, path) -> str:
 
 
 __all__ = ["Figure", "Table", "Section", "table_html", "figure_html", "section_html", "render",
-           "write_report", "publish_section", "claims_section", "REPORT_NAME"]
+           "write_report", "publish_section", "claims_section", "pick_figures", "REPORT_NAME"]

@@ -1,0 +1,101 @@
+"""Side-by-side comparison of the paper's GD / rebalanced GD with the peer methods (PAPER.md §4).
+
+On a grid κ ∈ {1, 10, 100} × k ∈ {r, 2r} every method runs from its usual
+initialization until the relative error ‖P − M*‖_F/‖M*‖_F reaches ``tol``
+(1e-10) or the iteration budget ends, over several seeds (seed s draws the
+problem and the random initialization). Measured: iterations and wall time to
+``tol`` (or the error reached), per seed and as medians.
+
+Outputs (``compare(out_dir)``): ``compare.json`` (settings, records), a
+Markdown table ``compare.md``, the curves ``compare_curves.csv``, one line
+per finished run in ``compare_runs.jsonl`` (written as the runs end) and one
+figure per setting (error vs iteration and vs time, PNG and SVG).
+:func:`compare_section` / :func:`compare_html_section` turn records and figure
+paths into the report's section; :func:`register` adds the ``matsense compare``
+subcommand to an argparse parser.
+
+The package, one job per module:
+
+=============  ==============================================================
+entries        the methods with their starts (:data:`ENTRIES`), the grid
+               (:class:`CompareSettings`) and its presets :data:`FULL`, :data:`QUICK`
+reference      the reference figures of PAPER.md §4 and the ±20% check
+running        the runs of the grid and the records (medians over seeds)
+outputs        compare.json, compare.md, compare_curves.csv
+figures        error vs iteration / time per (κ, k), drawn with matsense.plots
+section        the report section (a matsense.report.Section)
+cli            ``matsense compare``
+=============  ==============================================================
+
+Settings of the full comparison (the reference runs of PAPER.md §4): n = 100,
+r = 5, m = 5nr, σ_i linearly spaced from 1 to 1/κ. The n = 100 operator holds
+2500 × 10⁴ float64 (200 MB) and an operator pass takes ~15 ms on two CPU
+cores, so the full comparison takes ≈ 17 min per seed (≈ 50 min for the
+default 3 seeds, measured); ``quick`` runs a small problem in ≈ 20 s.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from .. import report
+from .cli import register
+from .entries import DEFAULT_SEEDS, ENTRIES, ENTRY_KEYS, FULL, QUICK, CompareSettings, Entry
+from .figures import write_figures
+from .outputs import markdown_table, write_curves, write_json
+from .running import log, run_grid, seed_list
+from .section import compare_html_section, compare_section
+
+
+def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
+            settings: CompareSettings | None = None, figures: bool = True) -> list[dict]:
+    """Run the comparison grid and write compare.json, compare.md, curves and figures.
+
+    Parameters
+    ----------
+    out_dir : path
+        Output folder (created).
+    quick : bool
+        Small problem (n = 30, r = 2, budget 1500): ≈ 20 s on 2 CPU cores.
+        Default: the full reference setting (n = 100, r = 5, m = 5nr).
+    seeds : int or sequence of int, optional
+        A count N (seeds 0..N−1) or explicit seeds; seed s draws the problem
+        and the random initializations. Default 3 (full) or 1 (quick).
+    progress : bool
+        Log each run to stderr.
+    settings : CompareSettings, optional
+        Overrides the preset chosen by ``quick`` (e.g. a tiny grid in tests).
+    figures : bool
+        Write the figures (PNG and SVG).
+
+    Returns
+    -------
+    list of dict
+        One record per method × (κ, k), with per-seed results and medians.
+    """
+    settings = settings if settings is not None else (QUICK if quick else FULL)
+    seeds = seed_list(seeds, settings.name)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    log_path = out / "compare_runs.jsonl"
+    log_path.write_text("")
+    records, curves = run_grid(settings, seeds, log_path, progress)
+    run_seconds = time.perf_counter() - start
+
+    figure_paths = write_figures(curves, settings, out, seeds[0]) if figures else []
+    write_curves(curves, out / "compare_curves.csv")
+    total = time.perf_counter() - start
+    write_json(out / "compare.json", settings, seeds, records, run_seconds=run_seconds,
+               total_seconds=total, figure_paths=figure_paths)
+    (out / "compare.md").write_text(markdown_table(records, settings, seeds, total))
+    report.publish_section(out, "compare", compare_section(records, [p.name for p in figure_paths]),
+                           order=2)
+    log(progress, f"done in {total:.1f} s; wrote {out / 'compare.json'}")
+    return records
+
+
+__all__ = ["compare", "compare_section", "compare_html_section", "register", "CompareSettings",
+           "Entry", "FULL", "QUICK", "ENTRIES", "ENTRY_KEYS", "DEFAULT_SEEDS", "markdown_table",
+           "write_curves", "write_figures"]

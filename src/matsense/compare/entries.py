@@ -1,0 +1,137 @@
+"""What the comparison runs: the methods with their starts, and the grid (PAPER.md §4)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+from .. import _validate as V
+from .. import init as _init
+from ..methods import GD, PrecGD, RebalancedGD, SVP, AlternatingPrecGD, ScaledGD, ScaledGDLambda
+
+#: How the comparison's random starts are scaled: F_0 at α/√n, G_0 at α/(3√n), X_0 at α/√n.
+INIT_RATIO = 1 / 3
+INIT_NORMALIZATION = "sqrt_n"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One method of the comparison with its initialization.
+
+    ``make_method(sigma_1)`` builds the method (GD's step is 0.5/σ_1);
+    ``init`` names the start in :data:`matsense.init.INITS`: 'spectral' (top-k
+    SVD of 𝒜*(y)), 'small_random' (F_0, G_0 at α/√n and α/(3√n)),
+    'symmetric_random' (X_0 at α/√n) or 'zeros' (M_0 = 0). A start for X Xᵀ
+    (``symmetric``) runs X Xᵀ on the PSD version of the problem (same seed,
+    same law of A) instead of F Gᵀ on the general one.
+    """
+
+    key: str
+    label: str
+    make_method: Callable[[float], object]
+    init: str
+    hyper: str = ""
+
+    def __post_init__(self):
+        _init.get_init(self.init)
+
+    @property
+    def symmetric(self) -> bool:
+        return _init.INITS[self.init].symmetric
+
+    def initial_factors(self, problem, k: int, alpha: float, seed: int):
+        """The start of this entry on ``problem`` (seed ``seed`` for the random ones)."""
+        return _init.INITS[self.init].build(problem, k, alpha, ratio=INIT_RATIO,
+                                           normalization=INIT_NORMALIZATION, seed=seed)
+
+
+ENTRIES: tuple[Entry, ...] = (
+    Entry("gd", "GD (vanilla, spectral)", lambda s1: GD(0.5 / s1), "spectral",
+          hyper="η = 0.5/σ₁"),
+    Entry("rebalanced_gd", "Rebalanced GD (paper §5, small random)",
+          lambda s1: RebalancedGD(0.5 / s1), "small_random", hyper="η = 0.5/σ₁, τ = 1e-2"),
+    Entry("scaledgd", "ScaledGD (spectral)", lambda s1: ScaledGD(0.5), "spectral",
+          hyper="η = 0.5"),
+    Entry("apgd", "Alternating PrecGD (small random)", lambda s1: AlternatingPrecGD(1.0),
+          "small_random", hyper="η = 1"),
+    Entry("svp", "SVP (M₀ = 0)", lambda s1: SVP(0.5), "zeros", hyper="η = 0.5"),
+    Entry("gd_sym", "GD on XXᵀ (small random)", lambda s1: GD(0.5 / s1), "symmetric_random",
+          hyper="η = 0.5/σ₁"),
+    Entry("precgd", "PrecGD on XXᵀ (small random)", lambda s1: PrecGD(0.5), "symmetric_random",
+          hyper="η = 0.5, λ_t = √(½‖r_t‖²)"),
+    Entry("scaledgd_lambda", "ScaledGD(λ) on XXᵀ (small random)",
+          lambda s1: ScaledGDLambda(0.5, 1e-3), "symmetric_random", hyper="η = 0.5, λ = 1e-3"),
+)
+ENTRY_KEYS = tuple(e.key for e in ENTRIES)
+
+
+@dataclass(frozen=True)
+class CompareSettings:
+    """The grid and budgets of a comparison.
+
+    m = ``m_factor``·n·r measurements; k = multiplier·r for each of
+    ``k_multipliers``; ``max_iters`` per run, except the methods named in
+    ``max_iters_override`` (key → budget).
+    """
+
+    n: int = 100
+    r: int = 5
+    m_factor: int = 5
+    kappas: tuple = (1.0, 10.0, 100.0)
+    k_multipliers: tuple = (1, 2)
+    spacing: str = "linear"
+    tol: float = 1e-10
+    max_iters: int = 3000
+    max_iters_override: tuple = ()
+    alpha: float = 1e-3
+    record_every: int = 1
+    methods: tuple = ENTRY_KEYS
+    name: str = "full"
+
+    def __post_init__(self):
+        V.int_in_range("n", self.n, 2)
+        V.int_in_range("r", self.r, 1, self.n)
+        V.int_in_range("m_factor", self.m_factor, 1)
+        for kap in self.kappas:
+            if V.positive_float("kappa", kap) < 1:
+                raise ValueError(f"kappa must be >= 1, got {kap}")
+        for mult in self.k_multipliers:
+            V.int_in_range("k multiplier", mult, 1, max(1, self.n // self.r))
+        V.positive_float("tol", self.tol)
+        V.int_in_range("max_iters", self.max_iters, 1)
+        V.positive_float("alpha", self.alpha)
+        V.int_in_range("record_every", self.record_every, 1)
+        unknown = [m for m in self.methods if m not in ENTRY_KEYS]
+        if unknown or not self.methods:
+            raise ValueError(f"methods must be a non-empty subset of {', '.join(ENTRY_KEYS)}, "
+                             f"got {list(self.methods)}")
+
+    @property
+    def m(self) -> int:
+        return self.m_factor * self.n * self.r
+
+    def budget(self, key: str) -> int:
+        return dict(self.max_iters_override).get(key, self.max_iters)
+
+    def entries(self) -> list[Entry]:
+        """The entries of ``methods``, in the order of :data:`ENTRIES`."""
+        return [e for e in ENTRIES if e.key in self.methods]
+
+    def grid(self):
+        """(κ, multiplier, k) in the order of the records: κ outer, k inner."""
+        return [(kappa, mult, mult * self.r) for kappa in self.kappas for mult in self.k_multipliers]
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["m"] = self.m
+        d["max_iters_override"] = dict(self.max_iters_override)
+        d["kappas"] = list(self.kappas)
+        d["k_multipliers"] = list(self.k_multipliers)
+        d["methods"] = list(self.methods)
+        return d
+
+
+FULL = CompareSettings()
+QUICK = CompareSettings(n=30, r=2, m_factor=5, max_iters=1500, max_iters_override=(),
+                        name="quick")
+DEFAULT_SEEDS = {"full": 3, "quick": 1}

@@ -1,0 +1,173 @@
+"""Running the comparison grid: one run per seed × κ × k × method, then medians over seeds."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+
+import numpy as np
+
+from .. import _validate as V
+from .. import backend
+from ..methods.base import product
+from ..problems import Problem
+from ..run import run
+from .entries import DEFAULT_SEEDS, CompareSettings, Entry
+from .reference import reference_check, reference_figure
+
+
+def seed_list(seeds, settings_name: str) -> list[int]:
+    """``seeds`` as a list: None → the preset's default count, N → 0..N−1, or explicit seeds."""
+    if seeds is None:
+        return list(range(DEFAULT_SEEDS.get(settings_name, 1)))
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(V.int_in_range("seeds", int(seeds), 1)))
+    try:
+        out = [V.int_in_range("seed", s, 0) for s in seeds]
+    except TypeError:
+        raise ValueError(f"seeds must be a count (int >= 1) or a list of seeds (ints >= 0), got {seeds!r}") from None
+    if not out:
+        raise ValueError("seeds must not be empty")
+    return out
+
+
+def make_problem(settings: CompareSettings, kappa: float, symmetric: bool, seed: int) -> Problem:
+    return Problem.gaussian(settings.n, r=settings.r, m=settings.m, kappa=kappa,
+                            spacing=settings.spacing, symmetric=symmetric, seed=seed)
+
+
+def one_run(entry: Entry, problem: Problem, settings: CompareSettings, k: int, seed: int):
+    """Run ``entry`` on ``problem``: (per-seed result, error curve, the method)."""
+    sigma_1 = float(problem.meta["singular_values"][0])
+    method = entry.make_method(sigma_1)
+    x0 = entry.initial_factors(problem, k, settings.alpha, seed)
+    budget = settings.budget(entry.key)
+    traj = run(problem, method, x0, budget, tol=settings.tol, record_every=settings.record_every)
+    P = backend.to_numpy(product(tuple(f[None] for f in traj.factors)))[0]
+    M_star = backend.to_numpy(problem.M_star)
+    final_rel = float(np.linalg.norm(P - M_star) / np.linalg.norm(M_star))
+    its = int(traj.iterations)
+    result = {
+        "seed": seed,
+        "status": "not_reached" if traj.status == "max_iters" else str(traj.status),
+        "iterations": its,
+        "iterations_to_tol": its if traj.status == "converged" else None,
+        "seconds": float(traj.wall_time),
+        "seconds_per_iteration": float(traj.wall_time) / max(its, 1),
+        "final_rel_error": final_rel,
+        "budget": budget,
+    }
+    curve = {key: np.asarray(traj.history[key], dtype=float)
+             for key in ("iteration", "time", "rel_error")}
+    return result, curve, method
+
+
+def _median(values):
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return float(statistics.median(vals)) if vals else None
+
+
+def _describe(entry: Entry, method, settings: CompareSettings, kappa, k) -> dict:
+    """The fields of a record that say what ran (method, start, problem, budget)."""
+    return {
+        "method": entry.key,
+        "label": entry.label,
+        "method_name": method.name,
+        "method_class": type(method).__name__,
+        "hyper_parameters": entry.hyper,
+        "params": {f: getattr(method, f) for f in method.__dataclass_fields__ if f != "name"},
+        "init": entry.init,
+        "parameterization": "X Xᵀ" if entry.symmetric else "F Gᵀ",
+        "problem": "symmetric PSD" if entry.symmetric else "asymmetric",
+        "kappa": float(kappa),
+        "k": int(k),
+        "r": settings.r,
+        "n": settings.n,
+        "m": settings.m,
+        "tol": settings.tol,
+        "budget": settings.budget(entry.key),
+    }
+
+
+def _over_seeds(per_seed: list[dict]) -> dict:
+    """The fields of a record that summarize the seeds (status, medians)."""
+    statuses = {p["status"] for p in per_seed}
+    n_conv = sum(p["status"] == "converged" for p in per_seed)
+    its = [p["iterations_to_tol"] for p in per_seed]
+    reached = [i for i in its if i is not None]
+    return {
+        "seeds": [p["seed"] for p in per_seed],
+        "n_seeds": len(per_seed),
+        "n_converged": n_conv,
+        "status": statuses.pop() if len(statuses) == 1 else "mixed",
+        # Median over seeds; null unless every seed reached tol.
+        "iterations_to_tol": (float(statistics.median(its)) if n_conv == len(per_seed) else None),
+        "iterations_to_tol_range": [min(reached), max(reached)] if n_conv else None,
+        "seconds": _median([p["seconds"] for p in per_seed]),
+        "seconds_per_iteration": _median([p["seconds_per_iteration"] for p in per_seed]),
+        # Median over the seeds that did not diverge (a diverged run's last finite iterate,
+        # error 1e5 or so, says nothing about the method; per_seed keeps it); null if all did.
+        "final_rel_error": _median([p["final_rel_error"] for p in per_seed
+                                    if p["status"] != "diverged"]),
+        "per_seed": per_seed,
+    }
+
+
+def aggregate(entry: Entry, method, settings: CompareSettings, kappa, k, per_seed) -> dict:
+    """One record: what ran, the summary over seeds, and the PAPER.md §4 reference check."""
+    rec = {**_describe(entry, method, settings, kappa, k), **_over_seeds(per_seed)}
+    ref = reference_figure(settings, entry.key, kappa, k)
+    rec["reference"] = None if ref is None else ref["text"]
+    rec["reference_check"] = reference_check(ref, rec)
+    return rec
+
+
+def log(progress: bool, msg: str) -> None:
+    if progress:
+        print(f"[compare] {msg}", file=sys.stderr, flush=True)
+
+
+def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bool = False):
+    """Every run of the grid; one JSON line per finished run is appended to ``log_path``.
+
+    Returns
+    -------
+    records : list of dict
+        One per (κ, k) × method (κ outer, then k, then the order of ENTRIES).
+    curves : list of dict
+        One per run: method, kappa, k, seed and the arrays iteration, time, rel_error.
+    """
+    entries = settings.entries()
+    per: dict[tuple, list] = {}
+    methods: dict[tuple, object] = {}
+    curves: list[dict] = []
+    for seed in seeds:
+        for kappa in settings.kappas:
+            # One problem per parameterization, shared by every k and method at this (seed, κ).
+            problems = {sym: make_problem(settings, kappa, sym, seed)
+                        for sym in sorted({e.symmetric for e in entries})}
+            for mult in settings.k_multipliers:
+                k = mult * settings.r
+                for entry in entries:
+                    res, curve, method = one_run(entry, problems[entry.symmetric], settings, k, seed)
+                    per.setdefault((entry.key, kappa, k), []).append(res)
+                    methods[(entry.key, kappa, k)] = method
+                    curves.append({"method": entry.key, "kappa": float(kappa), "k": k, "seed": seed,
+                                   **curve})
+                    _log_run(log_path, progress, entry, kappa, k, seed, res)
+            del problems
+    records = [aggregate(entry, methods[(entry.key, kappa, k)], settings, kappa, k,
+                         per[(entry.key, kappa, k)])
+               for kappa, _, k in settings.grid() for entry in entries]
+    return records, curves
+
+
+def _log_run(log_path, progress, entry, kappa, k, seed, res) -> None:
+    # Written as each run ends, so a long comparison shows (and keeps) its progress.
+    with open(log_path, "a") as fh:
+        fh.write(json.dumps({"method": entry.key, "kappa": float(kappa), "k": k, **res}) + "\n")
+    log(progress, f"seed {seed} κ={kappa:g} k={k} {entry.key}: {res['status']} "
+                  f"after {res['iterations']} its, rel. error {res['final_rel_error']:.2e}, "
+                  f"{res['seconds']:.1f} s")

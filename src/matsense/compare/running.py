@@ -77,7 +77,7 @@ def _describe(entry: Entry, method, settings: CompareSettings, kappa, k) -> dict
         "method_name": method.name,
         "method_class": type(method).__name__,
         "hyper_parameters": entry.hyper,
-        "params": {f: getattr(method, f) for f in method.__dataclass_fields__ if f != "name"},
+        "params": method.params(),
         "init": entry.init,
         "parameterization": "X Xᵀ" if entry.symmetric else "F Gᵀ",
         "problem": "symmetric PSD" if entry.symmetric else "asymmetric",

@@ -2,7 +2,7 @@
 
 Built around Xiong, Ding & Du, *How Over-Parameterization Slows Down Gradient
 Descent in Matrix Sensing: The Curses of Symmetry and Initialization* (ICLR 2024).
-Conventions: ``../shared/PAPER.md`` and ``docs/conventions.md``.
+Conventions: ``docs/conventions.md``.
 """
 
 from . import diagnostics, init, rates

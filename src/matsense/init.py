@@ -1,4 +1,4 @@
-"""Initializations (PAPER.md §3).
+"""Initializations (docs/conventions.md).
 
 ``small_random``: entries of F_0 i.i.d. N(0, α²) and of G_0 i.i.d. N(0, (ratio·α)²)
 (independent draws; the paper's default ratio 1/3 creates the imbalance

@@ -1,6 +1,6 @@
 """Matrix-sensing problems: ground truth M*, operator 𝒜 and observations y.
 
-Names follow the paper (PAPER.md §1–2): ``M_star`` is M*, ``r`` its rank,
+Names follow the paper (docs/conventions.md): ``M_star`` is M*, ``r`` its rank,
 ``m`` the number of measurements, ``kappa`` the condition number σ_1/σ_r.
 A :class:`Problem` is immutable; every random draw comes from
 ``numpy.random.default_rng(seed)`` in a fixed order (U, V, A, noise), so the

@@ -1,4 +1,4 @@
-"""Rate fits with explicit windows (PAPER.md §5).
+"""Rate fits with explicit windows (docs/claims.md).
 
 * Linear rate: −slope of log(error) vs t, fitted where the error lies between
   ``window[1]`` and ``window[0]`` times its starting value (default 1e-12 and

@@ -1,4 +1,4 @@
-"""Side-by-side comparison of the paper's GD / rebalanced GD with the peer methods (PAPER.md §4).
+"""Side-by-side comparison of the paper's GD / rebalanced GD with the peer methods (docs/methods.md).
 
 On a grid κ ∈ {1, 10, 100} × k ∈ {r, 2r} every method runs from its usual
 initialization until the relative error ‖P − M*‖_F/‖M*‖_F reaches ``tol``
@@ -19,7 +19,7 @@ The package, one job per module:
 =============  ==============================================================
 entries        the methods with their starts (:data:`ENTRIES`), the grid
                (:class:`CompareSettings`) and its presets :data:`FULL`, :data:`QUICK`
-reference      the reference figures of PAPER.md §4 and the ±20% check
+reference      the reference figures of docs/methods.md and the ±20% check
 running        the runs of the grid and the records (medians over seeds)
 outputs        compare.json, compare.md, compare_curves.csv
 figures        error vs iteration / time per (κ, k), drawn with matsense.plots
@@ -27,7 +27,7 @@ section        the report section (a matsense.report.Section)
 cli            ``matsense compare``
 =============  ==============================================================
 
-Settings of the full comparison (the reference runs of PAPER.md §4): n = 100,
+Settings of the full comparison (the reference runs of docs/methods.md): n = 100,
 r = 5, m = 5nr, σ_i linearly spaced from 1 to 1/κ. The n = 100 operator holds
 2500 × 10⁴ float64 (200 MB) and an operator pass takes ~15 ms on two CPU
 cores, so the full comparison takes ≈ 17 min per seed (≈ 50 min for the

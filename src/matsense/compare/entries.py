@@ -1,4 +1,4 @@
-"""What the comparison runs: the methods with their starts, and the grid (PAPER.md §4)."""
+"""What the comparison runs: the methods with their starts, and the grid (docs/methods.md)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ import numpy as np
 from .entries import CompareSettings
 
 TABLE_HEADER = ("method", "hyper-parameters", "init", "κ", "k", "iterations to tol", "seconds",
-                "ms / iter", "final rel. error", "status", "reference (PAPER §4)", "check")
+                "ms / iter", "final rel. error", "status", "reference (docs/methods.md)", "check")
 
 
 def write_json(path: Path, settings: CompareSettings, seeds, records, *, run_seconds: float,

@@ -1,4 +1,4 @@
-"""The reference figures of PAPER.md §4 and how a measured record compares with them."""
+"""The reference figures of docs/methods.md and how a measured record compares with them."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ REFERENCE_SETTING = (100, 5, 5, "linear", 1e-10)
 
 
 def reference_figure(settings: CompareSettings, key: str, kappa: float, k: int):
-    """The reference figure for this record, or None where PAPER.md §4 gives none.
+    """The reference figure for this record, or None where docs/methods.md gives none.
 
     Returns a dict with 'text' and, where a number exists, 'iterations'
     (a value or a (lo, hi) range), 'not_reached_in' (a budget), or

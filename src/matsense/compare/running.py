@@ -116,7 +116,7 @@ def _over_seeds(per_seed: list[dict]) -> dict:
 
 
 def aggregate(entry: Entry, method, settings: CompareSettings, kappa, k, per_seed) -> dict:
-    """One record: what ran, the summary over seeds, and the PAPER.md §4 reference check."""
+    """One record: what ran, the summary over seeds, and the docs/methods.md reference check."""
     rec = {**_describe(entry, method, settings, kappa, k), **_over_seeds(per_seed)}
     ref = reference_figure(settings, entry.key, kappa, k)
     rec["reference"] = None if ref is None else ref["text"]

@@ -20,7 +20,7 @@ def compare_section(records, figure_paths=()) -> report.Section:
     tol = records[0]["tol"] if records else 1e-10
     intro = (f"Iterations and wall time to relative error {tol:g} (medians over seeds), for the "
              "paper's GD and rebalanced GD next to ScaledGD, ScaledGD(λ), PrecGD, alternating "
-             "preconditioned GD and SVP. Reference figures are those of PAPER.md §4.")
+             "preconditioned GD and SVP. Reference figures are those of docs/methods.md.")
     figures = [report.Figure(p, caption=Path(p).stem,
                              alt=f"relative error vs iteration and time: {Path(p).stem}")
                for p in report.pick_figures(figure_paths, prefer="svg")]

@@ -1,4 +1,4 @@
-"""Alternating preconditioned gradient descent (the APGD / AGN family), PAPER.md §4.
+"""Alternating preconditioned gradient descent (the APGD / AGN family), docs/methods.md.
 
 One iteration updates F, recomputes the residual at the new product, then
 updates G (Gauss–Seidel order):

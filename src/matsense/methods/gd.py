@@ -1,4 +1,4 @@
-"""Plain gradient descent on X Xᵀ and on F Gᵀ (PAPER.md §3).
+"""Plain gradient descent on X Xᵀ and on F Gᵀ (docs/conventions.md).
 
 Symmetric:  X_{t+1} = X_t − η sym(S_t) X_t                  (loss ¼‖𝒜(XXᵀ) − y‖²)
 Asymmetric: F_{t+1} = F_t − η S_t G_t,  G_{t+1} = G_t − η S_tᵀ F_t   (simultaneous)

@@ -1,4 +1,4 @@
-"""Nuclear-norm minimization (convex relaxation), PAPER.md §4 — via CVXPY, optional.
+"""Nuclear-norm minimization (convex relaxation), docs/methods.md — via CVXPY, optional.
 
     min ‖M‖_*   s.t.  𝒜(M) = y                      (asymmetric)
     min tr(M)   s.t.  𝒜(M) = y,  M ⪰ 0              (symmetric PSD; tr = ‖·‖_* on M ⪰ 0)

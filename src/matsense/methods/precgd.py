@@ -1,4 +1,4 @@
-"""Preconditioned GD, PrecGD (Zhang, Fattahi & Zhang 2021), PAPER.md §4.
+"""Preconditioned GD, PrecGD (Zhang, Fattahi & Zhang 2021), docs/methods.md.
 
 ScaledGD whose damping follows the loss:
 
@@ -8,8 +8,8 @@ ScaledGD whose damping follows the loss:
     λ_t = c · √(½‖r_t‖²),   r_t = 𝒜(P_t) − y,   c = ``damping_scale`` (default 1).
 
 Which "f" is inside the square root matters by a constant factor: PrecGD's
-λ_t = √f(X_t) with f = ½‖r_t‖² is what the reference runs of PAPER.md §4 used
-(λ_t = √(½‖r_t‖²)). For F Gᵀ that *is* our loss f = ½‖r‖² (PAPER.md §2). For
+λ_t = √f(X_t) with f = ½‖r_t‖² is what the reference runs of docs/methods.md used
+(λ_t = √(½‖r_t‖²)). For F Gᵀ that *is* our loss f = ½‖r‖² (docs/conventions.md). For
 X Xᵀ our loss is f = ¼‖r‖², so the default λ_t = √(½‖r‖²) = √(2 f); set
 ``damping_scale = 1/√2`` to get √f of our symmetric loss exactly. The damping
 comes from the residual the step computes anyway, so PrecGD costs one

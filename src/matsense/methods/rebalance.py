@@ -1,4 +1,4 @@
-"""GD on F Gᵀ with one rebalancing step (PAPER.md §3, *our reconstruction* of
+"""GD on F Gᵀ with one rebalancing step (docs/conventions.md, *our reconstruction* of
 the paper's Section 5 method, whose exact equation could not be retrieved).
 
 Trigger: the first iteration at which the observable relative residual

@@ -1,5 +1,5 @@
 """Scaled gradient descent (Tong, Ma & Chi 2021) and its damped variant ScaledGD(λ)
-(Xu, Shen, Chi & Ma 2023), PAPER.md §4.
+(Xu, Shen, Chi & Ma 2023), docs/methods.md.
 
 Asymmetric (loss ½‖𝒜(F Gᵀ) − y‖², simultaneous update):
 

@@ -1,4 +1,4 @@
-"""Singular value projection, SVP (Jain, Meka & Dhillon 2010), PAPER.md §4.
+"""Singular value projection, SVP (Jain, Meka & Dhillon 2010), docs/methods.md.
 
     M ← P_k(M − η 𝒜*(𝒜(M) − y)),    P_k = best rank-k approximation (truncated SVD)
 

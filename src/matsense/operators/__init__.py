@@ -1,4 +1,4 @@
-"""Sensing operators 𝒜: R^{n1×n2} → R^m (PAPER.md §2).
+"""Sensing operators 𝒜: R^{n1×n2} → R^m (docs/conventions.md).
 
 * :class:`DenseOperator` — explicit Gaussian measurement matrices, (m, n1·n2).
 * :class:`SymmetricOperator` — their symmetric parts packed as upper

@@ -8,7 +8,7 @@ products P (B, n1, n2) is packed to (B, d) and how a packed adjoint (B, d) is
 unpacked to (B, n1, n2); apply / adjoint / the fused residual-and-adjoint and
 backend conversion are written once here.
 
-Convention (PAPER.md §2): 𝒜(M)_i = <A_i, M>/√m, 𝒜*(z) = Σ_i z_i A_i/√m.
+Convention (docs/conventions.md): 𝒜(M)_i = <A_i, M>/√m, 𝒜*(z) = Σ_i z_i A_i/√m.
 """
 
 from __future__ import annotations

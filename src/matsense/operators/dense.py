@@ -1,6 +1,6 @@
 """Dense Gaussian-ensemble sensing operator.
 
-Convention (PAPER.md §2): 𝒜(M)_i = <A_i, M> / √m and 𝒜*(z) = Σ_i z_i A_i / √m.
+Convention (docs/conventions.md): 𝒜(M)_i = <A_i, M> / √m and 𝒜*(z) = Σ_i z_i A_i / √m.
 The operator stores the m measurement matrices once, flattened and already
 divided by √m, as an ``(m, n1·n2)`` matrix ``A_flat``. All calls take a leading
 batch axis: products ``P`` of shape ``(B, n1, n2)``, vectors ``z`` of shape

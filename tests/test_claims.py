@@ -88,8 +88,31 @@ def test_c6_balanced_start_is_sublinear_like_xxt(runs):
     assert res.holds, res.reason
     (rec,) = _records(res)
     assert -1.3 <= rec["balanced_slope"] <= -0.7
-    assert 0.5 <= rec["balanced_over_xxt"] <= 2.0
+    assert 0.5 <= rec["balanced_over_xxt_min"] <= rec["balanced_over_xxt_max"] <= 2.0
     assert rec["imbalanced_rate"] > 0 and rec["balanced_over_imbalanced"] >= 1e4
+    # the window ends at the predicted onset of the speed-up, or at T when none is predicted
+    t0, t1 = rec["window"]
+    assert t1 == (rec["predicted_onset"] or rec["T"]) and t0 == TINY.c6_tail * t1
+
+
+def test_speedup_onset_is_the_first_checkpoint_past_one_over_eta_t():
+    from matsense.experiments.claims.symmetry import speedup_onset
+
+    t = np.array([10, 100, 1000, 10000])
+    assert speedup_onset(t, [1e-3, 1e-3, 1e-2, 1e-2], eta=0.3) == 1000  # 0.3·1000·0.01 = 3
+    assert speedup_onset(t, [1e-6] * 4, eta=0.3) is None
+
+
+def test_redundant_imbalance_sees_the_unused_directions():
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.standard_normal((20, 3)))[0]
+    # two signal columns shared by F and G; a third, unused one with |f|² − |g|² = 0.04 − 0.01
+    F = np.c_[U[:, :2] * [1.0, 0.8], 0.2 * U[:, 2]]
+    G = np.c_[U[:, :2] * [1.0, 0.8], 0.1 * U[:, 2]]
+    got = ms.diagnostics.redundant_imbalance(F[None], G[None], r=2)
+    assert got[0] == pytest.approx(0.03, rel=1e-10)
+    balanced = ms.diagnostics.redundant_imbalance(F[None], F[None], r=2)
+    assert balanced[0] == pytest.approx(0.0, abs=1e-14)
 
 
 def test_c7_rebalancing_removes_alpha_dependence(runs):
@@ -139,7 +162,7 @@ def test_batched_runs_share_the_init_draw():
     F0, G0 = ms.init.small_random(sr.problem(False), TINY.k, [0.08, 0.04],
                                   seed=[sr.init_seed("asymmetric")] * 2)
     np.testing.assert_allclose(F0[0] / 0.08, F0[1] / 0.04)
-    X0 = ms.init.symmetric_random(sr.problem(True), TINY.k, TINY.c5_alpha, seed=sr.init_seed("symmetric"))
+    X0 = ms.init.symmetric_random(sr.problem(True), TINY.k, sr.settings.c5_alpha, seed=sr.init_seed("symmetric"))
     from matsense.experiments.runs import asym_on_sym_inits
     F, G = asym_on_sym_inits(sr)
     np.testing.assert_array_equal(F[1], X0)          # balanced F₀ is the X₀ of the C2 run
@@ -158,12 +181,63 @@ def test_seed_list():
 
 def test_settings_validation():
     with pytest.raises(ValueError, match="c5_alpha"):
-        ClaimSettings(c2_alphas=(0.04,))
+        ClaimSettings(c2_alphas=(0.04,), c5_alpha=0.08)
     with pytest.raises(ValueError, match="c5_iters"):
         ClaimSettings(c2_iters=100, c5_iters=200)
+    with pytest.raises(ValueError, match="need 1 <= r < k"):
+        ClaimSettings(k=2)
+    with pytest.raises(ValueError, match="singular_values needs r=2 entries"):
+        ClaimSettings(singular_values=(1.0,))
     q = ClaimSettings.quick()
     assert q.mode == "quick" and q.n_seeds == 2 and ClaimSettings.full().n_seeds == 3
-    assert json.dumps(q.as_dict())
+    assert json.dumps(q.resolve().as_dict())
+
+
+def test_default_setting_resolves_to_the_papers_numbers():
+    s = ClaimSettings.full().resolve()
+    assert s.alphas == (0.08, 0.04, 0.02) and s.c4_alphas == s.alphas
+    assert s.c2_alphas == (0.08,) and s.c5_alpha == 0.08 and s.shape == (30, 30)
+    assert s.c2_iters == 10000 and s.c8_iters == 1000 and s.c5_iters == s.c2_iters
+    q = ClaimSettings.quick().resolve()
+    assert q.c4_alphas == (0.08, 0.04) and q.c2_iters == 3000
+    assert s.resolve() == s  # idempotent
+
+
+def test_budgets_and_alphas_follow_the_predicted_rates():
+    from matsense.experiments import predict
+
+    base = ClaimSettings.full().resolve()
+    ill = ClaimSettings.preset("ill-conditioned").resolve()
+    # σ_r five times smaller: α shrinks by √5, k = r budgets grow about 5×
+    assert ill.alphas[0] == pytest.approx(base.alphas[0] / np.sqrt(5), rel=0.05)
+    assert 4 <= ill.exact_iters / base.exact_iters <= 6
+    # the imbalance rate at α_max is the same fraction of the signal rate in every setting
+    for name in ("default", "paper", "ill-conditioned", "rectangular"):
+        s = ClaimSettings.preset(name).resolve()
+        frac = predict.imbalance_rate(s, s.alphas[0]) / (s.eta * predict.sigma_r(s))
+        assert frac == pytest.approx(predict.ALPHA_RULE, rel=0.05), name
+
+
+def test_presets_and_overrides():
+    p = ClaimSettings.preset("paper", quick=True)
+    assert (p.n1, p.r, p.m, p.k, p.singular_values, p.mode) == (50, 3, 1500, 5, (1.0, 0.75, 0.5), "quick")
+    r = ClaimSettings.preset("rectangular").resolve()
+    assert r.shape == (40, 25) and r.n == 40
+    s = ClaimSettings.full().with_overrides(["n1=40", "n2=25", "singular_values=1,0.2", "k=5",
+                                             "m=1200"])
+    assert (s.shape, s.singular_values, s.k, s.m) == ((40, 25), (1.0, 0.2), 5, 1200)
+    assert ClaimSettings.full().with_overrides({"n": 20}).shape == (20, 20)
+    assert ClaimSettings.full().with_overrides(["alphas=0.1,0.05"]).resolve().c4_alphas == (0.1, 0.05)
+    with pytest.raises(ValueError, match="unknown setting 'huge'; known settings: default, paper"):
+        ClaimSettings.preset("huge")
+    with pytest.raises(ValueError, match="unknown setting key 'kapa'; allowed: n, n1"):
+        ClaimSettings.full().with_overrides(["kapa=3"])
+    with pytest.raises(ValueError, match="k must be an integer, got '2.5'"):
+        ClaimSettings.full().with_overrides(["k=2.5"])
+    with pytest.raises(ValueError, match="expected KEY=VALUE, got 'k'"):
+        ClaimSettings.full().with_overrides(["k"])
+    with pytest.raises(ValueError, match="singular_values: cannot read"):
+        ClaimSettings.full().with_overrides(["singular_values=1;2"])
 
 
 def test_unknown_claim_is_rejected(tmp_path):
@@ -225,12 +299,12 @@ def test_runs_in_worker_processes_are_bitwise_equal_to_serial_runs():
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_failing_run_fails_its_claim_with_the_error(tmp_path, workers):
-    bad = SMALL.replace(c4_alphas=(-0.1, 0.04))  # small_random rejects alpha <= 0
+    bad = SMALL.replace(long_record_every=0)  # C4's long run: run() rejects record_every=0
     results = reproduce(tmp_path, claims=["C3", "C4"], settings=bad, workers=workers)
     by_id = {r.id: r for r in results}
-    assert "alpha" not in (by_id["C3"].reason or "")  # the other claim is unaffected
+    assert "record_every" not in (by_id["C3"].reason or "")  # the other claim is unaffected
     assert by_id["C4"].holds is False
-    assert "alpha must be a finite number > 0, got -0.1" in by_id["C4"].reason
+    assert "record_every must be >= 1, got 0" in by_id["C4"].reason
 
 
 def test_workers_must_be_positive(tmp_path):

@@ -319,6 +319,13 @@ def register_reproduce(subparsers) -> None:
                    help="output directory (default: results)")
     p.add_argument("--quick", action="store_true",
                    help="fewer seeds and shorter runs (a smoke run)")
+    p.add_argument("--setting", default="default", metavar="NAME",
+                   help="the problem family: default (30×30, r = 2, σ = (1, 0.5)), paper (50×50, "
+                        "rank 3), ill-conditioned (κ = 10) or rectangular (40×25); α grids and "
+                        "iteration budgets follow from it")
+    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
+                   help="change one setting (repeatable), e.g. --set n1=40 --set n2=25 "
+                        "--set singular_values=1,0.2 --set k=5 --set m=1200")
     p.add_argument("--seeds", type=int, metavar="N", help="number of seeds per setting")
     p.add_argument("--claims", type=_claim_ids, metavar="IDS",
                    help="a subset of the claims, comma-separated (e.g. C4,C7; default: all)")
@@ -342,8 +349,13 @@ def cmd_reproduce(args) -> int:
         print("matsense: error: this installation has no matsense.experiments.reproduce; "
               "'reproduce' is unavailable", file=sys.stderr)
         return 1
+    from .experiments import ClaimSettings
+
     subset = {} if args.claims is None else {"claims": args.claims}
-    results = reproduce(args.out, quick=args.quick, seeds=args.seeds,
+    settings = ClaimSettings.preset(args.setting, quick=args.quick)
+    settings = settings.with_overrides(args.overrides).resolve()
+    print(f"setting {settings.describe()} ({settings.mode} mode)")
+    results = reproduce(args.out, seeds=args.seeds, settings=settings,
                         progress=_show_progress(args), workers=args.workers, **subset)
     print(format_table(results))
     out = Path(args.out)

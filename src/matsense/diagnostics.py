@@ -17,7 +17,7 @@ def error(P, M_star):
 
 
 def loss(residual_norm, symmetric_factors: bool):
-    """f = ¼‖r‖² for X Xᵀ, ½‖r‖² for F Gᵀ (PAPER.md §2)."""
+    """f = ¼‖r‖² for X Xᵀ, ½‖r‖² for F Gᵀ (docs/conventions.md)."""
     return residual_norm**2 / (4 if symmetric_factors else 2)
 
 
@@ -49,6 +49,26 @@ def off_subspace(factors: tuple, U_star, V_star):
     return (_off(F, U_star) ** 2 + _off(G, V_star) ** 2) ** 0.5
 
 
+def redundant_imbalance(F, G, r: int):
+    """The smallest |eigenvalue| of Δ = FᵀF − GᵀG on the k − r redundant directions, per trajectory.
+
+    The redundant directions are the k − r right singular vectors of the
+    stacked factors [F; G] with the smallest singular values (the factor
+    directions the fit does not use). On such a direction v the product decays
+    like 1/t while |vᵀΔv| ≪ its size and linearly at rate ≈ η|vᵀΔv| after, so
+    the smallest one sets when a balanced start can leave the 1/t regime.
+    """
+    xp = backend.namespace(F, G)
+    k = F.shape[-1]
+    if not 0 <= r < k:
+        raise ValueError(f"r must be in [0, k) with k = {k}, got {r}")
+    _, _, Vh = xp.linalg.svd(xp.concat([F, G], axis=-2), full_matrices=False)
+    Ve = Vh[..., r:, :].mT
+    D = Ve.mT @ imbalance(F, G) @ Ve
+    w = xp.linalg.eigvalsh((D + D.mT) / 2)
+    return xp.min(xp.abs(w), axis=-1)
+
+
 def product_singular_values(factors: tuple):
     """The k singular values of P = F Gᵀ (or X Xᵀ), descending, from k×k matrices.
 
@@ -61,5 +81,5 @@ def product_singular_values(factors: tuple):
     return xp.linalg.svdvals(xp.linalg.qr(F).R @ xp.linalg.qr(G).R.mT)
 
 
-__all__ = ["error", "loss", "imbalance", "imbalance_drift", "off_subspace",
+__all__ = ["error", "loss", "imbalance", "imbalance_drift", "redundant_imbalance", "off_subspace",
            "product_singular_values", "product"]

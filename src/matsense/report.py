@@ -210,15 +210,19 @@ def claims_section(results, *, settings: dict | None = None, seconds: float | No
     n_hold = sum(bool(r.holds) for r in results)
     intro = (f"{n_hold} of {len(results)} claims hold. Each claim is measured on every seed "
              "(and every α where it applies); the table gives the median and [min, max]. The "
-             "criteria are fixed in matsense.experiments.settings.CRITERIA and explained in "
+             "criteria are fixed before any run, the same for every setting, and explained in "
              "docs/claims.md.")
     if settings:
-        intro += (f" Settings ({settings.get('mode', '')}): n = {settings.get('n')}, "
-                  f"r = {settings.get('r')}, m = {settings.get('m')}, σ = {settings.get('singular_values')}, "
+        sv = ", ".join(f"{v:g}" for v in settings.get("singular_values", []))
+        n2 = settings.get("n2") or settings.get("n1", settings.get("n"))
+        intro += (f" Setting '{settings.get('setting', 'default')}' ({settings.get('mode', '')} "
+                  f"mode): {settings.get('n1', settings.get('n'))}×{n2} (PSD problems "
+                  f"{settings.get('n1', settings.get('n'))}×{settings.get('n1', settings.get('n'))}), "
+                  f"r = {settings.get('r')}, m = {settings.get('m')}, σ = ({sv}), "
                   f"k = {settings.get('k')}, η = {settings.get('eta')}, α ∈ {settings.get('alphas')}.")
     if seconds is not None:
         intro += f" Total time {seconds:.1f} s."
-    return Section("Claims C1–C8 (PAPER.md §5)", intro=intro,
+    return Section("Claims C1–C8 of Xiong, Ding & Du (ICLR 2024)", intro=intro,
                    table=Table(["claim", "statement", "measured", "expected", "verdict"], rows, classes),
                    subsections=subs, anchor="claims")
 

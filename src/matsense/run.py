@@ -258,18 +258,21 @@ class IterateInfo(Mapping):
 
     ``info["residual_norm"]`` and ``info["error"]`` are NumPy arrays over the
     B trajectories (NaN for trajectories that have stopped; ``error`` is None
-    when not computed at t); ``info["factors"]`` are the factors of iterate t of
-    the trajectories still in the batch, whose original indices are
-    ``info["rows"]``; ``info["extras"]`` the method's extras of those rows
-    (e.g. a running sum a method keeps in its state). Factors and extras are
-    built on first access only.
+    when not computed at t); ``info["active"]`` (B,) says which trajectories
+    are still running (not yet converged, diverged or stopped);
+    ``info["factors"]`` are the factors of iterate t of the trajectories still
+    in the batch, whose original indices are ``info["rows"]`` (a finished
+    trajectory may stay in the batch, frozen, for a while: check ``active``);
+    ``info["extras"]`` the method's extras of those rows (e.g. a running sum a
+    method keeps in its state). Factors and extras are built on first access.
     """
 
-    _KEYS = ("residual_norm", "error", "rows", "factors", "extras")
+    _KEYS = ("residual_norm", "error", "active", "rows", "factors", "extras")
 
-    def __init__(self, t, rn, err, batch: _Batch):
+    def __init__(self, t, rn, err, active, batch: _Batch):
         self.t = t
-        self._values = {"residual_norm": rn, "error": err, "rows": batch.rows}
+        self._values = {"residual_norm": rn, "error": err, "active": active.copy(),
+                        "rows": batch.rows}
         self._batch = batch
 
     def __getitem__(self, key):
@@ -350,7 +353,7 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
             rn, err = _norms(problem, fac, rnorm, batch, need_err)
             batch.rollback(stopping.diverged(t, rn, err))
             done = stopping.converged(rn, err)
-            stop = callback is not None and bool(callback(t, IterateInfo(t, rn, err, batch)))
+            stop = callback is not None and bool(callback(t, IterateInfo(t, rn, err, stopping.active, batch)))
             _record(rec, t, start, batch, fac, rn, err, stopping.active, done, stop, problem)
             if done is not None:
                 stopping.finish(t, done, Status.CONVERGED)

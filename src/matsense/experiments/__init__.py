@@ -1,4 +1,4 @@
-"""The paper's claims C1–C8 (PAPER.md §5) as experiments with measured verdicts.
+"""The paper's claims C1–C8 (docs/claims.md) as experiments with measured verdicts.
 
 >>> from matsense.experiments import reproduce, format_table
 >>> results = reproduce("results", quick=True)          # doctest: +SKIP

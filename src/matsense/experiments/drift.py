@@ -1,6 +1,6 @@
 """The imbalance drift of GD on F Gᵀ and its bound (claim C8).
 
-One GD step changes the imbalance Δ = FᵀF − GᵀG by (PAPER.md §3)
+One GD step changes the imbalance Δ = FᵀF − GᵀG by (docs/conventions.md)
 
     Δ_{t+1} − Δ_t = η² (G_tᵀ S_tᵀ S_t G_t − F_tᵀ S_t S_tᵀ F_t) = η² (∇_G fᵀ∇_G f − ∇_F fᵀ∇_F f),
 
@@ -12,7 +12,7 @@ bound used by C8:
 :class:`DriftBoundGD` is plain asymmetric GD (the same update function as
 :class:`matsense.GD`) whose state also accumulates the right-hand side, so
 the driver :func:`matsense.run` runs it like any method; :func:`run_checkpoints`
-restarts it at a list of iterations to read the drift and the bound there.
+reads the drift and the bound at a list of iterations through the run's callback.
 Symbols follow the paper (F, G, S, eta).
 """
 
@@ -86,39 +86,40 @@ class DriftCheckpoints:
 def run_checkpoints(problem, init, eta: float, checkpoints, *, divergence_factor: float = 1e6):
     """Run :class:`DriftBoundGD` from batched ``init = (F0, G0)`` and read it at ``checkpoints``.
 
-    The run is split at the checkpoints (each segment is one :func:`matsense.run`
-    call restarted from the previous segment's factors, with the bound carried
-    over), so the result equals one uninterrupted GD run. A trajectory that
-    diverges keeps status 'diverged' and NaN from then on.
+    One run; a callback reads the factors and the accumulated bound at each
+    checkpoint. A trajectory that diverges keeps status 'diverged' and NaN at
+    the checkpoints after it stopped.
     """
     checkpoints = np.unique(np.asarray(checkpoints, dtype=int))
     if checkpoints.size == 0 or checkpoints[0] < 1:
         raise ValueError(f"checkpoints must be positive iterations, got {checkpoints.tolist()}")
-    method = DriftBoundGD(eta)
-    F, G = (np.asarray(a, dtype=float) for a in init)
-    B = F.shape[0]
-    Delta0 = diagnostics.imbalance(F, G)
-    FtF0 = F.mT @ F
+    F0, G0 = (np.asarray(a, dtype=float) for a in init)
+    B = F0.shape[0]
+    Delta0 = diagnostics.imbalance(F0, G0)
+    FtF0 = F0.mT @ F0
     M_star, M_norm = np.asarray(problem.M_star), problem.M_star_norm
-    dead = np.zeros(B, dtype=bool)
-    bound = np.zeros(B)
-    rows = {key: [] for key in ("drift", "bound", "growth", "rel_error")}
-    t_prev, seconds = 0, 0.0
-    for t in checkpoints:
-        if not dead.all():
-            tr = run(problem, method, (F, G), int(t - t_prev), record_every=int(t - t_prev),
-                     divergence_factor=divergence_factor)
-            seconds += tr.wall_time
-            F, G = (backend.to_numpy(a) for a in tr.factors)
-            dead |= np.asarray(tr.status) == "diverged"
-            bound = bound + np.asarray(tr.extras["drift_bound"])
-        nan = np.where(dead, np.nan, 1.0)
-        with np.errstate(all="ignore"):
-            rows["drift"].append(np.linalg.norm(diagnostics.imbalance(F, G) - Delta0, axis=(1, 2)) * nan)
-            rows["bound"].append(bound * nan)
-            rows["growth"].append(np.linalg.norm(F.mT @ F - FtF0, axis=(1, 2)) * nan)
-            rows["rel_error"].append(np.linalg.norm(F @ G.mT - M_star, axis=(1, 2)) / M_norm * nan)
-        t_prev = t
-    status = np.where(dead, "diverged", "max_iters")
-    return DriftCheckpoints(checkpoints, *(np.array(rows[k]) for k in rows), status,
-                            np.linalg.norm(Delta0, axis=(1, 2)), seconds)
+    where = {int(t): i for i, t in enumerate(checkpoints)}
+    rows = {key: np.full((checkpoints.size, B), np.nan)
+            for key in ("drift", "bound", "growth", "rel_error")}
+
+    def read(t, info):
+        if t in where:
+            live = info["active"][info["rows"]]
+            idx = info["rows"][live]
+            F, G = (backend.to_numpy(f)[live] for f in info["factors"])
+            bound = backend.to_numpy(info["extras"]["drift_bound"])[live]
+            i = where[t]
+            with np.errstate(all="ignore"):
+                rows["drift"][i, idx] = np.linalg.norm(diagnostics.imbalance(F, G) - Delta0[idx],
+                                                       axis=(1, 2))
+                rows["bound"][i, idx] = bound
+                rows["growth"][i, idx] = np.linalg.norm(F.mT @ F - FtF0[idx], axis=(1, 2))
+                rows["rel_error"][i, idx] = np.linalg.norm(F @ G.mT - M_star, axis=(1, 2)) / M_norm
+        return False
+
+    tr = run(problem, DriftBoundGD(eta), (F0, G0), int(checkpoints[-1]),
+             record_every=int(checkpoints[-1]), divergence_factor=divergence_factor, callback=read)
+    status = np.where(np.asarray(tr.status) == "diverged", "diverged", "max_iters")
+    return DriftCheckpoints(checkpoints, rows["drift"], rows["bound"], rows["growth"],
+                            rows["rel_error"], status, np.linalg.norm(Delta0, axis=(1, 2)),
+                            tr.wall_time)

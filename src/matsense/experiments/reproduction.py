@@ -52,6 +52,7 @@ def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: b
     (see :func:`~matsense.experiments.runs.compute_runs`); the analysis then
     runs here.
     """
+    settings = settings.resolve()
     log = _runs.stderr_log if progress else None
     runs = [_runs.SeedRuns(settings, s, log) for s in seeds]
     names = list(dict.fromkeys(name for cid in ids for name in CLAIMS[cid].runs))
@@ -80,8 +81,9 @@ def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: b
 
 def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
               claims=None, settings: ClaimSettings | None = None,
-              workers: int | None = None) -> list[ClaimResult]:
-    """Reproduce the claims C1–C8 of PAPER.md §5; write summary.json, figures and report.html.
+              workers: int | None = None, setting: str = "default",
+              overrides=None) -> list[ClaimResult]:
+    """Reproduce the paper's claims C1–C8; write summary.json, figures and report.html.
 
     Parameters
     ----------
@@ -89,8 +91,14 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
         Output directory (created). Figures go to ``out_dir/figures`` as PNG
         and SVG; ``summary.json`` and ``report.html`` to ``out_dir``.
     quick : bool
-        Use :meth:`ClaimSettings.quick` (2 seeds, shorter runs, ≈ 30 s)
-        instead of :meth:`ClaimSettings.full` (3 seeds, ≈ 3 min).
+        Quick mode (2 seeds, two α where a claim sweeps α, shorter horizons)
+        instead of full mode (3 seeds).
+    setting : str
+        A preset of :data:`~matsense.experiments.settings.PRESETS`: 'default',
+        'paper' (50×50, rank 3), 'ill-conditioned' (κ = 10), 'rectangular'.
+    overrides : dict or sequence of 'key=value', optional
+        Changes to the preset (``ClaimSettings.with_overrides``), e.g.
+        ``["n1=40", "n2=25", "singular_values=1,0.2"]``; budgets and α follow.
     seeds : None, int or sequence of int
         ``None``: the mode's default count; ``N``: seeds 0…N−1; a sequence:
         those seeds. Seed s draws problem s and the initial factors from
@@ -100,7 +108,8 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     claims : sequence of str or str, optional
         A subset of 'C1'…'C8' (default all), e.g. ``["C4", "C7"]`` or ``"C4,C7"``.
     settings : ClaimSettings, optional
-        Override every setting (then ``quick`` is ignored); e.g.
+        Override every setting (then ``quick``, ``setting`` and ``overrides``
+        are ignored); e.g.
         ``ClaimSettings.quick().replace(eta=50.0)`` to see a diverging run.
     workers : int, optional
         Processes that build the runs, one (seed, run) at a time (default: the
@@ -119,7 +128,10 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
 
     not_in_worker_bootstrap("matsense.experiments.reproduce()")
     if settings is None:
-        settings = ClaimSettings.quick() if quick else ClaimSettings.full()
+        settings = ClaimSettings.preset(setting, quick=quick)
+        if overrides:
+            settings = settings.with_overrides(overrides)
+    settings = settings.resolve()
     if isinstance(claims, str):
         claims = [c for c in claims.replace(" ", ",").split(",") if c]
     ids = list(CLAIMS) if claims is None else [str(c).strip().upper() for c in claims]

@@ -19,7 +19,7 @@ import numpy as np
 
 @dataclass
 class ClaimResult:
-    """Verdict of one claim of PAPER.md §5.
+    """Verdict of one claim of docs/claims.md.
 
     Attributes
     ----------

@@ -18,6 +18,8 @@ run name           what it is
                    [small random (G₀ at α/3, independent),
                    balanced G₀ = F₀, imbalanced G₀ = F₀/3]
 ``rebalanced``     RebalancedGD on F Gᵀ, k > r, every α               (C7)
+``exact_reference`` GD on F Gᵀ, k = r, from the first r columns of    (C7)
+                   the start of ``rebalanced``
 ``drift``          DriftBoundGD at η and η/2, ``c8_alphas``           (C8)
 =================  ============================================================
 
@@ -33,6 +35,7 @@ import time
 
 import numpy as np
 
+from .. import diagnostics
 from .. import init as _init
 from ..methods import GD, RebalancedGD
 from ..operators import single_threaded
@@ -53,12 +56,14 @@ class LabeledRun:
     the order in which a builder stacked its trajectories.
     """
 
-    def __init__(self, traj: BatchTrajectory, labels):
+    def __init__(self, traj: BatchTrajectory, labels, checkpoints: dict | None = None):
         labels = tuple(labels)
         if len(labels) != traj.batch_size or len(set(labels)) != len(labels):
             raise ValueError(f"need {traj.batch_size} distinct labels, got {labels}")
         self.traj = traj
         self.labels = labels
+        #: label -> {quantity: array} read at checkpoints during the run (by a callback)
+        self.checkpoints = checkpoints or {}
 
     def index(self, label) -> int:
         try:
@@ -85,7 +90,7 @@ class SeedRuns:
     """The problems and runs of one seed (built lazily, cached)."""
 
     def __init__(self, settings: ClaimSettings, seed: int, log=None):
-        self.settings = settings
+        self.settings = settings.resolve()
         self.seed = int(seed)
         self.log = log
         self.seconds: dict[str, float] = {}
@@ -94,10 +99,12 @@ class SeedRuns:
 
     # ------------------------------------------------------------- problems
     def problem(self, symmetric: bool) -> Problem:
+        """The seed's PSD problem (n1 × n1) or general problem (n1 × n2)."""
         if symmetric not in self._problems:
             s = self.settings
+            n1, n2 = (s.n, s.n) if symmetric else s.shape
             self._problems[symmetric] = Problem.gaussian(
-                s.n, r=s.r, m=s.m, singular_values=list(s.singular_values),
+                n1, n2, r=s.r, m=s.m, singular_values=list(s.singular_values),
                 symmetric=symmetric, seed=self.seed)
         return self._problems[symmetric]
 
@@ -121,11 +128,12 @@ class SeedRuns:
                 self.log(f"seed {self.seed}: run {name} took {self.seconds[name]:.1f} s")
         return self._runs[name]
 
-    def _gd(self, problem, init, iters, *, tol=None, record_every=None, method=None):
+    def _gd(self, problem, init, iters, *, tol=None, record_every=None, method=None,
+            callback=None):
         s = self.settings
         return run(problem, method or GD(s.eta), init, iters, tol=tol,
-                   record_every=record_every or s.record_every,
-                   divergence_factor=s.divergence_factor)
+                   record_every=s.record_every if record_every is None else record_every,
+                   divergence_factor=s.divergence_factor, callback=callback)
 
 
 def _batch(values, seed):
@@ -138,7 +146,12 @@ def _sym_exact(sr: SeedRuns):
     p = sr.problem(True)
     alphas, seeds = _batch(s.alphas, sr.init_seed("symmetric"))
     X0 = _init.symmetric_random(p, s.r, alphas, seed=seeds)
-    return LabeledRun(sr._gd(p, X0, s.exact_iters), alphas)
+    return LabeledRun(sr._gd(p, X0, s.exact_iters, tol=s.exact_tol), alphas)
+
+
+def _long_record_every(s, iters: int) -> int:
+    """Record stride of long runs: ``long_record_every``, coarser beyond 20 000 iterations."""
+    return max(s.long_record_every, iters // 2000)
 
 
 def _sym_over(sr: SeedRuns):
@@ -146,15 +159,17 @@ def _sym_over(sr: SeedRuns):
     p = sr.problem(True)
     alphas, seeds = _batch(s.c2_alphas, sr.init_seed("symmetric"))
     X0 = _init.symmetric_random(p, s.k, alphas, seed=seeds)
-    return LabeledRun(sr._gd(p, X0, s.c2_iters, record_every=s.long_record_every), alphas)
+    return LabeledRun(sr._gd(p, X0, s.c2_iters, record_every=_long_record_every(s, s.c2_iters)),
+                      alphas)
 
 
 def _asym_exact(sr: SeedRuns):
     s = sr.settings
     p = sr.problem(False)
     alphas, seeds = _batch(s.alphas, sr.init_seed("asymmetric"))
-    return LabeledRun(sr._gd(p, _init.small_random(p, s.r, alphas, seed=seeds), s.exact_iters),
-                      alphas)
+    traj = sr._gd(p, _init.small_random(p, s.r, alphas, ratio=s.ratio, seed=seeds), s.exact_iters,
+                  tol=s.exact_tol)
+    return LabeledRun(traj, alphas)
 
 
 def _asym_over(sr: SeedRuns):
@@ -164,8 +179,9 @@ def _asym_over(sr: SeedRuns):
     # Stop each trajectory just below the fit window: the window is relative to the
     # starting error, which is ‖M*‖_F up to O(α²), so this tol is on the same scale.
     tol = s.c4_window[1] / 2
-    traj = sr._gd(p, _init.small_random(p, s.k, alphas, seed=seeds), s.c4_iters, tol=tol,
-                  record_every=s.long_record_every)
+    traj = sr._gd(p, _init.small_random(p, s.k, alphas, ratio=s.ratio, seed=seeds), s.c4_iters,
+                  tol=tol,
+                  record_every=_long_record_every(s, s.c4_iters))
     return LabeledRun(traj, alphas)
 
 
@@ -182,17 +198,41 @@ def asym_on_sym_inits(sr: SeedRuns):
     (the order of :data:`ASYM_ON_SYM_LABELS`)."""
     s = sr.settings
     p = sr.problem(True)
-    F_sr, G_sr = _init.small_random(p, s.k, s.c5_alpha, seed=sr.init_seed("asymmetric"))
+    F_sr, G_sr = _init.small_random(p, s.k, s.c5_alpha, ratio=s.ratio,
+                                    seed=sr.init_seed("asymmetric"))
     X0 = _init.symmetric_random(p, s.k, s.c5_alpha, seed=sr.init_seed("symmetric"))
     F0 = np.stack([F_sr, X0, X0])
-    G0 = np.stack([G_sr, X0.copy(), X0 / 3])
+    G0 = np.stack([G_sr, X0.copy(), X0 * s.ratio])
     return F0, G0
 
 
 def _asym_on_sym(sr: SeedRuns):
+    """The three starts, and the generated imbalance of the balanced one at checkpoints.
+
+    The balanced start has Δ₀ = 0; GD generates imbalance (C8). Its smallest
+    eigenvalue on the k − r redundant directions sets when a linear rate can take
+    over from the 1/t decay (see :func:`matsense.diagnostics.redundant_imbalance`).
+    """
     s = sr.settings
-    traj = sr._gd(sr.problem(True), asym_on_sym_inits(sr), s.c5_iters)
-    return LabeledRun(traj, ASYM_ON_SYM_LABELS)
+    labels = tuple(ASYM_ON_SYM_LABELS)
+    balanced = labels.index("balanced")
+    iters = s.c5_iters
+    marks = set(np.unique(np.round(np.geomspace(1, iters, s.c6_checkpoints)).astype(int)).tolist())
+    seen = {"iteration": [], "redundant_imbalance": []}
+
+    def read_imbalance(t, info):
+        rows = list(info["rows"])
+        if t in marks and balanced in rows:
+            F, G = (f[rows.index(balanced)][None] for f in info["factors"])
+            seen["iteration"].append(t)
+            seen["redundant_imbalance"].append(
+                float(np.asarray(diagnostics.redundant_imbalance(F, G, s.r))[0]))
+        return False
+
+    traj = sr._gd(sr.problem(True), asym_on_sym_inits(sr), iters, tol=s.exact_tol,
+                  record_every=_long_record_every(s, iters), callback=read_imbalance)
+    checkpoints = {"balanced": {k: np.asarray(v) for k, v in seen.items()}}
+    return LabeledRun(traj, labels, checkpoints)
 
 
 def _rebalanced(sr: SeedRuns):
@@ -200,9 +240,19 @@ def _rebalanced(sr: SeedRuns):
     p = sr.problem(False)
     alphas, seeds = _batch(s.alphas, sr.init_seed("asymmetric"))
     method = RebalancedGD(step_size=s.eta, tau=s.tau)
-    traj = sr._gd(p, _init.small_random(p, s.k, alphas, seed=seeds), s.c7_iters, tol=s.c7_tol,
-                  method=method)
+    traj = sr._gd(p, _init.small_random(p, s.k, alphas, ratio=s.ratio, seed=seeds), s.c7_iters,
+                  tol=s.c7_tol, method=method)
     return LabeledRun(traj, alphas)
+
+
+def _exact_reference(sr: SeedRuns):
+    """GD with k = r from the first r columns of the start of ``rebalanced`` (C7's reference)."""
+    s = sr.settings
+    p = sr.problem(False)
+    alphas, seeds = _batch(s.alphas, sr.init_seed("asymmetric"))
+    F0, G0 = _init.small_random(p, s.k, alphas, ratio=s.ratio, seed=seeds)
+    return LabeledRun(sr._gd(p, (F0[..., :s.r], G0[..., :s.r]), s.exact_iters, tol=s.exact_tol),
+                      alphas)
 
 
 def drift_checkpoints(iters: int, n: int) -> np.ndarray:
@@ -214,7 +264,7 @@ def _drift(sr: SeedRuns):
     s = sr.settings
     p = sr.problem(False)
     alphas, seeds = _batch(s.c8_alphas, sr.init_seed("asymmetric"))
-    init = _init.small_random(p, s.k, alphas, seed=seeds)
+    init = _init.small_random(p, s.k, alphas, ratio=s.ratio, seed=seeds)
     ck = drift_checkpoints(s.c8_iters, s.c8_checkpoints)
     full = run_checkpoints(p, init, s.eta, ck, divergence_factor=s.divergence_factor)
     half = run_checkpoints(p, init, s.eta / 2, 2 * ck, divergence_factor=s.divergence_factor)
@@ -228,6 +278,7 @@ RUNS = {
     "asym_over": _asym_over,
     "asym_on_sym": _asym_on_sym,
     "rebalanced": _rebalanced,
+    "exact_reference": _exact_reference,
     "drift": _drift,
 }
 
@@ -240,7 +291,7 @@ def stderr_log(message: str) -> None:
 #: Rough relative cost of each run (iterations × batch), to start the longest first.
 _COST = {"asym_over": "c4_iters", "sym_over": "c2_iters", "asym_on_sym": "c5_iters",
          "drift": "c8_iters", "rebalanced": "c7_iters", "sym_exact": "exact_iters",
-         "asym_exact": "exact_iters"}
+         "asym_exact": "exact_iters", "exact_reference": "exact_iters"}
 
 
 def _compute_one(settings: ClaimSettings, seed: int, name: str, progress: bool):

@@ -1,16 +1,33 @@
-"""Settings of the claim experiments (PAPER.md §5) and the criteria of their verdicts.
+"""Settings of the claim experiments: presets, overrides, and budgets derived from predicted rates.
 
 One frozen :class:`ClaimSettings` holds every number an experiment uses: the
-problem (n, r, m, σ), the over-parameterized width k, the step size η, the
-initialization scales α, the iterations and fit windows of every claim, and
-the seeds. :meth:`ClaimSettings.full` and :meth:`ClaimSettings.quick` are the
-two presets of :func:`matsense.experiments.reproduce`; tests build smaller
-ones with :meth:`ClaimSettings.replace`.
+problem (n1 × n2, rank r, m measurements, σ), the over-parameterized width k,
+the step size η, the initialization scales α, the iterations and fit windows
+of every claim, and the seeds.
+
+*A family of settings, not one tuned case.* Only the problem (n1, n2, r, m,
+σ, k, η) is chosen; everything else follows from it by fixed rules
+(:mod:`matsense.experiments.predict`) when left ``None``:
+
+* the α grid scales with σ_r and the predicted imbalance, so that the
+  imbalance rate η·λ_min(Δ₀) stays well below the signal rate (C4's α² law
+  is a small-α statement);
+* iteration budgets are a few times the iterations the predicted rates need
+  (∝ 1/(ησ_r) for k = r, ∝ 1/(ηλ_min(Δ₀)) for C4, the switch time plus the
+  post-switch prediction for C7); runs stop at a tolerance, so a generous
+  budget costs nothing when the prediction is pessimistic.
+
+:meth:`ClaimSettings.resolve` fills them in; ``summary.json`` records the
+resolved values. Presets (:data:`PRESETS`): ``default`` (the paper's claims' setting,
+n = 30, r = 2, m = 900, σ = (1, 0.5), k = 4, η = 0.3), ``paper`` (the paper's
+figures: 50 × 50, rank 3), ``ill-conditioned`` (κ = 10) and ``rectangular``
+(n1 ≠ n2); :meth:`ClaimSettings.with_overrides` applies ``--set key=value``.
+Symmetric (PSD) problems of the claims C1, C2, C5, C6 are n1 × n1.
 
 The thresholds that turn measured numbers into a verdict live with each
 claim, as a typed dataclass (``matsense.experiments.CLAIMS[cid].criteria``),
-fixed before any run and the same in every mode; they are explained claim by
-claim in ``docs/claims.md``.
+fixed before any run and the same in every mode and setting; they are
+explained claim by claim in ``docs/claims.md``.
 
 Randomness: problem ``s`` is ``Problem.gaussian(..., seed=s)``; initial factors
 are drawn from :func:`init_seed` (``s``, role), a ``SeedSequence`` of the seed
@@ -22,6 +39,8 @@ asymmetric problem) starts from the same factors.
 from __future__ import annotations
 
 import dataclasses
+import math
+import tomllib
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,88 +54,201 @@ def init_seed(seed: int, role: str) -> int:
     return int(state)
 
 
+#: The named settings of ``matsense reproduce --setting NAME``: overrides of the defaults.
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "paper": dict(n1=50, r=3, m=1500, singular_values=(1.0, 0.75, 0.5), k=5),
+    "ill-conditioned": dict(singular_values=(1.0, 0.1)),
+    "rectangular": dict(n1=40, n2=25, m=1000),
+}
+
+#: What quick mode changes (fewer seeds and α, shorter horizons; same problem and criteria).
+QUICK = dict(n_seeds=2, c2_min_iters=3000, c4_window=(1e-4, 1e-6), c8_time=45.0,
+             c8_checkpoints=16, quick_alphas=2)
+
+#: Fields that may be given on the command line (``--set key=value``); the others are derived.
+SETTABLE = ("n1", "n2", "r", "m", "singular_values", "k", "eta", "ratio", "alphas", "n_seeds",
+            "tau", "budget_factor", "c2_min_iters", "exact_iters", "c2_iters", "c4_iters",
+            "c5_iters", "c7_iters", "c8_iters", "record_every", "long_record_every")
+
+
 @dataclass(frozen=True)
 class ClaimSettings:
     """Everything the claim experiments use; see the module docstring.
 
-    Iteration counts are maxima: runs with a ``tol`` stop early once every
-    trajectory of the batch has met it. Windows are ``(upper, lower)`` bounds
-    on the error relative to its value at the start of the fit
+    Fields left ``None`` are derived by :meth:`resolve`. Iteration counts are
+    maxima: runs with a tolerance stop early once every trajectory of the
+    batch has met it. Windows are ``(upper, lower)`` bounds on the error
+    relative to its value at the start of the fit
     (:func:`matsense.rates.linear_rate`).
     """
 
+    setting: str = "default"
     mode: str = "full"
-    n: int = 30
+    # the problem family
+    n1: int = 30
+    n2: int | None = None
     r: int = 2
     m: int = 900
     singular_values: tuple = (1.0, 0.5)
     k: int = 4
     eta: float = 0.3
-    alphas: tuple = (0.08, 0.04, 0.02)
+    ratio: float = 1 / 3
+    # initialization scales (None: derived from σ_r and the predicted imbalance)
+    alphas: tuple | None = None
+    c2_alphas: tuple | None = None
+    c4_alphas: tuple | None = None
+    c5_alpha: float | None = None
+    c8_alphas: tuple | None = None
+    quick_alphas: int | None = None   # use only the first N α where a claim sweeps α
     n_seeds: int = 3
     record_every: int = 5
     long_record_every: int = 10
     divergence_factor: float = 1e6
+    budget_factor: float = 3.0
     # C1 / C3: exact parameterization k = r
-    exact_iters: int = 600
+    exact_iters: int | None = None
     exact_window: tuple = (1e-4, 1e-12)
-    # C2: X Xᵀ with k > r (also the XXᵀ curve of C5 and C6)
-    c2_alphas: tuple = (0.08,)
-    c2_iters: int = 10000
+    exact_tol: float = 1e-13
+    # C2: X Xᵀ with k > r (also the X Xᵀ curve of C5 and C6)
+    c2_iters: int | None = None
+    c2_min_iters: int = 10000
     c2_tail: float = 0.5
     # C4: F Gᵀ with k > r, rate vs α
-    c4_alphas: tuple = (0.08, 0.04, 0.02)
-    c4_iters: int = 20000
+    c4_iters: int | None = None
     c4_window: tuple = (1e-4, 1e-8)
-    # C5 / C6: F Gᵀ on the symmetric PSD problem
-    c5_alpha: float = 0.08
-    c5_iters: int = 3000
+    # C5 / C6: F Gᵀ on the symmetric PSD problem (horizon: c5_iters, default c2_iters)
+    c5_iters: int | None = None
     c6_tail: float = 0.5
+    c6_checkpoints: int = 40
     # C7: rebalanced GD
     tau: float = 1e-2
-    c7_iters: int = 2000
+    c7_iters: int | None = None
     c7_window: tuple = (1e-2, 1e-10)
     c7_tol: float = 1e-13
-    # C8: imbalance drift at η and η/2 over the same time η·t
-    c8_alphas: tuple = (0.08, 0.04, 0.02)
-    c8_iters: int = 1000
+    # C8: imbalance drift at η and η/2 over the same time η·t (c8_time in units of 1/σ_r)
+    c8_iters: int | None = None
+    c8_time: float = 150.0
     c8_checkpoints: int = 24
 
     def __post_init__(self):
-        if self.c5_alpha not in self.c2_alphas:
+        from .. import _validate as V
+
+        n1 = V.int_in_range("n1", self.n1, 2)
+        n2 = n1 if self.n2 is None else V.int_in_range("n2", self.n2, 2)
+        V.int_in_range("r", self.r, 1)
+        V.int_in_range("m", self.m, 1)
+        if not self.r < self.k <= min(n1, n2):
+            raise ValueError(f"need 1 <= r < k <= min(n1, n2), got r={self.r}, k={self.k}, "
+                             f"n1={n1}, n2={n2}")
+        sv = tuple(self.singular_values)
+        if len(sv) != self.r:
+            raise ValueError(f"singular_values needs r={self.r} entries, got {list(sv)}")
+        for value in sv:
+            V.positive_float("singular_values", value)
+        V.positive_float("eta", self.eta)
+        V.positive_float("ratio", self.ratio)
+        V.int_in_range("n_seeds", self.n_seeds, 1)
+        V.positive_float("budget_factor", self.budget_factor)
+        for name in ("alphas", "c2_alphas", "c4_alphas", "c8_alphas"):
+            values = getattr(self, name)
+            if values is not None:
+                if len(values) == 0:
+                    raise ValueError(f"{name} must not be empty")
+                for a in values:
+                    V.positive_float(name, a)
+        if self.c5_alpha is not None:
+            V.positive_float("c5_alpha", self.c5_alpha)
+        if (self.c5_alpha is not None and self.c2_alphas is not None
+                and self.c5_alpha not in self.c2_alphas):
             raise ValueError(f"c5_alpha={self.c5_alpha} must be one of c2_alphas={self.c2_alphas}: "
                              "C5 and C6 compare against the C2 run at that α")
-        if self.c5_iters > self.c2_iters:
+        if (self.c5_iters is not None and self.c2_iters is not None
+                and self.c5_iters > self.c2_iters):
             raise ValueError(f"c5_iters={self.c5_iters} must be <= c2_iters={self.c2_iters}: "
                              "C5 and C6 compare against the C2 run at the same iteration")
-        if not 1 <= self.r < self.k <= self.n:
-            raise ValueError(f"need 1 <= r < k <= n, got r={self.r}, k={self.k}, n={self.n}")
-        if len(self.singular_values) != self.r:
-            raise ValueError(f"singular_values needs r={self.r} entries, got {self.singular_values}")
-        if self.n_seeds < 1:
-            raise ValueError(f"n_seeds must be >= 1, got {self.n_seeds}")
-        if self.eta <= 0:
-            raise ValueError(f"eta must be > 0, got {self.eta}")
+        if self.mode not in ("full", "quick"):
+            raise ValueError(f"mode must be 'full' or 'quick', got {self.mode!r}")
+
+    # ------------------------------------------------------------- presets
+    @classmethod
+    def preset(cls, name: str = "default", *, quick: bool = False, **overrides) -> "ClaimSettings":
+        """The named setting of :data:`PRESETS` (quick or full mode), with ``overrides``."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown setting {name!r}; known settings: {', '.join(PRESETS)}")
+        values = dict(PRESETS[name], setting=name)
+        if quick:
+            values.update(QUICK, mode="quick")
+        values.update(overrides)
+        return cls(**values)
 
     @classmethod
     def full(cls) -> "ClaimSettings":
-        """The PAPER.md §5 settings, 3 seeds (≈ 2–3 minutes on a 2-core CPU)."""
-        return cls()
+        """The default setting (docs/claims.md), full mode: 3 seeds."""
+        return cls.preset("default")
 
     @classmethod
     def quick(cls) -> "ClaimSettings":
-        """Same problem and criteria, 2 seeds and shorter runs (≈ 20–30 s).
-
-        C4 keeps two of the three α (0.08, 0.04) and fits its rates on the
-        window 1e-4…1e-6; C2 and C5/C6 run shorter horizons (3000 and 1200
-        iterations), C8 a shorter drift horizon.
-        """
-        return cls(mode="quick", n_seeds=2, exact_iters=400, c2_iters=3000,
-                   c4_alphas=(0.08, 0.04), c4_iters=5000, c4_window=(1e-4, 1e-6),
-                   c5_iters=1200, c8_alphas=(0.08, 0.04), c8_iters=300, c8_checkpoints=16)
+        """The default setting in quick mode: 2 seeds, two α for C4 and C8, shorter horizons."""
+        return cls.preset("default", quick=True)
 
     def replace(self, **changes) -> "ClaimSettings":
         return dataclasses.replace(self, **changes)
+
+    def with_overrides(self, items) -> "ClaimSettings":
+        """Apply ``key=value`` strings or a dict (values parsed by the field's type).
+
+        ``n`` sets n1 (and n2 when it was not set); tuples are comma-separated
+        (``singular_values=1,0.2``). Unknown keys and unparsable values raise
+        ``ValueError`` naming the key and what is allowed.
+        """
+        pairs = items.items() if isinstance(items, dict) else [_split(item) for item in items]
+        changes = {}
+        for key, value in pairs:
+            if key == "n":
+                key = "n1"
+            if key not in SETTABLE:
+                raise ValueError(f"unknown setting key {key!r}; allowed: n, {', '.join(SETTABLE)}")
+            changes[key] = _parse(key, value, _FIELD_TYPES[key])
+        return self.replace(**changes)
+
+    # --------------------------------------------------------------- derived
+    @property
+    def n(self) -> int:
+        """Size of the symmetric (PSD) problems, n1 × n1."""
+        return self.n1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of the asymmetric problems."""
+        return (self.n1, self.n1 if self.n2 is None else self.n2)
+
+    def resolve(self) -> "ClaimSettings":
+        """These settings with every ``None`` replaced by its rule (see the module docstring)."""
+        from . import predict
+
+        s = self
+        if s.n2 is None:
+            s = s.replace(n2=s.n1)
+        if s.alphas is None:
+            a = predict.alpha_max(s)
+            s = s.replace(alphas=tuple(float(f"{a / d:.3g}") for d in (1, 2, 4)))
+        limit = s.quick_alphas or len(s.alphas)
+        fill = {}
+        if s.c2_alphas is None:
+            fill["c2_alphas"] = (s.alphas[0],)
+        if s.c5_alpha is None:
+            fill["c5_alpha"] = (fill.get("c2_alphas") or s.c2_alphas)[0]
+        if s.c4_alphas is None:
+            fill["c4_alphas"] = tuple(s.alphas[:limit])
+        if s.c8_alphas is None:
+            fill["c8_alphas"] = tuple(s.alphas[:limit])
+        s = s.replace(**fill)
+        budgets = predict.budgets(s)
+        fill = {key: value for key, value in budgets.items() if getattr(s, key) is None}
+        if "c5_iters" in fill:  # the C5/C6 horizon is the X Xᵀ run's unless given
+            fill["c5_iters"] = fill.get("c2_iters", s.c2_iters)
+        return s.replace(**fill)
 
     def as_dict(self) -> dict:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
@@ -124,3 +256,68 @@ class ClaimSettings:
 
     def problem_kwargs(self) -> dict:
         return dict(r=self.r, m=self.m, singular_values=list(self.singular_values))
+
+    def describe(self) -> str:
+        """One line naming the setting: 'default: 30×30, r = 2, m = 900, σ = (1, 0.5), k = 4, η = 0.3'."""
+        n1, n2 = self.shape
+        sv = ", ".join(f"{v:g}" for v in self.singular_values)
+        return (f"{self.setting}: {n1}×{n2}, r = {self.r}, m = {self.m}, σ = ({sv}), "
+                f"k = {self.k}, η = {self.eta:g}")
+
+
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ClaimSettings)}
+
+
+def _split(item: str) -> tuple[str, str]:
+    key, sep, value = str(item).partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"expected KEY=VALUE, got {item!r}")
+    return key.strip(), value.strip()
+
+
+def _parse(key: str, value, annotation: str):
+    """``value`` (a string from the command line, or already typed) as field ``key``'s type."""
+    text = str(annotation)
+    if not isinstance(value, str):
+        raw = value
+    elif value.lower() in ("none", "auto", ""):
+        if "None" not in text:
+            raise ValueError(f"{key} cannot be unset (got {value!r})")
+        return None
+    else:
+        try:
+            raw = tomllib.loads(f"v = [{value}]")["v"] if "tuple" in text else \
+                tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ValueError(f"{key}: cannot read {value!r} as {_kind(text)}") from None
+    try:
+        if "tuple" in text:
+            out = tuple(float(x) for x in (raw if isinstance(raw, (list, tuple)) else [raw]))
+        elif text.startswith("int"):
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)) or raw != int(raw):
+                raise TypeError
+            out = int(raw)
+        elif text.startswith("float"):
+            if isinstance(raw, bool):
+                raise TypeError
+            out = float(raw)
+        else:
+            out = raw
+    except (TypeError, ValueError):
+        raise ValueError(f"{key} must be {_kind(text)}, got {value!r}") from None
+    if isinstance(out, float) and not math.isfinite(out):
+        raise ValueError(f"{key} must be finite, got {value!r}")
+    return out
+
+
+def _kind(annotation: str) -> str:
+    if "tuple" in annotation:
+        return "a comma-separated list of numbers"
+    if annotation.startswith("int"):
+        return "an integer"
+    if annotation.startswith("float"):
+        return "a number"
+    return "a value"
+
+
+__all__ = ["ClaimSettings", "PRESETS", "SETTABLE", "init_seed"]

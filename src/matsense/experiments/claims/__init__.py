@@ -1,4 +1,4 @@
-"""The paper's claims C1–C8 (PAPER.md §5) as experiments with a measured verdict.
+"""The paper's claims C1–C8 (docs/claims.md) as experiments with a measured verdict.
 
 One module per claim or group of claims, each a :class:`~.base.Claim` with its
 runs, its typed criteria, its measurement, its verdict and its figure:

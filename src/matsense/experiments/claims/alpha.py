@@ -48,7 +48,7 @@ class AlphaClaim(Claim):
         for sr in runs:
             run = sr.get("asym_over")
             p = sr.problem(False)
-            F0, G0 = _init.small_random(p, s.k, list(alphas),
+            F0, G0 = _init.small_random(p, s.k, list(alphas), ratio=s.ratio,
                                         seed=[sr.init_seed("asymmetric")] * len(alphas))
             lam = np.linalg.eigvalsh(F0.mT @ F0 - G0.mT @ G0)[:, 0]
             rates = []

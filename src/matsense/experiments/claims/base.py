@@ -147,6 +147,7 @@ class Claim:
         raise NotImplementedError
 
     def __call__(self, runs, settings, out_dir=None) -> ClaimResult:
+        settings = settings.resolve()
         m = self.measure(runs, settings)
         verdict = self.judge(m, settings)
         figures = []

@@ -413,3 +413,36 @@ def test_small_numpy_operators_run_with_one_blas_thread(monkeypatch):
     monkeypatch.setenv("MATSENSE_BLAS_THREADS", "many")
     with pytest.raises(ValueError, match="MATSENSE_BLAS_THREADS must be"):
         backend.blas_threads_for(p.operator, p.y)
+
+
+# ------------------------------------------------------------ diagnostics from factors
+def test_factored_error_equals_the_dense_one_and_stays_accurate_near_the_solution():
+    p = ms.Problem.gaussian(20, 15, r=3, m=300, kappa=3.0, seed=0)
+    truth = ms.diagnostics.Truth.of(p, np.zeros((1, 20, 3)))
+    assert truth.factored
+    rng = np.random.default_rng(1)
+    F, G = rng.standard_normal((4, 20, 5)), rng.standard_normal((4, 15, 5))
+    np.testing.assert_allclose(truth.error((F, G)), ms.diagnostics.error(F @ G.mT, p.M_star),
+                               rtol=1e-12)
+    # at the solution plus a perturbation of size 1e-9 · 1e-9 the error is ~1e-18 of ‖M*‖
+    # in exact arithmetic; the factored formula stays at the rounding floor, not 1e-8
+    root = np.sqrt(np.diag(p.S_star))
+    Fs = np.c_[p.U_star * root, 1e-9 * rng.standard_normal((20, 2))][None]
+    Gs = np.c_[p.V_star * root, 1e-9 * rng.standard_normal((15, 2))][None]
+    assert truth.error((Fs, Gs))[0] <= 1e-15 * p.M_star_norm
+    X = rng.standard_normal((2, 20, 4))
+    sym = ms.Problem.gaussian(20, r=3, m=300, symmetric=True, seed=2)
+    t_sym = ms.diagnostics.Truth.of(sym, X)
+    np.testing.assert_allclose(t_sym.error((X,)), ms.diagnostics.error(X @ X.mT, sym.M_star),
+                               rtol=1e-12)
+
+
+def test_record_selects_the_history_quantities(small):
+    init = ms.init.small_random(small, k=2, alpha=0.05, seed=1)
+    full = ms.run(small, ms.GD(step_size=ETA), init, iters=30)
+    lean = ms.run(small, ms.GD(step_size=ETA), init, iters=30, record=["error"])
+    assert set(lean.history) == {"iteration", "time", "residual_norm", "error"}
+    np.testing.assert_array_equal(lean.history["error"], full.history["error"])
+    np.testing.assert_array_equal(lean.factors[0], full.factors[0])
+    with pytest.raises(ValueError, match=r"record: unknown quantities \['eror'\]"):
+        ms.run(small, ms.GD(step_size=ETA), init, iters=3, record=["eror"])

@@ -78,6 +78,9 @@ class Problem:
     # Orthonormal bases of M*'s column and row spaces (numpy), for diagnostics.
     U_star: np.ndarray | None = field(default=None, repr=False)
     V_star: np.ndarray | None = field(default=None, repr=False)
+    # M* = U_star S_star V_starᵀ exactly (r × r, numpy) when the problem was generated from
+    # factors: errors are then computed from factors (diagnostics.Truth), never n1 × n2.
+    S_star: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -156,7 +159,7 @@ class Problem:
             kind="gaussian", n1=n1, n2=n2, r=r, m=m, kappa=float(sigma[0] / sigma[-1]),
             singular_values=sigma.tolist(), symmetric=symmetric, noise=noise, seed=seed,
         )
-        return cls(op, y, M_star, symmetric, r, meta, U, Vb)
+        return cls(op, y, M_star, symmetric, r, meta, U, Vb, np.diag(sigma))
 
     @classmethod
     def from_arrays(cls, A, y, M_star=None, *, symmetric: bool | None = None) -> "Problem":

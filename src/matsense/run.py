@@ -200,21 +200,45 @@ class _Stopping:
 
 
 # ------------------------------------------------------------------ recording
-class _Recorder:
-    """Collects history rows; each row is one iteration, NaN for trajectories not recorded."""
+#: History quantities ``run(record=...)`` can select; 'iteration', 'time' and
+#: 'residual_norm' are always recorded.
+RECORDABLE = ("loss", "error", "rel_error", "off_subspace", "imbalance_drift", "singular_values")
 
-    def __init__(self, problem, factors, record_every: int, iters: int):
+
+def _record_selection(record) -> frozenset:
+    if record is None:
+        return frozenset(RECORDABLE)
+    if isinstance(record, str):
+        record = [record]
+    try:
+        chosen = frozenset(record)
+    except TypeError:
+        raise ValueError(f"record must be a list of names from {', '.join(RECORDABLE)}, "
+                         f"got {record!r}") from None
+    unknown = sorted(str(x) for x in chosen - set(RECORDABLE) - {"residual_norm"})
+    if unknown:
+        raise ValueError(f"record: unknown quantities {unknown}; choose from "
+                         f"{', '.join(RECORDABLE)} (iteration, time and residual_norm are "
+                         "always recorded)")
+    return chosen
+
+
+class _Recorder:
+    """Collects history rows; each row is one iteration, NaN for trajectories not recorded.
+
+    Everything is computed from the factors and k×k (or (k + r)×k) matrices
+    (:class:`~matsense.diagnostics.Truth`): a record costs O((n1 + n2)k²) per
+    trajectory, never an n1 × n2 product when M* is known as factors.
+    """
+
+    def __init__(self, truth, factors, record_every: int, iters: int, record):
         self.every = record_every
         self.iters = iters
+        self.want = _record_selection(record)
         self.symmetric = len(factors) == 1
-        self.M_star = problem.M_star
-        if self.M_star is not None:
-            xp = backend.namespace(factors[0])
-            dev = backend.device_of(factors[0])
-            self.M_norm = problem.M_star_norm
-            self.U = None if problem.U_star is None else xp.asarray(problem.U_star, dtype=factors[0].dtype, device=dev)
-            self.V = None if problem.V_star is None else xp.asarray(problem.V_star, dtype=factors[0].dtype, device=dev)
-        self.Delta0 = None if self.symmetric else diagnostics.imbalance(*factors)
+        self.truth = truth
+        self.Delta0 = (None if self.symmetric or "imbalance_drift" not in self.want
+                       else diagnostics.imbalance(*factors))
         self.rows: dict[str, list] = {}
         self.masks: list = []
 
@@ -223,16 +247,20 @@ class _Recorder:
 
     def add(self, t, elapsed, batch: _Batch, fac, rn, err, mask):
         """Record iteration t for the trajectories ``mask``; ``fac`` are the batch's factors."""
+        want = self.want
         rows = batch.rows
         row = {"iteration": t, "time": elapsed}
         nan = np.where(mask, 1.0, np.nan)
         row["residual_norm"] = rn * nan
-        row["loss"] = diagnostics.loss(rn, self.symmetric) * nan
+        if "loss" in want:
+            row["loss"] = diagnostics.loss(rn, self.symmetric) * nan
         if err is not None:
-            row["error"] = err * nan
-            row["rel_error"] = err / self.M_norm * nan
-            if self.U is not None:
-                off = backend.to_numpy(diagnostics.off_subspace(fac, self.U, self.V))
+            if "error" in want:
+                row["error"] = err * nan
+            if "rel_error" in want:
+                row["rel_error"] = err / self.truth.norm * nan
+            if "off_subspace" in want and self.truth.U is not None:
+                off = backend.to_numpy(self.truth.off_subspace(fac))
                 row["off_subspace"] = batch.scatter(off) * nan
         if self.Delta0 is not None:
             Delta0 = self.Delta0
@@ -241,8 +269,9 @@ class _Recorder:
                 Delta0 = xp.take(Delta0, xp.asarray(rows, device=backend.device_of(Delta0)), axis=0)
             drift = backend.to_numpy(diagnostics.imbalance_drift(*fac, Delta0))
             row["imbalance_drift"] = batch.scatter(drift) * nan
-        sv = backend.to_numpy(diagnostics.product_singular_values(fac))
-        row["singular_values"] = batch.scatter(sv) * nan[:, None]
+        if "singular_values" in want:
+            sv = backend.to_numpy(diagnostics.product_singular_values(fac))
+            row["singular_values"] = batch.scatter(sv) * nan[:, None]
         for key, val in row.items():
             self.rows.setdefault(key, []).append(val)
         self.masks.append(mask.copy())
@@ -294,7 +323,7 @@ class IterateInfo(Mapping):
 # ------------------------------------------------------------------------ run
 def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         record_every: int = 1, divergence_factor: float = 1e6, callback=None,
-        progress: bool = False) -> Trajectory | BatchTrajectory:
+        progress: bool = False, record=None) -> Trajectory | BatchTrajectory:
     """Run ``method`` on ``problem`` from ``init`` for ``iters`` iterations or until ``tol``.
 
     Parameters
@@ -325,6 +354,10 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         ``info["factors"]``, ``info["extras"]``, ``info["rows"]``.
     progress : bool
         Show a tqdm progress bar.
+    record : sequence of str, optional
+        The history quantities to record, from :data:`RECORDABLE` (default:
+        all of them); 'iteration', 'time' and 'residual_norm' always are.
+        Recording fewer makes long runs of small problems cheaper.
 
     Returns
     -------
@@ -340,9 +373,10 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
     divergence_factor = V.positive_float("divergence_factor", divergence_factor)
 
     B = factors[0].shape[0]
+    truth = diagnostics.Truth.of(problem, factors[0])
+    rec = _Recorder(truth, factors, record_every, iters, record)
     batch = _Batch(method, method.init(problem, factors))
     stopping = _Stopping(problem, B, iters, tol, divergence_factor)
-    rec = _Recorder(problem, factors, record_every, iters)
     bar = _progress_bar(progress, iters, method)
     start = time.perf_counter()
     with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
@@ -350,11 +384,11 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
             fac = batch.factors()
             new_state, rnorm = method.step(problem, batch.state)
             need_err = tol is not None or rec.on_grid(t)
-            rn, err = _norms(problem, fac, rnorm, batch, need_err)
+            rn, err = _norms(truth, fac, rnorm, batch, need_err)
             batch.rollback(stopping.diverged(t, rn, err))
             done = stopping.converged(rn, err)
             stop = callback is not None and bool(callback(t, IterateInfo(t, rn, err, stopping.active, batch)))
-            _record(rec, t, start, batch, fac, rn, err, stopping.active, done, stop, problem)
+            _record(rec, t, start, batch, fac, rn, err, stopping.active, done, stop)
             if done is not None:
                 stopping.finish(t, done, Status.CONVERGED)
             if t == iters or stop or not stopping.active.any():
@@ -374,25 +408,24 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
     return BatchTrajectory(record) if batched else Trajectory(record)
 
 
-def _norms(problem, fac, rnorm, batch: _Batch, need_err: bool):
+def _norms(truth, fac, rnorm, batch: _Batch, need_err: bool):
     """‖r‖ and, when needed and M* is known, ‖P − M*‖_F as float NumPy arrays over the batch."""
-    if need_err and problem.M_star is not None:
+    if need_err and truth is not None:
         xp = backend.namespace(rnorm)
         # One device→host copy for both norms: one GPU sync per iteration, not two.
-        both = xp.stack([rnorm, diagnostics.error(product(fac), problem.M_star)])
+        both = xp.stack([rnorm, truth.error(fac)])
         rn, err = backend.to_numpy(both).astype(float)
         return batch.scatter(rn), batch.scatter(err)
     return batch.scatter(backend.to_numpy(rnorm).astype(float)), None
 
 
-def _record(rec, t, start, batch, fac, rn, err, active, done, stop, problem):
+def _record(rec, t, start, batch, fac, rn, err, active, done, stop):
     """Record iterate t for the active trajectories on the grid, converging, or stopped now."""
     on_grid = rec.on_grid(t) or stop
     mask = active & (on_grid | done) if done is not None else active & on_grid
     if mask.any():
-        if err is None and problem.M_star is not None:
-            err = batch.scatter(backend.to_numpy(diagnostics.error(product(fac), problem.M_star))
-                                .astype(float))
+        if err is None and rec.truth is not None:
+            err = batch.scatter(backend.to_numpy(rec.truth.error(fac)).astype(float))
         rec.add(t, time.perf_counter() - start, batch, fac, rn, err, mask)
 
 
@@ -413,4 +446,4 @@ def _config(method, iters, tol, record_every, B) -> dict:
     return config
 
 
-__all__ = ["run", "IterateInfo"]
+__all__ = ["run", "IterateInfo", "RECORDABLE"]

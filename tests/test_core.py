@@ -446,3 +446,24 @@ def test_record_selects_the_history_quantities(small):
     np.testing.assert_array_equal(lean.factors[0], full.factors[0])
     with pytest.raises(ValueError, match=r"record: unknown quantities \['eror'\]"):
         ms.run(small, ms.GD(step_size=ETA), init, iters=3, record=["eror"])
+
+
+def test_run_together_equals_the_runs_one_by_one(small):
+    from matsense.methods import PrecGD, ScaledGD
+    from matsense.operators import single_threaded
+
+    init = ms.init.small_random(small, k=2, alpha=0.05, seed=1)
+    runs = [(ms.GD(step_size=ETA), init), (ScaledGD(0.5), ms.init.spectral(small, 2)),
+            (PrecGD(0.5), init), (ms.RebalancedGD(step_size=ETA), init),
+            (ms.methods.AlternatingPrecGD(), init)]
+    with single_threaded():
+        together = ms.run_together(small, runs, 300, tol=1e-10, record_every=7)
+        alone = [ms.run(small, m, x0, 300, tol=1e-10, record_every=7) for m, x0 in runs]
+    for a, b in zip(together, alone):
+        assert (a.status, a.iterations) == (b.status, b.iterations)
+        for x, y in zip(a.factors, b.factors):
+            np.testing.assert_array_equal(x, y)
+        for key in b.history:
+            if key != "time":
+                np.testing.assert_array_equal(a.history[key], b.history[key])
+        assert a.extras == b.extras

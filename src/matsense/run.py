@@ -365,13 +365,37 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         for unbatched ``init``; a :class:`~matsense.trajectory.BatchTrajectory`
         (``batch[b]`` is trajectory b) for batched ``init``.
     """
+    loop = _iterate(problem, method, init, iters, tol=tol, record_every=record_every,
+                    divergence_factor=divergence_factor, callback=callback, progress=progress,
+                    record=record)
+    with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
+        try:
+            while True:
+                next(loop)
+        except StopIteration as done:
+            return done.value
+
+
+def _iterate(problem, method, init, iters, *, tol, record_every, divergence_factor, callback,
+             progress, record, step_problem=None):
+    """The loop of :func:`run` as a generator: it yields the factors of iterate t just before
+    the method's step evaluates the operator at them, and returns the result.
+
+    A coordinator (:func:`run_together`) uses the pause to evaluate several runs'
+    products in one operator pass and hands each its share through
+    ``step_problem`` (a :class:`_Prefetched` view of ``problem``). The caller
+    holds the floating-point error state and BLAS thread limits around it.
+    """
     factors, batched = _prepare_init(problem, init)
     iters = V.int_in_range("iters", iters, 0)
     record_every = V.int_in_range("record_every", record_every, 1)
     if tol is not None:
         tol = V.positive_float("tol", tol)
     divergence_factor = V.positive_float("divergence_factor", divergence_factor)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback must be callable (t, info) -> bool, got {callback!r}")
 
+    step_problem = problem if step_problem is None else step_problem
     B = factors[0].shape[0]
     truth = diagnostics.Truth.of(problem, factors[0])
     rec = _Recorder(truth, factors, record_every, iters, record)
@@ -379,33 +403,135 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
     stopping = _Stopping(problem, B, iters, tol, divergence_factor)
     bar = _progress_bar(progress, iters, method)
     start = time.perf_counter()
-    with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
-        for t in range(iters + 1):
-            fac = batch.factors()
-            new_state, rnorm = method.step(problem, batch.state)
-            need_err = tol is not None or rec.on_grid(t)
-            rn, err = _norms(truth, fac, rnorm, batch, need_err)
-            batch.rollback(stopping.diverged(t, rn, err))
-            done = stopping.converged(rn, err)
-            stop = callback is not None and bool(callback(t, IterateInfo(t, rn, err, stopping.active, batch)))
-            _record(rec, t, start, batch, fac, rn, err, stopping.active, done, stop)
-            if done is not None:
-                stopping.finish(t, done, Status.CONVERGED)
-            if t == iters or stop or not stopping.active.any():
-                stopping.finish(t, stopping.active.copy(), Status.STOPPED if stop else Status.MAX_ITERS)
-                break
-            batch.advance(new_state, stopping.active)
-            if bar is not None:
-                bar.update(1)
+    for t in range(iters + 1):
+        fac = batch.factors()
+        yield fac
+        new_state, rnorm = method.step(step_problem, batch.state)
+        need_err = tol is not None or rec.on_grid(t)
+        rn, err = _norms(truth, fac, rnorm, batch, need_err)
+        batch.rollback(stopping.diverged(t, rn, err))
+        done = stopping.converged(rn, err)
+        stop = callback is not None and bool(callback(t, IterateInfo(t, rn, err, stopping.active,
+                                                                     batch)))
+        _record(rec, t, start, batch, fac, rn, err, stopping.active, done, stop)
+        if done is not None:
+            stopping.finish(t, done, Status.CONVERGED)
+        if t == iters or stop or not stopping.active.any():
+            stopping.finish(t, stopping.active.copy(), Status.STOPPED if stop else Status.MAX_ITERS)
+            break
+        batch.advance(new_state, stopping.active)
+        if bar is not None:
+            bar.update(1)
     wall = time.perf_counter() - start
     if bar is not None:
         bar.close()
 
     final, extras = batch.final()
     history, recorded = rec.history()
-    record = RunRecord(final, stopping.status, stopping.iterations, wall, history, recorded,
+    result = RunRecord(final, stopping.status, stopping.iterations, wall, history, recorded,
                        extras, _config(method, iters, tol, record_every, B))
-    return BatchTrajectory(record) if batched else Trajectory(record)
+    return BatchTrajectory(result) if batched else Trajectory(result)
+
+
+# ---------------------------------------------------------------- run_together
+class _Prefetched:
+    """A view of a problem whose next ``residual_and_adjoint(P)`` may already be computed.
+
+    :func:`run_together` evaluates several runs' products in one operator pass
+    and primes each run's view with its share; the method's step then finds
+    its (r, S) here. A call with any other product (APGD's second residual,
+    say) goes to the problem itself.
+    """
+
+    def __init__(self, problem):
+        self._problem = problem
+        self._primed = None
+
+    def __getattr__(self, name):
+        return getattr(self._problem, name)
+
+    def prime(self, P, r, S):
+        self._primed = (P, r, S)
+
+    def residual_and_adjoint(self, P):
+        primed, self._primed = self._primed, None
+        if primed is not None and primed[0].shape == P.shape:
+            xp = backend.namespace(P)
+            if bool(xp.all(primed[0] == P)):
+                return primed[1], primed[2]
+        return self._problem.residual_and_adjoint(P)
+
+
+def run_together(problem, runs, iters: int = 1000, *, max_stack: int = 4, **options) -> list:
+    """Several runs on one problem in lock-step, sharing one operator pass per iteration.
+
+    Parameters
+    ----------
+    problem : Problem
+    runs : sequence of (method, init)
+        Each pair is what :func:`run` takes; methods may differ (GD, ScaledGD,
+        PrecGD, ...). Their first operator evaluation of an iteration — the
+        residual and adjoint at their own product — is done for all of them in
+        one call on the stacked products, in groups of at most ``max_stack``
+        trajectories.
+    iters, **options
+        As for :func:`run` (``tol``, ``record_every``, ``divergence_factor``,
+        ``record``), the same for every run.
+    max_stack : int
+        Most trajectories per stacked operator call. Up to 4, the one-pass CPU
+        kernels compute each trajectory exactly as alone, so each run's result
+        is bitwise what :func:`run` gives (with the same kernel and threads).
+
+    Returns
+    -------
+    list of Trajectory / BatchTrajectory, in the order of ``runs``.
+    """
+    max_stack = V.int_in_range("max_stack", max_stack, 1)
+    views = [_Prefetched(problem) for _ in runs]
+    loops = [_iterate(problem, method, init, iters, step_problem=view,
+                      **{"tol": None, "record_every": 1, "divergence_factor": 1e6,
+                         "callback": None, "progress": False, "record": None, **options})
+             for (method, init), view in zip(runs, views)]
+    results: list = [None] * len(loops)
+    live = list(range(len(loops)))
+    with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
+        _lockstep(problem, loops, views, results, live, max_stack)
+    return results
+
+
+def _lockstep(problem, loops, views, results, live, max_stack):
+    while live:
+        wanting = []
+        for i in list(live):
+            try:
+                fac = next(loops[i])
+            except StopIteration as done:
+                results[i] = done.value
+                live.remove(i)
+                continue
+            wanting.append((i, product(fac)))
+        for group in _stacks(wanting, max_stack):
+            xp = backend.namespace(group[0][1])
+            P = group[0][1] if len(group) == 1 else xp.concat([p for _, p in group], axis=0)
+            r, S = problem.residual_and_adjoint(P)
+            lo = 0
+            for i, p in group:
+                hi = lo + p.shape[0]
+                views[i].prime(p, r[lo:hi], S[lo:hi])
+                lo = hi
+
+
+def _stacks(wanting, max_stack: int):
+    """Greedy groups of consecutive requests with at most ``max_stack`` trajectories each."""
+    group, size = [], 0
+    for i, P in wanting:
+        if group and size + P.shape[0] > max_stack:
+            yield group
+            group, size = [], 0
+        group.append((i, P))
+        size += P.shape[0]
+    if group:
+        yield group
 
 
 def _norms(truth, fac, rnorm, batch: _Batch, need_err: bool):
@@ -446,4 +572,4 @@ def _config(method, iters, tol, record_every, B) -> dict:
     return config
 
 
-__all__ = ["run", "IterateInfo", "RECORDABLE"]
+__all__ = ["run", "run_together", "IterateInfo", "RECORDABLE"]

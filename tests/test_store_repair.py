@@ -22,6 +22,7 @@ from matsense.sweep import load, load_spec, run_sweep
 from matsense.sweep import runner as sweep_runner
 from matsense.sweep import store as store_module
 from matsense.sweep.store import Store
+from test_sweep_store import assert_same, comparable  # tests/ is on sys.path under pytest
 
 # k = 20 > n1 fails at initialization: those batches have no history part at all.
 SPEC = {
@@ -32,24 +33,12 @@ SPEC = {
 }
 N_RUNS = 8
 N_FAILED = 4
+
+
 def verify(out_dir):
+    # Looked up at call time, so that this file fails test by test, not at import, on a
+    # matsense without verify().
     return store_module.verify(out_dir)
-
-
-VOLATILE = ["part", "batch_id", "batch_size", "wall_time", "batch_wall_time", "host",
-            "finished_at"]
-
-
-def comparable(out_dir):
-    runs, hist = load(out_dir)
-    runs = runs.drop(columns=[c for c in VOLATILE if c in runs]).sort_values("run_id")
-    hist = hist.drop(columns=["part", "time"]).sort_values(["run_id", "iteration"])
-    return runs.reset_index(drop=True), hist.reset_index(drop=True)
-
-
-def assert_same(a, b):
-    pd.testing.assert_frame_equal(a[0], b[0], check_exact=True)
-    pd.testing.assert_frame_equal(a[1], b[1], check_exact=True)
 
 
 @pytest.fixture(scope="module")

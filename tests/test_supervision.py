@@ -37,7 +37,8 @@ ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_TH
            PYTHONPATH=os.pathsep.join([str(Path(matsense.__file__).resolve().parents[1]),
                                        os.environ.get("PYTHONPATH", "")]))
 
-# 12 runs of ~0.5 s each, one per batch: long enough to kill the sweep mid-way.
+# 12 runs of ~0.7 s each (on a busy 2-core machine), one per batch: long enough to stop the
+# sweep mid-way, short enough to resume it quickly.
 SPEC = """\
 [sweep]
 name = "supervised"
@@ -49,7 +50,7 @@ m = 300
 singular_values = [1.0, 0.5]
 method = "gd"
 step_size = 0.3
-iters = 1000
+iters = 1500
 record_every = 20
 k = 3
 
@@ -149,17 +150,16 @@ def test_sigkilled_sweep_does_not_hang_a_caller_capturing_its_output(spec, tmp_p
     helper keeps its stdout / stderr open (before: it hung until they were killed by hand)."""
     out, pidfile = tmp_path / "out", tmp_path / "sweep.pid"
     try:
+        # Returns only when every holder of the captured pipes has closed them.
         done = subprocess.run([sys.executable, "-c", KILLER, *sweep_command(spec, out),
                                str(out), str(pidfile)],
                               capture_output=True, text=True, env=ENV,
                               timeout=START_TIMEOUT + 3 * GRACE)
+        assert "sweep exit status -9" in done.stdout, (done.stdout, done.stderr)
+        assert_group_gone(int(pidfile.read_text()))
     finally:
         if pidfile.exists():
-            pgid = int(pidfile.read_text())
-            left = group(pgid)
-            kill_group(pgid)
-    assert "sweep exit status -9" in done.stdout, (done.stdout, done.stderr)
-    assert not left, f"outlived the sweep: {left}"
+            kill_group(int(pidfile.read_text()))
     assert 0 < len(load(out, history=False).runs) < len(load_spec(spec))
 
 
@@ -274,9 +274,49 @@ def test_sigterm_and_ctrl_c_stop_the_sweep_cleanly_and_it_resumes(spec, tmp_path
     assert 0 < done_before < total
     summary = run_sweep(spec, out, workers=0, progress="off")
     assert summary.skipped == done_before and summary.ran == total - done_before
+    assert summary.quarantined == 0      # a signal never splits a batch's two writes
     runs, hist = load(out)
     assert len(runs) == total and runs["run_id"].is_unique
     written = pd.concat([pd.read_parquet(p, columns=["run_id"]) for p in runs_parts(out)])
     assert written["run_id"].is_unique      # no run was written twice
     assert not hist.duplicated(["run_id", "iteration"]).any()
     assert (hist.groupby("run_id").size() == runs.set_index("run_id")["history_rows"]).all()
+
+
+def test_signals_wait_for_a_commit_and_sigterm_becomes_terminated():
+    """In-process: SIGINT / SIGTERM inside deferred_signals() act only when the block ends."""
+    from matsense.workers import Terminated, deferred_signals, sigterm_raises
+
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)                 # the handler has run by now, and only noted it
+            steps.append("committed")
+    assert steps == ["committed"]
+    with sigterm_raises():
+        with pytest.raises(Terminated) as raised:
+            with deferred_signals():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                steps.append("committed again")
+        assert raised.value.signum == signal.SIGTERM and steps[-1] == "committed again"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+
+def test_process_pool_is_an_executor_that_cleans_up():
+    from matsense.workers import process_pool
+
+    with pytest.raises(ValueError, match="max_workers must be an integer >= 1, got 0"):
+        process_pool(0)
+    with process_pool(1) as pool:
+        assert list(pool.map(abs, [-1, -2])) == [1, 2]
+        pids = pool.worker_pids()
+        assert len(pids) == 1
+    assert not Path(f"/proc/{pids[0]}").exists()   # joined (reaped) on the way out
+    with pytest.raises(RuntimeError, match="boom"):
+        with process_pool(1) as pool:
+            pool.submit(time.sleep, 60)
+            pids = pool.worker_pids() or wait_for(pool.worker_pids, START_TIMEOUT, "a worker")
+            raise RuntimeError("boom")       # leaving early terminates the sleeping worker
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids)

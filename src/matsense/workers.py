@@ -33,13 +33,13 @@ the kernels' ``usable_cores``): this module only starts and stops processes.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import multiprocessing
 import os
 import signal
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor
 
 #: Exit status of a worker whose watchdog found its parent gone.
 PARENT_GONE_EXIT = 70
@@ -90,6 +90,38 @@ def sigterm_raises():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold SIGINT and SIGTERM until the block is done, then act on the first one that came.
+
+    For short steps that must not be cut in two, such as committing a batch
+    of a sweep (its history part, then its runs part). In the main thread
+    only (elsewhere, and for signals that are ignored, it does nothing); a
+    SIGKILL cannot be held, of course.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(signum)
+        if handler not in (signal.SIG_IGN, None):  # None: a handler not set from Python
+            previous[signum] = handler
+            signal.signal(signum, lambda s, frame: caught.append(s))
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)          # e.g. KeyboardInterrupt, Terminated
+            else:
+                signal.raise_signal(caught[0])    # the default action, now restored
+
+
 # ------------------------------------------------------------- in a worker
 def _die_with_parent_linux() -> bool:
     """Ask the kernel for SIGKILL when the parent exits (Linux); False where unavailable."""
@@ -136,24 +168,35 @@ def _supervised_init(parent_pid: int, initializer, initargs) -> None:
 
 
 # ------------------------------------------------------------- the parent
-class SupervisedPool(ProcessPoolExecutor):
+class SupervisedPool(concurrent.futures.Executor):
     """A spawn-context process pool whose workers die with this process.
 
-    Use it as a context manager (see :func:`process_pool`). On a normal exit
-    it waits for the submitted tasks, like ``ProcessPoolExecutor``; on an
-    exception (including ``KeyboardInterrupt``, :class:`Terminated` and a
-    generator's ``GeneratorExit``) it cancels pending tasks and terminates the
-    workers at once. Shut it down in the thread that created it: on Linux a
-    worker is killed when the *thread* that started it ends.
+    An :class:`concurrent.futures.Executor` (``submit``, ``map``,
+    ``shutdown``) around a :class:`~concurrent.futures.ProcessPoolExecutor`
+    whose workers are supervised (see the module docstring). Use it as a
+    context manager (see :func:`process_pool`). On a normal exit it waits for
+    the submitted tasks, like ``ProcessPoolExecutor``; on an exception
+    (including ``KeyboardInterrupt``, :class:`Terminated` and a generator's
+    ``GeneratorExit``) it cancels pending tasks and terminates the workers at
+    once. Shut it down in the thread that created it: on Linux a worker is
+    killed when the *thread* that started it ends.
     """
 
     def __init__(self, max_workers: int, *, initializer=None, initargs=(), mp_context=None):
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"max_workers must be an integer >= 1, got {max_workers!r}")
-        super().__init__(max_workers, mp_context=mp_context or multiprocessing.get_context("spawn"),
-                         initializer=_supervised_init,
-                         initargs=(os.getpid(), initializer, tuple(initargs)))
+        # Looked up on the module at call time (not imported by name), so that a caller or a
+        # test replacing concurrent.futures.ProcessPoolExecutor is honoured.
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers, mp_context=mp_context or multiprocessing.get_context("spawn"),
+            initializer=_supervised_init, initargs=(os.getpid(), initializer, tuple(initargs)))
         self._signals = contextlib.ExitStack()
+
+    def submit(self, fn, /, *args, **kwargs):
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)
 
     def __enter__(self):
         self._signals.enter_context(sigterm_raises())
@@ -175,14 +218,14 @@ class SupervisedPool(ProcessPoolExecutor):
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (empty once shut down)."""
-        return [p.pid for p in list((self._processes or {}).values()) if p.is_alive()]
+        return [p.pid for p in list((self._pool._processes or {}).values()) if p.is_alive()]
 
     def terminate(self, timeout: float = 5.0) -> None:
         """Cancel pending tasks and stop every worker now (SIGTERM, SIGKILL after ``timeout``)."""
         # ``_processes`` is private but has been ProcessPoolExecutor's pid -> Process map
         # since Python 3.2; 3.14 adds terminate_workers() for exactly this.
-        processes = list((self._processes or {}).values())
-        manager = self._executor_manager_thread
+        processes = list((self._pool._processes or {}).values())
+        manager = self._pool._executor_manager_thread
         for p in processes:
             with contextlib.suppress(Exception):
                 p.terminate()
@@ -218,4 +261,5 @@ def process_pool(max_workers: int, *, initializer=None, initargs=()) -> Supervis
     return SupervisedPool(max_workers, initializer=initializer, initargs=initargs)
 
 
-__all__ = ["process_pool", "SupervisedPool", "Terminated", "sigterm_raises", "PARENT_GONE_EXIT"]
+__all__ = ["process_pool", "SupervisedPool", "Terminated", "sigterm_raises", "deferred_signals",
+           "PARENT_GONE_EXIT"]

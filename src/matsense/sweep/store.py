@@ -23,7 +23,8 @@ Guarantees:
 * **Commit order.** The history part of a batch is written first; the runs
   part is the commit record. A history part without its runs part (a crash
   in between) is ignored; the next sweep moves it to ``quarantine/`` and its
-  runs run again.
+  runs run again. SIGINT and SIGTERM wait until both parts of a batch are
+  written, so only a SIGKILL or a crash leaves one.
 * **Checked parts.** Parts are written with Parquet page checksums, and every
   runs row records ``history_rows``, its number of rows in the batch's
   history part. Before running anything a sweep checks the store
@@ -216,8 +217,8 @@ class StoreReport:
     uncommitted: list = field(default_factory=list)
     moved: list = field(default_factory=list)
     quarantined: list = field(default_factory=list)
-    _runs_tables: list = field(default_factory=list, repr=False)
-    _history_tables: dict = field(default_factory=dict, repr=False)
+    _runs_tables: list = field(default_factory=list, repr=False, compare=False)
+    _history_tables: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def healthy(self) -> bool:
@@ -490,14 +491,19 @@ class Store:
         Each runs row gets ``history_rows``, its number of rows in the history
         part, so that a later check can tell a damaged history part.
         """
+        from ..workers import deferred_signals
+
         self._seq += 1
         name = f"part-{self._seq:08d}-{result.batch_id}.parquet"
         counts = Counter()
         if result.history is not None and result.history.num_rows:
             _add_counts(counts, result.history.column("run_id"))
-            atomic_write_table(self.history_dir / name, result.history)
         rows = [dict(row, history_rows=counts.get(row["run_id"], 0)) for row in result.runs]
-        atomic_write_table(self.runs_dir / name, rows_to_table(rows))
+        # Ctrl-C or SIGTERM waits for the commit: a clean stop leaves no half-written batch.
+        with deferred_signals():
+            if counts:
+                atomic_write_table(self.history_dir / name, result.history)
+            atomic_write_table(self.runs_dir / name, rows_to_table(rows))
         return name
 
 

@@ -325,9 +325,12 @@ def compute_runs(runs: list, names, workers: int | None = None, progress: bool =
     itself cannot run (no processes allowed here, a worker killed), the runs
     it did not finish are built in this process.
 
-    Worker processes are *spawned*: a script that calls this (or
-    ``reproduce``) with ``workers`` > 1 must guard its entry point with
-    ``if __name__ == "__main__":``. Returns the number of processes used.
+    Worker processes are *spawned* (:func:`matsense.workers.process_pool`:
+    they exit when this process dies; ``KeyboardInterrupt`` or SIGTERM —
+    raised as :class:`matsense.workers.Terminated` — stops them and
+    propagates): a script that calls this (or ``reproduce``) with ``workers``
+    > 1 must guard its entry point with ``if __name__ == "__main__":``.
+    Returns the number of processes used.
     """
     tasks = [(sr, name) for name in names for sr in runs if name not in sr._runs]
     if workers is None:
@@ -342,15 +345,17 @@ def compute_runs(runs: list, names, workers: int | None = None, progress: bool =
     settings = runs[0].settings
     tasks.sort(key=lambda task: -getattr(settings, _COST[task[1]]))
     import concurrent.futures as cf
-    import multiprocessing
 
     from ..sweep.executors import single_thread_env
+    from ..workers import process_pool
 
     failed = set()
     try:
-        # 'spawn': a fresh interpreter per worker (no inherited threads or numba pool);
-        # the workers start during the submits, with one BLAS / OpenMP / numba thread each.
-        with cf.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        # Spawned workers (a fresh interpreter each: no inherited threads or numba pool),
+        # started during the submits with one BLAS / OpenMP / numba thread each. The pool
+        # is supervised: its workers die with this process (even kill -9), and Ctrl-C or
+        # SIGTERM here terminates them instead of waiting for every run to finish.
+        with process_pool(workers) as pool:
             with single_thread_env():
                 futures = {pool.submit(_compute_one, settings, sr.seed, name, log is not None):
                            (sr, name) for sr, name in tasks}

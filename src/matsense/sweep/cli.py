@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+import sys
+import warnings
 from pathlib import Path
 
 
@@ -13,10 +17,14 @@ def register(subparsers) -> None:
         description="Expand a sweep spec (TOML: [base], [grid], [[zip]], [sweep]) into runs, "
                     "advance runs that share a problem as one batch, and write one Parquet "
                     "row per run and per recorded iteration to --out. Re-running on the same "
-                    "--out resumes. Exit status 0 when every run finished (converged, "
-                    "max_iters or diverged), 1 when some failed or could not be run. "
-                    "See docs/sweeps.md.")
-    p.add_argument("spec", metavar="SPEC", type=Path, help="sweep spec (.toml)")
+                    "--out resumes (after checking the store: unusable files go to "
+                    "DIR/quarantine/, runs whose history is damaged run again). Exit status 0 "
+                    "when every run finished (converged, max_iters or diverged), 1 when some "
+                    "failed or could not be run, 128 + N when stopped by signal N (SIGINT, "
+                    "SIGTERM; the store stays resumable). --verify DIR checks a store and runs "
+                    "nothing. See docs/sweeps.md.")
+    p.add_argument("spec", metavar="SPEC", type=Path, nargs="?",
+                   help="sweep spec (.toml); not with --verify")
     p.add_argument("--out", metavar="DIR", type=Path,
                    help="results directory (required unless --dry-run)")
     p.add_argument("--executor", choices=("local", "dask"), default="local",
@@ -31,6 +39,10 @@ def register(subparsers) -> None:
     p.add_argument("--dry-run", action="store_true",
                    help="print the number of runs and batches and a few examples; run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar or status lines")
+    p.add_argument("--verify", metavar="DIR", type=Path,
+                   help="check the results store DIR (every part read, history rows matched "
+                        "against the runs table) and report; run nothing, change nothing; "
+                        "exit 0 when healthy, 1 otherwise")
     p.set_defaults(func=cmd_sweep)
 
     q = subparsers.add_parser(
@@ -52,6 +64,17 @@ def register(subparsers) -> None:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from .runner import describe_sweep, run_sweep
 
+    if args.verify is not None:
+        if args.spec is not None or args.out is not None:
+            raise ValueError("--verify DIR checks a store and runs nothing: give it without "
+                             "SPEC and --out")
+        from .store import verify
+
+        report = verify(args.verify)
+        print(report)
+        return 0 if report.healthy else 1
+    if args.spec is None:
+        raise ValueError("sweep needs a SPEC (a .toml file), or --verify DIR")
     executor = args.executor
     if args.scheduler is not None:
         executor = "dask"
@@ -61,16 +84,33 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.out is None:
         raise ValueError("sweep needs --out DIR (the results directory), or --dry-run")
     try:
-        summary = run_sweep(args.spec, args.out, executor=executor, scheduler=args.scheduler,
-                            workers=args.workers, max_batch=args.max_batch,
-                            retry_failed=args.retry_failed,
-                            progress="off" if args.no_progress else "auto")
+        with _one_line_warnings():
+            summary = run_sweep(args.spec, args.out, executor=executor,
+                                scheduler=args.scheduler, workers=args.workers,
+                                max_batch=args.max_batch, retry_failed=args.retry_failed,
+                                progress="off" if args.no_progress else "auto")
     except ImportError as exc:  # Dask not installed: a one-line user error
         raise ValueError(str(exc)) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (matsense.workers.Terminated)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        print(f"matsense: sweep stopped by {signal.Signals(signum).name}; the finished batches "
+              f"are in {args.out}: run the same command to resume", file=sys.stderr)
+        return 128 + signum
     print(summary)
     for run_id, message in summary.failures[:5]:
         print(f"  failed {run_id}: {message}")
     return 0 if summary.failed == 0 and summary.lost == 0 else 1
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    """Show warnings (e.g. files moved to quarantine/) as ``matsense: warning: ...`` lines."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"matsense: warning: {message}", file=sys.stderr, flush=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def cmd_plot(args: argparse.Namespace) -> int:

@@ -93,6 +93,8 @@ class InProcessExecutor:
 class ProcessExecutor:
     """Run batches in ``workers`` spawned processes (``executor='local'``).
 
+    The processes come from :func:`matsense.workers.process_pool`: they exit
+    when this process dies, and are terminated when the sweep stops early.
     A worker process that dies (killed, out of memory) breaks the pool; the
     unfinished batches are resubmitted to a fresh pool up to ``restarts``
     times, then reported as lost (the store then lacks them; resuming runs
@@ -115,22 +117,25 @@ class ProcessExecutor:
         return f"local, {self.workers} worker process{'es' if self.workers != 1 else ''}"
 
     def run(self, tasks):
-        import multiprocessing
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+        from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
+
+        from ..workers import process_pool
 
         pending = list(tasks)
         attempt = 0
         while pending:
             n = max(1, min(self.workers, len(pending)))
-            pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"))
-            clean = False
-            try:
+            done = set()
+            # A supervised pool: its workers die with this process (kill -9 included), and
+            # leaving this block early (an error, Ctrl-C, SIGTERM, the caller closing this
+            # generator) terminates them instead of waiting for their batches.
+            with process_pool(n) as pool:
                 with single_thread_env():  # children are spawned during submit
                     futures = {pool.submit(execute_batch, t): t for t in pending}
                 # Finished futures are dropped as soon as they are handled: a future keeps
                 # its result (a batch's history) alive for as long as it is referenced.
-                waiting, done, broken = set(futures), set(), False
+                waiting, broken = set(futures), False
                 while waiting and not broken:
                     finished, waiting = wait(waiting, return_when=FIRST_COMPLETED)
                     for fut in finished:
@@ -145,9 +150,8 @@ class ProcessExecutor:
                         done.add(task.batch_id)
                         yield task, outcome
                     del finished
-                clean = not broken
-            finally:
-                pool.shutdown(wait=clean, cancel_futures=True)
+                if broken:
+                    pool.terminate()
             pending = [t for t in pending if t.batch_id not in done]
             if pending:
                 attempt += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -14,6 +15,7 @@ from .engine import BatchTask, batch_key
 from .executors import LostBatch, make_executor
 from .progress import Progress, resolve_mode
 from .._validate import not_in_worker_bootstrap
+from ..workers import sigterm_raises
 from .spec import SweepSpec, load_spec
 from .store import Store
 
@@ -74,7 +76,10 @@ class SweepSummary:
     ``total`` runs in the spec; ``skipped`` were already in the store;
     ``converged`` + ``max_iters`` (= ``done``), ``diverged`` and ``failed``
     ran now; ``lost`` could not be run by the executor (not recorded: resume
-    to run them).
+    to run them). ``repaired`` of the runs to do had a runs row in the store
+    but their history was missing or damaged (see
+    :meth:`~matsense.sweep.store.Store.repair`); ``quarantined`` files were
+    moved to the store's ``quarantine/`` folder before running.
     """
 
     out_dir: str
@@ -85,6 +90,8 @@ class SweepSummary:
     diverged: int = 0
     failed: int = 0
     lost: int = 0
+    repaired: int = 0
+    quarantined: int = 0
     batches: int = 0
     wall_time: float = 0.0
     executor: str = ""
@@ -107,6 +114,10 @@ class SweepSummary:
         s = (f"sweep: {self.total} runs: {self.done} done ({self.converged} converged, "
              f"{self.max_iters} max_iters), {self.diverged} diverged, {self.failed} failed, "
              f"{self.skipped} skipped (already in the store)")
+        if self.repaired:
+            s += f", {self.repaired} run again (their stored history was missing or damaged)"
+        if self.quarantined:
+            s += f", {self.quarantined} unusable files moved to quarantine/"
         if self.lost:
             s += f", {self.lost} lost (not run; run the sweep again to resume)"
         s += f"; {self.batches} batches in {self.wall_time:.1f} s [{self.executor}] -> {self.out_dir}"
@@ -163,6 +174,22 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
     -------
     SweepSummary
         Counts of done / diverged / failed / skipped / lost runs.
+
+    Raises
+    ------
+    KeyboardInterrupt
+        On Ctrl-C, or :class:`matsense.workers.Terminated` (a
+        KeyboardInterrupt) on SIGTERM when SIGTERM has no handler of the
+        application's: worker processes are terminated and every batch
+        written so far stays in the store, so running the sweep again
+        resumes it.
+
+    Notes
+    -----
+    Before running anything the store is checked (every part read in full):
+    unusable files are moved to ``quarantine/`` with a warning, and runs
+    whose history is missing or damaged run again (see
+    :mod:`matsense.sweep.store`).
     """
     not_in_worker_bootstrap("matsense.sweep.run_sweep()")
     spec = load_spec(spec_or_path)
@@ -171,10 +198,13 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
     ex = make_executor(executor, scheduler=scheduler, workers=workers)
     store = Store(out_dir, create=True)
     start = time.perf_counter()
-    with store.lock():
+    with sigterm_raises(), store.lock():
         store.cleanup()
-        todo, skipped = _todo(spec, store.finished(), retry_failed)
-        summary = SweepSummary(str(out_dir), len(spec), skipped=skipped)
+        report = store.repair()
+        todo, skipped = _todo(spec, report.finished, retry_failed)
+        summary = SweepSummary(str(out_dir), len(spec), skipped=skipped,
+                               repaired=sum(cfg.run_id() in report.damaged for cfg in todo),
+                               quarantined=len(report.moved))
         if spec.text:
             store.save_spec(spec.text, spec.name)
         else:
@@ -193,9 +223,12 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
                 summary.batches = len(tasks)
                 label = f"sweep {spec.name}" if spec.options.name or spec.source else "sweep"
                 bar = Progress(len(todo), mode, label=label)
-                for task, outcome in ex.run(tasks):
-                    statuses = _record(store, task, outcome, summary)
-                    bar.update(statuses)
+                # closing(): stopping early (an error, Ctrl-C, SIGTERM) closes the executor's
+                # generator at once, which stops its worker processes.
+                with contextlib.closing(ex.run(tasks)) as outcomes:
+                    for task, outcome in outcomes:
+                        statuses = _record(store, task, outcome, summary)
+                        bar.update(statuses)
         finally:
             if bar is not None:
                 bar.close()

@@ -430,6 +430,15 @@ def test_factored_error_equals_the_dense_one_and_stays_accurate_near_the_solutio
     Fs = np.c_[p.U_star * root, 1e-9 * rng.standard_normal((20, 2))][None]
     Gs = np.c_[p.V_star * root, 1e-9 * rng.standard_normal((15, 2))][None]
     assert truth.error((Fs, Gs))[0] <= 1e-15 * p.M_star_norm
+    # imbalanced over-parameterized factors near the solution: F's extra column stays O(α),
+    # G's is tiny; the error is |G's extra column| · O(α) and must be resolved to ~1e-16‖M*‖
+    # (a formula in squared norms is off by ~1e-9 here)
+    extra = rng.standard_normal((20, 2))
+    for tiny in (1e-6, 1e-9, 1e-12):
+        Fi = np.c_[p.U_star * root, 0.08 * extra][None]
+        Gi = np.c_[p.V_star * root, tiny * rng.standard_normal((15, 2))][None]
+        exact = np.linalg.norm(0.08 * extra @ Gi[0, :, 3:].T)
+        assert abs(truth.error((Fi, Gi))[0] - exact) <= 1e-15 * p.M_star_norm + 1e-9 * exact
     X = rng.standard_normal((2, 20, 4))
     sym = ms.Problem.gaussian(20, r=3, m=300, symmetric=True, seed=2)
     t_sym = ms.diagnostics.Truth.of(sym, X)

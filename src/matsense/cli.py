@@ -401,7 +401,12 @@ def main(argv=None) -> int:
     except USER_ERRORS as exc:
         print(f"matsense: error: {_error_message(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        from .workers import Terminated
+
+        if isinstance(exc, Terminated):
+            print("matsense: terminated (SIGTERM)", file=sys.stderr)
+            return 143
         print("matsense: interrupted", file=sys.stderr)
         return 130
 

@@ -18,7 +18,8 @@ See docs/sweeps.md.
 from .plot import plot_store
 from .runner import SweepSummary, describe_sweep, plan_batches, run_sweep
 from .spec import SweepOptions, SweepSpec, load_spec
-from .store import SweepResults, load
+from .store import StoreReport, SweepResults, load, verify
 
-__all__ = ["run_sweep", "describe_sweep", "plan_batches", "SweepSummary", "SweepSpec",
+__all__ = ["run_sweep", "describe_sweep", "plan_batches", "SweepSummary", "SweepSpec", "verify",
+           "StoreReport",
            "SweepOptions", "load_spec", "load", "SweepResults", "plot_store"]

@@ -377,14 +377,15 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
 
 
 def _iterate(problem, method, init, iters, *, tol, record_every, divergence_factor, callback,
-             progress, record, step_problem=None):
+             progress, record, step_problem=None, clock=time.perf_counter):
     """The loop of :func:`run` as a generator: it yields the factors of iterate t just before
     the method's step evaluates the operator at them, and returns the result.
 
     A coordinator (:func:`run_together`) uses the pause to evaluate several runs'
     products in one operator pass and hands each its share through
-    ``step_problem`` (a :class:`_Prefetched` view of ``problem``). The caller
-    holds the floating-point error state and BLAS thread limits around it.
+    ``step_problem`` (a :class:`_Prefetched` view of ``problem``), and times
+    each run by its own ``clock``. The caller holds the floating-point error
+    state and BLAS thread limits around it.
     """
     factors, batched = _prepare_init(problem, init)
     iters = V.int_in_range("iters", iters, 0)
@@ -402,7 +403,7 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
     batch = _Batch(method, method.init(problem, factors))
     stopping = _Stopping(problem, B, iters, tol, divergence_factor)
     bar = _progress_bar(progress, iters, method)
-    start = time.perf_counter()
+    start = clock()
     for t in range(iters + 1):
         fac = batch.factors()
         yield fac
@@ -413,7 +414,7 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
         done = stopping.converged(rn, err)
         stop = callback is not None and bool(callback(t, IterateInfo(t, rn, err, stopping.active,
                                                                      batch)))
-        _record(rec, t, start, batch, fac, rn, err, stopping.active, done, stop)
+        _record(rec, clock() - start, t, batch, fac, rn, err, stopping.active, done, stop)
         if done is not None:
             stopping.finish(t, done, Status.CONVERGED)
         if t == iters or stop or not stopping.active.any():
@@ -422,7 +423,7 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
         batch.advance(new_state, stopping.active)
         if bar is not None:
             bar.update(1)
-    wall = time.perf_counter() - start
+    wall = clock() - start
     if bar is not None:
         bar.close()
 
@@ -462,7 +463,17 @@ class _Prefetched:
         return self._problem.residual_and_adjoint(P)
 
 
-def run_together(problem, runs, iters: int = 1000, *, max_stack: int = 4, **options) -> list:
+class _Account:
+    """A run's own clock inside :func:`run_together`: its steps, plus its share of each pass."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def __call__(self) -> float:
+        return self.seconds
+
+
+def run_together(problem, runs, iters=1000, *, max_stack: int = 4, **options) -> list:
     """Several runs on one problem in lock-step, sharing one operator pass per iteration.
 
     Parameters
@@ -474,7 +485,9 @@ def run_together(problem, runs, iters: int = 1000, *, max_stack: int = 4, **opti
         residual and adjoint at their own product — is done for all of them in
         one call on the stacked products, in groups of at most ``max_stack``
         trajectories.
-    iters, **options
+    iters : int or sequence of int
+        Maximum iterations, for all runs or one per run.
+    **options
         As for :func:`run` (``tol``, ``record_every``, ``divergence_factor``,
         ``record``), the same for every run.
     max_stack : int
@@ -484,33 +497,44 @@ def run_together(problem, runs, iters: int = 1000, *, max_stack: int = 4, **opti
 
     Returns
     -------
-    list of Trajectory / BatchTrajectory, in the order of ``runs``.
+    list of Trajectory / BatchTrajectory, in the order of ``runs``. Each one's
+    ``wall_time`` and history ``time`` count its own steps and its share
+    (by trajectories) of the stacked operator passes.
     """
     max_stack = V.int_in_range("max_stack", max_stack, 1)
+    budgets = [iters] * len(runs) if isinstance(iters, (int, np.integer)) else list(iters)
+    if len(budgets) != len(runs):
+        raise ValueError(f"iters must be one int or one per run ({len(runs)}), got {len(budgets)}")
     views = [_Prefetched(problem) for _ in runs]
-    loops = [_iterate(problem, method, init, iters, step_problem=view,
-                      **{"tol": None, "record_every": 1, "divergence_factor": 1e6,
-                         "callback": None, "progress": False, "record": None, **options})
-             for (method, init), view in zip(runs, views)]
+    clocks = [_Account() for _ in runs]
+    defaults = {"tol": None, "record_every": 1, "divergence_factor": 1e6, "callback": None,
+                "progress": False, "record": None}
+    loops = [_iterate(problem, method, init, n, step_problem=view, clock=clock,
+                      **{**defaults, **options})
+             for (method, init), n, view, clock in zip(runs, budgets, views, clocks)]
     results: list = [None] * len(loops)
-    live = list(range(len(loops)))
     with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
-        _lockstep(problem, loops, views, results, live, max_stack)
+        _lockstep(problem, loops, views, clocks, results, max_stack)
     return results
 
 
-def _lockstep(problem, loops, views, results, live, max_stack):
+def _lockstep(problem, loops, views, clocks, results, max_stack):
+    live = list(range(len(loops)))
     while live:
         wanting = []
         for i in list(live):
+            tick = time.perf_counter()
             try:
                 fac = next(loops[i])
             except StopIteration as done:
                 results[i] = done.value
                 live.remove(i)
                 continue
+            finally:
+                clocks[i].seconds += time.perf_counter() - tick
             wanting.append((i, product(fac)))
         for group in _stacks(wanting, max_stack):
+            tick = time.perf_counter()
             xp = backend.namespace(group[0][1])
             P = group[0][1] if len(group) == 1 else xp.concat([p for _, p in group], axis=0)
             r, S = problem.residual_and_adjoint(P)
@@ -519,6 +543,9 @@ def _lockstep(problem, loops, views, results, live, max_stack):
                 hi = lo + p.shape[0]
                 views[i].prime(p, r[lo:hi], S[lo:hi])
                 lo = hi
+            share = (time.perf_counter() - tick) / P.shape[0]
+            for i, p in group:
+                clocks[i].seconds += share * p.shape[0]
 
 
 def _stacks(wanting, max_stack: int):
@@ -545,14 +572,14 @@ def _norms(truth, fac, rnorm, batch: _Batch, need_err: bool):
     return batch.scatter(backend.to_numpy(rnorm).astype(float)), None
 
 
-def _record(rec, t, start, batch, fac, rn, err, active, done, stop):
+def _record(rec, elapsed, t, batch, fac, rn, err, active, done, stop):
     """Record iterate t for the active trajectories on the grid, converging, or stopped now."""
     on_grid = rec.on_grid(t) or stop
     mask = active & (on_grid | done) if done is not None else active & on_grid
     if mask.any():
         if err is None and rec.truth is not None:
             err = batch.scatter(backend.to_numpy(rec.truth.error(fac)).astype(float))
-        rec.add(t, time.perf_counter() - start, batch, fac, rn, err, mask)
+        rec.add(t, elapsed, batch, fac, rn, err, mask)
 
 
 def _progress_bar(progress: bool, iters: int, method):

@@ -49,7 +49,8 @@ from .section import compare_html_section, compare_section
 
 
 def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
-            settings: CompareSettings | None = None, figures: bool = True) -> list[dict]:
+            settings: CompareSettings | None = None, figures: bool = True,
+            workers: int | None = None) -> list[dict]:
     """Run the comparison grid and write compare.json, compare.md, curves and figures.
 
     Parameters
@@ -68,12 +69,21 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
         Overrides the preset chosen by ``quick`` (e.g. a tiny grid in tests).
     figures : bool
         Write the figures (PNG and SVG).
+    workers : int, optional
+        Processes that run the (seed, κ) cells (default: the usable cores, at
+        most the number of cells; 1: this process). Each computes on one
+        thread, so the records are the same for any ``workers``. Workers are
+        spawned: a script calling this with ``workers`` ≠ 1 needs an
+        ``if __name__ == "__main__":`` guard (the CLI has one).
 
     Returns
     -------
     list of dict
         One record per method × (κ, k), with per-seed results and medians.
     """
+    from .._validate import not_in_worker_bootstrap
+
+    not_in_worker_bootstrap("matsense.compare.compare()")
     settings = settings if settings is not None else (QUICK if quick else FULL)
     seeds = seed_list(seeds, settings.name)
     out = Path(out_dir)
@@ -81,7 +91,7 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
     start = time.perf_counter()
     log_path = out / "compare_runs.jsonl"
     log_path.write_text("")
-    records, curves = run_grid(settings, seeds, log_path, progress)
+    records, curves = run_grid(settings, seeds, log_path, progress, workers)
     run_seconds = time.perf_counter() - start
 
     figure_paths = write_figures(curves, settings, out, seeds[0]) if figures else []

@@ -17,6 +17,9 @@ def register(subparsers):
     p.add_argument("--quick", action="store_true", help="small problem (n = 30, r = 2), ≈ 20 s")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds (default 3 for the full setting, 1 for --quick)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="processes that run the (seed, κ) cells (default: the usable cores; 1: "
+                        "none); the results do not depend on it")
     p.add_argument("--progress", action="store_true", help="log every run to stderr")
     p.set_defaults(func=_cli)
     return p
@@ -27,7 +30,10 @@ def _cli(args) -> int:
     from . import compare
 
     # Bad input raises ValueError: matsense.cli.main turns it into one line and exit 2.
-    records = compare(args.out, quick=args.quick, seeds=args.seeds, progress=args.progress)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    records = compare(args.out, quick=args.quick, seeds=args.seeds, progress=args.progress,
+                      workers=args.workers)
     n_conv = sum(r["status"] == "converged" for r in records)
     print(f"wrote {Path(args.out) / 'compare.json'} and compare.md: {len(records)} records, "
           f"{n_conv} converged on every seed")

@@ -13,7 +13,7 @@ from .. import _validate as V
 from .. import backend
 from ..methods.base import product
 from ..problems import Problem
-from ..run import run
+from ..run import run, run_together
 from .entries import DEFAULT_SEEDS, CompareSettings, Entry
 from .reference import reference_check, reference_figure
 
@@ -38,13 +38,8 @@ def make_problem(settings: CompareSettings, kappa: float, symmetric: bool, seed:
                             spacing=settings.spacing, symmetric=symmetric, seed=seed)
 
 
-def one_run(entry: Entry, problem: Problem, settings: CompareSettings, k: int, seed: int):
-    """Run ``entry`` on ``problem``: (per-seed result, error curve, the method)."""
-    sigma_1 = float(problem.meta["singular_values"][0])
-    method = entry.make_method(sigma_1)
-    x0 = entry.initial_factors(problem, k, settings.alpha, seed)
-    budget = settings.budget(entry.key)
-    traj = run(problem, method, x0, budget, tol=settings.tol, record_every=settings.record_every)
+def _result(traj, problem, budget: int, seed: int):
+    """The per-seed result and the error curve of one finished run."""
     P = backend.to_numpy(product(tuple(f[None] for f in traj.factors)))[0]
     M_star = backend.to_numpy(problem.M_star)
     final_rel = float(np.linalg.norm(P - M_star) / np.linalg.norm(M_star))
@@ -61,7 +56,59 @@ def one_run(entry: Entry, problem: Problem, settings: CompareSettings, k: int, s
     }
     curve = {key: np.asarray(traj.history[key], dtype=float)
              for key in ("iteration", "time", "rel_error")}
-    return result, curve, method
+    return result, curve
+
+
+def one_run(entry: Entry, problem: Problem, settings: CompareSettings, k: int, seed: int):
+    """Run ``entry`` alone on ``problem``: (per-seed result, error curve, the method)."""
+    sigma_1 = float(problem.meta["singular_values"][0])
+    method = entry.make_method(sigma_1)
+    x0 = entry.initial_factors(problem, k, settings.alpha, seed)
+    budget = settings.budget(entry.key)
+    traj = run(problem, method, x0, budget, tol=settings.tol, record_every=settings.record_every)
+    return (*_result(traj, problem, budget, seed), method)
+
+
+def runs_together(entries, problem: Problem, settings: CompareSettings, k: int, seed: int):
+    """Run ``entries`` on ``problem`` in lock-step, one stacked operator pass per iteration.
+
+    Returns [(per-seed result, error curve, method)] in the order of
+    ``entries``; each run equals :func:`one_run` bitwise with the same kernel
+    (up to four trajectories per stacked pass; see :func:`matsense.run_together`).
+    """
+    sigma_1 = float(problem.meta["singular_values"][0])
+    methods = [e.make_method(sigma_1) for e in entries]
+    starts = [e.initial_factors(problem, k, settings.alpha, seed) for e in entries]
+    budgets = [settings.budget(e.key) for e in entries]
+    trajs = run_together(problem, list(zip(methods, starts)), budgets, tol=settings.tol,
+                         record_every=settings.record_every)
+    return [(*_result(t, problem, b, seed), m) for t, b, m in zip(trajs, budgets, methods)]
+
+
+def cell_runs(settings: CompareSettings, seed: int, kappa: float):
+    """Every run of one (seed, κ): both problems, every k, each problem's methods stacked.
+
+    Returns ``[(entry key, k, result, curve, method params)]`` in grid order. What a
+    worker process computes; one thread for BLAS and the kernels, so the results do
+    not depend on where it runs.
+    """
+    from ..operators import single_threaded
+
+    entries = settings.entries()
+    out = []
+    with single_threaded():
+        for sym in sorted({e.symmetric for e in entries}):
+            problem = make_problem(settings, kappa, sym, seed)
+            group = [e for e in entries if e.symmetric == sym]
+            for mult in settings.k_multipliers:
+                k = mult * settings.r
+                for entry, (res, curve, method) in zip(group, runs_together(group, problem,
+                                                                            settings, k, seed)):
+                    out.append((entry.key, k, res, curve, method))
+            del problem
+    order = {e.key: i for i, e in enumerate(entries)}
+    out.sort(key=lambda row: (row[1], order[row[0]]))
+    return out
 
 
 def _median(values):
@@ -129,8 +176,15 @@ def log(progress: bool, msg: str) -> None:
         print(f"[compare] {msg}", file=sys.stderr, flush=True)
 
 
-def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bool = False):
+def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bool = False,
+             workers: int | None = None):
     """Every run of the grid; one JSON line per finished run is appended to ``log_path``.
+
+    Each (seed, κ) is one task (:func:`cell_runs`): its problems are built once,
+    and the methods that share a problem advance together, one stacked operator
+    pass per iteration. Tasks run in ``workers`` processes (default: the usable
+    cores, at most the number of tasks; 1: in this process), one thread each;
+    the records are the same for any ``workers``.
 
     Returns
     -------
@@ -139,29 +193,50 @@ def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bo
     curves : list of dict
         One per run: method, kappa, k, seed and the arrays iteration, time, rel_error.
     """
+    from ..operators._fused import usable_cores
+
     entries = settings.entries()
+    tasks = [(seed, kappa) for seed in seeds for kappa in settings.kappas]
+    if workers is None:
+        workers = min(usable_cores(), len(tasks))
+    workers = V.int_in_range("workers", workers, 1)
+    done = {}
+    for (seed, kappa), rows in _cells(settings, tasks, workers):
+        done[(seed, kappa)] = rows
+        for key, k, res, _, _ in rows:
+            entry = next(e for e in entries if e.key == key)
+            _log_run(log_path, progress, entry, kappa, k, seed, res)
     per: dict[tuple, list] = {}
     methods: dict[tuple, object] = {}
     curves: list[dict] = []
-    for seed in seeds:
-        for kappa in settings.kappas:
-            # One problem per parameterization, shared by every k and method at this (seed, κ).
-            problems = {sym: make_problem(settings, kappa, sym, seed)
-                        for sym in sorted({e.symmetric for e in entries})}
-            for mult in settings.k_multipliers:
-                k = mult * settings.r
-                for entry in entries:
-                    res, curve, method = one_run(entry, problems[entry.symmetric], settings, k, seed)
-                    per.setdefault((entry.key, kappa, k), []).append(res)
-                    methods[(entry.key, kappa, k)] = method
-                    curves.append({"method": entry.key, "kappa": float(kappa), "k": k, "seed": seed,
-                                   **curve})
-                    _log_run(log_path, progress, entry, kappa, k, seed, res)
-            del problems
+    for seed, kappa in tasks:  # grid order, whatever order the tasks finished in
+        for key, k, res, curve, method in done[(seed, kappa)]:
+            per.setdefault((key, kappa, k), []).append(res)
+            methods[(key, kappa, k)] = method
+            curves.append({"method": key, "kappa": float(kappa), "k": k, "seed": seed, **curve})
     records = [aggregate(entry, methods[(entry.key, kappa, k)], settings, kappa, k,
                          per[(entry.key, kappa, k)])
                for kappa, _, k in settings.grid() for entry in entries]
     return records, curves
+
+
+def _cells(settings, tasks, workers: int):
+    """Yield ((seed, κ), rows) as tasks finish: here, or in a supervised process pool."""
+    if workers == 1 or len(tasks) < 2:
+        for seed, kappa in tasks:
+            yield (seed, kappa), cell_runs(settings, seed, kappa)
+        return
+    import concurrent.futures as cf
+
+    from ..sweep.executors import single_thread_env
+    from ..workers import process_pool
+
+    with process_pool(workers) as pool:
+        with single_thread_env():
+            futures = {pool.submit(cell_runs, settings, seed, kappa): (seed, kappa)
+                       for seed, kappa in tasks}
+        for fut in cf.as_completed(futures):
+            yield futures[fut], fut.result()
 
 
 def _log_run(log_path, progress, entry, kappa, k, seed, res) -> None:

@@ -64,11 +64,11 @@ PRESETS: dict[str, dict] = {
 
 #: What quick mode changes (fewer seeds and α, shorter horizons; same problem and criteria).
 QUICK = dict(n_seeds=2, c2_min_iters=3000, c4_window=(1e-4, 1e-6), c8_time=45.0,
-             c8_checkpoints=16, quick_alphas=2)
+             c8_checkpoints=16, quick_alphas=2, c7_kappas=())
 
 #: Fields that may be given on the command line (``--set key=value``); the others are derived.
 SETTABLE = ("n1", "n2", "r", "m", "singular_values", "k", "eta", "ratio", "alphas", "n_seeds",
-            "tau", "budget_factor", "c2_min_iters", "exact_iters", "c2_iters", "c4_iters",
+            "tau", "c7_kappas", "budget_factor", "c2_min_iters", "exact_iters", "c2_iters", "c4_iters",
             "c5_iters", "c7_iters", "c8_iters", "record_every", "long_record_every")
 
 
@@ -126,6 +126,7 @@ class ClaimSettings:
     c7_iters: int | None = None
     c7_window: tuple = (1e-2, 1e-10)
     c7_tol: float = 1e-13
+    c7_kappas: tuple = (1.0, 2.0, 4.0, 10.0)   # the fix across condition numbers (σ geometric)
     # C8: imbalance drift at η and η/2 over the same time η·t (c8_time in units of 1/σ_r)
     c8_iters: int | None = None
     c8_time: float = 150.0
@@ -253,6 +254,18 @@ class ClaimSettings:
     def as_dict(self) -> dict:
         return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
                 for f in dataclasses.fields(self)}
+
+    def family(self) -> "ClaimSettings":
+        """These settings with everything derived unset again (to derive it for another σ)."""
+        derived = ("alphas", "c2_alphas", "c4_alphas", "c5_alpha", "c8_alphas", "exact_iters",
+                   "c2_iters", "c4_iters", "c5_iters", "c7_iters", "c8_iters")
+        return self.replace(**dict.fromkeys(derived))
+
+    def with_kappa(self, kappa: float) -> "ClaimSettings":
+        """The same family with σ spaced geometrically from σ_1 to σ_1/κ, derived anew."""
+        s1 = max(self.singular_values)
+        sv = tuple(float(v) for v in np.geomspace(s1, s1 / kappa, self.r))
+        return self.family().replace(singular_values=sv).resolve()
 
     def problem_kwargs(self) -> dict:
         return dict(r=self.r, m=self.m, singular_values=list(self.singular_values))

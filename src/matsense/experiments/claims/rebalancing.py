@@ -1,8 +1,11 @@
-"""C7: after the one-step rebalancing the linear rate no longer depends on α.
+"""C7: after the one-step rebalancing the linear rate no longer depends on α and recovers the
+rate of the exact parameterization (k = r).
 
 The rate is fitted on the phase the method declares as its own (after the
 switch), with :func:`matsense.rates.method_rate`, the same function the CLI
-and sweeps use.
+and sweeps use; the k = r reference is GD from the first r columns of the
+same start on the same problem. In full mode the fix is also measured across
+condition numbers (``c7_kappas``, one problem per κ of the same family).
 """
 
 from __future__ import annotations
@@ -22,10 +25,14 @@ from .base import MIN_R2, Claim, Measurement, Verdict, alpha_label, fit_dict
 @dataclass(frozen=True)
 class RebalancingCriteria:
     """Every trajectory switches and is linear after the switch (r² ≥ ``min_r2``); per seed, the
-    spread (max − min)/median of the post-switch rates over α is ≤ ``max_spread``."""
+    spread (max − min)/median of the post-switch rates over α is ≤ ``max_spread``; every
+    post-switch rate is ≥ ``min_ratio_to_exact`` × the k = r GD rate from the same start (on the
+    setting's problem, and on each κ of ``c7_kappas`` ≤ ``max_judged_kappa``)."""
 
     min_r2: float = MIN_R2
     max_spread: float = 0.2
+    min_ratio_to_exact: float = 0.8
+    max_judged_kappa: float = 10.0
 
 
 def _spread(values) -> float:
@@ -35,13 +42,13 @@ def _spread(values) -> float:
 
 class RebalancingClaim(Claim):
     id = "C7"
-    title = "one-step rebalancing: rate independent of α"
+    title = "one-step rebalancing: rate independent of α, as fast as k = r"
     caption = ("Rebalanced GD (solid) vs plain GD (dashed) per α; dotted lines mark the one-step "
                "rebalancing. Right: rate after the switch vs α (flat) next to plain GD's rate (∝ α²). "
                "The rebalancing step F ← βU_FV_Fᵀ, G ← GV_FΣ_FV_Fᵀ/β is our reconstruction of the "
                "paper's Section 5 method (see docs/conventions.md), triggered when "
                "‖𝒜(FGᵀ) − y‖/‖y‖ ≤ τ.")
-    runs = ("rebalanced", "asym_over")
+    runs = ("rebalanced", "asym_over", "exact_reference", "rebalancing_kappas")
     stem = "c7_rebalancing"
     criteria = RebalancingCriteria()
 
@@ -50,7 +57,7 @@ class RebalancingClaim(Claim):
         method = RebalancedGD(step_size=s.eta, tau=s.tau)
         records, per_seed = [], []
         for sr in runs:
-            run, gd = sr.get("rebalanced"), sr.get("asym_over")
+            run, gd, ref = sr.get("rebalanced"), sr.get("asym_over"), sr.get("exact_reference")
             for a in s.alphas:
                 t, err = run.curve(a)
                 extras = run[a].extras
@@ -60,10 +67,13 @@ class RebalancingClaim(Claim):
                 if a in s.c4_alphas:
                     tg, eg = gd.curve(a)
                     gd_rate = linear_rate(tg, eg, window=s.c4_window).value
+                te, ee = ref.curve(a)
+                exact = linear_rate(te, ee, window=s.exact_window).value
+                post = fit.value if fit else math.nan
                 records.append({"seed": sr.seed, "alpha": a, "status": run.status(a),
-                                "switch_iteration": sw,
-                                "rate_after_switch": fit.value if fit else math.nan,
-                                "fit": fit_dict(fit) if fit else None, "plain_gd_rate": gd_rate})
+                                "switch_iteration": sw, "rate_after_switch": post,
+                                "fit": fit_dict(fit) if fit else None, "plain_gd_rate": gd_rate,
+                                "exact_rate": exact, "ratio_to_exact": post / exact})
             g = np.asarray([r["plain_gd_rate"] for r in records if r["seed"] == sr.seed], dtype=float)
             g = g[np.isfinite(g)]
             per_seed.append({"seed": sr.seed,
@@ -77,19 +87,30 @@ class RebalancingClaim(Claim):
                       for r in records if r["seed"] == ps["seed"]]
             spreads.append({"seed": ps["seed"], "spread": _spread(usable)})
         gd_spreads = [{"seed": ps["seed"], "spread": ps["plain_gd_spread"]} for ps in per_seed]
+        kappas = _kappa_records(runs, s, method)
         rate = spread([r["rate_after_switch"] for r in records])
         sp = spread([x["spread"] for x in spreads])
         gsp = spread([x["spread"] for x in gd_spreads])
+        ratio = spread([r["ratio_to_exact"] for r in records])
         per_alpha = {f"{a:g}": spread([r["rate_after_switch"] for r in records if r["alpha"] == a])
                      for a in s.alphas}
         rates_txt = ", ".join(f"α={a}: {fmt_num(x['median'])}" for a, x in per_alpha.items())
         measured = (f"rates after switch {rates_txt}; spread {fmt_spread(sp, '{:.1%}')} "
-                    f"(plain GD spread {fmt_spread(gsp, '{:.0%}')})")
-        expected = f"spread (max − min)/median ≤ {c.max_spread:.0%} across α"
+                    f"(plain GD spread {fmt_spread(gsp, '{:.0%}')}); ×{fmt_spread(ratio, '{:.2f}')} "
+                    f"the k = r rate")
+        if kappas:
+            by_k = {}
+            for r in kappas:
+                by_k.setdefault(r["kappa"], []).append(r["ratio_to_exact"])
+            measured += "; across κ: " + ", ".join(
+                f"κ={k:g}: ×{fmt_spread(spread(v), '{:.2f}')}" for k, v in by_k.items())
+        expected = (f"spread (max − min)/median ≤ {c.max_spread:.0%} across α; ≥ "
+                    f"{c.min_ratio_to_exact:g}× the k = r rate")
         details = {"rate_after_switch": rate, "rate_per_alpha": per_alpha, "spread": sp,
                    "spreads": spreads, "plain_gd_spread": gsp, "plain_gd_spreads": gd_spreads,
-                   "tau": s.tau, "window_after_switch": list(s.c7_window),
-                   "iterations": s.c7_iters, "records": records}
+                   "ratio_to_exact": ratio, "tau": s.tau, "window_after_switch": list(s.c7_window),
+                   "iterations": s.c7_iters, "transform": method.transform, "records": records,
+                   "kappas": kappas}
         return Measurement(records, measured, expected, details, per_seed=spreads)
 
     def judge(self, m, settings) -> Verdict:
@@ -104,10 +125,20 @@ class RebalancingClaim(Claim):
                 if not v.require(rec["switch_iteration"] >= 0, f"{where}: no rebalancing switch "
                                  f"(residual never ≤ τ={settings.tau:g})"):
                     continue
-                v.fit(rec["fit"], where, "post-switch linear fit")
+                if v.fit(rec["fit"], where, "post-switch linear fit"):
+                    _require_ratio(v, rec, where, c)
             sp = seed_spread["spread"]
             v.require(np.isfinite(sp) and sp <= c.max_spread,
                       f"seed {seed}: post-switch rate spread {fmt_num(sp)} > {c.max_spread:g}")
+        for rec in m.details.get("kappas", []):
+            if rec["kappa"] > c.max_judged_kappa:
+                continue
+            where = f"seed {rec['seed']}, κ={rec['kappa']:g}"
+            if v.diverged(rec["status"], where) or not v.require(
+                    rec["switch_iteration"] >= 0, f"{where}: no rebalancing switch"):
+                continue
+            if v.fit(rec["fit"], where, "post-switch linear fit"):
+                _require_ratio(v, rec, where, c)
         return v
 
     def panels(self, m, runs, settings) -> list:
@@ -147,11 +178,68 @@ class RebalancingClaim(Claim):
                                            label="plain GD" if first else None, color=plots.color(1),
                                            marker="s", linestyle="--" if first else "none",
                                            alpha=1 if first else .5))
+        exact = [r["exact_rate"] for r in m.records if r["seed"] == sr0.seed]
+        rate_curves.append(plots.Curve([r["alpha"] for r in m.records if r["seed"] == sr0.seed],
+                                       exact, label="k = r GD, same start", color="k",
+                                       marker="^", linestyle=":"))
         p2 = plots.Panel("linear rate vs α", "initialization scale α", "rate −d log err / dt",
                          curves=rate_curves, xscale="log", xticks=list(s.alphas),
                          note=f"post-switch spread (median) "
                               f"{fmt_num(m.details['spread']['median'], '{:.1%}')}")
-        return [p1, p2]
+        panels = [p1, p2]
+        kappas = m.details.get("kappas", [])
+        if kappas:
+            panels.append(_kappa_panel(kappas))
+        return panels
+
+
+def _require_ratio(v: Verdict, rec: dict, where: str, c: RebalancingCriteria) -> None:
+    ratio = rec["ratio_to_exact"]
+    v.require(np.isfinite(ratio) and ratio >= c.min_ratio_to_exact,
+              f"{where}: post-switch rate {fmt_num(rec['rate_after_switch'])} is "
+              f"{fmt_num(ratio, '{:.2f}')}× the k = r rate {fmt_num(rec['exact_rate'])} "
+              f"(< {c.min_ratio_to_exact:g})")
+
+
+def _kappa_records(runs, s, method) -> list:
+    """Rates of rebalanced, plain and k = r GD for each κ of ``c7_kappas``, every seed."""
+    out = []
+    for sr in runs:
+        for item in sr.get("rebalancing_kappas"):
+            reb, plain, exact = item["rebalanced"], item["plain"], item["exact"]
+            h = reb.history
+            fit, _ = method_rate(method, h["iteration"], h["error"], reb.extras,
+                                 window=s.c7_window)
+            ph, eh = plain.history, exact.history
+            plain_rate = linear_rate(ph["iteration"], ph["error"], window=s.c4_window).value
+            exact_rate = linear_rate(eh["iteration"], eh["error"], window=s.exact_window).value
+            ok = reb.extras.get("switch_iteration", -1) >= 0
+            out.append({"seed": sr.seed, "kappa": item["kappa"], "alpha": item["alpha"],
+                        "status": str(reb.status),
+                        "switch_iteration": int(reb.extras.get("switch_iteration", -1)),
+                        "rate_after_switch": fit.value if ok else math.nan,
+                        "fit": fit_dict(fit) if ok else None, "plain_gd_rate": plain_rate,
+                        "exact_rate": exact_rate,
+                        "ratio_to_exact": (fit.value if ok else math.nan) / exact_rate,
+                        "plain_over_exact": plain_rate / exact_rate})
+    return out
+
+
+def _kappa_panel(kappas) -> plots.Panel:
+    ks = sorted({r["kappa"] for r in kappas})
+
+    def median(key):
+        return [float(np.nanmedian([r[key] for r in kappas if r["kappa"] == k])) for k in ks]
+
+    curves = [plots.Curve(ks, median("exact_rate"), label="k = r GD", color="k", marker="^",
+                          linestyle=":"),
+              plots.Curve(ks, median("rate_after_switch"), label="rebalanced (after switch)",
+                          color=plots.color(0), marker="o"),
+              plots.Curve(ks, median("plain_gd_rate"), label="plain GD, k > r (largest α)",
+                          color=plots.color(1), marker="s", linestyle="--")]
+    return plots.Panel("the fix across condition numbers (median over seeds)",
+                       "condition number κ = σ₁/σ_r", "rate −d log err / dt", curves=curves,
+                       xscale="log", xticks=ks)
 
 
 def _ok(rec, min_r2) -> bool:

@@ -585,46 +585,8 @@ def run_setting(st: Setting, transforms, cap, record_every, log):
 
 
 # ---------------------------------------------------------------- checks
-def rebalance_balanced(F, G, S, residual_norm, step_size, *, c=4.0, c_lo=0.5, eps=0.03,
-                       lift=0.75, rank=None):
-    """The recommended transform, backend-generic (NumPy or torch), batched over axis 0.
-
-    With F = Q₁R₁, G = Q₂R₂ and R₁R₂ᵀ = U_c Σ V_cᵀ (k×k), F Gᵀ = U Σ Vᵀ with U = Q₁U_c,
-    V = Q₂V_c. Returns F ← U D, G ← V Σ D⁻¹ (F Gᵀ unchanged up to rounding) and r̂, where
-
-    * D_ii = √σ_i on the r̂ signal directions (balanced) and D_ii = √L on the k − r̂ others,
-      L = max(σ₁, lift/η): η‖F‖²_op = max(ησ₁, lift), η‖G‖²_op = ησ₁;
-    * direction i is signal if σ_i > c·ρ, or σ_i > c_lo·ρ and p_i < eps, where
-      ρ = ‖𝒜(FGᵀ) − y‖ and p_i = u_iᵀ S v_i / σ_i (S = 𝒜*(𝒜(FGᵀ) − y), the relative speed
-      at which GD shrinks direction i); r̂ = the last signal index (≥ 1), or ``rank``.
-    """
-    xp = backend.namespace(F, G)
-    Q1, R1 = xp.linalg.qr(F)
-    Q2, R2 = xp.linalg.qr(G)
-    Uc, s, Vch = xp.linalg.svd(R1 @ R2.mT)
-    U, V = Q1 @ Uc, Q2 @ Vch.mT
-    k = s.shape[-1]
-    idx = xp.reshape(xp.arange(1, k + 1, device=backend.device_of(s)), (1, k))
-    s1 = s[:, :1]
-    if rank is None:
-        rho = xp.reshape(residual_norm, (-1, 1))
-        pull = xp.sum((U.mT @ S) * V.mT, axis=-1) / xp.where(s > 0, s, 1.0)
-        sig = (s > c * rho) | ((s > c_lo * rho) & (pull < eps))
-        rhat = xp.clip(xp.max(xp.where(sig, idx, 0), axis=-1), 1, k)
-    else:
-        rhat = xp.full(s.shape[:1], min(int(rank), k), dtype=idx.dtype,
-                       device=backend.device_of(s))
-    signal = idx <= xp.reshape(rhat, (-1, 1))
-    level = xp.maximum(s1, lift / step_size + 0 * s1)
-    d2 = xp.where(signal, s, level)
-    # A zero σ on a signal direction (rank-deficient F or G with ``rank`` given) or F Gᵀ = 0
-    # would divide by zero: eps·σ₁ keeps Σ D⁻¹ finite and F Gᵀ exact; σ₁ = 0 keeps (F, G).
-    fi = xp.finfo(s.dtype)
-    d = xp.sqrt(xp.maximum(d2, fi.eps * s1 + fi.smallest_normal))
-    Fn = U * d[:, None, :]
-    Gn = V * (s / d)[:, None, :]
-    keep = xp.reshape(s1 > 0, (-1, 1, 1))
-    return xp.where(keep, Fn, F), xp.where(keep, Gn, G), rhat
+# The recommendation, as ported into the library (this study chose it; the library owns it).
+from matsense.methods.rebalance import rebalance_balanced  # noqa: E402
 
 
 CHECK_CASES = ("ill-conditioned F (σ(F) 1 … 1e-6)", "rank-deficient F (2 zero columns)",

@@ -13,7 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from matsense import Problem, init, run
+import matsense as ms
+from matsense import GD, Problem, RebalancedGD, init, run
 from matsense.config import RunConfig
 from matsense.methods import (
     GD, METHODS, SVP, AlternatingPrecGD, PrecGD, ScaledGD, ScaledGDLambda, get_method,
@@ -425,3 +426,51 @@ def test_nuclear_norm_without_cvxpy_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "cvxpy", None)
     with pytest.raises(ImportError, match=r"pip install matsense\[cvxpy\]"):
         nuclear_norm_solve(Problem.gaussian(5, r=1, m=30, seed=0))
+
+
+# ------------------------------------------------------------ rebalancing transforms
+@pytest.mark.parametrize("dtype,tol", [("float64", 1e-12), ("float32", 1e-5)])
+def test_rebalancing_transforms_keep_the_product(dtype, tol):
+    from matsense.methods.rebalance import rebalance, rebalance_balanced
+
+    rng = np.random.default_rng(0)
+    F = rng.standard_normal((5, 20, 4)).astype(dtype)
+    G = rng.standard_normal((5, 15, 4)).astype(dtype)
+    S = rng.standard_normal((5, 20, 15)).astype(dtype)
+    F[1, :, 2:] = 0.0        # rank-deficient F
+    G[2, :, 1:] = 0.0        # a singular value of F Gᵀ exactly 0
+    F[3] = 0.0               # F Gᵀ = 0
+    P = F @ G.mT
+    rn = np.full(5, 0.1, dtype=dtype)
+    for Fn, Gn in (rebalance_balanced(F, G, S, rn, 0.3)[:2], rebalance_balanced(F, G, S, rn, 0.3, rank=2)[:2],
+                   rebalance(F, G, np.linalg.norm(P, 2, axis=(1, 2)) ** 0.5)):
+        assert np.isfinite(Fn).all() and np.isfinite(Gn).all()
+        np.testing.assert_allclose(Fn @ Gn.mT, P, atol=tol * np.abs(P).max())
+    # r̂ estimated vs given: two clear signal directions out of four
+    U = np.linalg.qr(rng.standard_normal((20, 4)))[0][None]
+    V = np.linalg.qr(rng.standard_normal((15, 4)))[0][None]
+    Fs, Gs = U * [1.0, 0.5, 1e-3, 1e-4], V * [1.0, 1.0, 1.0, 1.0]
+    Fb, Gb, rhat = rebalance_balanced(Fs, Gs, np.zeros((1, 20, 15)), np.array([1e-2]), 0.3)
+    assert rhat.tolist() == [2]
+    # the redundant directions of F are lifted to √(0.75/η), the signal balanced
+    sv_F = np.linalg.svd(Fb[0], compute_uv=False)
+    np.testing.assert_allclose(sorted(sv_F)[-2:], [np.sqrt(0.75 / 0.3)] * 2, rtol=1e-12)
+
+
+def test_rebalanced_gd_recovers_the_exact_parameterization_rate():
+    """Dynamics (CI-sized): κ = 4, post-switch rate ≥ 0.8× the k = r rate from the same start."""
+    p = ms.Problem.gaussian(20, r=2, m=600, singular_values=[1.0, 0.25], seed=1)
+    F0, G0 = init.small_random(p, 4, [0.04, 0.02], seed=[3, 3])
+    reb = run(p, RebalancedGD(step_size=0.3), (F0, G0), 3000, tol=1e-12, record_every=2)
+    exact = run(p, GD(0.3), (F0[..., :2], G0[..., :2]), 3000, tol=1e-12, record_every=2)
+    for b in range(2):
+        assert reb[b].extras["switch_iteration"] >= 0 and reb[b].extras["signal_rank"] == 2
+        fit, _ = ms.rates.method_rate(RebalancedGD(), reb[b].history["iteration"],
+                                      reb[b].history["error"], reb[b].extras, window=(1e-2, 1e-10))
+        ref = ms.rates.linear_rate(exact[b].history["iteration"], exact[b].history["error"])
+        assert fit.value >= 0.8 * ref.value, (b, fit.value, ref.value)
+    old = run(p, RebalancedGD(step_size=0.3, transform="paper"), (F0, G0), 3000, tol=1e-12,
+              record_every=2)
+    fit_old, _ = ms.rates.method_rate(RebalancedGD(), old[0].history["iteration"],
+                                      old[0].history["error"], old[0].extras, window=(1e-2, 1e-10))
+    assert fit_old.value < 0.5 * fit.value  # the first reconstruction is markedly slower here

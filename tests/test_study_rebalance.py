@@ -31,9 +31,9 @@ def test_transforms_keep_the_product_and_stay_finite():
     assert ref["same_as_study_candidate"]
     if ref["torch_max_abs_diff"] is not None:
         assert ref["torch_max_abs_diff"] < 1e-12
-    # the current transform divides by β = √‖FGᵀ‖ = 0 when F Gᵀ = 0, and only then
+    # the 'paper' transform divided by β = √‖FGᵀ‖ = 0 when F Gᵀ = 0; it now keeps the factors
     paper = checks["paper (PAPER §3)"]["per_case"]
-    assert [c for c, v in paper.items() if not v["finite"]] == ["F = 0 (P = 0)"]
+    assert [c for c, v in paper.items() if not v["finite"]] == []
 
 
 def test_rank_rule_pull_separates_extra_from_weak_signal():

@@ -38,6 +38,10 @@ def make_problem(settings: CompareSettings, kappa: float, symmetric: bool, seed:
                             spacing=settings.spacing, symmetric=symmetric, seed=seed)
 
 
+#: What the comparison records (its tables and curves read these only).
+RECORD = ("error", "rel_error")
+
+
 def _result(traj, problem, budget: int, seed: int):
     """The per-seed result and the error curve of one finished run."""
     P = backend.to_numpy(product(tuple(f[None] for f in traj.factors)))[0]
@@ -65,7 +69,8 @@ def one_run(entry: Entry, problem: Problem, settings: CompareSettings, k: int, s
     method = entry.make_method(sigma_1)
     x0 = entry.initial_factors(problem, k, settings.alpha, seed)
     budget = settings.budget(entry.key)
-    traj = run(problem, method, x0, budget, tol=settings.tol, record_every=settings.record_every)
+    traj = run(problem, method, x0, budget, tol=settings.tol, record_every=settings.record_every,
+               record=RECORD)
     return (*_result(traj, problem, budget, seed), method)
 
 
@@ -81,7 +86,7 @@ def runs_together(entries, problem: Problem, settings: CompareSettings, k: int, 
     starts = [e.initial_factors(problem, k, settings.alpha, seed) for e in entries]
     budgets = [settings.budget(e.key) for e in entries]
     trajs = run_together(problem, list(zip(methods, starts)), budgets, tol=settings.tol,
-                         record_every=settings.record_every)
+                         record_every=settings.record_every, record=RECORD)
     return [(*_result(t, problem, b, seed), m) for t, b, m in zip(trajs, budgets, methods)]
 
 

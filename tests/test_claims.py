@@ -1,4 +1,4 @@
-"""Fast versions of the claims C1–C8 (PAPER.md §5), with assertions on the measured numbers.
+"""Fast versions of the claims C1–C8 (docs/claims.md), with assertions on the measured numbers.
 
 The claim functions are the ones :func:`matsense.experiments.reproduce` runs,
 on one seed and shorter horizons (``TINY``); the criteria are the same

@@ -1,4 +1,4 @@
-"""Core identities and driver behaviour (conventions: PAPER.md §2–3, docs/conventions.md).
+"""Core identities and driver behaviour (conventions: docs/conventions.md).
 
 Symbols follow the paper: F, G, X factors; S = 𝒜*(𝒜(P) − y); eta the step size η;
 Δ = FᵀF − GᵀG the imbalance.

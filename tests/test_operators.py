@@ -19,7 +19,7 @@ def _rel(a, b):
 
 
 def _dense_formula(A_raw, P, y):
-    """r_i = <A_i, P>/√m − y_i, S = Σ_i r_i A_i/√m, straight from PAPER.md §2."""
+    """r_i = <A_i, P>/√m − y_i, S = Σ_i r_i A_i/√m, straight from docs/conventions.md."""
     m = A_raw.shape[0]
     r = np.einsum("ijk,bjk->bi", A_raw, P) / math.sqrt(m) - y
     S = np.einsum("bi,ijk->bjk", r, A_raw) / math.sqrt(m)

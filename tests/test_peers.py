@@ -1,4 +1,4 @@
-"""Peer methods (PAPER.md §4): ScaledGD, ScaledGD(λ), PrecGD, alternating preconditioned GD,
+"""Peer methods (docs/methods.md): ScaledGD, ScaledGD(λ), PrecGD, alternating preconditioned GD,
 SVP, nuclear-norm minimization, and the spectral initialization.
 
 Every update rule is checked against an independent dense NumPy implementation

@@ -64,6 +64,13 @@ def alpha_max(s) -> float:
     return round(a, digits)
 
 
+def rebalancing_tau(s) -> float:
+    """The rebalancing trigger: 1e-2, or σ_r/(3‖M*‖_F) when smaller — the switch must come after
+    the weakest signal direction is learned (docs/rebalance_study.md §5)."""
+    norm = math.sqrt(sum(v * v for v in s.singular_values))
+    return float(f"{min(1e-2, sigma_r(s) / (3 * norm)):.2g}")
+
+
 def budgets(s) -> dict:
     """Iteration budgets of every claim: ``budget_factor`` × the predicted iterations.
 

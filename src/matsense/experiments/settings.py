@@ -122,7 +122,7 @@ class ClaimSettings:
     c6_tail: float = 0.5
     c6_checkpoints: int = 40
     # C7: rebalanced GD
-    tau: float = 1e-2
+    tau: float | None = None                   # None: min(1e-2, σ_r/(3‖M*‖_F))
     c7_iters: int | None = None
     c7_window: tuple = (1e-2, 1e-10)
     c7_tol: float = 1e-13
@@ -245,6 +245,8 @@ class ClaimSettings:
         if s.c8_alphas is None:
             fill["c8_alphas"] = tuple(s.alphas[:limit])
         s = s.replace(**fill)
+        if s.tau is None:
+            s = s.replace(tau=predict.rebalancing_tau(s))
         budgets = predict.budgets(s)
         fill = {key: value for key, value in budgets.items() if getattr(s, key) is None}
         if "c5_iters" in fill:  # the C5/C6 horizon is the X Xᵀ run's unless given

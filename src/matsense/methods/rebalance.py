@@ -21,7 +21,7 @@ shrinking it (uᵢᵀ S vᵢ / σᵢ < 0.03); or ``rank`` when given. This recov
 about σ_r/(3‖M*‖_F), else the switch fires before the weakest direction is
 learned (at κ = 100 use τ = 3e-3 or give ``rank``).
 
-``transform="paper"`` (PAPER-style, the first reconstruction, kept for
+``transform="paper"`` (the first reconstruction, kept for
 comparison): with the thin SVD F = U_F Σ_F V_Fᵀ,
 
     F ← β U_F V_Fᵀ,   G ← G V_F Σ_F V_Fᵀ / β,   β = √‖F Gᵀ‖_op (or ``beta``),

@@ -36,9 +36,9 @@ import numpy as np
 from .. import init as _init
 from ..methods import GD, RebalancedGD
 from ..operators import single_threaded
-from ..operators._fused import usable_cores
 from ..problems import Problem
 from ..run import run
+from ..threads import usable_cores
 from .drift import run_checkpoints
 from .settings import ClaimSettings, init_seed
 

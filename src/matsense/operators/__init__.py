@@ -5,12 +5,13 @@
   triangles, (m, n(n+1)/2): half the bytes for symmetric problems.
 
 Both return the residual and 𝒜*(residual) from one call, in one pass over the
-measurement data on the CPU (:mod:`matsense.operators._fused`).
-``single_threaded()`` runs that pass (and NumPy's BLAS) on one thread, so
-results do not depend on the core count.
+measurement data on the CPU (:mod:`matsense.operators.dispatch` picks the kernel of
+:mod:`matsense.operators.kernels`). ``single_threaded()`` (from :mod:`matsense.threads`)
+runs that pass (and NumPy's BLAS) on one thread, so results do not depend on the core
+count.
 """
 
-from ._fused import single_threaded
+from ..threads import single_threaded
 from .base import MatrixOperator
 from .dense import DenseOperator
 from .symmetric import SymmetricOperator

@@ -4,8 +4,8 @@ One home for every thread decision, so the operator kernels, the driver and the
 sweep executors agree:
 
 * :func:`usable_cores` — CPU cores this process may run on (its affinity mask);
-* :func:`kernel_threads` — threads of the NumPy one-pass loop
-  (``MATSENSE_THREADS=N`` fixes it);
+* :func:`threads_setting`, :func:`kernel_threads` — threads of the one-pass
+  kernels (``MATSENSE_THREADS=N`` fixes them: numba's and the NumPy loop's);
 * :func:`single_blas_thread`, :func:`blas_threads_for` — limits on NumPy's BLAS
   (``MATSENSE_BLAS_THREADS``);
 * :func:`single_threaded` — a context in which the kernels and NumPy's BLAS run
@@ -27,8 +27,8 @@ import os
 
 import numpy as np
 
-__all__ = ["usable_cores", "kernel_threads", "single_threaded", "single_blas_thread",
-           "blas_threads_for", "numba_usable", "THREADED_MIN_BYTES", "SMALL_OPERATOR_BYTES"]
+__all__ = ["usable_cores", "kernel_threads", "threads_setting", "single_threaded",
+           "single_blas_thread", "blas_threads_for", "numba_usable", "THREADED_MIN_BYTES", "SMALL_OPERATOR_BYTES"]
 
 # Below this size one thread is faster for the NumPy loop: handing work to the pool costs
 # tens of µs, and a small A is read from the cache at a rate one core nearly saturates.
@@ -166,24 +166,42 @@ def single_threaded():
             numba_module().set_num_threads(numba_threads)
 
 
-def kernel_threads(nbytes: int) -> int:
-    """Threads for the NumPy one-pass loop over an operator of ``nbytes``.
+@functools.lru_cache(maxsize=8)
+def _parse_threads(setting: str) -> int | None:
+    if not setting:
+        return None
+    try:
+        value = int(setting)
+        if value < 1:
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"MATSENSE_THREADS must be an integer >= 1, got {setting!r}") from None
+    return value
 
-    ``MATSENSE_THREADS=N`` sets it (the sweep executors' workers use 1);
-    otherwise 1 below :data:`THREADED_MIN_BYTES`, else the usable cores (at most 8:
-    beyond that one pass over A is limited by memory bandwidth, not cores).
+
+def threads_setting() -> int | None:
+    """The kernels' thread count if one is fixed, else None (each kernel's own default).
+
+    1 inside :func:`single_threaded`; else ``MATSENSE_THREADS=N`` when set.
+    Every kernel asks, so a bad value (``0``, ``-1``, ``abc``) raises the same
+    one-line ``ValueError`` whichever kernel would run.
     """
     if _threads_override is not None:
         return _threads_override
-    setting = os.environ.get("MATSENSE_THREADS", "").strip()
-    if setting:
-        try:
-            value = int(setting)
-            if value < 1:
-                raise ValueError
-        except ValueError:
-            raise ValueError(f"MATSENSE_THREADS must be an integer >= 1, got {setting!r}") from None
-        return value
+    return _parse_threads(os.environ.get("MATSENSE_THREADS", "").strip())
+
+
+def kernel_threads(nbytes: int) -> int:
+    """Threads for the NumPy one-pass loop over an operator of ``nbytes``.
+
+    :func:`threads_setting` when fixed (``MATSENSE_THREADS=N``; the sweep
+    executors' workers use 1); otherwise 1 below :data:`THREADED_MIN_BYTES`,
+    else the usable cores (at most 8: beyond that one pass over A is limited
+    by memory bandwidth, not cores).
+    """
+    fixed = threads_setting()
+    if fixed is not None:
+        return fixed
     if nbytes < THREADED_MIN_BYTES:
         return 1
     return min(usable_cores(), 8)

@@ -86,23 +86,46 @@ def numba_available() -> bool:
     return _numba_kernel() is not None and numba_usable()
 
 
-def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray):
-    """r = p Aᵀ − y and s = r A in one pass, compiled with numba (all threads).
+def unavailable_reason(A) -> str | None:
+    """Why :func:`fused_numba` cannot run on ``A`` in this process, or None when it can."""
+    if _numba_kernel() is None:
+        return "numba cannot be imported"
+    if not numba_usable():
+        return ("numba's thread pool does not survive fork and this process was forked from "
+                "one that used it")
+    if not A.flags.c_contiguous:
+        return "the operator matrix is not C-contiguous"
+    return None
+
+
+def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None = None):
+    """r = p Aᵀ − y and s = r A in one pass, compiled with numba.
 
     Same arguments and results as :func:`~.numpy_loop.fused_numpy` (no block
-    size: each thread streams its rows four at a time). Calls are serialized by
-    a lock because numba's default thread pool must not be entered from two
-    Python threads at once. Raises ``RuntimeError`` if numba is not installed.
+    size: each thread streams its rows four at a time). ``threads`` caps the
+    thread count for this call (at most numba's ``NUMBA_NUM_THREADS``); None
+    keeps numba's current count. The partial sums, one per thread, are added
+    in thread order, so a fixed thread count gives a fixed result. Calls are
+    serialized by a lock because numba's default thread pool must not be
+    entered from two Python threads at once. Raises ``RuntimeError`` if numba
+    is not installed.
     """
     kernel = _numba_kernel()
     if kernel is None:
         raise RuntimeError("fused_numba needs numba (pip install numba)")
-    from numba import get_num_threads
-
+    numba = numba_module()
     m, d = A.shape
     B = p.shape[0]
     r = np.empty((B, m), dtype=A.dtype)
     with _numba_lock:
-        parts = np.empty((get_num_threads(), B, d), dtype=A.dtype)
-        kernel(A, p, y, r, parts)
+        saved = numba.get_num_threads()
+        count = saved if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        if count != saved:
+            numba.set_num_threads(count)
+        try:
+            parts = np.empty((count, B, d), dtype=A.dtype)
+            kernel(A, p, y, r, parts)
+        finally:
+            if count != saved:
+                numba.set_num_threads(saved)
     return r, parts.sum(axis=0)

@@ -127,3 +127,22 @@ def test_thread_setting_reaches_the_numba_kernel(monkeypatch):
     r, s = dispatch.residual_and_adjoint_flat(A, p, y)
     assert np.array_equal(r, ref[0]) and np.array_equal(s, ref[1])  # one partial sum, same order
     assert numba.get_num_threads() == before
+
+
+def test_numba_kernel_is_loaded_from_the_disk_cache_in_a_fresh_process(tmp_path):
+    """cache=True works: a second interpreter loads the compiled kernel instead of compiling."""
+    pytest.importorskip("numba")
+    import os
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from matsense.operators.kernels import numba_kernel\n"
+            "numba_kernel.fused_numba(np.ones((9, 4)), np.ones((1, 4)), np.zeros(9))\n"
+            "st = numba_kernel._numba_kernel().stats\n"
+            "print(sum(st.cache_hits.values()), sum(st.cache_misses.values()))\n")
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    counts = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                             text=True, check=True, timeout=600).stdout.split()
+              for _ in range(2)]
+    assert counts == [["0", "1"], ["1", "0"]]  # compiled once, then loaded from the cache

@@ -10,7 +10,9 @@ sweep executors agree:
   (``MATSENSE_BLAS_THREADS``);
 * :func:`single_threaded` — a context in which the kernels and NumPy's BLAS run
   on one thread, so results do not depend on the machine's core count (the
-  sweep engine and ``matsense reproduce`` run inside it);
+  sweep engine and ``matsense reproduce`` run inside it); the kernel planner
+  does not time kernels there but uses a fixed one
+  (:mod:`matsense.operators.planner`);
 * :func:`numba_usable` — whether numba's thread pool can be used in this
   process (it does not survive ``fork``).
 
@@ -28,7 +30,8 @@ import os
 import numpy as np
 
 __all__ = ["usable_cores", "kernel_threads", "threads_setting", "single_threaded",
-           "single_blas_thread", "blas_threads_for", "numba_usable", "THREADED_MIN_BYTES", "SMALL_OPERATOR_BYTES"]
+           "is_single_threaded", "single_blas_thread", "blas_threads_for", "numba_usable",
+           "numba_import_error", "THREADED_MIN_BYTES", "SMALL_OPERATOR_BYTES"]
 
 # Below this size one thread is faster for the NumPy loop: handing work to the pool costs
 # tens of µs, and a small A is read from the cache at a rate one core nearly saturates.
@@ -36,6 +39,20 @@ THREADED_MIN_BYTES = 8 * 2**20
 
 #: Operators smaller than this run with one BLAS thread (see :func:`blas_threads_for`).
 SMALL_OPERATOR_BYTES = 64 * 2**20
+
+
+# os.environ.get costs ~0.7 µs (it encodes the name and decodes the value) and the kernel
+# dispatch reads two settings per call; on POSIX os.environ keeps its bytes in a dict that
+# every os.environ assignment updates, and reading that costs ~0.05 µs.
+_ENV_BYTES = getattr(os.environ, "_data", None) if os.name == "posix" else None
+
+
+def env_value(name: str) -> str:
+    """The environment variable ``name`` as a stripped string, '' when unset (cheap)."""
+    if _ENV_BYTES is not None:
+        raw = _ENV_BYTES.get(name.encode())
+        return "" if raw is None else os.fsdecode(raw).strip()
+    return os.environ.get(name, "").strip()  # pragma: no cover - not POSIX
 
 
 def usable_cores() -> int:
@@ -111,14 +128,26 @@ def blas_threads_for(operator, y):
 _numba_pid = None  # the process that first used numba's thread pool (see numba_usable)
 
 
+_numba_import_error = None
+
+
 @functools.lru_cache(maxsize=1)
 def numba_module():
     """The imported ``numba`` module, or None when it cannot be imported."""
+    global _numba_import_error
     try:
         import numba
-    except ImportError:
+    except ImportError as exc:  # a core dependency, but a broken install must not stop us
+        _numba_import_error = f"{type(exc).__name__}: {exc}"
         return None
+    _numba_import_error = None
     return numba
+
+
+def numba_import_error() -> str | None:
+    """Why numba could not be imported (``'ImportError: ...'``), or None when it imports."""
+    numba_module()
+    return _numba_import_error
 
 
 def numba_usable() -> bool:
@@ -179,6 +208,11 @@ def _parse_threads(setting: str) -> int | None:
     return value
 
 
+def is_single_threaded() -> bool:
+    """True inside :func:`single_threaded` (results must not depend on the machine)."""
+    return _threads_override is not None
+
+
 def threads_setting() -> int | None:
     """The kernels' thread count if one is fixed, else None (each kernel's own default).
 
@@ -188,7 +222,7 @@ def threads_setting() -> int | None:
     """
     if _threads_override is not None:
         return _threads_override
-    return _parse_threads(os.environ.get("MATSENSE_THREADS", "").strip())
+    return _parse_threads(env_value("MATSENSE_THREADS"))
 
 
 def kernel_threads(nbytes: int) -> int:

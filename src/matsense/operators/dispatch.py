@@ -11,7 +11,7 @@ NumPy arrays, ``MATSENSE_KERNEL=auto`` (the default):
 
 * normally the **planner** (:mod:`.planner`) times the candidates — the
   numba one-pass kernel, the NumPy one-pass loop, the two BLAS products —
-  on the first calls of each configuration (shape, dtype, B, threads) and
+  on the first call of each configuration (shape, dtype, B, threads) and
   keeps the fastest;
 * inside :func:`matsense.threads.single_threaded` (sweeps, ``reproduce``) the
   kernel is fixed so results are bitwise the same on every machine: numba on
@@ -159,7 +159,7 @@ def residual_and_adjoint_flat(A, p, y, block_rows: int | None = None):
 
     NumPy arrays: ``MATSENSE_KERNEL`` (numba, numpy, two-pass) forces a kernel
     for every batch size; with the default ``auto`` the planner
-    (:mod:`.planner`) times the candidates on the first calls of each
+    (:mod:`.planner`) times the candidates on the first call of each
     configuration and keeps the fastest — except inside
     :func:`~matsense.threads.single_threaded`, where the kernel is fixed:
     numba on one thread for B ≤ ``FUSED_MAX_BATCH`` (the NumPy loop when
@@ -191,8 +191,8 @@ def planned_kernel(operator, B: int = 1) -> str | None:
     """The kernel ``operator.residual_and_adjoint`` uses for a batch of ``B``, by name.
 
     One of 'numba', 'numpy' (the NumPy one-pass loop), 'two-pass' (two matrix
-    products; the batched GEMM path) or 'triton'; None while the planner has
-    not finished timing this configuration (before the first ~12 calls). It
+    products; the batched GEMM path) or 'triton'; None when the planner has
+    not seen this configuration yet (it plans on the first call). It
     follows the same rules as the call itself: ``MATSENSE_KERNEL``,
     :func:`~matsense.threads.single_threaded`, the planner's choice. Warns
     about nothing and runs no kernel.

@@ -10,7 +10,9 @@ import pytest
 
 import matsense as ms
 from matsense.init import symmetric_random
-from matsense.operators import DenseOperator, SymmetricOperator, _fused
+from matsense import threads
+from matsense.operators import DenseOperator, SymmetricOperator, blocking, dispatch
+from matsense.operators.kernels import numba_kernel, numpy_loop
 
 
 def _rel(a, b):
@@ -72,47 +74,47 @@ def test_fused_kernel_direct_random_blocks(threads):
     m, d = 301, 47  # m not a multiple of the thread count
     A = rng.standard_normal((m, d))
     y = rng.standard_normal(m)
-    for B in range(1, _fused.FUSED_MAX_BATCH + 1):
+    for B in range(1, dispatch.FUSED_MAX_BATCH + 1):
         p = rng.standard_normal((B, d))
         r0 = p @ A.T - y
         s0 = r0 @ A
         for block_rows in [1, *rng.integers(2, m + 20, size=4)]:
-            r, s = _fused.fused_numpy(A, p, y, int(block_rows), threads)
+            r, s = numpy_loop.fused_numpy(A, p, y, int(block_rows), threads)
             assert _rel(r, r0) < 1e-12 and _rel(s, s0) < 1e-12
-            r2, s2 = _fused.fused_numpy(A, p, y, int(block_rows), threads)
+            r2, s2 = numpy_loop.fused_numpy(A, p, y, int(block_rows), threads)
             assert np.array_equal(r, r2) and np.array_equal(s, s2)
 
 
 def test_threaded_numpy_kernel_propagates_nan():
     A = np.ones((40, 4))
     A[33, 2] = np.nan  # in the last thread's range
-    r, s = _fused.fused_numpy(A, np.ones((2, 4)), np.zeros(40), 8, 3)
+    r, s = numpy_loop.fused_numpy(A, np.ones((2, 4)), np.zeros(40), 8, 3)
     assert np.isnan(r[:, 33]).all() and np.isnan(s).all()
     assert np.isfinite(np.delete(r, 33, axis=1)).all()
 
 
 def test_kernel_threads_setting(monkeypatch):
     monkeypatch.delenv("MATSENSE_THREADS", raising=False)
-    assert _fused.kernel_threads(_fused.THREADED_MIN_BYTES - 1) == 1
-    assert 1 <= _fused.kernel_threads(_fused.THREADED_MIN_BYTES) <= 8
+    assert threads.kernel_threads(threads.THREADED_MIN_BYTES - 1) == 1
+    assert 1 <= threads.kernel_threads(threads.THREADED_MIN_BYTES) <= 8
     monkeypatch.setenv("MATSENSE_THREADS", "3")
-    assert _fused.kernel_threads(10) == 3
-    with _fused.single_threaded():
-        assert _fused.kernel_threads(2**30) == 1
-    assert _fused.kernel_threads(10) == 3
+    assert threads.kernel_threads(10) == 3
+    with threads.single_threaded():
+        assert threads.kernel_threads(2**30) == 1
+    assert threads.kernel_threads(10) == 3
     for bad in ("0", "two", "-1"):
         monkeypatch.setenv("MATSENSE_THREADS", bad)
         with pytest.raises(ValueError, match=f"MATSENSE_THREADS must be an integer >= 1, got '{bad}'"):
-            _fused.kernel_threads(10)
+            threads.kernel_threads(10)
 
 
 def test_single_threaded_restores_numba_threads():
     numba = pytest.importorskip("numba")
     before = numba.get_num_threads()
-    with _fused.single_threaded():
+    with threads.single_threaded():
         assert numba.get_num_threads() == 1
         A = np.random.default_rng(0).standard_normal((50, 8))
-        r, s = _fused.fused_numba(A, np.ones((1, 8)), np.zeros(50))
+        r, s = numba_kernel.fused_numba(A, np.ones((1, 8)), np.zeros(50))
         assert np.allclose(s, (A @ np.ones(8)) @ A)
     assert numba.get_num_threads() == before
 
@@ -121,17 +123,17 @@ def test_numpy_kernel_runs_blas_single_threaded(monkeypatch):
     """Inside the loop BLAS is on one thread (its barriers are what hurt on shared cores)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
     seen = []
-    real = _fused._rows_pass
+    real = numpy_loop._rows_pass
 
     def spy(*args):
-        libs = _fused._blas_controller().lib_controllers  # NumPy's BLAS
+        libs = threads.numpy_blas_controller().lib_controllers  # NumPy's BLAS
         seen.append({lib.get_num_threads() for lib in libs})
         return real(*args)
 
-    monkeypatch.setattr(_fused, "_rows_pass", spy)
+    monkeypatch.setattr(numpy_loop, "_rows_pass", spy)
     A = np.random.default_rng(0).standard_normal((60, 10))
     with threadpoolctl.threadpool_limits(2, "blas"):
-        _fused.fused_numpy(A, np.ones((1, 10)), np.zeros(60), 7, 2)
+        numpy_loop.fused_numpy(A, np.ones((1, 10)), np.zeros(60), 7, 2)
     assert seen and all(s <= {1} for s in seen)
 
 
@@ -143,11 +145,11 @@ def test_numba_kernel_equals_dense_formula(dtype):
     A = rng.standard_normal((m, d))
     y = rng.standard_normal(m)
     tol = 1e-12 if dtype == "float64" else 1e-5
-    for B in range(1, _fused.FUSED_MAX_BATCH + 1):
+    for B in range(1, dispatch.FUSED_MAX_BATCH + 1):
         p = rng.standard_normal((B, d))
         r0 = p @ A.T - y
         s0 = r0 @ A
-        r, s = _fused.fused_numba(A.astype(dtype), p.astype(dtype), y.astype(dtype))
+        r, s = numba_kernel.fused_numba(A.astype(dtype), p.astype(dtype), y.astype(dtype))
         assert r.dtype == dtype and s.dtype == dtype
         assert _rel(r, r0) < tol and _rel(s, s0) < tol
 
@@ -156,7 +158,7 @@ def test_numba_kernel_propagates_nan():
     pytest.importorskip("numba")
     A = np.ones((9, 4))
     A[3, 2] = np.nan
-    r, s = _fused.fused_numba(A, np.ones((1, 4)), np.zeros(9))
+    r, s = numba_kernel.fused_numba(A, np.ones((1, 4)), np.zeros(9))
     assert np.isnan(r[0, 3]) and np.isnan(s).all()
 
 
@@ -190,10 +192,10 @@ def test_fused_float32(raw):
 
 
 def test_block_rows_from_cache():
-    assert _fused.last_level_cache_bytes() > 0
-    assert 2**20 <= _fused.default_block_bytes() <= 8 * 2**20
-    assert _fused.block_rows_for(10**9, 8) == 1
-    assert _fused.block_rows_for(100, 8, block_bytes=8000) == 10
+    assert blocking.last_level_cache_bytes() > 0
+    assert 2**20 <= blocking.default_block_bytes() <= 8 * 2**20
+    assert blocking.block_rows_for(10**9, 8) == 1
+    assert blocking.block_rows_for(100, 8, block_bytes=8000) == 10
 
 
 def test_gaussian_problem_scales_in_place_bitwise():

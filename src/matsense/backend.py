@@ -163,39 +163,6 @@ def convert_index(x, tgt: Target):
     return x.to(device=tgt.device, dtype=torch.int64)
 
 
-#: Operators smaller than this run with one BLAS thread (see :func:`blas_threads_for`).
-SMALL_OPERATOR_BYTES = 64 * 2**20
-
-
-def blas_threads_for(operator, y):
-    """Context limiting BLAS threads while running on a small NumPy operator.
-
-    For an operator of a few MiB one iteration is a handful of short BLAS
-    calls; extra OpenBLAS threads only add synchronisation and, when another
-    process holds a core, spin-wait for it (measured: ``matsense reproduce
-    --quick`` 30 s with one thread, 439 s with two on a 2-core machine with
-    one core busy). Below :data:`SMALL_OPERATOR_BYTES` matsense therefore uses
-    one BLAS thread. ``MATSENSE_BLAS_THREADS=N`` sets the count for every
-    size, ``MATSENSE_BLAS_THREADS=default`` leaves BLAS alone.
-    """
-    import contextlib
-    import os
-
-    setting = os.environ.get("MATSENSE_BLAS_THREADS", "auto").strip().lower()
-    if not isinstance(y, np.ndarray) or setting == "default":
-        return contextlib.nullcontext()
-    if setting == "auto":
-        if operator.nbytes >= SMALL_OPERATOR_BYTES:
-            return contextlib.nullcontext()
-        limit = 1
-    else:
-        try:
-            limit = int(setting)
-            if limit < 1:
-                raise ValueError
-        except ValueError:
-            raise ValueError("MATSENSE_BLAS_THREADS must be 'auto', 'default' or an integer >= 1, "
-                             f"got {setting!r}") from None
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=limit, user_api="blas")
+# blas_threads_for moved to matsense.threads, the home of every thread decision; the driver
+# and existing code keep using it from here.
+from .threads import SMALL_OPERATOR_BYTES, blas_threads_for  # noqa: E402,F401

@@ -198,7 +198,7 @@ def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bo
     curves : list of dict
         One per run: method, kappa, k, seed and the arrays iteration, time, rel_error.
     """
-    from ..operators._fused import usable_cores
+    from ..threads import usable_cores
 
     entries = settings.entries()
     tasks = [(seed, kappa) for seed in seeds for kappa in settings.kappas]

@@ -39,9 +39,9 @@ from .. import diagnostics
 from .. import init as _init
 from ..methods import GD, RebalancedGD
 from ..operators import single_threaded
-from ..operators._fused import usable_cores
 from ..problems import Problem
 from ..run import run, run_together
+from ..threads import usable_cores
 from ..trajectory import BatchTrajectory, Trajectory
 from .drift import run_checkpoints
 from .settings import ClaimSettings, init_seed

@@ -5,14 +5,19 @@
   triangles, (m, n(n+1)/2): half the bytes for symmetric problems.
 
 Both return the residual and 𝒜*(residual) from one call, in one pass over the
-measurement data on the CPU (:mod:`matsense.operators._fused`).
-``single_threaded()`` runs that pass (and NumPy's BLAS) on one thread, so
-results do not depend on the core count.
+measurement data on the CPU where that is fastest: :mod:`matsense.operators.dispatch`
+picks a kernel of :mod:`matsense.operators.kernels`, timed by the planner
+(:mod:`matsense.operators.planner`); ``planned_kernel(operator, B)`` names it.
+``single_threaded()`` (from :mod:`matsense.threads`) runs the pass (and NumPy's BLAS)
+on one thread with a fixed kernel, so results do not depend on the machine.
 """
 
-from ._fused import single_threaded
+from ..threads import single_threaded
 from .base import MatrixOperator
 from .dense import DenseOperator
+from .dispatch import KernelWarning, planned_kernel
+from .planner import clear_plans
 from .symmetric import SymmetricOperator
 
-__all__ = ["MatrixOperator", "DenseOperator", "SymmetricOperator", "single_threaded"]
+__all__ = ["MatrixOperator", "DenseOperator", "SymmetricOperator", "single_threaded",
+           "planned_kernel", "clear_plans", "KernelWarning"]

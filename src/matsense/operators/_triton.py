@@ -1,6 +1,6 @@
 """One pass over the measurement data on a GPU: a Triton kernel (opt-in, experimental).
 
-The CUDA path of :func:`~matsense.operators._fused.residual_and_adjoint_flat` is
+The CUDA path of :func:`~matsense.operators.dispatch.residual_and_adjoint_flat` is
 two matrix products, which read A twice: for one trajectory that is about 2×
 the one-pass floor bytes(A) / HBM bandwidth. This kernel does on the GPU what
 the CPU kernels do: each program takes a contiguous range of rows; for every

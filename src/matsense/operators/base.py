@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 
 from .. import backend
-from ._fused import residual_and_adjoint_flat
+from .dispatch import residual_and_adjoint_flat
 
 
 class MatrixOperator:
@@ -28,7 +28,7 @@ class MatrixOperator:
         Scaled, packed measurement matrices (NumPy array or torch tensor).
     block_rows : int or None
         Rows of ``A_flat`` per block of the one-pass CPU kernel; ``None`` picks
-        it from the cache size (see :mod:`matsense.operators._fused`).
+        it from the cache size (see :mod:`matsense.operators.blocking`).
     """
 
     block_rows: int | None = None

@@ -5,7 +5,7 @@ The operator stores the m measurement matrices once, flattened and already
 divided by √m, as an ``(m, n1·n2)`` matrix ``A_flat``. All calls take a leading
 batch axis: products ``P`` of shape ``(B, n1, n2)``, vectors ``z`` of shape
 ``(B, m)``. :meth:`residual_and_adjoint` reads ``A_flat`` once per call on
-NumPy (see :mod:`matsense.operators._fused`).
+NumPy (see :mod:`matsense.operators.kernels`).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import contextlib
 import logging
 import os
 
+from ..threads import usable_cores
 from .engine import execute_batch
 
 #: Environment of worker processes: one BLAS / OpenMP thread each.
@@ -44,11 +45,8 @@ class LostBatch(RuntimeError):
     """The infrastructure lost a batch (a worker pool broke, a cluster went away)."""
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+#: CPU cores this process may run on: an alias of :func:`matsense.threads.usable_cores`.
+cpu_count = usable_cores
 
 
 @contextlib.contextmanager

@@ -142,9 +142,9 @@ def test_precgd_steps_match_dense(asym, psd):
 def test_apgd_step_matches_dense_and_uses_two_passes(asym, monkeypatch):
     F, G = rand_factors(asym, 2, seed=7)
     calls = []
-    orig = Problem.residual_and_adjoint
-    monkeypatch.setattr(Problem, "residual_and_adjoint",
-                        lambda self, P: calls.append(1) or orig(self, P))
+    orig = Problem.residual_and_grads
+    monkeypatch.setattr(Problem, "residual_and_grads",
+                        lambda self, F, G: calls.append(1) or orig(self, F, G))
     (Fn, Gn), rn = one_step(asym, AlternatingPrecGD(0.7), (F, G))
     assert len(calls) == 2
     (Fr, Gr), rr = ref_apgd(asym, F, G, 0.7)

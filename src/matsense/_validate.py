@@ -38,6 +38,14 @@ def int_in_range(name: str, value, lo: int, hi: int | None = None) -> int:
     return value
 
 
+def strict_bool(name: str, value) -> bool:
+    """``value`` as a bool, accepting only True/False (and NumPy bools): a string such as
+    "no" or "false" is an error, never silently true."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{name} must be True or False, got {value!r} ({type(value).__name__})")
+
+
 def finite_array(name: str, arr):
     """Raise if ``arr`` holds NaN or infinity; return it unchanged."""
     xp = backend.namespace(arr)

@@ -36,6 +36,54 @@ def singular_value_profile(r: int, kappa: float = 1.0, spacing: str = "geometric
     raise ValueError(f"spacing must be 'geometric' or 'linear', got {spacing!r}")
 
 
+#: The ensembles of :meth:`Problem.generate` (and of the ``ensemble`` key of run files).
+ENSEMBLES = ("gaussian", "symmetric-gaussian", "rank-one", "completion")
+
+#: Generated problems form M* densely up to this many entries; larger ones keep its factors.
+DENSE_TRUTH_LIMIT = 2**22
+
+
+def _check_memory(what: str, nbytes: int) -> None:
+    from . import memory
+
+    memory.check(what, nbytes)
+
+
+def _common(n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed):
+    """The validated arguments every generated problem shares, with σ descending."""
+    n1 = V.int_in_range("n1", n1, 1)
+    n2 = n1 if n2 is None else V.int_in_range("n2", n2, 1)
+    symmetric = V.strict_bool("symmetric", symmetric)
+    if symmetric and n1 != n2:
+        raise ValueError(f"a symmetric problem needs n1 == n2, got n1={n1}, n2={n2}")
+    r = V.int_in_range("r", r, 1, min(n1, n2))
+    noise = V.positive_float("noise", noise, allow_zero=True)
+    seed = V.int_in_range("seed", seed, 0)
+    if singular_values is None:
+        sigma = singular_value_profile(r, kappa, spacing)
+    else:
+        sigma = np.asarray(V.real_array("singular_values", singular_values), dtype=float)
+        if sigma.shape != (r,):
+            raise ValueError(f"singular_values must have r={r} entries, got shape {sigma.shape}")
+        if not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
+            raise ValueError(f"singular_values must be finite and > 0, got {sigma.tolist()}")
+        sigma = np.sort(sigma)[::-1].copy()
+    _check_memory("the factors of M*", (n1 + n2) * r * 8)
+    return n1, n2, r, sigma, noise, seed
+
+
+def _draw_truth(rng, n1, n2, r, sigma, symmetric):
+    """(U, σ, V, dense M* or None): Haar U, V (V = U when symmetric), drawn first from ``rng``."""
+    U = haar_orthonormal(rng, n1, r)
+    Vb = U if symmetric else haar_orthonormal(rng, n2, r)
+    if n1 * n2 > DENSE_TRUTH_LIMIT:
+        return U, sigma, Vb, None
+    M_star = (U * sigma) @ Vb.T
+    if symmetric:
+        M_star = (M_star + M_star.T) / 2
+    return U, sigma, Vb, M_star
+
+
 def haar_orthonormal(rng: np.random.Generator, n: int, r: int) -> np.ndarray:
     """An n×r matrix with Haar-distributed orthonormal columns (QR with sign fix)."""
     Q, R = np.linalg.qr(rng.standard_normal((n, r)))
@@ -97,6 +145,7 @@ class Problem:
         symmetric: bool = False,
         noise: float = 0.0,
         seed: int = 0,
+        ensemble: str = "gaussian",
     ) -> "Problem":
         """Seeded synthetic problem with the dense Gaussian ensemble.
 
@@ -124,42 +173,126 @@ class Problem:
             Standard deviation of additive Gaussian noise on y (>= 0).
         seed : int
             Seed of the one generator all draws come from.
+        ensemble : {'gaussian', 'symmetric'}
+            'symmetric': symmetric measurement matrices A_i = (Z_i + Z_iᵀ)/2
+            (GOE-like, isotropic on symmetric matrices; the same as
+            ``Problem.generate("symmetric-gaussian", ...)``), stored packed
+            (:class:`~matsense.operators.SymmetricOperator`, half the bytes).
+            F Gᵀ then sees only sym(F Gᵀ): docs/ensembles.md.
         """
-        n1 = V.int_in_range("n1", n1, 1)
-        n2 = n1 if n2 is None else V.int_in_range("n2", n2, 1)
-        if symmetric and n1 != n2:
-            raise ValueError(f"a symmetric problem needs n1 == n2, got n1={n1}, n2={n2}")
-        r = V.int_in_range("r", r, 1, min(n1, n2))
+        if ensemble not in ("gaussian", "symmetric"):
+            raise ValueError(f"ensemble must be 'gaussian' or 'symmetric', got {ensemble!r}")
+        n1, n2, r, sigma, noise, seed = _common(n1, n2, r, kappa, singular_values, spacing,
+                                                symmetric, noise, seed)
         m = V.int_in_range("m", m, 1)
-        noise = V.positive_float("noise", noise, allow_zero=True)
-        seed = V.int_in_range("seed", seed, 0)
-        if singular_values is None:
-            sigma = singular_value_profile(r, kappa, spacing)
-        else:
-            sigma = np.asarray(V.real_array("singular_values", singular_values), dtype=float)
-            if sigma.shape != (r,):
-                raise ValueError(
-                    f"singular_values must have r={r} entries, got shape {sigma.shape}"
-                )
-            if not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
-                raise ValueError(f"singular_values must be finite and > 0, got {sigma.tolist()}")
-            sigma = np.sort(sigma)[::-1].copy()
+        if ensemble == "symmetric" and n1 != n2:
+            raise ValueError(f"symmetric measurement matrices need n1 == n2, got n1={n1}, n2={n2}")
+        _check_memory("the measurement matrices A", m * n1 * n2 * 8)
         rng = np.random.default_rng(seed)
-        U = haar_orthonormal(rng, n1, r)
-        Vb = U if symmetric else haar_orthonormal(rng, n2, r)
-        M_star = (U * sigma) @ Vb.T
-        if symmetric:
-            M_star = (M_star + M_star.T) / 2
+        truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
         # Scaled in place: no second copy of the m·n1·n2 measurement data.
         op = DenseOperator.from_raw_inplace(rng.standard_normal((m, n1, n2)))
-        y = op.apply(M_star[None])[0]
+        if ensemble == "symmetric":
+            op = SymmetricOperator.from_dense(op)
+        name = "gaussian" if ensemble == "gaussian" else "symmetric-gaussian"
+        return cls._observe(op, rng, truth, noise, symmetric,
+                            dict(kind=name, ensemble=name, n1=n1, n2=n2, r=r, m=m, seed=seed))
+
+    @classmethod
+    def generate(cls, ensemble: str, n1: int, n2: int | None = None, **kwargs) -> "Problem":
+        """A seeded synthetic problem of the named ensemble (the ``ensemble`` key of run files).
+
+        ``ensemble``: 'gaussian', 'symmetric-gaussian', 'rank-one' or
+        'completion'; ``kwargs`` are those of the ensemble's builder
+        (:meth:`gaussian`, :meth:`rank_one`, :meth:`completion`).
+        """
+        if ensemble not in ENSEMBLES:
+            raise ValueError(f"unknown ensemble {ensemble!r}; known: {', '.join(ENSEMBLES)}")
+        if ensemble == "gaussian":
+            return cls.gaussian(n1, n2, **kwargs)
+        if ensemble == "symmetric-gaussian":
+            return cls.gaussian(n1, n2, ensemble="symmetric", **kwargs)
+        if ensemble == "rank-one":
+            return cls.rank_one(n1, n2=n2, **kwargs)
+        return cls.completion(n1, n2=n2, **kwargs)
+
+    @classmethod
+    def rank_one(cls, n: int, *, r: int, m: int, n2: int | None = None, singular_values=None,
+                 kappa: float = 1.0, spacing: str = "geometric", symmetric: bool = False,
+                 noise: float = 0.0, seed: int = 0) -> "Problem":
+        """Seeded synthetic problem with rank-one measurements A_i = a_i b_iᵀ.
+
+        a_i ~ N(0, I_n1), b_i ~ N(0, I_n2) i.i.d. (b_i = a_i when ``symmetric``:
+        covariance sensing ⟨a_i a_iᵀ, M⟩ = a_iᵀ M a_i); 𝒜(M)_i = a_iᵀ M b_i/√m,
+        isotropic in expectation. Stored as two m × n matrices; one iteration
+        costs O(m(n1 + n2)k) (:class:`~matsense.operators.RankOneOperator`).
+        M* is kept as factors when n1·n2 is large. Other arguments as
+        :meth:`gaussian`.
+        """
+        from .operators.rank_one import RankOneOperator
+
+        n1, n2, r, sigma, noise, seed = _common(n, n2, r, kappa, singular_values, spacing,
+                                                symmetric, noise, seed)
+        m = V.int_in_range("m", m, 1)
+        _check_memory("the measurement vectors a_i, b_i", m * (n1 + (0 if symmetric else n2)) * 8)
+        rng = np.random.default_rng(seed)
+        truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
+        op = RankOneOperator.draw(rng, m, n1, n2, symmetric=symmetric)
+        return cls._observe(op, rng, truth, noise, symmetric,
+                            dict(kind="rank-one", ensemble="rank-one", n1=n1, n2=n2, r=r, m=m,
+                                 seed=seed))
+
+    @classmethod
+    def completion(cls, n: int, *, r: int, m: int | None = None, p: float | None = None,
+                   n2: int | None = None, singular_values=None, kappa: float = 1.0,
+                   spacing: str = "geometric", symmetric: bool = False, noise: float = 0.0,
+                   seed: int = 0) -> "Problem":
+        """Seeded matrix completion: m entries of M* observed, sampled uniformly.
+
+        ``m`` distinct entries drawn uniformly without replacement, or each entry
+        kept with probability ``p`` (give one of the two). 𝒜(M)_i =
+        √(n1·n2/m)·M[rows_i, cols_i], so that 𝒜*𝒜 = I in expectation; stored
+        as indices and values, O(mk) per iteration
+        (:class:`~matsense.operators.EntryOperator`). U, V Haar-random (hence
+        incoherent with high probability). M* is kept as factors when n1·n2 is
+        large. Other arguments as :meth:`gaussian`.
+        """
+        from .operators.completion import EntryOperator
+
+        n1, n2, r, sigma, noise, seed = _common(n, n2, r, kappa, singular_values, spacing,
+                                                symmetric, noise, seed)
+        if (m is None) == (p is None):
+            raise ValueError("completion needs exactly one of m (observed entries) and p "
+                             "(observation probability)")
+        if m is not None:
+            m = V.int_in_range("m", m, 1, n1 * n2)
+        else:
+            p = V.positive_float("p", p)
+            if p > 1:
+                raise ValueError(f"p must be in (0, 1], got {p}")
+        expected = m if m is not None else int(p * n1 * n2)
+        _check_memory("the observed entries (indices and values)", expected * 20)
+        rng = np.random.default_rng(seed)
+        truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
+        op = (EntryOperator.draw(rng, m, n1, n2) if m is not None
+              else EntryOperator.bernoulli(rng, p, n1, n2))
+        return cls._observe(op, rng, truth, noise, symmetric,
+                            dict(kind="completion", ensemble="completion", n1=n1, n2=n2, r=r,
+                                 m=op.m, p=op.m / (n1 * n2), seed=seed))
+
+    @classmethod
+    def _observe(cls, op, rng, truth, noise, symmetric, meta) -> "Problem":
+        """y = 𝒜(M*) (+ noise), from the dense M* when it is formed, else from its factors."""
+        U, sigma, Vb, M_dense = truth
+        if M_dense is not None:
+            y = op.apply(M_dense[None])[0]
+        else:
+            y = op.apply_factored((U * sigma)[None], Vb[None])[0]
         if noise > 0:
-            y = y + noise * rng.standard_normal(m)
-        meta = dict(
-            kind="gaussian", n1=n1, n2=n2, r=r, m=m, kappa=float(sigma[0] / sigma[-1]),
-            singular_values=sigma.tolist(), symmetric=symmetric, noise=noise, seed=seed,
-        )
-        return cls(op, y, M_star, symmetric, r, meta, U, Vb, np.diag(sigma))
+            y = y + noise * rng.standard_normal(op.m)
+        meta = dict(meta, kappa=float(sigma[0] / sigma[-1]), singular_values=sigma.tolist(),
+                    symmetric=symmetric, noise=noise)
+        return cls(op, y, M_dense, symmetric, len(sigma), meta, U, Vb, np.diag(sigma))
 
     @classmethod
     def from_arrays(cls, A, y, M_star=None, *, symmetric: bool | None = None) -> "Problem":
@@ -188,14 +321,76 @@ class Problem:
             )
         V.finite_array("A", A)
         V.finite_array("y", y)
+        return cls._from_data(DenseOperator(A), y, M_star, symmetric, "arrays")
+
+    @classmethod
+    def from_rank_one(cls, a, b, y, M_star=None, *, symmetric: bool | None = None) -> "Problem":
+        """A problem from your own rank-one measurements A_i = a_i b_iᵀ.
+
+        Parameters
+        ----------
+        a : array, shape (m, n1)
+        b : array, shape (m, n2), or None
+            ``None``: b_i = a_i (symmetric measurements a_iᵀ M a_i).
+        y : array, shape (m,)
+            Observations on the operator's scale, y_i = a_iᵀ M* b_i / √m.
+        M_star : array (n1, n2), optional
+            Ground truth, only used to report errors.
+        symmetric : bool, optional
+            As for :meth:`from_arrays`.
+        """
+        from .operators.rank_one import RankOneOperator
+
+        a = V.ndim_in("a", V.real_array("a", a), (2,))
+        if b is not None:
+            b = V.ndim_in("b", V.real_array("b", b), (2,))
+            if b.shape[0] != a.shape[0]:
+                raise ValueError(f"a and b need one row per measurement: a has {a.shape[0]} rows, "
+                                 f"b has {b.shape[0]}")
+        y = V.ndim_in("y", V.real_array("y", y), (1,))
+        if y.shape[0] != a.shape[0]:
+            raise ValueError(f"y must have one entry per measurement: a has m={a.shape[0]} rows, "
+                             f"y has {y.shape[0]}")
+        for name, arr in (("a", a), ("b", b), ("y", y)):
+            if arr is not None:
+                V.finite_array(name, arr)
+        return cls._from_data(RankOneOperator(a, b), y, M_star, symmetric, "rank-one arrays")
+
+    @classmethod
+    def from_entries(cls, rows, cols, values, shape, M_star=None, *,
+                     symmetric: bool | None = None, allow_duplicates: bool = False) -> "Problem":
+        """A matrix-completion problem from observed entries M[rows_i, cols_i] = values_i.
+
+        ``values`` are the entries themselves (not scaled): the operator is
+        𝒜(M)_i = √(n1·n2/m)·M[rows_i, cols_i] and ``problem.y`` holds the
+        values on that scale, in the operator's order (sorted by row, then
+        column). Duplicate (row, col) pairs are an error unless
+        ``allow_duplicates``.
+        """
+        from .operators.completion import EntryOperator
+
+        op = EntryOperator(rows, cols, shape, allow_duplicates=allow_duplicates)
+        values = V.ndim_in("values", V.real_array("values", values), (1,))
+        if values.shape[0] != op.m:
+            raise ValueError(f"values must have one entry per (row, col): {op.m} indices, "
+                             f"{values.shape[0]} values")
+        V.finite_array("values", values)
+        y = op.scale * np.asarray(values, dtype=float)[op.order]
+        return cls._from_data(op, y, M_star, symmetric, "entries")
+
+    @classmethod
+    def _from_data(cls, op, y, M_star, symmetric, kind) -> "Problem":
+        """A problem from a user's operator and observations, with an optional dense M*."""
+        n1, n2 = op.shape
         U = Vb = None
         rank = None
+        if symmetric is not None:
+            symmetric = V.strict_bool("symmetric", symmetric)
         if M_star is not None:
             M_star = V.ndim_in("M_star", V.real_array("M_star", M_star), (2,))
             if tuple(M_star.shape) != (n1, n2):
-                raise ValueError(
-                    f"M_star must have shape (n1, n2) = {(n1, n2)} to match A, got {tuple(M_star.shape)}"
-                )
+                raise ValueError(f"M_star must have shape (n1, n2) = {(n1, n2)} to match the "
+                                 f"measurements, got {tuple(M_star.shape)}")
             V.finite_array("M_star", M_star)
             Mn = backend.to_numpy(M_star)
             U, Vb, rank = _column_space(Mn)
@@ -203,9 +398,9 @@ class Problem:
                 symmetric = n1 == n2 and np.allclose(Mn, Mn.T, atol=1e-12 * max(1.0, np.abs(Mn).max()))
         symmetric = bool(symmetric)
         if symmetric and n1 != n2:
-            raise ValueError(f"a symmetric problem needs square A_i, got n1={n1}, n2={n2}")
-        meta = dict(kind="arrays", n1=n1, n2=n2, m=m, r=rank, symmetric=symmetric)
-        return cls(DenseOperator(A), y, M_star, symmetric, rank, meta, U, Vb)
+            raise ValueError(f"a symmetric problem needs square measurements, got n1={n1}, n2={n2}")
+        meta = dict(kind=kind, n1=n1, n2=n2, m=op.m, r=rank, symmetric=symmetric)
+        return cls(op, y, M_star, symmetric, rank, meta, U, Vb)
 
     # ----------------------------------------------------------------- accessors
     @property
@@ -222,14 +417,38 @@ class Problem:
         return float(xp.linalg.vector_norm(self.y))
 
     @property
+    def has_truth(self) -> bool:
+        """Whether M* is known (densely, or as factors U_star S_star V_starᵀ)."""
+        return self.M_star is not None or self.S_star is not None
+
+    @property
     def M_star_norm(self) -> float | None:
-        if self.M_star is None:
+        if self.M_star is not None:
+            return float(np.linalg.norm(backend.to_numpy(self.M_star)))
+        if self.S_star is not None:
+            return float(np.linalg.norm(self.S_star))
+        return None
+
+    def dense_M_star(self):
+        """M* as an n1 × n2 array: the stored one, or formed from its factors (small sizes)."""
+        if self.M_star is not None:
+            return self.M_star
+        if self.S_star is None:
             return None
-        return float(np.linalg.norm(backend.to_numpy(self.M_star)))
+        self.operator.check_dense("the dense M*")
+        return (self.U_star @ self.S_star) @ self.V_star.T
 
     def residual_and_adjoint(self, P):
-        """r = 𝒜(P) − y and S = 𝒜*(r) for a batch of products P (B, n1, n2)."""
+        """r = 𝒜(P) − y and S = 𝒜*(r) for a batch of products P (B, n1, n2) (small sizes)."""
         return self.operator.residual_and_adjoint(P, self.y)
+
+    def residual_and_grads(self, F, G):
+        """r = 𝒜(F Gᵀ) − y, S G and Sᵀ F (S = 𝒜*(r)) for factors F (B, n1, k), G (B, n2, k).
+
+        What every factored method needs; no n1 × n2 matrix unless the
+        ensemble stores one. For X Xᵀ pass F = G = X: sym(S) X = (S X + Sᵀ X)/2.
+        """
+        return self.operator.residual_and_grads(F, G, self.y)
 
     def replace(self, **changes) -> "Problem":
         return dataclasses.replace(self, **changes)

@@ -50,7 +50,7 @@ def _prepare_init(problem, init):
             raise ValueError(f"{nm} must have shape {expect} with one k for all factors, "
                              f"got {tuple(a.shape[1:] if not batched else a.shape)}")
     V.int_in_range("k (columns of the factors)", k, 1, min(n1, n2))
-    if len(factors) == 1 and problem.M_star is not None and not problem.symmetric:
+    if len(factors) == 1 and problem.has_truth and not problem.symmetric:
         raise ValueError("X Xᵀ can only fit a symmetric PSD M*, and this problem's M* is not "
                          "symmetric: pass init=(F0, G0), or build the problem with symmetric=True")
     ref = problem.y
@@ -436,12 +436,12 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
 
 # ---------------------------------------------------------------- run_together
 class _Prefetched:
-    """A view of a problem whose next ``residual_and_adjoint(P)`` may already be computed.
+    """A view of a problem whose next ``residual_and_grads(F, G)`` may already be computed.
 
-    :func:`run_together` evaluates several runs' products in one operator pass
+    :func:`run_together` evaluates several runs' factors in one operator call
     and primes each run's view with its share; the method's step then finds
-    its (r, S) here. A call with any other product (APGD's second residual,
-    say) goes to the problem itself.
+    its (r, S G, Sᵀ F) here. A call with other factors (APGD's second
+    residual, say), or any other call, goes to the problem itself.
     """
 
     def __init__(self, problem):
@@ -451,16 +451,22 @@ class _Prefetched:
     def __getattr__(self, name):
         return getattr(self._problem, name)
 
-    def prime(self, P, r, S):
-        self._primed = (P, r, S)
+    def prime(self, F, G, r, SG, StF):
+        self._primed = (F, G, r, SG, StF)
 
-    def residual_and_adjoint(self, P):
+    def residual_and_grads(self, F, G):
         primed, self._primed = self._primed, None
-        if primed is not None and primed[0].shape == P.shape:
-            xp = backend.namespace(P)
-            if bool(xp.all(primed[0] == P)):
-                return primed[1], primed[2]
-        return self._problem.residual_and_adjoint(P)
+        if primed is not None and _same(primed[0], F) and _same(primed[1], G):
+            return primed[2:]
+        return self._problem.residual_and_grads(F, G)
+
+
+def _same(a, b) -> bool:
+    if a is b:
+        return True
+    if a.shape != b.shape:
+        return False
+    return bool(backend.namespace(a).all(a == b))
 
 
 class _Account:
@@ -481,10 +487,10 @@ def run_together(problem, runs, iters=1000, *, max_stack: int = 4, **options) ->
     problem : Problem
     runs : sequence of (method, init)
         Each pair is what :func:`run` takes; methods may differ (GD, ScaledGD,
-        PrecGD, ...). Their first operator evaluation of an iteration — the
-        residual and adjoint at their own product — is done for all of them in
-        one call on the stacked products, in groups of at most ``max_stack``
-        trajectories.
+        PrecGD, ...). Their first operator evaluation of an iteration — r, S G
+        and Sᵀ F at their own factors — is done for all runs with the same
+        factor width k in one call on the stacked factors, in groups of at
+        most ``max_stack`` trajectories.
     iters : int or sequence of int
         Maximum iterations, for all runs or one per run.
     **options
@@ -532,33 +538,41 @@ def _lockstep(problem, loops, views, clocks, results, max_stack):
                 continue
             finally:
                 clocks[i].seconds += time.perf_counter() - tick
-            wanting.append((i, product(fac)))
+            wanting.append((i, (fac[0], fac[0]) if len(fac) == 1 else fac))
         for group in _stacks(wanting, max_stack):
             tick = time.perf_counter()
-            xp = backend.namespace(group[0][1])
-            P = group[0][1] if len(group) == 1 else xp.concat([p for _, p in group], axis=0)
-            r, S = problem.residual_and_adjoint(P)
+            xp = backend.namespace(group[0][1][0])
+            if len(group) == 1:
+                F, G = group[0][1]
+            else:
+                F = xp.concat([f for _, (f, _) in group], axis=0)
+                G = xp.concat([g for _, (_, g) in group], axis=0)
+            r, SG, StF = problem.residual_and_grads(F, G)
             lo = 0
-            for i, p in group:
-                hi = lo + p.shape[0]
-                views[i].prime(p, r[lo:hi], S[lo:hi])
+            for i, (f, g) in group:
+                hi = lo + f.shape[0]
+                views[i].prime(f, g, r[lo:hi], SG[lo:hi], StF[lo:hi])
                 lo = hi
-            share = (time.perf_counter() - tick) / P.shape[0]
-            for i, p in group:
-                clocks[i].seconds += share * p.shape[0]
+            share = (time.perf_counter() - tick) / F.shape[0]
+            for i, (f, _) in group:
+                clocks[i].seconds += share * f.shape[0]
 
 
 def _stacks(wanting, max_stack: int):
-    """Greedy groups of consecutive requests with at most ``max_stack`` trajectories each."""
-    group, size = [], 0
-    for i, P in wanting:
-        if group and size + P.shape[0] > max_stack:
+    """Groups of requests that can share an operator call: the same factor width k, at most
+    ``max_stack`` trajectories, in the order given."""
+    groups: dict = {}
+    for i, (F, G) in wanting:
+        key = (F.shape[-1], F.shape[-2], G.shape[-2])
+        group, size = groups.get(key, ([], 0))
+        if group and size + F.shape[0] > max_stack:
             yield group
             group, size = [], 0
-        group.append((i, P))
-        size += P.shape[0]
-    if group:
-        yield group
+        group.append((i, (F, G)))
+        groups[key] = (group, size + F.shape[0])
+    for group, _ in groups.values():
+        if group:
+            yield group
 
 
 def _norms(truth, fac, rnorm, batch: _Batch, need_err: bool):

@@ -22,18 +22,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import AsymState, Method, below, param, product, residual_norm
+from .base import AsymState, Method, below, param, residual_norm
 from .scaledgd import DEFAULT_RCOND, precondition, rcond_check
 
 
-def apgd_f_step(F, G, S, eta, rcond=DEFAULT_RCOND):
-    """F − η S G (GᵀG)^†."""
-    return F - eta * precondition(S @ G, G.mT @ G, 0.0, rcond)
+def apgd_f_step(F, G, SG, eta, rcond=DEFAULT_RCOND):
+    """F − η S G (GᵀG)^† (from S G)."""
+    return F - eta * precondition(SG, G.mT @ G, 0.0, rcond)
 
 
-def apgd_g_step(F, G, S, eta, rcond=DEFAULT_RCOND):
+def apgd_g_step(F, G, StF, eta, rcond=DEFAULT_RCOND):
     """G − η Sᵀ F (FᵀF)^† (F the *updated* left factor, S its fresh residual's adjoint)."""
-    return G - eta * precondition(S.mT @ F, F.mT @ F, 0.0, rcond)
+    return G - eta * precondition(StF, F.mT @ F, 0.0, rcond)
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ class AlternatingPrecGD(Method):
 
     def step(self, problem, state):
         F, G = state.F, state.G
-        r, S = problem.residual_and_adjoint(product((F, G)))
-        F = apgd_f_step(F, G, S, self.step_size, self.rcond)
-        _, S = problem.residual_and_adjoint(product((F, G)))
-        G = apgd_g_step(F, G, S, self.step_size, self.rcond)
+        r, SG, _ = problem.residual_and_grads(F, G)
+        F = apgd_f_step(F, G, SG, self.step_size, self.rcond)
+        _, _, StF = problem.residual_and_grads(F, G)
+        G = apgd_g_step(F, G, StF, self.step_size, self.rcond)
         return AsymState(F, G), residual_norm(r)

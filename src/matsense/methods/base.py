@@ -207,6 +207,19 @@ def sym(S):
     return (S + S.mT) / 2
 
 
+def gradients(problem, state):
+    """(r, ∇_F-part, ∇_G-part) of a factor state from one factored operator call.
+
+    For F Gᵀ: (r, S G, Sᵀ F); for X Xᵀ: (r, sym(S) X, None) with
+    sym(S) X = (S X + Sᵀ X)/2 — the gradients of ½‖r‖² and ¼‖r‖²
+    (docs/conventions.md), S = 𝒜*(r), r = 𝒜(P) − y.
+    """
+    if isinstance(state, SymState):
+        r, SX, StX = problem.residual_and_grads(state.X, state.X)
+        return r, (SX + StX) / 2, None
+    return problem.residual_and_grads(state.F, state.G)
+
+
 def residual_norm(r):
     """‖r‖ per trajectory for a batch of residuals (B, m)."""
     xp = backend.namespace(r)

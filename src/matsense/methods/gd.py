@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import AsymState, Method, SymState, param, positive, product, residual_norm, sym
+from .base import AsymState, Method, SymState, gradients, param, positive, residual_norm, sym
 
 
 def gd_step_symmetric(X, S, eta):
@@ -22,11 +22,12 @@ def gd_step_asymmetric(F, G, S, eta):
     return F - eta * (S @ G), G - eta * (S.mT @ F)
 
 
-def gd_step(state, S, eta):
-    """One GD step of either parameterization, from the adjoint S of the state's residual."""
+def gd_step(state, grad_F, grad_G, eta):
+    """One GD step of either parameterization from its gradients (:func:`~.base.gradients`):
+    X − η sym(S)X, or (F − η S G, G − η Sᵀ F)."""
     if isinstance(state, SymState):
-        return SymState(gd_step_symmetric(state.X, S, eta))
-    return AsymState(*gd_step_asymmetric(state.F, state.G, S, eta))
+        return SymState(state.X - eta * grad_F)
+    return AsymState(state.F - eta * grad_F, state.G - eta * grad_G)
 
 
 @dataclass(frozen=True)
@@ -41,5 +42,5 @@ class GD(Method):
     step_size: float = param(0.3, positive, "step size η")
 
     def step(self, problem, state):
-        r, S = problem.residual_and_adjoint(product(tuple(state)))
-        return gd_step(state, S, self.step_size), residual_norm(r)
+        r, grad_F, grad_G = gradients(problem, state)
+        return gd_step(state, grad_F, grad_G, self.step_size), residual_norm(r)

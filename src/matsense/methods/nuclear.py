@@ -151,8 +151,8 @@ def nuclear_norm_solve(problem, *, max_size: int = DEFAULT_MAX_SIZE, psd: bool |
     exact = status == "optimal"
     residual = float(np.linalg.norm(A @ Mv.reshape(-1) - y))
     err = rel = None
-    if problem.M_star is not None:
-        Ms = backend.to_numpy(problem.M_star)
+    if problem.has_truth:
+        Ms = backend.to_numpy(problem.dense_M_star())
         err = float(np.linalg.norm(Mv - Ms))
         rel = err / float(np.linalg.norm(Ms))
     note = "" if exact else " — NOT exact: the solver reports an inaccurate or failed solve"

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .base import Method, param, positive, product, residual_norm
+from .base import Method, gradients, param, positive, residual_norm
 from .scaledgd import DEFAULT_RCOND, rcond_check, scaled_step
 
 
@@ -55,7 +55,7 @@ class PrecGD(Method):
     rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
     def step(self, problem, state):
-        r, S = problem.residual_and_adjoint(product(tuple(state)))
+        r, grad_F, grad_G = gradients(problem, state)
         rnorm = residual_norm(r)
         lam = precgd_damping(rnorm, self.damping_scale)
-        return scaled_step(state, S, self.step_size, lam, self.rcond), rnorm
+        return scaled_step(state, grad_F, grad_G, self.step_size, lam, self.rcond), rnorm

@@ -36,8 +36,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .. import backend
-from .base import (Method, Phase, integer, optional, param, positive, product, residual_norm)
-from .gd import gd_step_asymmetric
+from .base import Method, Phase, integer, optional, param, positive, residual_norm
 
 TRANSFORMS = ("balanced", "paper")
 
@@ -87,14 +86,15 @@ def product_svd(F, G):
     return Q1 @ Uc, s, Q2 @ Vch.mT
 
 
-def signal_rank(U, s, V, S, residual_norm):
+def signal_rank(U, s, V, SV, residual_norm):
     """r̂ per trajectory: the last direction i with σ_i > 4ρ, or σ_i > ρ/2 and a relative GD
-    pull uᵢᵀ S vᵢ / σᵢ below 0.03 (at least 1). ρ = ‖𝒜(FGᵀ) − y‖, S = 𝒜*(𝒜(FGᵀ) − y)."""
+    pull uᵢᵀ S vᵢ / σᵢ below 0.03 (at least 1). ρ = ‖𝒜(FGᵀ) − y‖, S = 𝒜*(𝒜(FGᵀ) − y), and
+    ``SV`` = S V (n1 × k)."""
     xp = backend.namespace(s)
     k = s.shape[-1]
     idx = xp.reshape(xp.arange(1, k + 1, device=backend.device_of(s)), (1, k))
     rho = xp.reshape(residual_norm, (-1, 1))
-    pull = xp.sum((U.mT @ S) * V.mT, axis=-1) / xp.where(s > 0, s, xp.ones_like(s))
+    pull = xp.sum(U * SV, axis=-2) / xp.where(s > 0, s, xp.ones_like(s))
     signal = (s > SIGNAL_HIGH * rho) | ((s > SIGNAL_LOW * rho) & (pull < PULL_LIMIT))
     return xp.clip(xp.max(xp.where(signal, idx, 0 * idx), axis=-1), 1, k)
 
@@ -103,16 +103,20 @@ def rebalance_balanced(F, G, S, residual_norm, step_size: float, *, lift: float 
                        rank: int | None = None):
     """The balanced transform (see the module docstring); returns (F, G, r̂), batched.
 
-    F Gᵀ is unchanged up to rounding (~1e-15 relative). A zero singular value
-    on a signal direction keeps Σ D⁻¹ finite (D is floored at ε·σ₁), and a
-    trajectory with F Gᵀ = 0 keeps its factors.
+    ``S`` is 𝒜*(𝒜(FGᵀ) − y) as a (B, n1, n2) array, or a function V ↦ S V
+    (what a matrix-free operator gives: ``operator.adjoint_matmul(r, V)``); it
+    is only read when ``rank`` is not given. F Gᵀ is unchanged up to rounding
+    (~1e-15 relative). A zero singular value on a signal direction keeps
+    Σ D⁻¹ finite (D is floored at ε·σ₁), and a trajectory with F Gᵀ = 0 keeps
+    its factors.
     """
     xp = backend.namespace(F, G)
     U, s, V = product_svd(F, G)
     k = s.shape[-1]
     idx = xp.reshape(xp.arange(1, k + 1, device=backend.device_of(s)), (1, k))
     if rank is None:
-        rhat = signal_rank(U, s, V, S, residual_norm)
+        SV = S(V) if callable(S) else S @ V
+        rhat = signal_rank(U, s, V, SV, residual_norm)
     else:
         rhat = xp.full(s.shape[:1], min(int(rank), k), dtype=idx.dtype,
                        device=backend.device_of(s))
@@ -197,7 +201,7 @@ class RebalancedGD(Method):
             due = rnorm <= self.tau * problem.y_norm
         return due & (state.switched_at < 0)
 
-    def _transformed(self, F, G, S, rnorm):
+    def _transformed(self, F, G, S_times, rnorm):
         """(F, G, r̂) after this method's transform, for every trajectory of the batch."""
         xp = backend.namespace(F)
         if self.transform == "paper":
@@ -207,23 +211,28 @@ class RebalancedGD(Method):
             Fb, Gb = rebalance(F, G, beta)
             return Fb, Gb, xp.full(F.shape[0], F.shape[-1], dtype=xp.int64,
                                    device=backend.device_of(F))
-        return rebalance_balanced(F, G, S, rnorm, self.step_size, lift=self.lift, rank=self.rank)
+        return rebalance_balanced(F, G, S_times, rnorm, self.step_size, lift=self.lift,
+                                  rank=self.rank)
 
     def step(self, problem, state):
         F, G = state.F, state.G
-        r, S = problem.residual_and_adjoint(product((F, G)))
+        r, SG, StF = problem.residual_and_grads(F, G)
         rnorm = residual_norm(r)
         due = self._trigger(problem, state, rnorm)
         switched_at, rank = state.switched_at, state.rank
         if bool(backend.namespace(due).any(due)):
-            Fb, Gb, rhat = self._transformed(F, G, S, rnorm)
+            op = problem.operator
+            Fb, Gb, rhat = self._transformed(F, G, lambda V: op.adjoint_matmul(r, V), rnorm)
             F = backend.where_batch(due, Fb, F)
             G = backend.where_batch(due, Gb, G)
+            # F Gᵀ is unchanged by the transform, so S is too; its products with the new
+            # factors cost one more adjoint, once per run.
+            SG = backend.where_batch(due, op.adjoint_matmul(r, G), SG)
+            StF = backend.where_batch(due, op.adjoint_rmatmul(r, F), StF)
             xp = backend.namespace(switched_at)
             switched_at = xp.where(due, state.count, switched_at)
             rank = xp.where(due, xp.astype(rhat, rank.dtype), rank)
-        # F Gᵀ is unchanged by the transform, so S still belongs to (F, G).
-        F, G = gd_step_asymmetric(F, G, S, self.step_size)
+        F, G = F - self.step_size * SG, G - self.step_size * StF
         return RebalanceState(F, G, state.count + 1, switched_at, rank), rnorm
 
     def factors(self, state) -> tuple:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import backend
-from .base import (AsymState, Method, SymState, below, non_negative, param, positive, product,
+from .base import (AsymState, Method, SymState, below, gradients, non_negative, param, positive,
                    residual_norm, sym)
 
 DEFAULT_RCOND = 1e-12
@@ -83,11 +83,15 @@ def scaled_step_symmetric(X, S, eta, damping=0.0, rcond=DEFAULT_RCOND):
     return X - eta * precondition(sym(S) @ X, X.mT @ X, damping, rcond)
 
 
-def scaled_step(state, S, eta, damping=0.0, rcond=DEFAULT_RCOND):
-    """One scaled step of either parameterization (:class:`SymState` or :class:`AsymState`)."""
+def scaled_step(state, grad_F, grad_G, eta, damping=0.0, rcond=DEFAULT_RCOND):
+    """One scaled step of either parameterization from its gradients (:func:`~.base.gradients`):
+    X − η sym(S)X (XᵀX + λI)⁻¹, or F − η S G (GᵀG + λI)⁻¹, G − η Sᵀ F (FᵀF + λI)⁻¹."""
     if isinstance(state, SymState):
-        return SymState(scaled_step_symmetric(state.X, S, eta, damping, rcond))
-    return AsymState(*scaled_step_asymmetric(state.F, state.G, S, eta, damping, rcond))
+        X = state.X
+        return SymState(X - eta * precondition(grad_F, X.mT @ X, damping, rcond))
+    F, G = state.F, state.G
+    return AsymState(F - eta * precondition(grad_F, G.mT @ G, damping, rcond),
+                     G - eta * precondition(grad_G, F.mT @ F, damping, rcond))
 
 
 @dataclass(frozen=True)
@@ -116,8 +120,9 @@ class ScaledGD(Method):
     rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
     def step(self, problem, state):
-        r, S = problem.residual_and_adjoint(product(tuple(state)))
-        return scaled_step(state, S, self.step_size, self.damping, self.rcond), residual_norm(r)
+        r, grad_F, grad_G = gradients(problem, state)
+        return (scaled_step(state, grad_F, grad_G, self.step_size, self.damping, self.rcond),
+                residual_norm(r))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,10 @@ keep the k largest and X = U_k √max(λ_k, 0).
 
 Cost per iteration: one operator pass plus a dense SVD (eigh) of an n1×n2
 matrix, O(n1 n2 min(n1, n2)) — cheap next to the O(m n1 n2) pass when m ≫ n.
+Above :data:`~matsense.operators.base.DENSE_LIMIT` entries (matrix-free
+ensembles at large sizes, NumPy) the top-k SVD of F Gᵀ − η 𝒜*(r) is computed
+by ARPACK (``scipy.sparse.linalg.svds``) on that matrix as a linear operator,
+x ↦ F(Gᵀx) − η 𝒜*(r)x, without forming it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import backend
+from ..operators.base import DENSE_LIMIT
 from .base import AsymState, Method, SymState, param, positive, product, residual_norm, sym
 
 
@@ -61,6 +66,9 @@ class SVP(Method):
     step_size: float = param(0.5, positive, "step size η")
 
     def step(self, problem, state):
+        n1, n2 = problem.shape
+        if n1 * n2 > DENSE_LIMIT:
+            return self._step_matrix_free(problem, state)
         P = product(tuple(state))
         r, S = problem.residual_and_adjoint(P)
         M = P - self.step_size * S
@@ -70,3 +78,42 @@ class SVP(Method):
         else:
             new = AsymState(*svp_project(M, k))
         return new, residual_norm(r)
+
+    def _step_matrix_free(self, problem, state):
+        """P_k(F Gᵀ − η 𝒜*(r)) by ARPACK on the matrix as a linear operator (NumPy only)."""
+        import numpy as np
+        from scipy.sparse.linalg import LinearOperator, svds
+
+        sym_ = isinstance(state, SymState)
+        F, G = (state.X, state.X) if sym_ else (state.F, state.G)
+        if not isinstance(F, np.ndarray):
+            raise ValueError("SVP on problems above the dense limit runs on NumPy only")
+        r, _, _ = problem.residual_and_grads(F, G)
+        op, eta, k = problem.operator, self.step_size, F.shape[-1]
+        n1, n2 = problem.shape
+        outs = []
+        for b in range(F.shape[0]):
+            Fb, Gb, rb = F[b], G[b], r[b:b + 1]
+
+            def mv(x, Fb=Fb, Gb=Gb, rb=rb):
+                x = np.asarray(x).reshape(n2, -1)
+                return Fb @ (Gb.T @ x) - eta * op.adjoint_matmul(rb, x[None])[0]
+
+            def rmv(x, Fb=Fb, Gb=Gb, rb=rb):
+                x = np.asarray(x).reshape(n1, -1)
+                return Gb @ (Fb.T @ x) - eta * op.adjoint_rmatmul(rb, x[None])[0]
+
+            lin = LinearOperator((n1, n2), matvec=mv, rmatvec=rmv, matmat=mv, rmatmat=rmv,
+                                 dtype=F.dtype)
+            U, s, Vt = svds(lin, k=k, random_state=0)
+            order = np.argsort(s)[::-1]
+            U, s, Vt = U[:, order], s[order], Vt[order]
+            if sym_:  # PSD projection of the symmetric part: keep the non-negative directions
+                sign = np.sign(np.sum(U * Vt.T, axis=0))
+                s = np.where(sign > 0, s, 0.0)
+            root = np.sqrt(s)
+            outs.append((U * root, Vt.T * root))
+        if sym_:
+            return SymState(np.stack([o[0] for o in outs])), residual_norm(r)
+        return (AsymState(np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])),
+                residual_norm(r))

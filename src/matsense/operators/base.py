@@ -1,26 +1,142 @@
-"""What every matrix-backed sensing operator shares.
-
-An operator stores one (m × d) matrix ``A_flat`` whose row i is the i-th
-measurement matrix, already divided by √m and written in some packed form of
-length d (the plain flattening for :class:`DenseOperator`, the weighted upper
-triangle for :class:`SymmetricOperator`). A subclass only says how a batch of
-products P (B, n1, n2) is packed to (B, d) and how a packed adjoint (B, d) is
-unpacked to (B, n1, n2); apply / adjoint / the fused residual-and-adjoint and
-backend conversion are written once here.
+"""The sensing-operator contract, and the operators stored as one flat matrix.
 
 Convention (docs/conventions.md): 𝒜(M)_i = <A_i, M>/√m, 𝒜*(z) = Σ_i z_i A_i/√m.
+
+:class:`MatrixOperator` is an abstract base class whose abstract methods are
+the whole contract (as lineax's ``AbstractLinearOperator``). The factored
+calls are the core, batched over a leading axis B: the methods of matsense
+only need, for P = F Gᵀ,
+
+    r = 𝒜(F Gᵀ) − y,    S G,    Sᵀ F      (S = 𝒜*(r)),
+
+which :meth:`MatrixOperator.residual_and_grads` returns, so no n1 × n2 matrix
+is formed where the ensemble does not need one (rank-one measurements,
+matrix completion). The dense calls ``apply`` / ``adjoint`` (on n1 × n2
+matrices) exist for every ensemble but refuse sizes above
+:data:`DENSE_LIMIT` entries with one clear line.
+
+:class:`FlatMatrixOperator` stores one (m × d) matrix ``A_flat`` whose row i
+is the i-th measurement matrix, already divided by √m and written in some
+packed form of length d (the plain flattening for :class:`DenseOperator`, the
+weighted upper triangle for :class:`SymmetricOperator`): its residual and
+adjoint come from one pass over ``A_flat`` (:mod:`matsense.operators.dispatch`).
 """
 
 from __future__ import annotations
 
+import abc
 import copy
 
 from .. import backend
 from .dispatch import residual_and_adjoint_flat
 
+#: Largest n1·n2 for which an operator forms n1 × n2 matrices (𝒜*(r), a dense M*) on request.
+DENSE_LIMIT = 2**26
 
-class MatrixOperator:
-    """Base class: 𝒜(P) = pack(P) A_flatᵀ, 𝒜*(z) = unpack(z A_flat).
+
+class MatrixOperator(abc.ABC):
+    """A sensing operator 𝒜: R^{n1×n2} → R^m; the abstract methods are the whole contract.
+
+    Every call is batched over a leading axis B: factors F (B, n1, k) and
+    G (B, n2, k), products P (B, n1, n2), measurement vectors z (B, m).
+    Subclasses implement the factored calls (``apply_factored``,
+    ``adjoint_matmul``, ``adjoint_rmatmul``), the dense ones (``apply``,
+    ``adjoint``, for small sizes), ``to`` (another backend) and the
+    properties; :meth:`residual_and_grads` (override it for a one-pass
+    kernel), :meth:`residual_and_adjoint`, :meth:`as_matrix` and
+    :meth:`check_dense` are built on them.
+    """
+
+    # ------------------------------------------------------------ properties
+    @property
+    @abc.abstractmethod
+    def shape(self) -> tuple[int, int]:
+        """(n1, n2): the shape of the matrices measured."""
+
+    @property
+    @abc.abstractmethod
+    def m(self) -> int:
+        """The number of measurements."""
+
+    @property
+    @abc.abstractmethod
+    def dtype(self):
+        """The dtype of the measurement data."""
+
+    @property
+    @abc.abstractmethod
+    def nbytes(self) -> int:
+        """Bytes of measurement data one iteration reads."""
+
+    @property
+    @abc.abstractmethod
+    def target(self) -> backend.Target:
+        """Where the data lives (backend, device, dtype)."""
+
+    # --------------------------------------------------------- factored calls
+    @abc.abstractmethod
+    def apply_factored(self, F, G):
+        """𝒜(F Gᵀ) for factors F (B, n1, k), G (B, n2, k) → (B, m)."""
+
+    @abc.abstractmethod
+    def adjoint_matmul(self, z, G):
+        """𝒜*(z) G for z (B, m), G (B, n2, k) → (B, n1, k)."""
+
+    @abc.abstractmethod
+    def adjoint_rmatmul(self, z, F):
+        """𝒜*(z)ᵀ F for z (B, m), F (B, n1, k) → (B, n2, k)."""
+
+    # ------------------------------------------------------------ dense calls
+    @abc.abstractmethod
+    def apply(self, P):
+        """𝒜(P) for products P (B, n1, n2) → (B, m)."""
+
+    @abc.abstractmethod
+    def adjoint(self, z):
+        """𝒜*(z) as matrices (B, n1, n2), for z (B, m) (small sizes: :meth:`check_dense`)."""
+
+    @abc.abstractmethod
+    def to(self, tgt: backend.Target) -> "MatrixOperator":
+        """The same operator with its arrays on ``tgt`` (see :func:`matsense.backend.target`)."""
+
+    # ------------------------------------------------------------- built on it
+    def residual_and_grads(self, F, G, y):
+        """r = 𝒜(F Gᵀ) − y, S G and Sᵀ F with S = 𝒜*(r): (B, m), (B, n1, k), (B, n2, k)."""
+        r = self.apply_factored(F, G) - y
+        return r, self.adjoint_matmul(r, G), self.adjoint_rmatmul(r, F)
+
+    def residual_and_adjoint(self, P, y):
+        """r = 𝒜(P) − y and S = 𝒜*(r) as matrices, for products P (B, n1, n2) (small sizes)."""
+        self.check_dense("residual_and_adjoint (the n1 × n2 matrix 𝒜*(r))")
+        r = self.apply(P) - y
+        return r, self.adjoint(r)
+
+    def as_matrix(self):
+        """The (m, n1·n2) matrix of 𝒜 on row-major flattened matrices (small sizes only)."""
+        self.check_dense("as_matrix")
+        n1, n2 = self.shape
+        xp = backend.namespace(self._probe())
+        eye = xp.eye(self.m, dtype=self.dtype, device=backend.device_of(self._probe()))
+        rows = [xp.reshape(self.adjoint(eye[i:i + 256]), (-1, n1 * n2))
+                for i in range(0, self.m, 256)]
+        return xp.concat(rows, axis=0)
+
+    def check_dense(self, what: str) -> None:
+        """ValueError (one line) when an n1 × n2 matrix of this operator would be too large."""
+        n1, n2 = self.shape
+        if n1 * n2 > DENSE_LIMIT:
+            raise ValueError(
+                f"{what} needs n1 × n2 = {n1} × {n2} matrices, more than matsense forms "
+                f"({DENSE_LIMIT} entries, {DENSE_LIMIT * 8 / 2**30:.1f} GiB in float64); this "
+                f"ensemble works with factors: use the factored calls (residual_and_grads)")
+
+    def _probe(self):
+        """Any array of the operator (to find its namespace and device)."""
+        raise NotImplementedError
+
+
+class FlatMatrixOperator(MatrixOperator):
+    """𝒜(P) = pack(P) A_flatᵀ, 𝒜*(z) = unpack(z A_flat): the measurement data as one matrix.
 
     Attributes
     ----------
@@ -35,7 +151,6 @@ class MatrixOperator:
 
     def __init__(self, A_flat, n1: int, n2: int):
         self.A_flat = A_flat
-        self.m = int(A_flat.shape[0])
         self.n1, self.n2 = int(n1), int(n2)
 
     # ------------------------------------------------------------ the packing
@@ -53,6 +168,10 @@ class MatrixOperator:
         return (self.n1, self.n2)
 
     @property
+    def m(self) -> int:
+        return int(self.A_flat.shape[0])
+
+    @property
     def dtype(self):
         return self.A_flat.dtype
 
@@ -65,6 +184,9 @@ class MatrixOperator:
     def target(self) -> backend.Target:
         return backend.target_of(self.A_flat)
 
+    def _probe(self):
+        return self.A_flat
+
     # ---------------------------------------------------------------- algebra
     def apply(self, P):
         """𝒜(P) for a batch ``P`` of shape (B, n1, n2) → (B, m)."""
@@ -73,6 +195,15 @@ class MatrixOperator:
     def adjoint(self, z):
         """𝒜*(z) for a batch ``z`` of shape (B, m) → (B, n1, n2)."""
         return self.unpack(z @ self.A_flat)
+
+    def apply_factored(self, F, G):
+        return self.apply(F @ G.mT)
+
+    def adjoint_matmul(self, z, G):
+        return self.adjoint(z) @ G
+
+    def adjoint_rmatmul(self, z, F):
+        return self.adjoint(z).mT @ F
 
     def residual_and_adjoint(self, P, y):
         """Residual r = 𝒜(P) − y and S = 𝒜*(r) for a batch of products.
@@ -84,12 +215,22 @@ class MatrixOperator:
         r, s = residual_and_adjoint_flat(self.A_flat, self.pack(P), y, self.block_rows)
         return r, self.unpack(s)
 
+    def residual_and_grads(self, F, G, y):
+        """r, S G, Sᵀ F from one pass over ``A_flat`` (the residual and adjoint kernel)."""
+        r, S = self.residual_and_adjoint(F @ G.mT, y)
+        return r, S @ G, S.mT @ F
+
+    def as_matrix(self):
+        """The (m, n1·n2) matrix of 𝒜 on row-major flattened matrices."""
+        xp = backend.namespace(self.A_flat)
+        return xp.reshape(self.unpack(self.A_flat), (self.m, self.n1 * self.n2))
+
     # ------------------------------------------------------------- conversion
     def _convert(self, tgt: backend.Target) -> dict:
         """Converted array attributes (subclasses with index arrays add theirs)."""
         return {"A_flat": backend.convert(self.A_flat, tgt)}
 
-    def to(self, tgt: backend.Target) -> "MatrixOperator":
+    def to(self, tgt: backend.Target) -> "FlatMatrixOperator":
         """The same operator with its arrays on ``tgt`` (see :func:`matsense.backend.target`)."""
         new = copy.copy(self)
         new.__dict__.update(self._convert(tgt))

@@ -15,10 +15,10 @@ import math
 import numpy as np
 
 from .. import backend
-from .base import MatrixOperator
+from .base import FlatMatrixOperator
 
 
-class DenseOperator(MatrixOperator):
+class DenseOperator(FlatMatrixOperator):
     """𝒜 given by explicit measurement matrices ``A`` of shape ``(m, n1, n2)``.
 
     Parameters
@@ -46,7 +46,7 @@ class DenseOperator(MatrixOperator):
         A = np.ascontiguousarray(A)
         np.divide(A, math.sqrt(m), out=A)
         op = cls.__new__(cls)
-        MatrixOperator.__init__(op, A.reshape(m, n1 * n2), n1, n2)
+        FlatMatrixOperator.__init__(op, A.reshape(m, n1 * n2), n1, n2)
         return op
 
     def pack(self, P):

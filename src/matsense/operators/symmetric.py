@@ -29,7 +29,7 @@ import math
 import numpy as np
 
 from .. import backend
-from .base import MatrixOperator
+from .base import FlatMatrixOperator
 from .dense import DenseOperator
 
 # Rows converted per chunk when packing a dense operator (bounds the temporary).
@@ -62,7 +62,7 @@ def packing_indices(n: int):
     return upper, lower, pack_weight, full_to_packed, unpack_weight
 
 
-class SymmetricOperator(MatrixOperator):
+class SymmetricOperator(FlatMatrixOperator):
     """𝒜_s with rows svec(sym(A_i))/√m, shape (m, n(n+1)/2).
 
     Build it with :meth:`from_dense` (from a :class:`DenseOperator`, e.g. a
@@ -98,7 +98,7 @@ class SymmetricOperator(MatrixOperator):
         rows = max(1, _PACK_CHUNK_BYTES // (n * n * A.dtype.itemsize))
         for lo in range(0, m, rows):
             packed[lo:lo + rows, ...] = self._pack_flat(A[lo:lo + rows, ...])
-        MatrixOperator.__init__(self, packed, n, n)
+        FlatMatrixOperator.__init__(self, packed, n, n)
 
     def _pack_flat(self, Pf):
         xp = backend.namespace(Pf)

@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import backend
 from ..config import RunConfig
-from ..operators import single_threaded
+from ..operators import MatrixOperator, single_threaded
 from ..rates import method_rate
 from ..run import run
 from ..trajectory import SCALAR_METRICS
@@ -52,38 +52,66 @@ MAX_TRACEBACK = 4000
 
 
 # ------------------------------------------------------------ exact batching
-class BatchInvariantOperator:
-    """Wrap an operator so that a batch of B products is evaluated as B single calls.
+class BatchInvariantOperator(MatrixOperator):
+    """Wrap an operator so that a batch of B trajectories is evaluated as B single calls.
 
-    ``apply``, ``adjoint`` and ``residual_and_adjoint`` call the wrapped
-    operator on each trajectory's ``[b:b+1]`` slice — the very call a run of
-    that trajectory alone makes — and stack the results. Any other attribute
-    is the wrapped operator's.
+    Every call runs the wrapped operator on each trajectory's ``[b:b+1]``
+    slice — the very call a run of that trajectory alone makes — and stacks
+    the results. Properties and the dense and backend calls are the wrapped
+    operator's.
     """
 
     def __init__(self, operator):
         self.wrapped = operator
 
-    def __getattr__(self, name):
+    @staticmethod
+    def _each(fn, *arrays):
+        outs = [fn(*(a[b:b + 1] for a in arrays)) for b in range(arrays[0].shape[0])]
+        if len(outs) == 1:
+            return outs[0]
+        if isinstance(outs[0], tuple):
+            return tuple(backend.namespace(parts[0]).concat(parts, axis=0)
+                         for parts in zip(*outs))
+        return backend.namespace(outs[0]).concat(outs, axis=0)
+
+    # the wrapped operator's properties
+    shape = property(lambda self: self.wrapped.shape)
+    m = property(lambda self: self.wrapped.m)
+    dtype = property(lambda self: self.wrapped.dtype)
+    nbytes = property(lambda self: self.wrapped.nbytes)
+    target = property(lambda self: self.wrapped.target)
+
+    def __getattr__(self, name):  # e.g. A_flat, block_rows of a flat operator
         if name == "wrapped":  # not set yet (e.g. during unpickling)
             raise AttributeError(name)
         return getattr(self.wrapped, name)
 
-    @staticmethod
-    def _stack(parts):
-        return backend.namespace(parts[0]).concat(parts, axis=0)
-
     def apply(self, P):
-        return self._stack([self.wrapped.apply(P[b:b + 1]) for b in range(P.shape[0])])
+        return self._each(self.wrapped.apply, P)
 
     def adjoint(self, z):
-        return self._stack([self.wrapped.adjoint(z[b:b + 1]) for b in range(z.shape[0])])
+        return self._each(self.wrapped.adjoint, z)
+
+    def apply_factored(self, F, G):
+        return self._each(self.wrapped.apply_factored, F, G)
+
+    def adjoint_matmul(self, z, G):
+        return self._each(self.wrapped.adjoint_matmul, z, G)
+
+    def adjoint_rmatmul(self, z, F):
+        return self._each(self.wrapped.adjoint_rmatmul, z, F)
 
     def residual_and_adjoint(self, P, y):
-        outs = [self.wrapped.residual_and_adjoint(P[b:b + 1], y) for b in range(P.shape[0])]
-        if len(outs) == 1:
-            return outs[0]
-        return self._stack([o[0] for o in outs]), self._stack([o[1] for o in outs])
+        return self._each(lambda p: self.wrapped.residual_and_adjoint(p, y), P)
+
+    def residual_and_grads(self, F, G, y):
+        return self._each(lambda f, g: self.wrapped.residual_and_grads(f, g, y), F, G)
+
+    def to(self, tgt):
+        return BatchInvariantOperator(self.wrapped.to(tgt))
+
+    def _probe(self):
+        return self.wrapped._probe()
 
 
 def batch_key(cfg: RunConfig) -> str:

@@ -1,0 +1,92 @@
+"""Memory estimates checked before anything large is allocated.
+
+:func:`check` compares the bytes an allocation will take with the memory
+this machine has available (``MemAvailable`` of /proc/meminfo, or psutil),
+or with a limit the user sets (``max_memory=`` arguments, ``--max-memory``
+on the command line, or the ``MATSENSE_MAX_MEMORY`` environment variable,
+e.g. ``8G``), and refuses with one line naming the size, the limit and how to
+override it — instead of a ``MemoryError`` traceback, or the machine swapping.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: Share of the available memory one allocation may take.
+AVAILABLE_SHARE = 0.9
+
+_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
+          "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40,
+          "TIB": 2**40}
+
+
+def parse_size(text, name: str = "max_memory") -> int:
+    """Bytes from an int or a string like '8G', '512M', '2.5GiB' (ValueError otherwise)."""
+    if isinstance(text, bool):
+        raise ValueError(f"{name} must be a size such as 8G or 512M, got {text!r}")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        raw = str(text).strip().upper().replace(" ", "")
+        digits = raw.rstrip("KMGTIB")
+        unit = raw[len(digits):]
+        try:
+            value = float(digits) * _UNITS[unit]
+        except (ValueError, KeyError):
+            raise ValueError(f"{name} must be a size such as 8G or 512M, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError(f"{name} must be a positive size such as 8G or 512M, got {text!r}")
+    return int(value)
+
+
+def available_bytes() -> int | None:
+    """Memory available to new allocations (MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import psutil
+
+        return int(psutil.virtual_memory().available)
+    except Exception:  # noqa: BLE001 - psutil is optional
+        return None
+
+
+def limit(max_memory=None) -> tuple[int | None, str]:
+    """The byte limit in force and where it comes from."""
+    if max_memory is not None:
+        return parse_size(max_memory), "max_memory"
+    env = os.environ.get("MATSENSE_MAX_MEMORY", "").strip()
+    if env:
+        return parse_size(env, "MATSENSE_MAX_MEMORY"), "MATSENSE_MAX_MEMORY"
+    avail = available_bytes()
+    if avail is None:
+        return None, "unknown"
+    return int(avail * AVAILABLE_SHARE), "available memory"
+
+
+def fmt(nbytes: float) -> str:
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if nbytes >= size:
+            return f"{nbytes / size:.1f} {unit}"
+    return f"{int(nbytes)} B"
+
+
+def check(what: str, nbytes: int, max_memory=None) -> None:
+    """ValueError (one line) when ``nbytes`` for ``what`` exceed the limit in force."""
+    cap, source = limit(max_memory)
+    if cap is None or nbytes <= cap:
+        return
+    hint = ("raise it with max_memory= / --max-memory / MATSENSE_MAX_MEMORY"
+            if source != "available memory" else
+            "free memory, use a smaller problem, or set a limit with max_memory= / "
+            "--max-memory / MATSENSE_MAX_MEMORY (e.g. 32G) to try anyway")
+    raise ValueError(f"{what} would take {fmt(nbytes)}, more than the {fmt(cap)} allowed "
+                     f"({source}); {hint}")
+
+
+__all__ = ["check", "limit", "parse_size", "available_bytes", "fmt"]

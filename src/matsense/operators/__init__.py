@@ -3,6 +3,11 @@
 * :class:`DenseOperator` — explicit Gaussian measurement matrices, (m, n1·n2).
 * :class:`SymmetricOperator` — their symmetric parts packed as upper
   triangles, (m, n(n+1)/2): half the bytes for symmetric problems.
+* :class:`RankOneOperator` — rank-one measurements a_i b_iᵀ, two m × n matrices.
+* :class:`EntryOperator` — matrix completion: observed entries as indices.
+
+:class:`MatrixOperator` (an abstract base class) is the contract; its core call
+``residual_and_grads(F, G, y)`` returns r = 𝒜(F Gᵀ) − y, S G and Sᵀ F.
 
 Both return the residual and 𝒜*(residual) from one call, in one pass over the
 measurement data on the CPU where that is fastest: :mod:`matsense.operators.dispatch`
@@ -13,11 +18,14 @@ on one thread with a fixed kernel, so results do not depend on the machine.
 """
 
 from ..threads import single_threaded
-from .base import MatrixOperator
+from .base import DENSE_LIMIT, FlatMatrixOperator, MatrixOperator
+from .completion import EntryOperator
 from .dense import DenseOperator
 from .dispatch import KernelWarning, planned_kernel
 from .planner import clear_plans
+from .rank_one import RankOneOperator
 from .symmetric import SymmetricOperator
 
-__all__ = ["MatrixOperator", "DenseOperator", "SymmetricOperator", "single_threaded",
+__all__ = ["MatrixOperator", "FlatMatrixOperator", "DenseOperator", "SymmetricOperator",
+           "RankOneOperator", "EntryOperator", "DENSE_LIMIT", "single_threaded",
            "planned_kernel", "clear_plans", "KernelWarning"]

@@ -1,0 +1,264 @@
+"""Matrix completion: observed entries, stored as indices, matrix-free.
+
+Convention (docs/conventions.md): with Ω = {(rows_i, cols_i)} the m observed
+entries of an n1 × n2 matrix,
+
+    𝒜(M)_i = c · M[rows_i, cols_i],     𝒜*(z) = c Σ_i z_i e_{rows_i} e_{cols_i}ᵀ,
+    c = √(n1 n2 / m),
+
+so that 𝒜*𝒜 = I in expectation when Ω is sampled uniformly. The factored
+calls cost O(m k) and never form an n1 × n2 matrix:
+
+    r_i = c ⟨F[rows_i], G[cols_i]⟩ − y_i,   (S G)[a] = c Σ_{rows_i = a} r_i G[cols_i],
+    (Sᵀ F)[b] = c Σ_{cols_i = b} r_i F[rows_i].
+
+On NumPy one call of :meth:`EntryOperator.residual_and_grads` is one compiled
+pass over the entries (numba, serial, so results do not depend on the core
+count); without numba, and for the single calls, the adjoint is a
+``scipy.sparse`` CSR product whose structure is built once. On torch the
+entries are processed in chunks with ``index_add_``. Entries are stored sorted
+by (row, column); ``order`` maps the user's order to it.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+
+import numpy as np
+
+from .. import backend
+from ..threads import numba_module
+from .base import MatrixOperator
+
+#: Entries per chunk of the chunked (NumPy fallback / torch) gathers: bounds the m × k temporaries.
+CHUNK = 2**16
+
+
+@functools.lru_cache(maxsize=1)
+def _entries_kernel():
+    """The compiled one-pass kernel, or None when numba cannot be used."""
+    numba = numba_module()
+    if numba is None:
+        return None
+
+    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
+    def kernel(rows, cols, c, F, G, y, r, SG, StF):  # pragma: no cover - compiled
+        B, _, k = F.shape
+        m = rows.shape[0]
+        for b in range(B):
+            for i in range(m):
+                a = rows[i]
+                e = cols[i]
+                v = 0.0
+                for j in range(k):
+                    v += F[b, a, j] * G[b, e, j]
+                res = c * v - y[b, i]
+                r[b, i] = res
+                w = c * res
+                for j in range(k):
+                    SG[b, a, j] += w * G[b, e, j]
+                    StF[b, e, j] += w * F[b, a, j]
+
+    return kernel
+
+
+def _index_array(name: str, values, bound: int, axis: str) -> np.ndarray:
+    arr = np.asarray(backend.to_numpy(values) if backend.is_array(values) else values)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of {axis} indices, got shape {arr.shape}")
+    if arr.size and arr.dtype.kind not in "iu":
+        raise ValueError(f"{name} must hold integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64, copy=False)
+    if arr.size and (arr.min() < 0 or arr.max() >= bound):
+        bad = int(arr[(arr < 0) | (arr >= bound)][0])
+        raise ValueError(f"{name} must be in [0, {bound}) ({axis} indices of the "
+                         f"{'n1' if axis == 'row' else 'n2'} = {bound} {axis}s), got {bad}")
+    return arr
+
+
+class EntryOperator(MatrixOperator):
+    """𝒜(M)_i = √(n1·n2/m) · M[rows_i, cols_i] for the observed entries (rows_i, cols_i).
+
+    Parameters
+    ----------
+    rows, cols : int arrays, shape (m,)
+        The observed positions, in any order (stored sorted by row, then column;
+        ``order`` gives the permutation, so ``values[order]`` are in the operator's order).
+    shape : (n1, n2)
+    allow_duplicates : bool
+        Whether a position may be observed twice (then it counts twice).
+    """
+
+    def __init__(self, rows, cols, shape, *, allow_duplicates: bool = False):
+        if (not isinstance(shape, (tuple, list)) or len(shape) != 2
+                or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                           for s in shape)
+                or min(shape) < 1):
+            raise ValueError(f"shape must be a pair of positive integers (n1, n2), got {shape!r}")
+        n1, n2 = int(shape[0]), int(shape[1])
+        rows = _index_array("rows", rows, n1, "row")
+        cols = _index_array("cols", cols, n2, "column")
+        if rows.shape != cols.shape:
+            raise ValueError(f"rows and cols must have the same length, got {rows.size} and "
+                             f"{cols.size}")
+        if rows.size == 0:
+            raise ValueError("completion needs at least one observed entry, got none")
+        flat = rows * n2 + cols
+        order = np.argsort(flat, kind="stable")
+        flat = flat[order]
+        if not isinstance(allow_duplicates, (bool, np.bool_)):
+            raise ValueError(f"allow_duplicates must be True or False, got {allow_duplicates!r}")
+        if not allow_duplicates and flat.size > 1:
+            same = np.flatnonzero(flat[1:] == flat[:-1])
+            if same.size:
+                a, b = divmod(int(flat[same[0]]), n2)
+                raise ValueError(f"entry ({a}, {b}) is observed more than once; pass "
+                                 f"allow_duplicates=True to count repeated entries")
+        self.order = order
+        self._set(flat // n2, flat % n2, n1, n2)
+
+    def _set(self, rows, cols, n1: int, n2: int) -> None:
+        self.rows, self.cols = rows, cols
+        self.n1, self.n2 = n1, n2
+        self.scale = math.sqrt(n1 * n2 / rows.shape[0])
+        self._csr = None
+
+    @classmethod
+    def _sorted(cls, flat: np.ndarray, n1: int, n2: int) -> "EntryOperator":
+        op = cls.__new__(cls)
+        flat = np.sort(flat)
+        op.order = None
+        op._set(flat // n2, flat % n2, n1, n2)
+        return op
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, m: int, n1: int, n2: int) -> "EntryOperator":
+        """m distinct entries drawn uniformly without replacement."""
+        if not 1 <= m <= n1 * n2:
+            raise ValueError(f"m must be in [1, n1·n2 = {n1 * n2}], got {m}")
+        return cls._sorted(rng.choice(n1 * n2, size=m, replace=False), n1, n2)
+
+    @classmethod
+    def bernoulli(cls, rng: np.random.Generator, p: float, n1: int, n2: int) -> "EntryOperator":
+        """Each entry observed independently with probability p (at least one entry).
+
+        Drawn as m ~ Binomial(n1·n2, p) and then m distinct uniform entries:
+        the same distribution, in O(m) memory.
+        """
+        if not 0 < p <= 1:
+            raise ValueError(f"p must be in (0, 1], got {p}")
+        m = max(1, int(rng.binomial(n1 * n2, p)))
+        return cls.draw(rng, m, n1, n2)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n1, self.n2)
+
+    @property
+    def m(self) -> int:
+        return int(self.rows.shape[0])
+
+    @property
+    def dtype(self):
+        return getattr(self, "_dtype", np.dtype(np.float64))
+
+    @property
+    def nbytes(self) -> int:
+        return int(2 * self.m * 8)
+
+    @property
+    def target(self) -> backend.Target:
+        return getattr(self, "_target", backend.Target("numpy", "cpu", "float64"))
+
+    @property
+    def p(self) -> float:
+        """The observed fraction m/(n1·n2)."""
+        return self.m / (self.n1 * self.n2)
+
+    def _probe(self):
+        return backend.convert(np.zeros(1), self.target)
+
+    def _numpy(self, *arrays) -> bool:
+        return all(isinstance(x, np.ndarray) for x in arrays)
+
+    # --------------------------------------------------------- factored calls
+    def apply_factored(self, F, G):
+        xp = backend.namespace(F)
+        parts = [xp.sum(F[:, self.rows[i:i + CHUNK], :] * G[:, self.cols[i:i + CHUNK], :],
+                        axis=-1) for i in range(0, self.m, CHUNK)]
+        out = parts[0] if len(parts) == 1 else xp.concat(parts, axis=-1)
+        return out * self.scale
+
+    def _pattern(self):
+        """(indices, indptr) of the CSR structure of Ω (rows are sorted; built once, NumPy)."""
+        if self._csr is None:
+            self._csr = (self.cols, np.searchsorted(self.rows, np.arange(self.n1 + 1)))
+        return self._csr
+
+    def _sparse(self, z_b):
+        from scipy import sparse
+
+        cols, indptr = self._pattern()
+        return sparse.csr_matrix((z_b * self.scale, cols, indptr), shape=(self.n1, self.n2))
+
+    def _accumulate(self, z, X, out_rows: int, scatter, gather):
+        """Σ_i c z_i X[gather_i] added into row scatter_i (torch, chunked)."""
+        xp = backend.namespace(X)
+        out = xp.zeros((X.shape[0], out_rows, X.shape[-1]), dtype=X.dtype,
+                       device=backend.device_of(X))
+        for i in range(0, self.m, CHUNK):
+            sl = slice(i, i + CHUNK)
+            out.index_add_(1, scatter[sl], (z[:, sl, None] * self.scale) * X[:, gather[sl], :])
+        return out
+
+    def adjoint_matmul(self, z, G):
+        if self._numpy(z, G):
+            return np.stack([self._sparse(z[b]) @ G[b] for b in range(z.shape[0])])
+        return self._accumulate(z, G, self.n1, self.rows, self.cols)
+
+    def adjoint_rmatmul(self, z, F):
+        if self._numpy(z, F):
+            return np.stack([self._sparse(z[b]).T @ F[b] for b in range(z.shape[0])])
+        return self._accumulate(z, F, self.n2, self.cols, self.rows)
+
+    def residual_and_grads(self, F, G, y):
+        """r, S G, Sᵀ F in one pass over the entries (compiled on NumPy when numba is there)."""
+        kernel = _entries_kernel() if self._numpy(F, G) else None
+        if kernel is None:
+            return super().residual_and_grads(F, G, y)
+        B = F.shape[0]
+        F = np.ascontiguousarray(F)
+        G = F if G is F else np.ascontiguousarray(G)
+        yb = np.broadcast_to(np.asarray(y, dtype=F.dtype), (B, self.m))
+        r = np.empty((B, self.m), dtype=F.dtype)
+        SG = np.zeros(F.shape, dtype=F.dtype)
+        StF = np.zeros(G.shape, dtype=F.dtype)
+        kernel(self.rows, self.cols, self.scale, F, G, yb, r, SG, StF)
+        return r, SG, StF
+
+    # ------------------------------------------------------------ dense calls
+    def apply(self, P):
+        return P[:, self.rows, self.cols] * self.scale
+
+    def adjoint(self, z):
+        self.check_dense("the adjoint as n1 × n2 matrices")
+        if self._numpy(z):
+            return np.stack([self._sparse(z[b]).toarray() for b in range(z.shape[0])])
+        xp = backend.namespace(z)
+        out = xp.zeros((z.shape[0], self.n1 * self.n2), dtype=z.dtype,
+                       device=backend.device_of(z))
+        out.index_add_(1, self.rows * self.n2 + self.cols, z * self.scale)
+        return xp.reshape(out, (z.shape[0], self.n1, self.n2))
+
+    # ------------------------------------------------------------- conversion
+    def to(self, tgt: backend.Target) -> "EntryOperator":
+        new = copy.copy(self)
+        new.rows = backend.convert_index(self.rows, tgt)
+        new.cols = backend.convert_index(self.cols, tgt)
+        new._target = tgt
+        new._dtype = backend.convert(np.zeros(1), tgt).dtype
+        new._csr = None
+        return new

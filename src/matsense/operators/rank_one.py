@@ -1,0 +1,130 @@
+"""Rank-one measurements A_i = a_i b_iᵀ (bilinear / covariance sensing), matrix-free.
+
+Convention (docs/conventions.md): 𝒜(M)_i = <a_i b_iᵀ, M>/√m = a_iᵀ M b_i/√m and
+𝒜*(z) = Σ_i z_i a_i b_iᵀ/√m = aᵀ diag(z) b/√m, with a (m × n1) and b (m × n2)
+holding the vectors as rows. With a_i ~ N(0, I), b_i ~ N(0, I) independent,
+E[𝒜*𝒜] = I. The symmetric variant (covariance sensing) uses b_i = a_i and
+stores ``a`` once.
+
+The factored calls never form an n1 × n2 matrix; one GD iteration is four
+GEMMs of size m × n × k:
+
+    r = (a F ⊙ b G) 1/√m − y,     S G = aᵀ (r ⊙ b G)/√m,     Sᵀ F = bᵀ (r ⊙ a F)/√m,
+
+O(m (n1 + n2) k) flops, and the only temporaries are the two m × k products.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+
+from .. import backend
+from .base import MatrixOperator
+
+
+class RankOneOperator(MatrixOperator):
+    """𝒜(M)_i = a_iᵀ M b_i/√m for rows a_i of ``a`` (m, n1) and b_i of ``b`` (m, n2).
+
+    Parameters
+    ----------
+    a : array, shape (m, n1)
+    b : array, shape (m, n2), or None
+        ``None``: b_i = a_i (symmetric measurements a_iᵀ M a_i; n1 = n2).
+        The arrays are kept as given (not copied, not scaled).
+    """
+
+    def __init__(self, a, b=None):
+        self.a = a
+        self.b = b
+        if b is not None and b.shape[0] != a.shape[0]:
+            raise ValueError(f"a and b need one row per measurement: a has {a.shape[0]} rows, "
+                             f"b has {b.shape[0]}")
+        self.scale = 1.0 / math.sqrt(a.shape[0])
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, m: int, n1: int, n2: int, *,
+             symmetric: bool = False) -> "RankOneOperator":
+        """a_i ~ N(0, I_n1), b_i ~ N(0, I_n2) i.i.d. from ``rng`` (a first), or b = a."""
+        a = rng.standard_normal((m, n1))
+        if symmetric:
+            if n1 != n2:
+                raise ValueError(f"symmetric rank-one measurements need n1 == n2, got "
+                                 f"n1={n1}, n2={n2}")
+            return cls(a, None)
+        return cls(a, rng.standard_normal((m, n2)))
+
+    # ------------------------------------------------------------ properties
+    @property
+    def symmetric(self) -> bool:
+        """Whether b_i = a_i."""
+        return self.b is None
+
+    @property
+    def _b(self):
+        return self.a if self.b is None else self.b
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.a.shape[1]), int(self._b.shape[1]))
+
+    @property
+    def m(self) -> int:
+        return int(self.a.shape[0])
+
+    @property
+    def dtype(self):
+        return self.a.dtype
+
+    @property
+    def nbytes(self) -> int:
+        itemsize = backend.to_numpy(self.a[:1, :1]).dtype.itemsize
+        cols = self.a.shape[1] + (0 if self.b is None else self.b.shape[1])
+        return int(self.a.shape[0] * cols * itemsize)
+
+    @property
+    def target(self) -> backend.Target:
+        return backend.target_of(self.a)
+
+    def _probe(self):
+        return self.a
+
+    # --------------------------------------------------------- factored calls
+    def apply_factored(self, F, G):
+        xp = backend.namespace(F)
+        return xp.sum((self.a @ F) * (self._b @ G), axis=-1) * self.scale
+
+    def adjoint_matmul(self, z, G):
+        return self.a.mT @ (z[..., None] * (self._b @ G)) * self.scale
+
+    def adjoint_rmatmul(self, z, F):
+        return self._b.mT @ (z[..., None] * (self.a @ F)) * self.scale
+
+    def residual_and_grads(self, F, G, y):
+        """r, S G, Sᵀ F from four GEMMs (a F and b G are computed once)."""
+        xp = backend.namespace(F)
+        aF = self.a @ F
+        bG = aF if (G is F and self.b is None) else self._b @ G
+        r = xp.sum(aF * bG, axis=-1) * self.scale - y
+        rs = r[..., None] * self.scale
+        SG = self.a.mT @ (rs * bG)
+        StF = SG if (G is F and self.b is None) else self._b.mT @ (rs * aF)
+        return r, SG, StF
+
+    # ------------------------------------------------------------ dense calls
+    def apply(self, P):
+        xp = backend.namespace(P)
+        return xp.sum((self.a @ P) * self._b, axis=-1) * self.scale
+
+    def adjoint(self, z):
+        self.check_dense("the adjoint as n1 × n2 matrices")
+        return self.a.mT @ (z[..., None] * self._b) * self.scale
+
+    # ------------------------------------------------------------- conversion
+    def to(self, tgt: backend.Target) -> "RankOneOperator":
+        new = copy.copy(self)
+        new.a = backend.convert(self.a, tgt)
+        new.b = backend.convert(self.b, tgt)
+        return new

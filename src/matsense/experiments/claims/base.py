@@ -53,6 +53,14 @@ class Verdict:
             return True
         return False
 
+    def converging(self, records):
+        """(record, where) for each per-α record whose run did not diverge (divergences are
+        recorded as failures); ``where`` names the seed and α for messages."""
+        for rec in records:
+            where = f"seed {rec['seed']}, α={rec['alpha']:g}"
+            if not self.diverged(rec["status"], where):
+                yield rec, where
+
     def fit(self, fit: dict, where: str, what: str = "fit") -> bool:
         """Check a fit (as :func:`fit_dict` stores it): valid and with r² >= ``min_r2``."""
         if fit is None or not np.isfinite(fit["value"] if fit["value"] is not None else math.nan):

@@ -59,10 +59,7 @@ class ExactClaim(Claim):
     def judge(self, m, settings) -> Verdict:
         c = self.criteria
         v = Verdict(c.min_r2)
-        for rec in m.records:
-            where = f"seed {rec['seed']}, α={rec['alpha']:g}"
-            if v.diverged(rec["status"], where):
-                continue
+        for rec, where in v.converging(m.records):
             v.fit(rec["fit"], where, "linear fit")
             final = rec["final_rel_error"]
             v.require(np.isfinite(final) and final <= c.max_final_rel_error,

@@ -80,10 +80,7 @@ class ImbalanceClaim(Claim):
         c = self.criteria
         v = Verdict()
         lo, hi = c.eta_ratio_low, c.eta_ratio_high
-        for rec in m.records:
-            where = f"seed {rec['seed']}, α={rec['alpha']:g}"
-            if v.diverged(rec["status"], where):
-                continue
+        for rec, where in v.converging(m.records):
             v.require(rec["bound_holds"], f"{where}: drift exceeds η²Σ(‖∇_F f‖² + ‖∇_G f‖²)")
             ratio, rel = rec["eta_ratio"], rec["drift_over_gram_change"]
             v.require(np.isfinite(ratio) and lo <= ratio <= hi,

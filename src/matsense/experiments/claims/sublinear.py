@@ -70,10 +70,7 @@ class SublinearClaim(Claim):
     def judge(self, m, settings) -> Verdict:
         c = self.criteria
         v = Verdict(c.min_r2)
-        for rec in m.records:
-            where = f"seed {rec['seed']}, α={rec['alpha']:g}"
-            if v.diverged(rec["status"], where):
-                continue
+        for rec, where in v.converging(m.records):
             if v.fit(rec["fit"], where, "power-law fit"):
                 v.require(within(rec["slope"], c.slope, c.slope_tol),
                           f"{where}: slope {rec['slope']:.3f} outside {c.slope:g} ± {c.slope_tol:g}")

@@ -234,7 +234,8 @@ class BalancedCurseClaim(Claim):
         deps = [r["departure"] for r in records]
         measured = (f"balanced, on t ≤ {fmt_spread(ends, '{:.0f}')}: slope {fmt_spread(slope)}, "
                     f"error ×{fmt_num(lo['min'])}–{fmt_num(hi['max'])} of X Xᵀ; speed-up predicted "
-                    f"from t ≈ {_times(onsets)}, seen from t = {_times(deps)}; G₀ = F₀/3: rate "
+                    f"per seed from t ≈ {_times(onsets, T)}, seen from t ≈ {_times(deps, T)}; "
+                    f"G₀ = F₀/3: rate "
                     f"{fmt_spread(rate)}, {fmt_spread(gap, '{:.1e}')}× smaller at t = {T}")
         expected = (f"until the generated imbalance takes over: balanced slope {cr.slope:g} ± "
                     f"{cr.slope_tol:g}, within ×{cr.like_xxt_factor:g} of X Xᵀ; imbalanced linear, "
@@ -306,9 +307,9 @@ class BalancedCurseClaim(Claim):
         return [p1, p2]
 
 
-def _times(values) -> str:
-    """Iterations per seed, 'none' where there was none within the run."""
-    return ", ".join("none" if v is None else f"{v:.0f}" for v in values)
+def _times(values, T) -> str:
+    """Iterations per seed; 'after T' where it did not happen within the run's T iterations."""
+    return ", ".join(f"after {T}" if v is None else f"{v:.0f}" for v in values)
 
 
 C5 = AsymmetricSpeedupClaim()

@@ -176,6 +176,7 @@ class EntryOperator(MatrixOperator):
         self.rows, self.cols = rows, flat
         self.n1, self.n2 = n1, n2
         self.scale = math.sqrt(n1 * n2 / rows.shape[0])
+        self.tile_columns = TILE_COLUMNS  # the tile width of the stored order
         self._csr = None
 
     @classmethod
@@ -251,7 +252,7 @@ class EntryOperator(MatrixOperator):
     def _pattern(self):
         """(permutation to row-major order or None, indices, indptr) of Ω's CSR structure (NumPy)."""
         if self._csr is None:
-            if _tiles(self.n2) == 1:  # the stored order is row-major already
+            if self.n2 <= self.tile_columns:  # one tile: the stored order is row-major
                 perm, cols, rows = None, self.cols, self.rows
             else:
                 perm = np.argsort(self.rows, kind="stable")

@@ -138,6 +138,9 @@ class EntryOperator(MatrixOperator):
         Whether a position may be observed twice (then it counts twice).
     """
 
+    #: One iteration is the compiled pass over the entries, no BLAS call (one BLAS thread).
+    blas_bound = False
+
     def __init__(self, rows, cols, shape, *, allow_duplicates: bool = False):
         if (not isinstance(shape, (tuple, list)) or len(shape) != 2
                 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)

@@ -17,6 +17,8 @@ its own; the baseline is taken after the imports and the compiled kernels are wa
 * **completion, GD from small init to relative error 1e-6** (k = r = 5 and
   k = 10 > r, the α²-slow regime): iterations, wall time, final error, each
   within a wall-clock budget (``--converge-budget``).
+* **torch CPU** (no target): one GD step on ``problem.to("torch")`` next to NumPy,
+  rank-one and completion at the sizes above.
 * **dense Gaussian at today's sizes** (n = 100, m = 1500, r = 3, k = 6): the
   factored ``residual_and_grads`` against the old ``residual_and_adjoint(P)`` and
   two matmuls, ratio in one run (target ≤ 1.0 within noise).
@@ -49,7 +51,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C  # noqa: E402
 
-CASES = ("rank-one", "completion", "converge", "gaussian")
+CASES = ("rank-one", "completion", "converge", "gaussian", "torch")
 
 FULL = {"rank_one": dict(n=2000, m=100_000, r=5, k=10),
         "completion": dict(n=100_000, m=10_000_000, r=5, k=10),
@@ -270,6 +272,50 @@ def case_gaussian(s: dict, quick: bool) -> dict:
     return out
 
 
+def case_torch(sizes: dict, quick: bool) -> dict:
+    """One GD step on torch CPU next to NumPy, for rank-one and completion (no target)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return {"skipped": "torch not installed"}
+    import matsense as ms
+    from matsense.init import small_random
+
+    out = {"load": _load()}
+    for name, build in (("rank_one", lambda s: ms.Problem.rank_one(s["n"], r=s["r"], m=s["m"],
+                                                                   seed=0)),
+                        ("completion", lambda s: ms.Problem.completion(s["n"], r=s["r"],
+                                                                       m=s["m"], seed=0))):
+        s = sizes[name]
+        p = build(s)
+        F, G = small_random(p, s["k"], 1e-3, normalization="sqrt_n", seed=1)
+        pt = p.to("torch", "cpu")
+        gd = ms.GD(0.3)
+        st = gd.init(p, (F[None], G[None]))
+        stt = gd.init(pt, (torch.from_numpy(F[None]), torch.from_numpy(G[None])))
+        threads = torch.get_num_threads()
+
+        def torch_step(count):
+            def step():
+                saved = torch.get_num_threads()
+                torch.set_num_threads(count)
+                try:
+                    gd.step(pt, stt)
+                finally:
+                    torch.set_num_threads(saved)
+            return step
+
+        fns = {"numpy": lambda: gd.step(p, st), "torch": torch_step(threads)}
+        if threads > 1:  # torch's OpenMP threads spin-wait on a loaded machine
+            fns["torch_1_thread"] = torch_step(1)
+        with ms.backend.blas_threads_for(p.operator, p.y):
+            t = _interleaved(fns, reps=2, budget_s=0.5 if quick else 5.0)
+        out[name] = {"times": t, "torch_threads": threads,
+                     "torch_over_numpy": t["torch"]["min"] / t["numpy"]["min"]}
+        del p, pt, st, stt
+    return out
+
+
 def child(args) -> None:
     sizes = QUICK if args.quick else FULL
     _warm_numba()
@@ -280,6 +326,8 @@ def child(args) -> None:
     elif args.child == "converge":
         res = case_converge(sizes["converge"], args.quick, args.k, args.converge_budget,
                             args.converge_iters)
+    elif args.child == "torch":
+        res = case_torch(sizes, args.quick)
     else:
         res = case_gaussian(sizes["gaussian"], args.quick)
     print("RESULT " + json.dumps(res, default=float))
@@ -354,6 +402,15 @@ def verdicts(res: dict) -> list[tuple[str, str, str, bool | None]]:
                          f"({_ms(g['times']['factored']['min'])} vs {_ms(g['times']['old']['min'])}"
                          f"; CPU-time ratio {cpu:.3f})",
                          "≤ 1 (noise ±5%)", g["factored_over_old"] <= 1.05))
+    tc = res.get("torch")
+    if tc and "error" not in tc and "skipped" not in tc:
+        for name in ("rank_one", "completion"):
+            t = tc[name]["times"]
+            one = (f"; 1 torch thread {_ms(t['torch_1_thread']['min'])}"
+                   if "torch_1_thread" in t else "")
+            rows.append((f"{name.replace('_', '-')} GD step, torch CPU / NumPy (no target)",
+                         f"{tc[name]['torch_over_numpy']:.2f} ({_ms(t['torch']['min'])} vs "
+                         f"{_ms(t['numpy']['min'])}{one})", "—", None))
     return rows
 
 
@@ -396,7 +453,7 @@ def main(argv=None):
     res["load_end"] = os.getloadavg()
     print(f"{'measure':70} {'value':60} {'target':18} met")
     for a, b, c, d in rows:
-        print(f"{a:70} {b:60} {c:18} {'yes' if d else 'NO'}")
+        print(f"{a:70} {b:60} {c:18} {'—' if d is None else 'yes' if d else 'NO'}")
     print(f"# wall {res['wall_s']:.0f} s; load at end {res['load_end']}")
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)

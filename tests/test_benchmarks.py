@@ -102,7 +102,8 @@ def test_bench_sweep_tiny(tmp_path):
 
 def test_bench_ensembles_tiny(tmp_path):
     out = tmp_path / "e.json"
-    text = _script("bench_ensembles.py", "--quick", "--converge-budget", "30", "--json", str(out))
+    text = _script("bench_ensembles.py", "--quick", "--converge-budget", "30", "--json", str(out),
+                   timeout=900)
     assert "rank-one GD step / its four GEMMs" in text
     data = json.loads(out.read_text())
     for case in ("rank-one", "completion", "gaussian"):

@@ -454,6 +454,9 @@ def main(argv=None):
     print(f"{'measure':70} {'value':60} {'target':18} met")
     for a, b, c, d in rows:
         print(f"{a:70} {b:60} {c:18} {'—' if d is None else 'yes' if d else 'NO'}")
+    if args.quick:
+        print("# --quick: tiny sizes (a smoke run); the verdicts are for the full sizes' targets "
+              "and mean nothing here")
     print(f"# wall {res['wall_s']:.0f} s; load at end {res['load_end']}")
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -103,7 +103,8 @@ def test_recorded_diagnostics_from_factors_equal_dense(builder):
     F0, G0 = small_random(p, 3, 0.05, normalization="sqrt_n", seed=4)
     a = ms.run(p, ms.GD(0.4), (F0, G0), iters=200, record_every=20)
     b = ms.run(factored, ms.GD(0.4), (F0, G0), iters=200, record_every=20)
-    assert diagnostics.Truth.of(factored, F0).factored and not diagnostics.Truth.of(p, F0).factored
+    assert diagnostics.Truth.of(factored, F0).factored
+    assert not diagnostics.Truth.of(p, F0).factored
     for key in ("error", "rel_error", "off_subspace", "singular_values"):
         assert _relmax(b.history[key], a.history[key]) <= 1e-12, key
 

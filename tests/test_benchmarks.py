@@ -98,3 +98,25 @@ def test_bench_sweep_tiny(tmp_path):
                    "--json", str(out))
     assert "100 runs in" in text and "results bitwise equal: True" in text
     assert out.exists() and json.loads(out.read_text())
+
+
+def test_bench_ensembles_tiny(tmp_path):
+    out = tmp_path / "e.json"
+    text = _script("bench_ensembles.py", "--quick", "--converge-budget", "30", "--json", str(out),
+                   timeout=900)
+    assert "rank-one GD step / its four GEMMs" in text
+    data = json.loads(out.read_text())
+    for case in ("rank-one", "completion", "gaussian"):
+        assert "error" not in data[case], data[case]
+    ro = data["rank-one"]
+    assert ro["times"]["gemms"]["min"] > 0 and ro["times"]["gd_step"]["min"] > 0
+    assert np.isclose(ro["step_over_gemms"], ro["times"]["gd_step"]["min"]
+                      / ro["times"]["gemms"]["min"])
+    assert ro["ab_bytes"] == 2 * ro["m"] * ro["n"] * 8
+    co = data["completion"]
+    assert co["data_bytes"] == co["m"] * (8 + 8 + 8) and co["step"]["min"] > 0
+    (cv,) = data["converge"]
+    assert cv["status"] == "converged" and cv["final_rel_error"] <= 1e-6
+    for B in (1, 8):
+        assert data["gaussian"][f"B{B}"]["max_rel_diff"] <= 1e-12
+    assert len(data["verdicts"]) >= 7

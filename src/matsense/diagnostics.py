@@ -6,8 +6,26 @@ the paper (F, G, X, M_star, Δ = FᵀF − GᵀG).
 
 from __future__ import annotations
 
+import numpy as np
+
 from . import backend
 from .methods.base import product
+
+
+def qr_r(x):
+    """The R factor of the thin QR of each matrix of ``x`` (…, n, j), without forming Q.
+
+    The same R as ``xp.linalg.qr(x).R`` (both come from the one Householder
+    factorization), at half the cost on tall matrices: NumPy ``mode='r'``,
+    torch ``mode='r'``.
+    """
+    if backend.is_torch_array(x):
+        import torch
+
+        return torch.linalg.qr(x, mode="r").R
+    if isinstance(x, np.ndarray):
+        return np.linalg.qr(x, mode="r")
+    return backend.namespace(x).linalg.qr(x).R
 
 
 def error(P, M_star):
@@ -119,7 +137,7 @@ class Truth:
         B = F.shape[0]
         left = xp.concat([F, xp.broadcast_to(-self._US, (B,) + self._US.shape)], axis=-1)
         right = xp.concat([G, xp.broadcast_to(self.V, (B,) + self.V.shape)], axis=-1)
-        return xp.linalg.matrix_norm(xp.linalg.qr(left).R @ xp.linalg.qr(right).R.mT)
+        return xp.linalg.matrix_norm(qr_r(left) @ qr_r(right).mT)
 
     def off_subspace(self, factors):
         """Norm of the factors' components outside M*'s column/row spaces (None without U)."""
@@ -137,7 +155,7 @@ def product_singular_values(factors: tuple):
     if len(factors) == 1:
         return xp.linalg.svdvals(factors[0]) ** 2
     F, G = factors
-    return xp.linalg.svdvals(xp.linalg.qr(F).R @ xp.linalg.qr(G).R.mT)
+    return xp.linalg.svdvals(qr_r(F) @ qr_r(G).mT)
 
 
 __all__ = ["Truth", "error", "loss", "imbalance", "imbalance_drift", "redundant_imbalance", "off_subspace",

@@ -109,30 +109,84 @@ def symmetric_random(problem, k: int, alpha, *, normalization: str = "entry", se
 
 
 def _adjoint_of_y(problem) -> np.ndarray:
-    """𝒜*(y) as a NumPy (n1, n2) array (≈ M* when E[𝒜*𝒜] = I)."""
+    """𝒜*(y) as a NumPy (n1, n2) array (≈ M* when E[𝒜*𝒜] = I); small sizes only."""
     from . import backend
 
     y = problem.y
     return backend.to_numpy(problem.operator.adjoint(y[None]))[0].astype(float)
 
 
-def spectral(problem, k: int):
+def _use_matrix_free(problem, k: int, matrix_free) -> bool:
+    """Whether the spectral init works on 𝒜*(y) as a linear operator (default: above the
+    operators' dense limit, where 𝒜*(y) is never formed)."""
+    from .operators import base
+
+    n1, n2 = problem.shape
+    if matrix_free is None:
+        matrix_free = n1 * n2 > base.DENSE_LIMIT
+    matrix_free = V.strict_bool("matrix_free", matrix_free)
+    return matrix_free and k < min(n1, n2)  # ARPACK needs k < min(n1, n2)
+
+
+def _adjoint_of_y_operator(problem, symmetric: bool = False):
+    """𝒜*(y) (or its symmetric part) as a scipy LinearOperator: products with the factored
+    calls ``adjoint_matmul`` / ``adjoint_rmatmul``, O(m k) or O(m n k) each, never n1 × n2."""
+    from scipy.sparse.linalg import LinearOperator
+
+    from . import backend
+
+    op, y = problem.operator, problem.y
+    z = y[None]
+    tgt = backend.target_of(y)
+    n1, n2 = problem.shape
+
+    def matmat(x):  # 𝒜*(y) x, x of shape (n2, j)
+        x = backend.convert(np.asarray(x, dtype=float).reshape(n2, -1), tgt)
+        return backend.to_numpy(op.adjoint_matmul(z, x[None])[0]).astype(float)
+
+    def rmatmat(x):  # 𝒜*(y)ᵀ x, x of shape (n1, j)
+        x = backend.convert(np.asarray(x, dtype=float).reshape(n1, -1), tgt)
+        return backend.to_numpy(op.adjoint_rmatmul(z, x[None])[0]).astype(float)
+
+    if symmetric:
+        def sym(x):
+            return (matmat(x) + rmatmat(x)) / 2
+        return LinearOperator((n1, n1), matvec=sym, rmatvec=sym, matmat=sym, rmatmat=sym,
+                              dtype=float)
+    return LinearOperator((n1, n2), matvec=matmat, rmatvec=rmatmat, matmat=matmat,
+                          rmatmat=rmatmat, dtype=float)
+
+
+def spectral(problem, k: int, *, matrix_free: bool | None = None):
     """Spectral (F_0, G_0): top-k SVD 𝒜*(y) ≈ U_k Σ_k V_kᵀ split as F_0 = U_k √Σ_k, G_0 = V_k √Σ_k.
 
-    Deterministic (no seed): the factors have no batch axis.
+    Deterministic (no seed): the factors have no batch axis. ``matrix_free``
+    (default: when n1·n2 exceeds :data:`matsense.operators.DENSE_LIMIT`) finds
+    the top k singular triplets with ARPACK (``scipy.sparse.linalg.svds``) on
+    𝒜*(y) as a linear operator instead of an SVD of the dense n1 × n2 matrix;
+    the two agree to solver precision (singular vectors up to sign).
 
     Returns
     -------
     (F0, G0) : arrays of shape (n1, k) and (n2, k)
     """
     k = _check_k(problem, k)
-    U, s, Vt = np.linalg.svd(_adjoint_of_y(problem), full_matrices=False)
+    if _use_matrix_free(problem, k, matrix_free):
+        from scipy.sparse.linalg import svds
+
+        U, s, Vt = svds(_adjoint_of_y_operator(problem), k=k, random_state=0)
+        order = np.argsort(s)[::-1]
+        U, s, Vt = U[:, order], s[order], Vt[order]
+    else:
+        U, s, Vt = np.linalg.svd(_adjoint_of_y(problem), full_matrices=False)
     root = np.sqrt(s[:k])
     return U[:, :k] * root, Vt[:k].T * root
 
 
-def spectral_symmetric(problem, k: int):
+def spectral_symmetric(problem, k: int, *, matrix_free: bool | None = None):
     """Spectral X_0 for X Xᵀ: top-k eigenpairs (λ_i, u_i) of sym(𝒜*(y)), X_0 = U_k √max(λ_k, 0).
+
+    ``matrix_free`` as for :func:`spectral` (ARPACK ``eigsh``, largest algebraic).
 
     Returns
     -------
@@ -142,9 +196,17 @@ def spectral_symmetric(problem, k: int):
     if n1 != n2:
         raise ValueError(f"X Xᵀ needs a square problem, got shape {(n1, n2)}")
     k = _check_k(problem, k)
-    S0 = _adjoint_of_y(problem)
-    w, Q = np.linalg.eigh((S0 + S0.T) / 2)
-    w, Q = w[::-1][:k], Q[:, ::-1][:, :k]
+    if _use_matrix_free(problem, k, matrix_free):
+        from scipy.sparse.linalg import eigsh
+
+        w, Q = eigsh(_adjoint_of_y_operator(problem, symmetric=True), k=k, which="LA",
+                     v0=np.ones(n1) / np.sqrt(n1))
+        order = np.argsort(w)[::-1]
+        w, Q = w[order], Q[:, order]
+    else:
+        S0 = _adjoint_of_y(problem)
+        w, Q = np.linalg.eigh((S0 + S0.T) / 2)
+        w, Q = w[::-1][:k], Q[:, ::-1][:, :k]
     return Q * np.sqrt(np.maximum(w, 0.0))
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from . import _validate as V
 from . import backend
 from . import backend as _backend  # Problem.to() has a parameter named `backend`
-from .operators import DenseOperator, MatrixOperator, SymmetricOperator
+from .operators import DenseOperator, FlatMatrixOperator, MatrixOperator, SymmetricOperator
 
 
 def singular_value_profile(r: int, kappa: float = 1.0, spacing: str = "geometric") -> np.ndarray:
@@ -282,9 +282,14 @@ class Problem:
 
     @classmethod
     def _observe(cls, op, rng, truth, noise, symmetric, meta) -> "Problem":
-        """y = 𝒜(M*) (+ noise), from the dense M* when it is formed, else from its factors."""
+        """y = 𝒜(M*) (+ noise), from its factors.
+
+        The flat (dense Gaussian) operators measure the dense M* when it is formed
+        (their y as before the factored interface); rank-one and completion always
+        use the factors: O(m(n1 + n2)r) resp. O(mr), not an m × n2 product.
+        """
         U, sigma, Vb, M_dense = truth
-        if M_dense is not None:
+        if M_dense is not None and isinstance(op, FlatMatrixOperator):
             y = op.apply(M_dense[None])[0]
         else:
             y = op.apply_factored((U * sigma)[None], Vb[None])[0]
@@ -363,8 +368,8 @@ class Problem:
 
         ``values`` are the entries themselves (not scaled): the operator is
         𝒜(M)_i = √(n1·n2/m)·M[rows_i, cols_i] and ``problem.y`` holds the
-        values on that scale, in the operator's order (sorted by row, then
-        column). Duplicate (row, col) pairs are an error unless
+        values on that scale, in the operator's order (``problem.operator.order``
+        maps yours to it; sorted by column tile, row, then column). Duplicate (row, col) pairs are an error unless
         ``allow_duplicates``.
         """
         from .operators.completion import EntryOperator

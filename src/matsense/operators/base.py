@@ -47,6 +47,11 @@ class MatrixOperator(abc.ABC):
     :meth:`check_dense` are built on them.
     """
 
+    #: Whether an iteration's work is BLAS calls (more BLAS threads help). False for
+    #: operators with a compiled kernel of their own (completion): matsense then runs
+    #: NumPy's BLAS on one thread (:func:`matsense.threads.blas_threads_for`).
+    blas_bound: bool = True
+
     # ------------------------------------------------------------ properties
     @property
     @abc.abstractmethod

@@ -25,6 +25,18 @@ from .. import backend
 from .base import MatrixOperator
 
 
+def _tmul(A, Z):
+    """Aᵀ Z for the 2-D measurement vectors A (m, n) and a batch Z (B, m, j) → (B, n, j).
+
+    NumPy: ``A.mT @ Z`` (one transposed GEMM per batch element). torch: ``(Zᵀ A)ᵀ``,
+    which torch folds into one GEMM; its ``A.mT @ Z`` first copies the m × n matrix A
+    (measured 6× slower at m = 10⁵, n = 1000, and 1.6 GB more at n = 2000).
+    """
+    if isinstance(A, np.ndarray):
+        return A.mT @ Z
+    return (Z.mT @ A).mT
+
+
 class RankOneOperator(MatrixOperator):
     """𝒜(M)_i = a_iᵀ M b_i/√m for rows a_i of ``a`` (m, n1) and b_i of ``b`` (m, n2).
 
@@ -35,6 +47,9 @@ class RankOneOperator(MatrixOperator):
         ``None``: b_i = a_i (symmetric measurements a_iᵀ M a_i; n1 = n2).
         The arrays are kept as given (not copied, not scaled).
     """
+
+    #: Rows of ``a`` per block of the dense :meth:`apply` (bounds its m × n2 temporary).
+    APPLY_ROWS = 4096
 
     def __init__(self, a, b=None):
         self.a = a
@@ -97,10 +112,10 @@ class RankOneOperator(MatrixOperator):
         return xp.sum((self.a @ F) * (self._b @ G), axis=-1) * self.scale
 
     def adjoint_matmul(self, z, G):
-        return self.a.mT @ (z[..., None] * (self._b @ G)) * self.scale
+        return _tmul(self.a, z[..., None] * (self._b @ G)) * self.scale
 
     def adjoint_rmatmul(self, z, F):
-        return self._b.mT @ (z[..., None] * (self.a @ F)) * self.scale
+        return _tmul(self._b, z[..., None] * (self.a @ F)) * self.scale
 
     def residual_and_grads(self, F, G, y):
         """r, S G, Sᵀ F from four GEMMs (a F and b G are computed once)."""
@@ -109,18 +124,24 @@ class RankOneOperator(MatrixOperator):
         bG = aF if (G is F and self.b is None) else self._b @ G
         r = xp.sum(aF * bG, axis=-1) * self.scale - y
         rs = r[..., None] * self.scale
-        SG = self.a.mT @ (rs * bG)
-        StF = SG if (G is F and self.b is None) else self._b.mT @ (rs * aF)
+        SG = _tmul(self.a, rs * bG)
+        StF = SG if (G is F and self.b is None) else _tmul(self._b, rs * aF)
         return r, SG, StF
 
     # ------------------------------------------------------------ dense calls
     def apply(self, P):
+        # In blocks of rows: a @ P is m × n2 per product (1.6 GB at m = 10⁵, n2 = 2000).
         xp = backend.namespace(P)
-        return xp.sum((self.a @ P) * self._b, axis=-1) * self.scale
+        out = xp.empty((P.shape[0], self.m), dtype=P.dtype, device=backend.device_of(P))
+        for i in range(0, self.m, self.APPLY_ROWS):
+            sl = slice(i, i + self.APPLY_ROWS)
+            out[:, sl] = xp.sum((self.a[sl] @ P) * self._b[sl], axis=-1)
+        out *= self.scale
+        return out
 
     def adjoint(self, z):
         self.check_dense("the adjoint as n1 × n2 matrices")
-        return self.a.mT @ (z[..., None] * self._b) * self.scale
+        return _tmul(self.a, z[..., None] * self._b) * self.scale
 
     # ------------------------------------------------------------- conversion
     def to(self, tgt: backend.Target) -> "RankOneOperator":

@@ -1,0 +1,469 @@
+"""Matrix-free ensembles at scale: rank-one and completion against their targets (issue #10).
+
+One run measures, each case in a child process of its own (so that its peak RSS is
+its own; the baseline is taken after the imports and the compiled kernels are warm):
+
+* **rank-one**, n1 = n2 = 2000, r = 5, k = 10, m = 100 000: one GD iteration
+  (``ms.GD().step``) and the operator call alone, next to its four GEMMs measured
+  alone (a F, b G, aᵀX, bᵀY of the same shapes), repetitions interleaved so that
+  both see the same machine; target ≤ 1.25×. Peak RSS of generation + iterations
+  over the two m × n matrices; target ≤ 1.1×.
+* **completion**, n1 = n2 = 100 000, r = 5, k = 10, 10⁷ observed entries: one GD
+  iteration (wall and thread CPU time: the one-pass kernel is serial); target
+  ≤ 0.5 s. Peak RSS over the index + value arrays (rows, cols, y); target ≤ 2×.
+  The cost of one record of the recorder (error from factors, off-subspace norm,
+  singular values, imbalance drift), which must be O((n1 + n2)k²), and whether a
+  dense n1 × n2 call is refused with one line.
+* **completion, GD from small init to relative error 1e-6** (k = r = 5 and
+  k = 10 > r, the α²-slow regime): iterations, wall time, final error, each
+  within a wall-clock budget (``--converge-budget``).
+* **torch CPU** (no target): one GD step on ``problem.to("torch")`` next to NumPy,
+  rank-one and completion at the sizes above.
+* **dense Gaussian at today's sizes** (n = 100, m = 1500, r = 3, k = 6): the
+  factored ``residual_and_grads`` against the old ``residual_and_adjoint(P)`` and
+  two matmuls, ratio in one run (target ≤ 1.0 within noise).
+
+Timings are wall-clock minima over repetitions (``_common.timeit``), with CPU
+times next to them: on a shared machine (load above the core count) the wall
+time of a serial kernel is inflated by the other tenants and its CPU time is
+the honest measure; the load average is printed with every case.
+
+Usage::
+
+    python benchmarks/bench_ensembles.py                # ~10 minutes on 2 cores, 6 GB RSS
+    python benchmarks/bench_ensembles.py --quick        # tiny sizes (seconds): a smoke run
+    python benchmarks/bench_ensembles.py --cases rank-one,gaussian
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+CASES = ("rank-one", "completion", "converge", "gaussian", "torch")
+
+FULL = {"rank_one": dict(n=2000, m=100_000, r=5, k=10),
+        "completion": dict(n=100_000, m=10_000_000, r=5, k=10),
+        "converge": dict(n=100_000, m=10_000_000, r=5, ks=(5, 10), eta=0.5, alpha=1e-3),
+        "gaussian": dict(n=100, m=1500, r=3, k=6)}
+QUICK = {"rank_one": dict(n=100, m=3000, r=5, k=10),
+         "completion": dict(n=2000, m=40_000, r=5, k=10),
+         "converge": dict(n=400, m=40_000, r=5, ks=(5,), eta=0.5, alpha=1e-3),
+         "gaussian": dict(n=30, m=450, r=3, k=6)}
+
+TARGETS = {"rank_one_step_over_gemms": 1.25, "rank_one_peak_over_ab": 1.1,
+           "completion_step_s": 0.5, "completion_peak_over_data": 2.0,
+           "converge_rel_error": 1e-6, "gaussian_factored_over_old": 1.0}
+
+
+# ------------------------------------------------------------------ helpers
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _maxrss() -> int:
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def _interleaved(fns: dict, reps: int, budget_s: float) -> dict:
+    """Each function once to warm up, then rounds of all of them (same machine state for
+    each round; the order reversed every other round, so neither always runs first); min
+    and median of wall and CPU (process) time per function."""
+    for fn in fns.values():
+        fn()
+    wall = {k: [] for k in fns}
+    cpu = {k: [] for k in fns}
+    start = time.perf_counter()
+    items = list(fns.items())
+    rounds = 0
+    while rounds < reps or (time.perf_counter() - start < budget_s and rounds < 200):
+        rounds += 1
+        for key, fn in (items if rounds % 2 else items[::-1]):
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            wall[key].append(time.perf_counter() - t0)
+            cpu[key].append(time.process_time() - c0)
+    return {k: {"min": min(wall[k]), "median": float(np.median(wall[k])), "cpu_min": min(cpu[k]),
+                "reps": len(wall[k])} for k in fns}
+
+
+def _warm_numba():
+    """Compile (or load) the one-pass kernels on a tiny problem, so the RSS baseline has them."""
+    import matsense as ms
+    from matsense.init import small_random
+
+    p = ms.Problem.completion(20, r=2, m=100, seed=0)
+    F, G = small_random(p, 2, 0.1, seed=0)
+    p.residual_and_grads(F[None], G[None])
+
+
+# ------------------------------------------------------------------ cases (children)
+def case_rank_one(s: dict, quick: bool) -> dict:
+    import matsense as ms
+    from matsense.init import small_random
+
+    n, m, r, k = s["n"], s["m"], s["r"], s["k"]
+    base = _rss()
+    t0 = time.perf_counter()
+    p = ms.Problem.rank_one(n, r=r, m=m, seed=0)
+    gen = time.perf_counter() - t0
+    op = p.operator
+    ab = int(op.a.nbytes + op.b.nbytes)
+    F, G = small_random(p, k, 0.1, normalization="sqrt_n", seed=1)
+    F, G = F[None], G[None]
+    a, b = op.a, op.b
+    X = np.ones((1, m, k))
+    Y = np.ones((1, m, k))
+    gd = ms.GD(0.3)
+    st = gd.init(p, (F, G))
+
+    def gemms():
+        a @ F
+        b @ G
+        a.mT @ X
+        b.mT @ Y
+
+    t = _interleaved({"gemms": gemms, "gd_step": lambda: gd.step(p, st),
+                      "residual_and_grads": lambda: p.residual_and_grads(F, G)},
+                     reps=3, budget_s=1.0 if quick else 8.0)
+    step_peak = C.traced_peak(lambda: gd.step(p, st))
+    peak = _maxrss() - base
+    return {"n": n, "m": m, "r": r, "k": k, "generate_s": gen, "ab_bytes": ab,
+            "times": t, "step_over_gemms": t["gd_step"]["min"] / t["gemms"]["min"],
+            "step_over_gemms_cpu": t["gd_step"]["cpu_min"] / t["gemms"]["cpu_min"],
+            "op_over_gemms": t["residual_and_grads"]["min"] / t["gemms"]["min"],
+            "step_traced_alloc_bytes": step_peak, "peak_rss_delta_bytes": peak,
+            "peak_over_ab": peak / ab, "load": _load()}
+
+
+def _record_once(p, fac, truth, Delta0):
+    """What the recorder computes for one record (run._Recorder.add), from factors."""
+    from matsense import diagnostics
+
+    truth.error(fac)
+    truth.off_subspace(fac)
+    diagnostics.product_singular_values(fac)
+    diagnostics.imbalance_drift(*fac, Delta0)
+
+
+def case_completion(s: dict, quick: bool) -> dict:
+    """Measured under the BLAS thread limit ``matsense.run`` sets for the operator."""
+    import matsense as ms
+
+    p = ms.Problem.completion(20, r=2, m=100, seed=0)
+    with ms.backend.blas_threads_for(p.operator, p.y):
+        return _case_completion(s, quick)
+
+
+def _case_completion(s: dict, quick: bool) -> dict:
+    import matsense as ms
+    from matsense import diagnostics
+    from matsense.init import small_random
+
+    n, m, r, k = s["n"], s["m"], s["r"], s["k"]
+    base = _rss()
+    t0 = time.perf_counter()
+    p = ms.Problem.completion(n, r=r, m=m, seed=0)
+    gen = time.perf_counter() - t0
+    gen_peak = _maxrss() - base
+    op = p.operator
+    data = int(op.rows.nbytes + op.cols.nbytes + p.y.nbytes)
+    F, G = small_random(p, k, 1e-3, normalization="sqrt_n", seed=1)
+    F, G = F[None], G[None]
+    gd = ms.GD(0.5)
+    st = gd.init(p, (F, G))
+    t_step = C.timeit(lambda: gd.step(p, st), min_reps=3, max_reps=10,
+                      budget_s=1.0 if quick else 6.0)
+    c0 = time.thread_time()
+    reps = 3
+    for _ in range(reps):
+        gd.step(p, st)
+    step_cpu = (time.thread_time() - c0) / reps
+    truth = diagnostics.Truth.of(p, F)
+    Delta0 = diagnostics.imbalance(F, G)
+    t_rec = C.timeit(lambda: _record_once(p, (F, G), truth, Delta0), min_reps=3, max_reps=20,
+                     budget_s=0.5)
+    # O((n1 + n2) k²) per record: compare with the same record at a tenth of n
+    small = ms.Problem.completion(n // 10, r=r, m=max(m // 100, 1000), seed=0)
+    Fs, Gs = small_random(small, k, 1e-3, normalization="sqrt_n", seed=1)
+    Fs, Gs = Fs[None], Gs[None]
+    ts = diagnostics.Truth.of(small, Fs)
+    Ds = diagnostics.imbalance(Fs, Gs)
+    t_rec_small = C.timeit(lambda: _record_once(small, (Fs, Gs), ts, Ds), min_reps=3,
+                           max_reps=50, budget_s=0.5)
+    try:
+        op.adjoint(p.y[None])
+        refused = None
+    except ValueError as exc:
+        refused = str(exc)
+    peak = _maxrss() - base
+    return {"n": n, "m": m, "r": r, "k": k, "generate_s": gen, "generate_peak_bytes": gen_peak,
+            "data_bytes": data, "M_star_is_None": p.M_star is None, "truth_factored": truth.factored,
+            "step": t_step, "step_thread_cpu_s": step_cpu,
+            "record_s": t_rec["min"], "record_s_at_n_over_10": t_rec_small["min"],
+            "dense_refused": refused, "peak_rss_delta_bytes": peak,
+            "peak_over_data": peak / data, "load": _load()}
+
+
+def case_converge(s: dict, quick: bool, k: int, budget: float, iters: int) -> dict:
+    import matsense as ms
+    from matsense.init import small_random
+
+    n, m, r = s["n"], s["m"], s["r"]
+    p = ms.Problem.completion(n, r=r, m=m, seed=0)
+    F, G = small_random(p, k, s["alpha"], normalization="sqrt_n", seed=1)
+    start = time.perf_counter()
+    c0 = time.process_time()
+    progress = []
+
+    def stop(t, info):
+        if info["error"] is not None and t % 10 == 0:
+            progress.append((t, float(info["error"][0] / p.M_star_norm)))
+        return time.perf_counter() - start > budget
+
+    traj = ms.run(p, ms.GD(s["eta"]), (F, G), iters=iters, tol=1e-6, record_every=10**9,
+                  callback=stop)
+    wall = time.perf_counter() - start
+    rel = traj.history["rel_error"]
+    return {"n": n, "m": m, "r": r, "k": k, "eta": s["eta"], "alpha": s["alpha"],
+            "status": str(traj.status), "iterations": int(traj.iterations), "wall_s": wall,
+            "cpu_s": time.process_time() - c0, "final_rel_error": float(rel[-1]),
+            "progress": progress, "budget_s": budget, "load": _load()}
+
+
+def case_gaussian(s: dict, quick: bool) -> dict:
+    import matsense as ms
+    from matsense.init import small_random
+
+    n, m, r, k = s["n"], s["m"], s["r"], s["k"]
+    p = ms.Problem.gaussian(n, r=r, m=m, seed=0)
+    out = {"n": n, "m": m, "r": r, "k": k, "load": _load()}
+    for B in (1, 8):
+        F, G = small_random(p, k, [0.1] * B, seed=list(range(B)))
+
+        def old():
+            _, S = p.residual_and_adjoint(F @ G.mT)
+            return S @ G, S.mT @ F
+
+        t = _interleaved({"factored": lambda: p.residual_and_grads(F, G), "old": old},
+                         reps=5, budget_s=0.5 if quick else 10.0)
+        out[f"B{B}"] = {"times": t, "factored_over_old": t["factored"]["min"] / t["old"]["min"]}
+        # same numbers
+        r1, SG1, StF1 = p.residual_and_grads(F, G)
+        SG0, StF0 = old()
+        out[f"B{B}"]["max_rel_diff"] = float(max(np.abs(SG1 - SG0).max() / np.abs(SG0).max(),
+                                                 np.abs(StF1 - StF0).max() / np.abs(StF0).max()))
+    return out
+
+
+def case_torch(sizes: dict, quick: bool) -> dict:
+    """One GD step on torch CPU next to NumPy, for rank-one and completion (no target)."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return {"skipped": "torch not installed"}
+    import matsense as ms
+    from matsense.init import small_random
+
+    out = {"load": _load()}
+    for name, build in (("rank_one", lambda s: ms.Problem.rank_one(s["n"], r=s["r"], m=s["m"],
+                                                                   seed=0)),
+                        ("completion", lambda s: ms.Problem.completion(s["n"], r=s["r"],
+                                                                       m=s["m"], seed=0))):
+        s = sizes[name]
+        p = build(s)
+        F, G = small_random(p, s["k"], 1e-3, normalization="sqrt_n", seed=1)
+        pt = p.to("torch", "cpu")
+        gd = ms.GD(0.3)
+        st = gd.init(p, (F[None], G[None]))
+        stt = gd.init(pt, (torch.from_numpy(F[None]), torch.from_numpy(G[None])))
+        threads = torch.get_num_threads()
+
+        def torch_step(count):
+            def step():
+                saved = torch.get_num_threads()
+                torch.set_num_threads(count)
+                try:
+                    gd.step(pt, stt)
+                finally:
+                    torch.set_num_threads(saved)
+            return step
+
+        fns = {"numpy": lambda: gd.step(p, st), "torch": torch_step(threads)}
+        if threads > 1:  # torch's OpenMP threads spin-wait on a loaded machine
+            fns["torch_1_thread"] = torch_step(1)
+        with ms.backend.blas_threads_for(p.operator, p.y):
+            t = _interleaved(fns, reps=2, budget_s=0.5 if quick else 5.0)
+        out[name] = {"times": t, "torch_threads": threads,
+                     "torch_over_numpy": t["torch"]["min"] / t["numpy"]["min"]}
+        del p, pt, st, stt
+    return out
+
+
+def child(args) -> None:
+    sizes = QUICK if args.quick else FULL
+    _warm_numba()
+    if args.child == "rank-one":
+        res = case_rank_one(sizes["rank_one"], args.quick)
+    elif args.child == "completion":
+        res = case_completion(sizes["completion"], args.quick)
+    elif args.child == "converge":
+        res = case_converge(sizes["converge"], args.quick, args.k, args.converge_budget,
+                            args.converge_iters)
+    elif args.child == "torch":
+        res = case_torch(sizes, args.quick)
+    else:
+        res = case_gaussian(sizes["gaussian"], args.quick)
+    print("RESULT " + json.dumps(res, default=float))
+
+
+# ------------------------------------------------------------------ parent
+def _run_child(name: str, args, extra=()) -> dict:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", name, *extra]
+    if args.quick:
+        cmd.append("--quick")
+    cmd += ["--converge-budget", str(args.converge_budget),
+            "--converge-iters", str(args.converge_iters)]
+    print(f"# {name} {' '.join(extra)} ... (load {_load()})", flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-2000:]}
+    line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")][-1]
+    return json.loads(line[len("RESULT "):])
+
+
+def _ms(x: float) -> str:
+    return f"{x * 1e3:.1f} ms" if x < 10 else f"{x:.1f} s"
+
+
+def verdicts(res: dict) -> list[tuple[str, str, str, bool | None]]:
+    """(measure, value, target, met) rows."""
+    rows = []
+    ro = res.get("rank-one")
+    if ro and "error" not in ro:
+        rows.append(("rank-one GD step / its four GEMMs (wall, interleaved)",
+                     f"{ro['step_over_gemms']:.2f} ({_ms(ro['times']['gd_step']['min'])} vs "
+                     f"{_ms(ro['times']['gemms']['min'])}; CPU-time ratio "
+                     f"{ro['step_over_gemms_cpu']:.2f})",
+                     f"≤ {TARGETS['rank_one_step_over_gemms']}",
+                     ro["step_over_gemms"] <= TARGETS["rank_one_step_over_gemms"]))
+        rows.append(("rank-one peak RSS (generate + iterate) / bytes(a, b)",
+                     f"{ro['peak_over_ab']:.3f} ({ro['peak_rss_delta_bytes'] / 2**30:.2f} GiB / "
+                     f"{ro['ab_bytes'] / 2**30:.2f} GiB)", f"≤ {TARGETS['rank_one_peak_over_ab']}",
+                     ro["peak_over_ab"] <= TARGETS["rank_one_peak_over_ab"]))
+    co = res.get("completion")
+    if co and "error" not in co:
+        rows.append(("completion GD step (wall; thread CPU)",
+                     f"{_ms(co['step']['min'])}; {_ms(co['step_thread_cpu_s'])}",
+                     f"≤ {TARGETS['completion_step_s']} s",
+                     co["step"]["min"] <= TARGETS["completion_step_s"]))
+        rows.append(("completion peak RSS (generate + iterate) / bytes(rows, cols, y)",
+                     f"{co['peak_over_data']:.2f} ({co['peak_rss_delta_bytes'] / 2**20:.0f} MiB / "
+                     f"{co['data_bytes'] / 2**20:.0f} MiB)",
+                     f"≤ {TARGETS['completion_peak_over_data']}",
+                     co["peak_over_data"] <= TARGETS["completion_peak_over_data"]))
+        rows.append(("completion one record (from factors) at n, and at n/10",
+                     f"{_ms(co['record_s'])}, {_ms(co['record_s_at_n_over_10'])}",
+                     "O((n1+n2)k²), < a step", co["record_s"] < co["step"]["min"]))
+        rows.append(("completion: M* kept as factors, dense call refused",
+                     f"{co['M_star_is_None']}, {co['dense_refused'] is not None}", "True, True",
+                     bool(co["M_star_is_None"] and co["dense_refused"])))
+    for cv in res.get("converge", []):
+        if "error" in cv:
+            continue
+        rows.append((f"completion GD to rel. error 1e-6, k = {cv['k']} (η = {cv['eta']}, "
+                     f"α = {cv['alpha']})",
+                     f"{cv['status']} after {cv['iterations']} iterations, {cv['wall_s']:.0f} s "
+                     f"wall, rel. error {cv['final_rel_error']:.2e}",
+                     "reaches 1e-6", cv["final_rel_error"] <= TARGETS["converge_rel_error"]))
+    ga = res.get("gaussian")
+    if ga and "error" not in ga:
+        for B in (1, 8):
+            g = ga[f"B{B}"]
+            cpu = g["times"]["factored"]["cpu_min"] / g["times"]["old"]["cpu_min"]
+            rows.append((f"dense Gaussian n={ga['n']}, m={ga['m']}, k={ga['k']}, B={B}: "
+                         "factored / old", f"{g['factored_over_old']:.3f} "
+                         f"({_ms(g['times']['factored']['min'])} vs {_ms(g['times']['old']['min'])}"
+                         f"; CPU-time ratio {cpu:.3f})",
+                         "≤ 1 (noise ±5%)", g["factored_over_old"] <= 1.05))
+    tc = res.get("torch")
+    if tc and "error" not in tc and "skipped" not in tc:
+        for name in ("rank_one", "completion"):
+            t = tc[name]["times"]
+            one = (f"; 1 torch thread {_ms(t['torch_1_thread']['min'])}"
+                   if "torch_1_thread" in t else "")
+            rows.append((f"{name.replace('_', '-')} GD step, torch CPU / NumPy (no target)",
+                         f"{tc[name]['torch_over_numpy']:.2f} ({_ms(t['torch']['min'])} vs "
+                         f"{_ms(t['numpy']['min'])}{one})", "—", None))
+    return rows
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--converge-budget", type=float, default=None,
+                    help="wall seconds per convergence run (default 600; --quick 20)")
+    ap.add_argument("--converge-iters", type=int, default=3000)
+    ap.add_argument("--json", default=str(Path(__file__).resolve().parent / "results"
+                                          / "bench_ensembles.json"))
+    ap.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
+    ap.add_argument("--k", type=int, default=5, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.converge_budget is None:
+        args.converge_budget = 20.0 if args.quick else 600.0
+    if args.child:
+        return child(args)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = set(cases) - set(CASES)
+    if unknown:
+        ap.error(f"unknown cases {sorted(unknown)}; known: {', '.join(CASES)}")
+    info = C.machine_info()
+    print(f"# machine: {info.get('cpu')}, {info['cpu_count']} cores, load {info.get('load_average')}")
+    t_start = time.perf_counter()
+    res = {"info": info, "quick": args.quick, "sizes": QUICK if args.quick else FULL,
+           "targets": TARGETS}
+    for name in cases:
+        if name == "converge":
+            ks = (QUICK if args.quick else FULL)["converge"]["ks"]
+            res["converge"] = [_run_child(name, args, ("--k", str(k))) for k in ks]
+        else:
+            res[name] = _run_child(name, args)
+        if name != "converge" and "error" in res[name]:
+            print(f"# {name} failed:\n{res[name]['error']}")
+    rows = verdicts(res)
+    res["verdicts"] = [dict(measure=a, value=b, target=c, met=d) for a, b, c, d in rows]
+    res["wall_s"] = time.perf_counter() - t_start
+    res["load_end"] = os.getloadavg()
+    print(f"{'measure':70} {'value':60} {'target':18} met")
+    for a, b, c, d in rows:
+        print(f"{a:70} {b:60} {c:18} {'—' if d is None else 'yes' if d else 'NO'}")
+    if args.quick:
+        print("# --quick: tiny sizes (a smoke run); the verdicts are for the full sizes' targets "
+              "and mean nothing here")
+    print(f"# wall {res['wall_s']:.0f} s; load at end {res['load_end']}")
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(res, indent=1, default=float))
+    print(f"# wrote {path}")
+    return res
+
+
+if __name__ == "__main__":
+    main()

@@ -78,7 +78,7 @@ def _show_progress(args) -> bool:
 # Flags of `matsense run` whose destination is a RunConfig key of the same name (the
 # methods' hyper-parameters are added from the methods themselves, see method_flags).
 RUN_FLAGS = (
-    "n1", "n2", "r", "m", "kappa", "symmetric", "noise", "seed",
+    "ensemble", "n1", "n2", "r", "m", "p", "kappa", "symmetric", "noise", "seed",
     "init", "k", "alpha", "ratio", "normalization", "init_seed",
     "method", "iters", "tol", "record_every", "backend", "device", "dtype",
 )
@@ -136,10 +136,16 @@ def register_run(subparsers) -> None:
                    help="TOML run file (keys at top level or under [problem], [init], "
                         "[method], [run]; see docs/api.md)")
     g = p.add_argument_group("problem")
+    g.add_argument("--ensemble", metavar="NAME",
+                   help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one "
+                        "or completion (docs/ensembles.md)")
     g.add_argument("--n1", type=int, help="rows of M* (default 30)")
     g.add_argument("--n2", type=int, help="columns of M* (default n1)")
     g.add_argument("--r", type=int, help="rank of M* (default 2)")
-    g.add_argument("--m", type=int, help="number of measurements (default 900)")
+    g.add_argument("--m", type=int, help="number of measurements (default 900; completion: "
+                                         "observed entries)")
+    g.add_argument("--p", type=float, help="completion only: observe each entry with "
+                                           "probability p instead of m entries")
     g.add_argument("--kappa", type=float, help="condition number σ_1/σ_r (default 1)")
     g.add_argument("--symmetric", action=argparse.BooleanOptionalAction, default=None,
                    help="PSD ground truth M* = U diag(σ) Uᵀ (default: no)")
@@ -254,8 +260,8 @@ def cmd_run(args) -> int:
     parameterization = "X Xᵀ" if not isinstance(init, tuple) else "F Gᵀ"
     n2 = cfg.n2 if cfg.n2 is not None else cfg.n1
     scale = f" (α={cfg.alpha:g})" if get_init(cfg.init).random else ""
-    header = (f"{cfg.method} on {parameterization}: n1={cfg.n1}, n2={n2}, r={cfg.r}, "
-              f"m={cfg.m}, k={cfg.k}, init={cfg.init}{scale}")
+    header = (f"{cfg.method} on {parameterization}: {cfg.ensemble}, n1={cfg.n1}, n2={n2}, "
+              f"r={cfg.r}, m={problem.m}, k={cfg.k}, init={cfg.init}{scale}")
     print(header)
     if getattr(method, "note", None):
         print(f"note: {method.note}")

@@ -329,6 +329,11 @@ def register_reproduce(subparsers) -> None:
                    help="the problem family: default (30×30, r = 2, σ = (1, 0.5)), paper (50×50, "
                         "rank 3), ill-conditioned (κ = 10) or rectangular (40×25); α grids and "
                         "iteration budgets follow from it")
+    p.add_argument("--ensemble", default="gaussian", metavar="NAME",
+                   help="measurement ensemble of every problem: gaussian (default), "
+                        "symmetric-gaussian, rank-one, completion, or 'all' (each in "
+                        "OUT/<name>/, and a table ensemble × claim in OUT/ensembles.json and "
+                        "OUT/report.html); sizes: docs/ensembles.md")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="change one setting (repeatable), e.g. --set n1=40 --set n2=25 "
                         "--set singular_values=1,0.2 --set k=5 --set m=1200")
@@ -356,9 +361,14 @@ def cmd_reproduce(args) -> int:
               "'reproduce' is unavailable", file=sys.stderr)
         return 1
     from .experiments import ClaimSettings
+    from .problems import ENSEMBLES
 
+    if args.ensemble != "all" and args.ensemble not in ENSEMBLES:
+        raise ValueError(f"unknown ensemble {args.ensemble!r}; known: {', '.join(ENSEMBLES)}, all")
     subset = {} if args.claims is None else {"claims": args.claims}
-    settings = ClaimSettings.preset(args.setting, quick=args.quick)
+    if args.ensemble == "all":
+        return _reproduce_all(args, subset)
+    settings = ClaimSettings.preset(args.setting, quick=args.quick, ensemble=args.ensemble)
     settings = settings.with_overrides(args.overrides).resolve()
     print(f"setting {settings.describe()} ({settings.mode} mode)")
     results = reproduce(args.out, seeds=args.seeds, settings=settings,
@@ -372,6 +382,20 @@ def cmd_reproduce(args) -> int:
     if figures:
         folders = sorted({str(f.parent) for f in figures})
         print(f"wrote {len(figures)} figures in {', '.join(folders)}")
+    return 0
+
+
+def _reproduce_all(args, subset) -> int:
+    """``reproduce --ensemble all``: every ensemble in OUT/<name>/, then the verdict table."""
+    from .experiments.ensembles import format_verdicts, reproduce_ensembles
+
+    table = reproduce_ensembles(args.out, quick=args.quick, setting=args.setting,
+                                overrides=args.overrides, seeds=args.seeds,
+                                progress=_show_progress(args), workers=args.workers,
+                                echo=print, **subset)
+    print(format_verdicts(table))
+    out = Path(args.out)
+    print(f"wrote {out / 'ensembles.json'} and {out / 'report.html'}")
     return 0
 
 

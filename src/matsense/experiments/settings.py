@@ -33,7 +33,8 @@ needs m ≳ a few (n1 + n2) r); completion observes a fraction ``p`` of the
 entries of each problem — m = round(p·n1·n2), drawn without replacement —
 with p = :data:`COMPLETION_P` (= 2/3: m = 600 ≈ 3 n r log n at 30 × 30)
 unless ``--set p=...`` is given (``m`` is not used by completion).
-symmetric-gaussian needs n1 = n2.
+symmetric-gaussian needs n1 = n2. rank-one draws independent a_i, b_i for the
+PSD problems too (covariance sensing b_i = a_i is not isotropic: docs/ensembles.md).
 
 The thresholds that turn measured numbers into a verdict live with each
 claim, as a typed dataclass (``matsense.experiments.CLAIMS[cid].criteria``),
@@ -317,9 +318,12 @@ class ClaimSettings:
         from ..problems import Problem
 
         n1, n2 = (self.n, self.n) if symmetric else self.shape
+        # rank-one: independent a_i, b_i on the PSD problems too (isotropic, like the general
+        # Gaussian A_i of the paper's PSD problems); covariance sensing b_i = a_i is not.
+        extra = dict(symmetric_measurements=False) if self.ensemble == "rank-one" else {}
         return Problem.generate(self.ensemble, n1, n2, r=self.r, m=self.measurements(n1, n2),
                                 singular_values=list(self.singular_values), symmetric=symmetric,
-                                seed=seed)
+                                seed=seed, **extra)
 
     def describe(self) -> str:
         """One line naming the setting: 'default: 30×30, r = 2, m = 900, σ = (1, 0.5), k = 4,

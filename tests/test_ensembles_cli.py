@@ -137,8 +137,11 @@ def test_compare_records_the_ensemble(tmp_path):
 # --------------------------------------------------------------------- reproduce
 def test_claim_settings_sizes_per_ensemble():
     s = ClaimSettings.preset("default", quick=True, ensemble="completion").resolve()
-    assert s.p == pytest.approx(2 / 3) and s.measurements(30, 30) == 600
-    assert "completion measurements" in s.describe() and "p = 0.667" in s.describe()
+    assert s.shape == (60, 60) and s.p == pytest.approx(2 / 3) and s.measurements(60, 60) == 2400
+    assert "60×60" in s.describe() and "p = 0.667" in s.describe()
+    assert ClaimSettings.preset("rectangular", ensemble="completion").shape == (80, 50)
+    assert ClaimSettings.preset("default", ensemble="completion").with_overrides(
+        ["n=30"]).shape == (30, 30)
     g = ClaimSettings.preset("default", quick=True).resolve()
     assert g.ensemble == "gaussian" and g.p is None and g.measurements(30, 30) == 900
     with pytest.raises(ValueError, match="n1 == n2"):

@@ -179,3 +179,21 @@ def test_reproduce_all_writes_the_verdict_table(tmp_path):
     assert (tmp_path / "rank-one" / "summary.json").exists()
     text = format_verdicts(table)
     assert text.splitlines()[0].split() == ["claim", "gaussian", "rank-one"]
+
+
+def test_reproduce_all_checks_every_ensemble_before_running(capsys, tmp_path):
+    assert cli.main(["reproduce", "--ensemble", "all", "--quick", "--set", "p=0.5",
+                     "--out", str(tmp_path)]) == 2
+    assert "completion ensemble only" in _one_line_error(capsys)
+    assert not (tmp_path / "gaussian").exists()
+
+
+def test_key_number_adds_the_reason_when_a_claim_fails():
+    from matsense.experiments import ClaimResult
+    from matsense.experiments.ensembles import key_number
+
+    ok = ClaimResult("C3", "t", "rate 0.07 /iter; final rel. error 1e-13", "e", True)
+    assert key_number(ok) == "rate 0.07 /iter"
+    bad = ClaimResult("C3", "t", "rate n/a /iter; final rel. error 0.47", "e", False,
+                      reason="seed 0: no valid linear fit; seed 1: ...")
+    assert key_number(bad) == "rate n/a /iter; final rel. error 0.47 — seed 0: no valid linear fit"

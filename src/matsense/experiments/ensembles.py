@@ -26,11 +26,23 @@ TITLE = "Claims across ensembles"
 ANCHOR = "ensembles"
 
 
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def key_number(result) -> str:
-    """The first clause of a claim's measured text (its headline number)."""
-    text = str(result.measured or "n/a")
-    head = text.split(";")[0].strip()
-    return head if len(head) <= 90 else head[:87] + "…"
+    """A claim's headline number: the first clause of its measured text (and the next one
+    while that says n/a), then, when it does not hold, the first reason given."""
+    clauses = [c.strip() for c in str(result.measured or "n/a").split(";") if c.strip()]
+    key = clauses[:1] or ["n/a"]
+    for clause in clauses[1:]:
+        if "n/a" not in key[-1]:
+            break
+        key.append(clause)
+    text = _clip("; ".join(key), 120)
+    if not result.holds and result.reason:
+        text += " — " + _clip(str(result.reason).split(";")[0].strip(), 120)
+    return text
 
 
 def reproduce_ensembles(out_dir, ensembles=ENSEMBLES, *, quick: bool = False,
@@ -43,10 +55,11 @@ def reproduce_ensembles(out_dir, ensembles=ENSEMBLES, *, quick: bool = False,
     ``echo`` (e.g. ``print``) receives one line per finished ensemble.
     """
     out = Path(out_dir)
+    # every ensemble's settings first: a bad override fails before anything runs
+    plan = [(ensemble, ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
+             .with_overrides(list(overrides or ())).resolve()) for ensemble in ensembles]
     rows = []
-    for ensemble in ensembles:
-        settings = ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
-        settings = settings.with_overrides(list(overrides or ())).resolve()
+    for ensemble, settings in plan:
         start = time.perf_counter()
         results = reproduce(out / ensemble, seeds=seeds, settings=settings, progress=progress,
                             workers=workers, claims=claims)

@@ -78,7 +78,7 @@ def _show_progress(args) -> bool:
 # Flags of `matsense run` whose destination is a RunConfig key of the same name (the
 # methods' hyper-parameters are added from the methods themselves, see method_flags).
 RUN_FLAGS = (
-    "n1", "n2", "r", "m", "kappa", "symmetric", "noise", "seed",
+    "ensemble", "n1", "n2", "r", "m", "p", "kappa", "symmetric", "noise", "seed",
     "init", "k", "alpha", "ratio", "normalization", "init_seed",
     "method", "iters", "tol", "record_every", "backend", "device", "dtype",
 )
@@ -136,10 +136,16 @@ def register_run(subparsers) -> None:
                    help="TOML run file (keys at top level or under [problem], [init], "
                         "[method], [run]; see docs/api.md)")
     g = p.add_argument_group("problem")
+    g.add_argument("--ensemble", metavar="NAME",
+                   help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one "
+                        "or completion (docs/ensembles.md)")
     g.add_argument("--n1", type=int, help="rows of M* (default 30)")
     g.add_argument("--n2", type=int, help="columns of M* (default n1)")
     g.add_argument("--r", type=int, help="rank of M* (default 2)")
-    g.add_argument("--m", type=int, help="number of measurements (default 900)")
+    g.add_argument("--m", type=int, help="number of measurements (default 900; completion: "
+                                         "observed entries)")
+    g.add_argument("--p", type=float, help="completion only: observe each entry with "
+                                           "probability p instead of m entries")
     g.add_argument("--kappa", type=float, help="condition number σ_1/σ_r (default 1)")
     g.add_argument("--symmetric", action=argparse.BooleanOptionalAction, default=None,
                    help="PSD ground truth M* = U diag(σ) Uᵀ (default: no)")
@@ -254,8 +260,8 @@ def cmd_run(args) -> int:
     parameterization = "X Xᵀ" if not isinstance(init, tuple) else "F Gᵀ"
     n2 = cfg.n2 if cfg.n2 is not None else cfg.n1
     scale = f" (α={cfg.alpha:g})" if get_init(cfg.init).random else ""
-    header = (f"{cfg.method} on {parameterization}: n1={cfg.n1}, n2={n2}, r={cfg.r}, "
-              f"m={cfg.m}, k={cfg.k}, init={cfg.init}{scale}")
+    header = (f"{cfg.method} on {parameterization}: {cfg.ensemble}, n1={cfg.n1}, n2={n2}, "
+              f"r={cfg.r}, m={problem.m}, k={cfg.k}, init={cfg.init}{scale}")
     print(header)
     if getattr(method, "note", None):
         print(f"note: {method.note}")
@@ -323,6 +329,11 @@ def register_reproduce(subparsers) -> None:
                    help="the problem family: default (30×30, r = 2, σ = (1, 0.5)), paper (50×50, "
                         "rank 3), ill-conditioned (κ = 10) or rectangular (40×25); α grids and "
                         "iteration budgets follow from it")
+    p.add_argument("--ensemble", default="gaussian", metavar="NAME",
+                   help="measurement ensemble of every problem: gaussian (default), "
+                        "symmetric-gaussian, rank-one, completion, or 'all' (each in "
+                        "OUT/<name>/, and a table ensemble × claim in OUT/ensembles.json and "
+                        "OUT/report.html); sizes: docs/ensembles.md")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
                    help="change one setting (repeatable), e.g. --set n1=40 --set n2=25 "
                         "--set singular_values=1,0.2 --set k=5 --set m=1200")
@@ -350,9 +361,14 @@ def cmd_reproduce(args) -> int:
               "'reproduce' is unavailable", file=sys.stderr)
         return 1
     from .experiments import ClaimSettings
+    from .problems import ENSEMBLES
 
+    if args.ensemble != "all" and args.ensemble not in ENSEMBLES:
+        raise ValueError(f"unknown ensemble {args.ensemble!r}; known: {', '.join(ENSEMBLES)}, all")
     subset = {} if args.claims is None else {"claims": args.claims}
-    settings = ClaimSettings.preset(args.setting, quick=args.quick)
+    if args.ensemble == "all":
+        return _reproduce_all(args, subset)
+    settings = ClaimSettings.preset(args.setting, quick=args.quick, ensemble=args.ensemble)
     settings = settings.with_overrides(args.overrides).resolve()
     print(f"setting {settings.describe()} ({settings.mode} mode)")
     results = reproduce(args.out, seeds=args.seeds, settings=settings,
@@ -366,6 +382,20 @@ def cmd_reproduce(args) -> int:
     if figures:
         folders = sorted({str(f.parent) for f in figures})
         print(f"wrote {len(figures)} figures in {', '.join(folders)}")
+    return 0
+
+
+def _reproduce_all(args, subset) -> int:
+    """``reproduce --ensemble all``: every ensemble in OUT/<name>/, then the verdict table."""
+    from .experiments.ensembles import format_verdicts, reproduce_ensembles
+
+    table = reproduce_ensembles(args.out, quick=args.quick, setting=args.setting,
+                                overrides=args.overrides, seeds=args.seeds,
+                                progress=_show_progress(args), workers=args.workers,
+                                echo=print, **subset)
+    print(format_verdicts(table))
+    out = Path(args.out)
+    print(f"wrote {out / 'ensembles.json'} and {out / 'report.html'}")
     return 0
 
 

@@ -5,8 +5,8 @@ grid point), so a run is described the same way everywhere. Keys are flat and
 unique across the problem, the initialization, the method and the run:
 
 ======================  =====================================================
-problem                 n1, n2, r, m, kappa, singular_values, spacing,
-                        symmetric, noise, seed
+problem                 ensemble, n1, n2, r, m, p, kappa, singular_values,
+                        spacing, symmetric, noise, seed
 initialization          init ('small_random' | 'balanced' | 'symmetric_random'
                         | any name in ``matsense.init.INITS``), k, alpha, ratio,
                         normalization, init_seed
@@ -19,6 +19,12 @@ A TOML file may hold the keys at top level or under ``[problem]``, ``[init]``,
 ``[method]``, ``[run]`` tables; they are flattened. Unknown keys and wrong
 types raise ``ValueError`` naming the key (and the file and line when loaded
 from a file) and what is allowed.
+
+``ensemble`` names the measurement model (:data:`matsense.problems.ENSEMBLES`:
+'gaussian' — the default —, 'symmetric-gaussian', 'rank-one', 'completion';
+docs/ensembles.md). ``p`` is completion's observation probability: when given,
+each entry is observed with probability p and ``m`` is ignored; otherwise
+completion observes ``m`` entries. ``p`` with another ensemble is an error.
 """
 
 from __future__ import annotations
@@ -33,17 +39,19 @@ from pathlib import Path
 
 from . import init as _init
 from .methods import METHODS, get_method
-from .problems import Problem
+from .problems import ENSEMBLES, Problem
 
 SECTIONS = ("problem", "init", "method", "run")
 
 # key -> (accepted types, description)
 _NUM = (int, float)
 CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "ensemble": ((str,), "measurement ensemble (" + " | ".join(ENSEMBLES) + ")"),
     "n1": ((int,), "rows of M* (int >= 1)"),
     "n2": ((int, type(None)), "columns of M* (int >= 1; default n1)"),
     "r": ((int,), "rank of M* (int >= 1)"),
     "m": ((int,), "number of measurements (int >= 1)"),
+    "p": ((*_NUM, type(None)), "completion: observation probability in (0, 1]"),
     "kappa": (_NUM, "condition number (>= 1)"),
     "singular_values": ((list, type(None)), "explicit σ_1..σ_r (list of floats)"),
     "spacing": ((str,), "'geometric' or 'linear'"),
@@ -65,8 +73,12 @@ CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "dtype": ((str,), "'float64' or 'float32'"),
 }
 
-PROBLEM_KEYS = ("n1", "n2", "r", "m", "kappa", "singular_values", "spacing",
+PROBLEM_KEYS = ("ensemble", "n1", "n2", "r", "m", "p", "kappa", "singular_values", "spacing",
                 "symmetric", "noise", "seed")
+
+#: Keys left out of :meth:`RunConfig.run_id` at these values, so that run ids (and the
+#: sweep stores keyed by them) from before the key existed stay the same.
+_ID_DEFAULTS = {"ensemble": "gaussian", "p": None}
 
 class _InitsByName(Mapping):
     """``INITS[name](problem, config) -> factors``: a live view of :data:`matsense.init.INITS`.
@@ -103,10 +115,12 @@ def method_param_names(name: str) -> tuple[str, ...]:
 class RunConfig:
     """A complete, validated description of one run (see the module docstring)."""
 
+    ensemble: str = "gaussian"
     n1: int = 30
     n2: int | None = None
     r: int = 2
     m: int = 900
+    p: float | None = None
     kappa: float = 1.0
     singular_values: list | None = None
     spacing: str = "geometric"
@@ -156,7 +170,8 @@ class RunConfig:
         if core.get("init", "small_random") not in _init.INITS:
             raise ValueError(_where(source, locate, "init")
                              + f"unknown init {core['init']!r}; known: {', '.join(sorted(_init.INITS))}")
-        for key in ("kappa", "noise", "alpha", "ratio", "tol"):
+        _check_ensemble(core, source, locate)
+        for key in ("kappa", "noise", "alpha", "ratio", "tol", "p"):
             if key in core and isinstance(core[key], int) and not isinstance(core[key], bool):
                 core[key] = float(core[key])
         cfg = cls(**core, method_params=mparams)
@@ -182,7 +197,9 @@ class RunConfig:
 
     def run_id(self) -> str:
         """Stable id: hash of the normalized config (sorted JSON)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True, default=str)
+        d = {k: v for k, v in self.to_dict().items()
+             if not (k in _ID_DEFAULTS and v == _ID_DEFAULTS[k])}
+        blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def problem_key(self) -> str:
@@ -192,8 +209,9 @@ class RunConfig:
 
     def build_problem(self) -> Problem:
         """The seeded problem, on the configured backend, device and dtype."""
-        problem = Problem.gaussian(
-            self.n1, self.n2, r=self.r, m=self.m, kappa=self.kappa,
+        size = dict(p=self.p) if self.p is not None else dict(m=self.m)
+        problem = Problem.generate(
+            self.ensemble, self.n1, self.n2, r=self.r, **size, kappa=self.kappa,
             singular_values=self.singular_values, spacing=self.spacing,
             symmetric=self.symmetric, noise=self.noise, seed=self.seed)
         if (self.backend, self.device, self.dtype) == ("numpy", "cpu", "float64"):
@@ -205,6 +223,22 @@ class RunConfig:
 
     def build_init(self, problem):
         return _build_init(_init.get_init(self.init), problem, self)
+
+
+def _check_ensemble(core: dict, source, locate) -> None:
+    """A known ``ensemble``; ``p`` only for completion, in (0, 1]."""
+    ensemble = core.get("ensemble", "gaussian")
+    if ensemble not in ENSEMBLES:
+        raise ValueError(_where(source, locate, "ensemble")
+                         + f"unknown ensemble {ensemble!r}; known: {', '.join(ENSEMBLES)}")
+    p = core.get("p")
+    if p is None:
+        return
+    if ensemble != "completion":
+        raise ValueError(_where(source, locate, "p") + f"p (observation probability) applies to "
+                         f"the completion ensemble only, not {ensemble!r}")
+    if not 0 < p <= 1:
+        raise ValueError(_where(source, locate, "p") + f"p must be in (0, 1], got {p!r}")
 
 
 def flatten(data: dict, *, source=None, locate=None) -> dict:

@@ -219,25 +219,31 @@ class Problem:
     @classmethod
     def rank_one(cls, n: int, *, r: int, m: int, n2: int | None = None, singular_values=None,
                  kappa: float = 1.0, spacing: str = "geometric", symmetric: bool = False,
-                 noise: float = 0.0, seed: int = 0) -> "Problem":
+                 noise: float = 0.0, seed: int = 0,
+                 symmetric_measurements: bool | None = None) -> "Problem":
         """Seeded synthetic problem with rank-one measurements A_i = a_i b_iᵀ.
 
         a_i ~ N(0, I_n1), b_i ~ N(0, I_n2) i.i.d. (b_i = a_i when ``symmetric``:
         covariance sensing ⟨a_i a_iᵀ, M⟩ = a_iᵀ M a_i); 𝒜(M)_i = a_iᵀ M b_i/√m,
-        isotropic in expectation. Stored as two m × n matrices; one iteration
-        costs O(m(n1 + n2)k) (:class:`~matsense.operators.RankOneOperator`).
-        M* is kept as factors when n1·n2 is large. Other arguments as
-        :meth:`gaussian`.
+        isotropic in expectation (covariance sensing is not: E[𝒜*𝒜](M) =
+        2M + tr(M)·I on symmetric M). Stored as two m × n matrices; one
+        iteration costs O(m(n1 + n2)k) (:class:`~matsense.operators.RankOneOperator`).
+        M* is kept as factors when n1·n2 is large. ``symmetric_measurements``
+        (default: ``symmetric``) chooses b_i = a_i separately, e.g. ``False``
+        for a PSD M* seen through independent a_i, b_i (what ``matsense
+        reproduce --ensemble rank-one`` uses). Other arguments as :meth:`gaussian`.
         """
         from .operators.rank_one import RankOneOperator
 
         n1, n2, r, sigma, noise, seed = _common(n, n2, r, kappa, singular_values, spacing,
                                                 symmetric, noise, seed)
         m = V.int_in_range("m", m, 1)
-        _check_memory("the measurement vectors a_i, b_i", m * (n1 + (0 if symmetric else n2)) * 8)
+        shared = symmetric if symmetric_measurements is None else V.strict_bool(
+            "symmetric_measurements", symmetric_measurements)
+        _check_memory("the measurement vectors a_i, b_i", m * (n1 + (0 if shared else n2)) * 8)
         rng = np.random.default_rng(seed)
         truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
-        op = RankOneOperator.draw(rng, m, n1, n2, symmetric=symmetric)
+        op = RankOneOperator.draw(rng, m, n1, n2, symmetric=shared)
         return cls._observe(op, rng, truth, noise, symmetric,
                             dict(kind="rank-one", ensemble="rank-one", n1=n1, n2=n2, r=r, m=m,
                                  seed=seed))

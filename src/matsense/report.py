@@ -215,8 +215,11 @@ def claims_section(results, *, settings: dict | None = None, seconds: float | No
     if settings:
         sv = ", ".join(f"{v:g}" for v in settings.get("singular_values", []))
         n2 = settings.get("n2") or settings.get("n1", settings.get("n"))
+        ensemble = settings.get("ensemble", "gaussian")
         intro += (f" Setting '{settings.get('setting', 'default')}' ({settings.get('mode', '')} "
-                  f"mode): {settings.get('n1', settings.get('n'))}×{n2} (PSD problems "
+                  f"mode), {ensemble} measurements"
+                  + (f" (observed fraction p = {settings['p']:.3g})" if settings.get("p") else "")
+                  + f": {settings.get('n1', settings.get('n'))}×{n2} (PSD problems "
                   f"{settings.get('n1', settings.get('n'))}×{settings.get('n1', settings.get('n'))}), "
                   f"r = {settings.get('r')}, m = {settings.get('m')}, σ = ({sv}), "
                   f"k = {settings.get('k')}, η = {settings.get('eta')}, α ∈ {settings.get('alphas')}.")

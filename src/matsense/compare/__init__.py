@@ -36,6 +36,7 @@ default 3 seeds, measured); ``quick`` runs a small problem in ≈ 20 s.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -50,7 +51,7 @@ from .section import compare_html_section, compare_section
 
 def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
             settings: CompareSettings | None = None, figures: bool = True,
-            workers: int | None = None) -> list[dict]:
+            workers: int | None = None, ensemble: str | None = None) -> list[dict]:
     """Run the comparison grid and write compare.json, compare.md, curves and figures.
 
     Parameters
@@ -75,6 +76,9 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
         thread, so the records are the same for any ``workers``. Workers are
         spawned: a script calling this with ``workers`` ≠ 1 needs an
         ``if __name__ == "__main__":`` guard (the CLI has one).
+    ensemble : str, optional
+        The measurement ensemble (:data:`matsense.problems.ENSEMBLES`); default:
+        the settings' (gaussian). The reference figures apply to gaussian only.
 
     Returns
     -------
@@ -85,6 +89,8 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
 
     not_in_worker_bootstrap("matsense.compare.compare()")
     settings = settings if settings is not None else (QUICK if quick else FULL)
+    if ensemble is not None:
+        settings = dataclasses.replace(settings, ensemble=ensemble)
     seeds = seed_list(seeds, settings.name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -20,6 +20,9 @@ def register(subparsers):
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes that run the (seed, κ) cells (default: the usable cores; 1: "
                         "none); the results do not depend on it")
+    p.add_argument("--ensemble", metavar="NAME", default="gaussian",
+                   help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one "
+                        "or completion (docs/ensembles.md); m = 5nr measurements (entries)")
     p.add_argument("--progress", action="store_true", help="log every run to stderr")
     p.set_defaults(func=_cli)
     return p
@@ -33,7 +36,7 @@ def _cli(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     records = compare(args.out, quick=args.quick, seeds=args.seeds, progress=args.progress,
-                      workers=args.workers)
+                      workers=args.workers, ensemble=args.ensemble)
     n_conv = sum(r["status"] == "converged" for r in records)
     print(f"wrote {Path(args.out) / 'compare.json'} and compare.md: {len(records)} records, "
           f"{n_conv} converged on every seed")

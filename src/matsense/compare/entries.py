@@ -71,7 +71,8 @@ class CompareSettings:
 
     m = ``m_factor``·n·r measurements; k = multiplier·r for each of
     ``k_multipliers``; ``max_iters`` per run, except the methods named in
-    ``max_iters_override`` (key → budget).
+    ``max_iters_override`` (key → budget). ``ensemble``: the measurement model
+    (:data:`matsense.problems.ENSEMBLES`; completion observes m of the n² entries).
     """
 
     n: int = 100
@@ -87,8 +88,13 @@ class CompareSettings:
     record_every: int = 1
     methods: tuple = ENTRY_KEYS
     name: str = "full"
+    ensemble: str = "gaussian"
 
     def __post_init__(self):
+        from ..problems import ENSEMBLES
+
+        if self.ensemble not in ENSEMBLES:
+            raise ValueError(f"unknown ensemble {self.ensemble!r}; known: {', '.join(ENSEMBLES)}")
         V.int_in_range("n", self.n, 2)
         V.int_in_range("r", self.r, 1, self.n)
         V.int_in_range("m_factor", self.m_factor, 1)

@@ -108,7 +108,8 @@ def markdown_table(records, settings: CompareSettings, seeds, total_seconds: flo
     lines = [
         "# Peer comparison",
         "",
-        f"Setting `{settings.name}`: n = {settings.n}, r = {settings.r}, m = {settings.m} "
+        f"Setting `{settings.name}`, {settings.ensemble} measurements: n = {settings.n}, "
+        f"r = {settings.r}, m = {settings.m} "
         f"(= {settings.m_factor}·n·r), σ_i {settings.spacing}ly spaced from 1 to 1/κ; "
         f"target relative error {settings.tol:g}; budget {settings.max_iters} iterations"
         + "".join(f" ({k}: {v})" for k, v in settings.max_iters_override) + "; "

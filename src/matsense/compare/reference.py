@@ -15,7 +15,8 @@ def reference_figure(settings: CompareSettings, key: str, kappa: float, k: int):
     (a value or a (lo, hi) range), 'not_reached_in' (a budget), or
     'rel_error' and 'at_iteration'.
     """
-    if (settings.n, settings.r, settings.m_factor, settings.spacing, settings.tol) != REFERENCE_SETTING:
+    if ((settings.n, settings.r, settings.m_factor, settings.spacing, settings.tol) != REFERENCE_SETTING
+            or settings.ensemble != "gaussian"):
         return None
     r = settings.r
     if key == "scaledgd" and k == r:

@@ -34,8 +34,8 @@ def seed_list(seeds, settings_name: str) -> list[int]:
 
 
 def make_problem(settings: CompareSettings, kappa: float, symmetric: bool, seed: int) -> Problem:
-    return Problem.gaussian(settings.n, r=settings.r, m=settings.m, kappa=kappa,
-                            spacing=settings.spacing, symmetric=symmetric, seed=seed)
+    return Problem.generate(settings.ensemble, settings.n, r=settings.r, m=settings.m,
+                            kappa=kappa, spacing=settings.spacing, symmetric=symmetric, seed=seed)
 
 
 #: What the comparison records (its tables and curves read these only).
@@ -45,7 +45,7 @@ RECORD = ("error", "rel_error")
 def _result(traj, problem, budget: int, seed: int):
     """The per-seed result and the error curve of one finished run."""
     P = backend.to_numpy(product(tuple(f[None] for f in traj.factors)))[0]
-    M_star = backend.to_numpy(problem.M_star)
+    M_star = backend.to_numpy(problem.dense_M_star())
     final_rel = float(np.linalg.norm(P - M_star) / np.linalg.norm(M_star))
     its = int(traj.iterations)
     result = {
@@ -133,6 +133,7 @@ def _describe(entry: Entry, method, settings: CompareSettings, kappa, k) -> dict
         "init": entry.init,
         "parameterization": "X Xᵀ" if entry.symmetric else "F Gᵀ",
         "problem": "symmetric PSD" if entry.symmetric else "asymmetric",
+        "ensemble": settings.ensemble,
         "kappa": float(kappa),
         "k": int(k),
         "r": settings.r,

@@ -18,7 +18,9 @@ def compare_section(records, figure_paths=()) -> report.Section:
     to the report); when a PNG and an SVG share a stem only the SVG is shown.
     """
     tol = records[0]["tol"] if records else 1e-10
-    intro = (f"Iterations and wall time to relative error {tol:g} (medians over seeds), for the "
+    ensemble = records[0].get("ensemble", "gaussian") if records else "gaussian"
+    intro = (f"Iterations and wall time to relative error {tol:g} (medians over seeds, "
+             f"{ensemble} measurements), for the "
              "paper's GD and rebalanced GD next to ScaledGD, ScaledGD(λ), PrecGD, alternating "
              "preconditioned GD and SVP. Reference figures are those of docs/methods.md.")
     figures = [report.Figure(p, caption=Path(p).stem,

@@ -8,7 +8,8 @@ Modules: :mod:`.settings` (the settings), :mod:`.runs` (the shared, batched
 runs per seed), :mod:`.claims` (one module per claim: runs, typed criteria,
 measurement, verdict, figure), :mod:`.reproduction` (:func:`reproduce`,
 :func:`run_claims`), :mod:`.drift` (the imbalance-drift bound of C8),
-:mod:`.results` (:class:`ClaimResult`, summary.json, the table).
+:mod:`.results` (:class:`ClaimResult`, summary.json, the table), :mod:`.ensembles`
+(the claims on every measurement ensemble: ``reproduce --ensemble all``).
 """
 
 import dataclasses as _dc

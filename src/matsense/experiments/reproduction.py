@@ -82,7 +82,7 @@ def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: b
 def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
               claims=None, settings: ClaimSettings | None = None,
               workers: int | None = None, setting: str = "default",
-              overrides=None) -> list[ClaimResult]:
+              overrides=None, ensemble: str = "gaussian") -> list[ClaimResult]:
     """Reproduce the paper's claims C1–C8; write summary.json, figures and report.html.
 
     Parameters
@@ -107,9 +107,13 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
         Log each run and verdict to stderr.
     claims : sequence of str or str, optional
         A subset of 'C1'…'C8' (default all), e.g. ``["C4", "C7"]`` or ``"C4,C7"``.
+    ensemble : str
+        The measurement ensemble of every problem (:data:`matsense.problems.ENSEMBLES`;
+        sizes in :mod:`~matsense.experiments.settings`, docs/ensembles.md).
+        ``summary.json`` and the report name it.
     settings : ClaimSettings, optional
-        Override every setting (then ``quick``, ``setting`` and ``overrides``
-        are ignored); e.g.
+        Override every setting (then ``quick``, ``setting``, ``ensemble`` and
+        ``overrides`` are ignored); e.g.
         ``ClaimSettings.quick().replace(eta=50.0)`` to see a diverging run.
     workers : int, optional
         Processes that build the runs, one (seed, run) at a time (default: the
@@ -128,7 +132,7 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
 
     not_in_worker_bootstrap("matsense.experiments.reproduce()")
     if settings is None:
-        settings = ClaimSettings.preset(setting, quick=quick)
+        settings = ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
         if overrides:
             settings = settings.with_overrides(overrides)
     settings = settings.resolve()
@@ -143,7 +147,7 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     results = run_claims(ids, settings, seeds, out_dir, progress=progress, workers=workers)
-    write_summary(results, out_dir / "summary.json")
+    write_summary(results, out_dir / "summary.json", ensemble=settings.ensemble)
     report.publish_section(out_dir, "claims", report.claims_section(
         results, settings=settings.as_dict(), seconds=time.perf_counter() - start), order=1)
     return results

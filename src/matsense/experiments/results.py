@@ -116,11 +116,14 @@ def fmt_spread(s: dict, fmt: str = "{:.3g}") -> str:
     return f"{med} [{lo}, {hi}]"
 
 
-def write_summary(results, path) -> Path:
-    """Write ``{"claims": [...]}`` to ``path``."""
+def write_summary(results, path, *, ensemble: str | None = None) -> Path:
+    """Write ``{"ensemble": ..., "claims": [...]}`` to ``path`` (the ensemble: the argument,
+    else the results' settings', else 'gaussian')."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"claims": [r.as_dict() for r in results]}
+    if ensemble is None:
+        ensemble = next((r.settings.get("ensemble") for r in results if r.settings), None)
+    payload = {"ensemble": ensemble or "gaussian", "claims": [r.as_dict() for r in results]}
     path.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
     return path
 

@@ -101,11 +101,7 @@ class SeedRuns:
     def problem(self, symmetric: bool) -> Problem:
         """The seed's PSD problem (n1 × n1) or general problem (n1 × n2)."""
         if symmetric not in self._problems:
-            s = self.settings
-            n1, n2 = (s.n, s.n) if symmetric else s.shape
-            self._problems[symmetric] = Problem.gaussian(
-                n1, n2, r=s.r, m=s.m, singular_values=list(s.singular_values),
-                symmetric=symmetric, seed=self.seed)
+            self._problems[symmetric] = self.settings.make_problem(symmetric, self.seed)
         return self._problems[symmetric]
 
     def init_seed(self, role: str) -> int:
@@ -263,8 +259,7 @@ def _rebalancing_kappas(sr: SeedRuns):
     out = []
     for kappa in s.c7_kappas:
         sk = s.with_kappa(kappa)
-        p = Problem.gaussian(*sk.shape, r=sk.r, m=sk.m, singular_values=list(sk.singular_values),
-                             seed=sr.seed)
+        p = sk.make_problem(False, sr.seed)
         a = sk.alphas[0]
         F0, G0 = _init.small_random(p, sk.k, a, ratio=sk.ratio, seed=sr.init_seed("asymmetric"))
         runs = [(RebalancedGD(step_size=sk.eta, tau=sk.tau), (F0, G0)), (GD(sk.eta), (F0, G0)),

@@ -24,12 +24,26 @@ figures: 50 × 50, rank 3), ``ill-conditioned`` (κ = 10) and ``rectangular``
 (n1 ≠ n2); :meth:`ClaimSettings.with_overrides` applies ``--set key=value``.
 Symmetric (PSD) problems of the claims C1, C2, C5, C6 are n1 × n1.
 
+*Ensembles.* ``ensemble`` (``matsense reproduce --ensemble NAME``) names the
+measurement model of every problem (:data:`matsense.problems.ENSEMBLES`);
+the family, the rules and the criteria stay the same. Sizes are chosen so
+that recovery is possible (docs/ensembles.md): the Gaussian ensembles and
+rank-one use m = 900 = 7.5 (n1 + n2) r at the default setting (rank-one
+needs m ≳ a few (n1 + n2) r); completion observes a fraction ``p`` of the
+entries of each problem — m = round(p·n1·n2), drawn without replacement —
+with p = :data:`COMPLETION_P` (= 2/3) unless ``--set p=...`` is given (``m``
+is not used by completion), on presets :data:`COMPLETION_SIZE` times larger
+(60 × 60 for the default setting: m = 2400 ≈ 5 n r log n, about 5× the
+k(n1 + n2 − k) parameters of the k = 4 factors).
+symmetric-gaussian needs n1 = n2. rank-one draws independent a_i, b_i for the
+PSD problems too (covariance sensing b_i = a_i is not isotropic: docs/ensembles.md).
+
 The thresholds that turn measured numbers into a verdict live with each
 claim, as a typed dataclass (``matsense.experiments.CLAIMS[cid].criteria``),
 fixed before any run and the same in every mode and setting; they are
 explained claim by claim in ``docs/claims.md``.
 
-Randomness: problem ``s`` is ``Problem.gaussian(..., seed=s)``; initial factors
+Randomness: problem ``s`` is ``Problem.generate(ensemble, ..., seed=s)``; initial factors
 are drawn from :func:`init_seed` (``s``, role), a ``SeedSequence`` of the seed
 and a fixed role tag, so that the initialization never reuses the stream that
 drew M* and the A_i, and every claim that shares a role (e.g. C4, C7, C8 on the
@@ -62,12 +76,19 @@ PRESETS: dict[str, dict] = {
     "rectangular": dict(n1=40, n2=25, m=1000),
 }
 
+#: The observed fraction of the entries for ``ensemble = "completion"`` when ``p`` is not set.
+COMPLETION_P = 2 / 3
+#: Completion's presets are this many times larger in n1 and n2 (60 × 60 for the default
+#: setting): at 30 × 30 the over-parameterized (k = 4) runs do not recover M* within the
+#: budgets even at p = 0.9 (docs/ensembles.md).
+COMPLETION_SIZE = 2
+
 #: What quick mode changes (fewer seeds and α, shorter horizons; same problem and criteria).
 QUICK = dict(n_seeds=2, c2_min_iters=3000, c4_window=(1e-4, 1e-6), c8_time=45.0,
              c8_checkpoints=16, quick_alphas=2, c7_kappas=())
 
 #: Fields that may be given on the command line (``--set key=value``); the others are derived.
-SETTABLE = ("n1", "n2", "r", "m", "singular_values", "k", "eta", "ratio", "alphas", "n_seeds",
+SETTABLE = ("n1", "n2", "r", "m", "p", "singular_values", "k", "eta", "ratio", "alphas", "n_seeds",
             "tau", "c7_kappas", "budget_factor", "c2_min_iters", "exact_iters", "c2_iters", "c4_iters",
             "c5_iters", "c7_iters", "c8_iters", "record_every", "long_record_every")
 
@@ -85,6 +106,8 @@ class ClaimSettings:
 
     setting: str = "default"
     mode: str = "full"
+    ensemble: str = "gaussian"
+    p: float | None = None            # completion: observed fraction (None: COMPLETION_P)
     # the problem family
     n1: int = 30
     n2: int | None = None
@@ -168,16 +191,36 @@ class ClaimSettings:
                 and self.c5_iters > self.c2_iters):
             raise ValueError(f"c5_iters={self.c5_iters} must be <= c2_iters={self.c2_iters}: "
                              "C5 and C6 compare against the C2 run at the same iteration")
+        from ..problems import ENSEMBLES
+
+        if self.ensemble not in ENSEMBLES:
+            raise ValueError(f"unknown ensemble {self.ensemble!r}; known: {', '.join(ENSEMBLES)}")
+        if self.p is not None:
+            if self.ensemble != "completion":
+                raise ValueError(f"p (observed fraction) applies to the completion ensemble only, "
+                                 f"not {self.ensemble!r}")
+            if not 0 < self.p <= 1:
+                raise ValueError(f"p must be in (0, 1], got {self.p}")
+        if self.ensemble == "symmetric-gaussian" and n1 != n2:
+            raise ValueError(f"the symmetric-gaussian ensemble needs n1 == n2, got n1={n1}, "
+                             f"n2={n2}")
         if self.mode not in ("full", "quick"):
             raise ValueError(f"mode must be 'full' or 'quick', got {self.mode!r}")
 
     # ------------------------------------------------------------- presets
     @classmethod
-    def preset(cls, name: str = "default", *, quick: bool = False, **overrides) -> "ClaimSettings":
-        """The named setting of :data:`PRESETS` (quick or full mode), with ``overrides``."""
+    def preset(cls, name: str = "default", *, quick: bool = False, ensemble: str = "gaussian",
+               **overrides) -> "ClaimSettings":
+        """The named setting of :data:`PRESETS` (quick or full mode) on ``ensemble``, with
+        ``overrides``."""
         if name not in PRESETS:
             raise ValueError(f"unknown setting {name!r}; known settings: {', '.join(PRESETS)}")
-        values = dict(PRESETS[name], setting=name)
+        values = dict(PRESETS[name], setting=name, ensemble=ensemble)
+        if ensemble == "completion":
+            for key in ("n1", "n2"):
+                size = values.get(key, getattr(cls, key))
+                if size is not None:
+                    values[key] = COMPLETION_SIZE * size
         if quick:
             values.update(QUICK, mode="quick")
         values.update(overrides)
@@ -247,6 +290,8 @@ class ClaimSettings:
         s = s.replace(**fill)
         if s.tau is None:
             s = s.replace(tau=predict.rebalancing_tau(s))
+        if s.ensemble == "completion" and s.p is None:
+            s = s.replace(p=COMPLETION_P)
         budgets = predict.budgets(s)
         fill = {key: value for key, value in budgets.items() if getattr(s, key) is None}
         if "c5_iters" in fill:  # the C5/C6 horizon is the X Xᵀ run's unless given
@@ -272,12 +317,35 @@ class ClaimSettings:
     def problem_kwargs(self) -> dict:
         return dict(r=self.r, m=self.m, singular_values=list(self.singular_values))
 
+    def measurements(self, n1: int, n2: int) -> int:
+        """m of an n1 × n2 problem: ``m``, or round(p·n1·n2) observed entries for completion."""
+        if self.ensemble != "completion":
+            return self.m
+        p = COMPLETION_P if self.p is None else self.p
+        return max(1, min(n1 * n2, round(p * n1 * n2)))
+
+    def make_problem(self, symmetric: bool, seed: int):
+        """The seeded problem of this setting: PSD n1 × n1 or general n1 × n2, on the ensemble."""
+        from ..problems import Problem
+
+        n1, n2 = (self.n, self.n) if symmetric else self.shape
+        # rank-one: independent a_i, b_i on the PSD problems too (isotropic, like the general
+        # Gaussian A_i of the paper's PSD problems); covariance sensing b_i = a_i is not.
+        extra = dict(symmetric_measurements=False) if self.ensemble == "rank-one" else {}
+        return Problem.generate(self.ensemble, n1, n2, r=self.r, m=self.measurements(n1, n2),
+                                singular_values=list(self.singular_values), symmetric=symmetric,
+                                seed=seed, **extra)
+
     def describe(self) -> str:
-        """One line naming the setting: 'default: 30×30, r = 2, m = 900, σ = (1, 0.5), k = 4, η = 0.3'."""
+        """One line naming the setting: 'default: 30×30, r = 2, m = 900, σ = (1, 0.5), k = 4,
+        η = 0.3, gaussian measurements' (completion: m and p of the n1 × n2 problem)."""
         n1, n2 = self.shape
         sv = ", ".join(f"{v:g}" for v in self.singular_values)
-        return (f"{self.setting}: {n1}×{n2}, r = {self.r}, m = {self.m}, σ = ({sv}), "
-                f"k = {self.k}, η = {self.eta:g}")
+        m = f"m = {self.measurements(n1, n2)}"
+        if self.ensemble == "completion":
+            m += f" (p = {COMPLETION_P if self.p is None else self.p:.3g})"
+        return (f"{self.setting}: {n1}×{n2}, r = {self.r}, {m}, σ = ({sv}), "
+                f"k = {self.k}, η = {self.eta:g}, {self.ensemble} measurements")
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ClaimSettings)}
@@ -335,4 +403,4 @@ def _kind(annotation: str) -> str:
     return "a value"
 
 
-__all__ = ["ClaimSettings", "PRESETS", "SETTABLE", "init_seed"]
+__all__ = ["ClaimSettings", "PRESETS", "SETTABLE", "COMPLETION_P", "COMPLETION_SIZE", "init_seed"]

@@ -111,7 +111,8 @@ def limit(max_memory=None) -> tuple[int | None, str]:
         return parse_size(max_memory), "max_memory"
     env = os.environ.get("MATSENSE_MAX_MEMORY", "").strip()
     if env:
-        return parse_size(env, "MATSENSE_MAX_MEMORY"), "MATSENSE_MAX_MEMORY"
+        return (parse_size(env, "MATSENSE_MAX_MEMORY"),
+                "set by --max-memory or MATSENSE_MAX_MEMORY")
     avail = available_bytes()
     if avail is None:
         return None, "unknown"

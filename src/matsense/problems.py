@@ -202,6 +202,7 @@ class Problem:
             raise ValueError(f"ensemble must be 'gaussian' or 'symmetric', got {ensemble!r}")
         n1, n2, r, sigma, noise, seed = _common(n1, n2, r, kappa, singular_values, spacing,
                                                 symmetric, noise, seed, max_memory)
+        symmetric = bool(symmetric)  # validated by _common: a bool or a NumPy bool
         m = V.int_in_range("m", m, 1)
         if ensemble == "symmetric" and n1 != n2:
             raise ValueError(f"symmetric measurement matrices need n1 == n2, got n1={n1}, n2={n2}")
@@ -252,6 +253,7 @@ class Problem:
 
         n1, n2, r, sigma, noise, seed = _common(n, n2, r, kappa, singular_values, spacing,
                                                 symmetric, noise, seed, max_memory)
+        symmetric = bool(symmetric)  # validated by _common: a bool or a NumPy bool
         m = V.int_in_range("m", m, 1)
         _check_memory("the measurement vectors a_i, b_i",
                       m * (n1 + (0 if symmetric else n2)) * 8, max_memory)
@@ -281,6 +283,7 @@ class Problem:
 
         n1, n2, r, sigma, noise, seed = _common(n, n2, r, kappa, singular_values, spacing,
                                                 symmetric, noise, seed, max_memory)
+        symmetric = bool(symmetric)  # validated by _common: a bool or a NumPy bool
         if (m is None) == (p is None):
             raise ValueError("completion needs exactly one of m (observed entries) and p "
                              "(observation probability)")

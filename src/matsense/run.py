@@ -217,13 +217,15 @@ def _check_start(rn, err) -> None:
                          f"factors (a smaller alpha)")
 
 
-def state_bytes(problem, B: int, k: int, iters: int, record_every: int, record=None) -> int:
-    """Estimated bytes of a run: the method's state (a few copies of the factors), the
-    residuals, and the recorded history (rows × B × the recorded quantities)."""
-    n1, n2 = problem.shape
+def state_bytes(shape, m: int, B: int, k: int, iters: int, record_every: int,
+                record=None) -> int:
+    """Estimated bytes of a run on an n1 × n2 problem with m measurements: the method's state
+    (a few copies of the factors), the residuals, and the recorded history (rows × B × the
+    recorded quantities)."""
+    n1, n2 = shape
     rows = iters // record_every + 2
     per_row = 8 + (k if record is None or "singular_values" in record else 0)
-    return 8 * (B * (8 * (n1 + n2) * k + 3 * problem.m) + rows * B * per_row)
+    return 8 * (B * (8 * (n1 + n2) * k + 3 * m) + rows * B * per_row)
 
 
 # ------------------------------------------------------------------ recording
@@ -436,7 +438,8 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
 
     memory.check(f"the run's state and history (batch of {B}, {iters} iterations, "
                  f"recorded every {record_every})",
-                 state_bytes(problem, B, factors[0].shape[-1], iters, record_every, record),
+                 state_bytes(problem.shape, problem.m, B, factors[0].shape[-1], iters,
+                             record_every, record),
                  max_memory)
     truth = diagnostics.Truth.of(problem, factors[0])
     rec = _Recorder(truth, factors, record_every, iters, record)

@@ -223,7 +223,7 @@ def state_bytes(shape, m: int, B: int, k: int, iters: int, record_every: int,
     (a few copies of the factors), the residuals, and the recorded history (rows × B × the
     recorded quantities)."""
     n1, n2 = shape
-    rows = iters // record_every + 2
+    rows = max(iters, 0) // max(record_every, 1) + 2
     per_row = 8 + (k if record is None or "singular_values" in record else 0)
     return 8 * (B * (8 * (n1 + n2) * k + 3 * m) + rows * B * per_row)
 

@@ -738,8 +738,16 @@ def run_cli(case: Case, src: str, work: Path, leaks: Leaks) -> dict:
 
 
 # ------------------------------------------------------------------------ store cases
+_TEMPLATE_LOCK = threading.Lock()
+
+
 def _template_store(src: str, base: Path, leaks: Leaks) -> Path:
-    """A finished sweep (6 runs, one batch per run) to copy and damage."""
+    """A finished sweep (6 runs, one batch per run) to copy and damage (built once)."""
+    with _TEMPLATE_LOCK:
+        return _build_template(src, base, leaks)
+
+
+def _build_template(src: str, base: Path, leaks: Leaks) -> Path:
     tpl = base / "template"
     if (tpl / "store").exists():
         return tpl

@@ -120,3 +120,19 @@ def test_bench_ensembles_tiny(tmp_path):
     for B in (1, 8):
         assert data["gaussian"][f"B{B}"]["max_rel_diff"] <= 1e-12
     assert len(data["verdicts"]) >= 7
+
+
+def test_fuzz_reliability_smoke(tmp_path):
+    """Ten cases of the reliability fuzz campaign (API, CLI, store), all clean, none leaking."""
+    ids = ["api:run:method-class", "api:run:problem-None", "api:init:alpha-1j",
+           "api:gaussian:symmetric='no'", "api:dtype:A=np.float16", "api:diverge:step-1e10",
+           "cli:run:out-through-file", "cli:run:n1-100-m-1e5", "cli:sweep:out-file",
+           "store:truncate-history:resume"]
+    pattern = "^(" + "|".join(i.replace("(", r"\(").replace(")", r"\)") for i in ids) + ")$"
+    out = tmp_path / "fuzz.json"
+    text = _script("fuzz_reliability.py", "--only", pattern, "--json", str(out), "--strict",
+                   timeout=600)
+    data = json.loads(out.read_text())
+    assert sorted(r["id"] for r in data["results"]) == sorted(ids), text
+    assert data["counts"]["clean"] == len(ids), text
+    assert data["leaked"] == 0

@@ -15,6 +15,18 @@ import numpy as np
 from . import backend
 
 
+class ArgumentTypeError(ValueError, TypeError):
+    """A public argument of the wrong kind (None for a problem, a class for a method, ...).
+
+    Both a :class:`ValueError` (what every other bad input raises, and what the
+    command line reports in one line) and a :class:`TypeError`.
+    """
+
+
+#: Floating dtypes the library computes in; integer and bool arrays become float64.
+FLOAT_DTYPES = ("float32", "float64")
+
+
 def positive_float(name: str, value, *, allow_zero: bool = False) -> float:
     """Return ``value`` as a float, requiring it finite and > 0 (or >= 0)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -66,7 +78,9 @@ def ndim_in(name: str, arr, allowed: tuple[int, ...]):
 def real_array(name: str, value):
     """Coerce array-likes (lists, NumPy arrays) to a float64 NumPy array; pass backend arrays."""
     if backend.is_array(value) and not isinstance(value, np.ndarray):
-        return value
+        return backend_dtype_ok(name, value)
+    if value is None:
+        raise ArgumentTypeError(f"{name} must be an array of real numbers, got None")
     try:
         arr = np.asarray(value)
     except Exception as exc:  # pragma: no cover - defensive
@@ -77,7 +91,56 @@ def real_array(name: str, value):
         raise ValueError(f"{name} must be real, got complex dtype {arr.dtype}")
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
+    elif arr.dtype.name not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64 (integers are converted to "
+                         f"float64), got dtype {arr.dtype}: convert it, e.g. "
+                         f"np.asarray({name}, dtype=np.float64)")
     return arr
+
+
+def backend_dtype_ok(name: str, arr):
+    """A backend array (torch, ...) must be float32 or float64 too."""
+    dtype = str(getattr(arr, "dtype", "")).rsplit(".", 1)[-1]
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name} must be float32 or float64, got dtype {dtype}")
+    return arr
+
+
+def problem_arg(problem, where: str = "run"):
+    """``problem`` must be a :class:`~matsense.problems.Problem`."""
+    from .problems import Problem
+
+    if not isinstance(problem, Problem):
+        raise ArgumentTypeError(
+            f"{where}: problem must be a matsense Problem (e.g. Problem.gaussian(30, r=2, "
+            f"m=900)), got {_describe(problem)}")
+    return problem
+
+
+def method_arg(method, where: str = "run"):
+    """``method`` must be a method *instance* with init/step/factors (not its class, not a name)."""
+    if isinstance(method, type):
+        name = method.__name__
+        raise ArgumentTypeError(
+            f"{where}: method must be an instance, got the class {name}: instantiate it, "
+            f"e.g. {name}() or {name}(step_size=0.3)")
+    if isinstance(method, str):
+        raise ArgumentTypeError(
+            f"{where}: method must be a method object such as ms.GD(step_size=0.3), got the "
+            f"string {method!r}: build one by name with ms.get_method({method!r})")
+    missing = [a for a in ("init", "step", "factors") if not callable(getattr(method, a, None))]
+    if missing:
+        raise ArgumentTypeError(
+            f"{where}: method must be a method object such as ms.GD(step_size=0.3) (with "
+            f"init/step/factors), got {_describe(method)}")
+    return method
+
+
+def _describe(value) -> str:
+    text = repr(value)
+    if len(text) > 60:
+        text = text[:57] + "..."
+    return f"{text} ({type(value).__name__})"
 
 
 def not_in_worker_bootstrap(what: str) -> None:

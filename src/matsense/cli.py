@@ -15,8 +15,10 @@ no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -55,6 +57,66 @@ def _error_message(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc.strerror or exc}: {exc.filename}"
     return _one_line(exc) or type(exc).__name__
+
+
+def add_max_memory(parser) -> None:
+    """The ``--max-memory SIZE`` flag (commands that build problems)."""
+    parser.add_argument("--max-memory", metavar="SIZE",
+                        help="most memory one problem or run may take, e.g. 8G or 512M "
+                             "(default: MATSENSE_MAX_MEMORY, else 90%% of the available memory); "
+                             "larger ones are refused before anything is allocated")
+
+
+@contextlib.contextmanager
+def _memory_limit(value):
+    """MATSENSE_MAX_MEMORY set to ``value`` while a command runs (worker processes inherit it)."""
+    if value is None:
+        yield
+        return
+    from .memory import parse_size
+
+    size = parse_size(value, "--max-memory")
+    old = os.environ.get("MATSENSE_MAX_MEMORY")
+    os.environ["MATSENSE_MAX_MEMORY"] = str(size)
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("MATSENSE_MAX_MEMORY", None)
+        else:
+            os.environ["MATSENSE_MAX_MEMORY"] = old
+
+
+def check_output(path, flag: str = "--out", *, folder: bool = False) -> None:
+    """ValueError (one line) when ``path`` cannot be written — checked before any work.
+
+    A component of the path that exists but is a file (``somefile/x.csv``), a
+    folder where a file is wanted (or the reverse), or a nearest existing folder
+    that is not writable.
+    """
+    if path is None:
+        return
+    path = Path(path)
+    if path.exists():
+        if folder and not path.is_dir():
+            raise ValueError(f"{flag} {path}: exists and is not a folder")
+        if not folder and path.is_dir():
+            raise ValueError(f"{flag} {path}: is a folder, expected a file name")
+    parent = path if folder and path.exists() else path.parent
+    while not parent.exists():
+        if parent.is_symlink():  # a dangling link
+            raise ValueError(f"{flag} {path}: {parent} is a broken link")
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: {parent} is a file, not a folder")
+    import tempfile
+
+    try:  # a probe, not os.access: root passes access() on read-only mounts such as /proc
+        with tempfile.TemporaryFile(dir=parent, prefix=".matsense-probe-"):
+            pass
+    except OSError as exc:
+        raise ValueError(f"{flag} {path}: cannot write in {parent} "
+                         f"({exc.strerror or exc})") from None
 
 
 def _load_registrar(spec: str):
@@ -185,6 +247,7 @@ def register_run(subparsers) -> None:
                    help="error-vs-iteration figure (default: next to --out, suffix .png)")
     g.add_argument("--no-figure", action="store_true", help="do not draw the figure")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_max_memory(g)
     p.set_defaults(func=cmd_run)
 
 
@@ -253,6 +316,13 @@ def cmd_run(args) -> int:
 
     _check_suffix(args.out, TRAJECTORY_SUFFIXES, "--out")
     _check_suffix(args.figure, FIGURE_SUFFIXES, "--figure")
+    check_output(args.out, "--out")
+    if args.out is not None:
+        check_output(args.out.with_suffix(".json"), "--out")
+        if args.figure is None and not args.no_figure:
+            check_output(args.out.with_suffix(".png"), "--out")
+    if not args.no_figure:
+        check_output(args.figure, "--figure")
     cfg = config_from_args(args)
     problem = cfg.build_problem()
     method = cfg.build_method()
@@ -344,6 +414,7 @@ def register_reproduce(subparsers) -> None:
                    help="processes that build the runs (default: the usable cores; 1: none); "
                         "the results do not depend on it")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_max_memory(p)
     p.set_defaults(func=cmd_reproduce)
 
 
@@ -352,6 +423,7 @@ def cmd_reproduce(args) -> int:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    check_output(args.out, "--out", folder=True)
     try:
         from .experiments import format_table, reproduce
     except ImportError as exc:  # the module, or its entry points, not installed
@@ -427,9 +499,16 @@ def main(argv=None) -> int:
         if getattr(args, "func", None) is None:
             parser.print_help(sys.stderr)
             return 2
-        return int(args.func(args) or 0)
+        with _memory_limit(getattr(args, "max_memory", None)):
+            return int(args.func(args) or 0)
     except USER_ERRORS as exc:
         print(f"matsense: error: {_error_message(exc)}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:  # an allocation the estimates did not foresee
+        detail = _one_line(exc)
+        print(f"matsense: error: out of memory{': ' + detail if detail else ''}; use a smaller "
+              "problem or set --max-memory (MATSENSE_MAX_MEMORY) to be refused earlier",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         from .workers import Terminated

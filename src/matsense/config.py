@@ -218,6 +218,24 @@ class RunConfig:
             return problem
         return problem.to(backend=self.backend, device=self.device, dtype=self.dtype)
 
+    def memory_bytes(self, batch: int = 1) -> int:
+        """Estimated bytes of this run's problem and of a batch of ``batch`` such runs."""
+        from .problems import gaussian_bytes
+        from .run import state_bytes
+
+        n2 = self.n1 if self.n2 is None else self.n2
+        return (gaussian_bytes(self.n1, n2, self.m)
+                + state_bytes((self.n1, n2), self.m, batch, self.k, self.iters,
+                              self.record_every))
+
+    def check_memory(self, batch: int = 1) -> None:
+        """ValueError (one line) when :meth:`memory_bytes` exceed the memory limit in force."""
+        from . import memory
+
+        n2 = self.n1 if self.n2 is None else self.n2
+        memory.check(f"a run of n1={self.n1}, n2={n2}, m={self.m}, k={self.k} (batch of "
+                     f"{batch}, {self.iters} iterations)", self.memory_bytes(batch))
+
     def build_method(self):
         return get_method(self.method, **self.method_params)
 

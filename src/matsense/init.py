@@ -29,7 +29,34 @@ from . import _validate as V
 NORMALIZATIONS = ("entry", "sqrt_n")
 
 
+def _scalars(name: str, value, check):
+    """A real scalar or a non-empty 1-d sequence of them, each validated by ``check``."""
+    if np.ndim(value) == 0 and not isinstance(value, (list, tuple)):
+        check(name, value.item() if isinstance(value, np.generic) else value)
+        return
+    try:
+        items = list(np.asarray(value, dtype=object).ravel()) if np.ndim(value) <= 1 else None
+    except Exception:  # noqa: BLE001 - ragged input
+        items = None
+    if items is None:
+        raise ValueError(f"{name} must be a scalar or a 1-d sequence, got {value!r}")
+    if not items:
+        raise ValueError(f"{name} must be a scalar or a non-empty sequence, got {value!r}")
+    for v in items:
+        check(name, v.item() if isinstance(v, np.generic) else v)
+
+
+def _seed_value(name, value):
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        V.int_in_range(name, value, 0)
+        return
+    raise ValueError(f"{name} must be a non-negative integer (or a list of them), "
+                     f"got {value!r}")
+
+
 def _broadcast(alpha, seed):
+    _scalars("alpha", alpha, V.positive_float)
+    _scalars("seed", seed, _seed_value)
     a = np.atleast_1d(np.asarray(alpha, dtype=float))
     s = np.atleast_1d(np.asarray(seed))
     if a.ndim != 1 or s.ndim != 1:
@@ -50,6 +77,7 @@ def _broadcast(alpha, seed):
 
 
 def _check_k(problem, k):
+    V.problem_arg(problem, "init")
     n1, n2 = problem.shape
     return V.int_in_range("k", k, 1, min(n1, n2))
 
@@ -89,6 +117,7 @@ def small_random(problem, k: int, alpha, *, ratio: float = 1 / 3,
 
 def balanced(problem, k: int, alpha, *, normalization: str = "entry", seed=0):
     """Balanced (F_0, G_0) with G_0 = F_0 (zero imbalance): the "curse of symmetry"."""
+    V.problem_arg(problem, "init")
     n1, n2 = problem.shape
     if n1 != n2:
         raise ValueError(f"balanced initialization needs n1 == n2, got {n1} and {n2}")
@@ -98,6 +127,7 @@ def balanced(problem, k: int, alpha, *, normalization: str = "entry", seed=0):
 
 def symmetric_random(problem, k: int, alpha, *, normalization: str = "entry", seed=0):
     """Small random X_0 for X Xᵀ, entries i.i.d. N(0, α²) (or N(0, α²/n))."""
+    V.problem_arg(problem, "init")
     n1, n2 = problem.shape
     if n1 != n2:
         raise ValueError(f"X Xᵀ needs a square problem, got shape {(n1, n2)}")
@@ -192,6 +222,7 @@ def spectral_symmetric(problem, k: int, *, matrix_free: bool | None = None):
     -------
     X0 : array of shape (n, k)
     """
+    V.problem_arg(problem, "init")
     n1, n2 = problem.shape
     if n1 != n2:
         raise ValueError(f"X Xᵀ needs a square problem, got shape {(n1, n2)}")
@@ -222,6 +253,7 @@ def zeros(problem, k: int):
 
 def zeros_symmetric(problem, k: int):
     """Zero X_0 of k columns (SVP on X Xᵀ from M_0 = 0)."""
+    V.problem_arg(problem, "init")
     n1, n2 = problem.shape
     if n1 != n2:
         raise ValueError(f"X Xᵀ needs a square problem, got shape {(n1, n2)}")

@@ -15,6 +15,9 @@ import os
 #: Share of the available memory one allocation may take.
 AVAILABLE_SHARE = 0.9
 
+#: Without an explicit limit, allocations up to this size are not checked.
+SMALL = 32 * 2**20
+
 _UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
           "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40,
           "TIB": 2**40}
@@ -39,8 +42,7 @@ def parse_size(text, name: str = "max_memory") -> int:
     return int(value)
 
 
-def available_bytes() -> int | None:
-    """Memory available to new allocations (MemAvailable), or None when unknown."""
+def _meminfo_available() -> int | None:
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:
@@ -56,13 +58,61 @@ def available_bytes() -> int | None:
         return None
 
 
+def _cgroup_headroom() -> int | None:
+    """memory.max − memory.current of this process's cgroup (v2), when it sets a limit."""
+    try:
+        with open("/proc/self/cgroup") as fh:
+            rel = next((ln.split("::", 1)[1].strip() for ln in fh if ln.startswith("0::")), None)
+        if rel is None:
+            return None
+        base = "/sys/fs/cgroup" + rel.rstrip("/")
+        with open(base + "/memory.max") as fh:
+            cap = fh.read().strip()
+        if cap == "max":
+            return None
+        with open(base + "/memory.current") as fh:
+            used = int(fh.read().strip())
+        return max(int(cap) - used, 0)
+    except (OSError, ValueError, StopIteration):
+        return None
+
+
+def _rlimit_headroom() -> int | None:
+    """Address space left under RLIMIT_AS (``ulimit -v``), when one is set."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft == resource.RLIM_INFINITY or soft < 0:
+            return None
+        with open("/proc/self/status") as fh:
+            size = next(int(ln.split()[1]) * 1024 for ln in fh if ln.startswith("VmSize:"))
+        return max(soft - size, 0)
+    except (ImportError, OSError, ValueError, StopIteration):
+        return None
+
+
+def available_bytes() -> int | None:
+    """Memory available to new allocations of this process, or None when unknown.
+
+    The least of MemAvailable (/proc/meminfo, or psutil), the headroom of the
+    process's cgroup (memory.max − memory.current) and the address space left
+    under RLIMIT_AS: a container or ``ulimit -v`` limit counts, not only the
+    machine's free memory.
+    """
+    known = [v for v in (_meminfo_available(), _cgroup_headroom(), _rlimit_headroom())
+             if v is not None]
+    return min(known) if known else None
+
+
 def limit(max_memory=None) -> tuple[int | None, str]:
     """The byte limit in force and where it comes from."""
     if max_memory is not None:
         return parse_size(max_memory), "max_memory"
     env = os.environ.get("MATSENSE_MAX_MEMORY", "").strip()
     if env:
-        return parse_size(env, "MATSENSE_MAX_MEMORY"), "MATSENSE_MAX_MEMORY"
+        return (parse_size(env, "MATSENSE_MAX_MEMORY"),
+                "set by --max-memory or MATSENSE_MAX_MEMORY")
     avail = available_bytes()
     if avail is None:
         return None, "unknown"
@@ -78,6 +128,8 @@ def fmt(nbytes: float) -> str:
 
 def check(what: str, nbytes: int, max_memory=None) -> None:
     """ValueError (one line) when ``nbytes`` for ``what`` exceed the limit in force."""
+    if max_memory is None and nbytes <= SMALL and not os.environ.get("MATSENSE_MAX_MEMORY"):
+        return  # small: not worth reading /proc (runs of tiny problems call this often)
     cap, source = limit(max_memory)
     if cap is None or nbytes <= cap:
         return

@@ -43,13 +43,13 @@ ENSEMBLES = ("gaussian", "symmetric-gaussian", "rank-one", "completion")
 DENSE_TRUTH_LIMIT = 2**22
 
 
-def _check_memory(what: str, nbytes: int) -> None:
+def _check_memory(what: str, nbytes: int, max_memory=None) -> None:
     from . import memory
 
-    memory.check(what, nbytes)
+    memory.check(what, nbytes, max_memory)
 
 
-def _common(n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed):
+def _common(n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed, max_memory=None):
     """The validated arguments every generated problem shares, with σ descending."""
     n1 = V.int_in_range("n1", n1, 1)
     n2 = n1 if n2 is None else V.int_in_range("n2", n2, 1)
@@ -68,8 +68,20 @@ def _common(n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed):
         if not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
             raise ValueError(f"singular_values must be finite and > 0, got {sigma.tolist()}")
         sigma = np.sort(sigma)[::-1].copy()
-    _check_memory("the factors of M*", (n1 + n2) * r * 8)
+        with np.errstate(over="ignore"):
+            spread, size = sigma[0] / sigma[-1], float(np.sqrt(np.sum(sigma**2)))
+        if not (math.isfinite(spread) and math.isfinite(size)):
+            raise ValueError(f"singular_values {sigma.tolist()} overflow float64 (σ_1/σ_r = "
+                             f"{spread:g}, ‖σ‖ = {size:g}): keep them within about 1e±150")
+    _check_memory("the factors of M*", (n1 + n2) * r * 8, max_memory)
     return n1, n2, r, sigma, noise, seed
+
+
+def gaussian_bytes(n1: int, n2: int, m: int) -> int:
+    """Bytes of a dense Gaussian problem: the m × n1 × n2 measurement matrices (float64), y,
+    and M* when it is formed densely (n1·n2 <= :data:`DENSE_TRUTH_LIMIT`)."""
+    dense = n1 * n2 if n1 * n2 <= DENSE_TRUTH_LIMIT else 0
+    return 8 * (m * n1 * n2 + m + dense)
 
 
 def _draw_truth(rng, n1, n2, r, sigma, symmetric):
@@ -146,6 +158,7 @@ class Problem:
         noise: float = 0.0,
         seed: int = 0,
         ensemble: str = "gaussian",
+        max_memory=None,
     ) -> "Problem":
         """Seeded synthetic problem with the dense Gaussian ensemble.
 
@@ -179,15 +192,22 @@ class Problem:
             ``Problem.generate("symmetric-gaussian", ...)``), stored packed
             (:class:`~matsense.operators.SymmetricOperator`, half the bytes).
             F Gᵀ then sees only sym(F Gᵀ): docs/ensembles.md.
+        max_memory : int or str, optional
+            Most bytes the problem may take (e.g. ``"8G"``); default: the
+            ``MATSENSE_MAX_MEMORY`` environment variable, else 90% of the
+            memory available to this process. A larger problem is refused
+            with a one-line ``ValueError`` before anything is allocated.
         """
         if ensemble not in ("gaussian", "symmetric"):
             raise ValueError(f"ensemble must be 'gaussian' or 'symmetric', got {ensemble!r}")
         n1, n2, r, sigma, noise, seed = _common(n1, n2, r, kappa, singular_values, spacing,
-                                                symmetric, noise, seed)
+                                                symmetric, noise, seed, max_memory)
+        symmetric = bool(symmetric)  # validated by _common: a bool or a NumPy bool
         m = V.int_in_range("m", m, 1)
         if ensemble == "symmetric" and n1 != n2:
             raise ValueError(f"symmetric measurement matrices need n1 == n2, got n1={n1}, n2={n2}")
-        _check_memory("the measurement matrices A", m * n1 * n2 * 8)
+        _check_memory(f"the measurement matrices A (m={m} × {n1} × {n2} float64)",
+                      gaussian_bytes(n1, n2, m), max_memory)
         rng = np.random.default_rng(seed)
         truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
         # Scaled in place: no second copy of the m·n1·n2 measurement data.
@@ -220,7 +240,7 @@ class Problem:
     def rank_one(cls, n: int, *, r: int, m: int, n2: int | None = None, singular_values=None,
                  kappa: float = 1.0, spacing: str = "geometric", symmetric: bool = False,
                  noise: float = 0.0, seed: int = 0,
-                 symmetric_measurements: bool | None = None) -> "Problem":
+                 symmetric_measurements: bool | None = None, max_memory=None) -> "Problem":
         """Seeded synthetic problem with rank-one measurements A_i = a_i b_iᵀ.
 
         a_i ~ N(0, I_n1), b_i ~ N(0, I_n2) i.i.d. (b_i = a_i when ``symmetric``:
@@ -236,11 +256,13 @@ class Problem:
         from .operators.rank_one import RankOneOperator
 
         n1, n2, r, sigma, noise, seed = _common(n, n2, r, kappa, singular_values, spacing,
-                                                symmetric, noise, seed)
+                                                symmetric, noise, seed, max_memory)
+        symmetric = bool(symmetric)  # validated by _common: a bool or a NumPy bool
         m = V.int_in_range("m", m, 1)
         shared = symmetric if symmetric_measurements is None else V.strict_bool(
             "symmetric_measurements", symmetric_measurements)
-        _check_memory("the measurement vectors a_i, b_i", m * (n1 + (0 if shared else n2)) * 8)
+        _check_memory("the measurement vectors a_i, b_i",
+                      m * (n1 + (0 if shared else n2)) * 8, max_memory)
         rng = np.random.default_rng(seed)
         truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
         op = RankOneOperator.draw(rng, m, n1, n2, symmetric=shared)
@@ -252,7 +274,7 @@ class Problem:
     def completion(cls, n: int, *, r: int, m: int | None = None, p: float | None = None,
                    n2: int | None = None, singular_values=None, kappa: float = 1.0,
                    spacing: str = "geometric", symmetric: bool = False, noise: float = 0.0,
-                   seed: int = 0) -> "Problem":
+                   seed: int = 0, max_memory=None) -> "Problem":
         """Seeded matrix completion: m entries of M* observed, sampled uniformly.
 
         ``m`` distinct entries drawn uniformly without replacement, or each entry
@@ -266,7 +288,8 @@ class Problem:
         from .operators.completion import EntryOperator
 
         n1, n2, r, sigma, noise, seed = _common(n, n2, r, kappa, singular_values, spacing,
-                                                symmetric, noise, seed)
+                                                symmetric, noise, seed, max_memory)
+        symmetric = bool(symmetric)  # validated by _common: a bool or a NumPy bool
         if (m is None) == (p is None):
             raise ValueError("completion needs exactly one of m (observed entries) and p "
                              "(observation probability)")
@@ -277,7 +300,7 @@ class Problem:
             if p > 1:
                 raise ValueError(f"p must be in (0, 1], got {p}")
         expected = m if m is not None else int(p * n1 * n2)
-        _check_memory("the observed entries (indices and values)", expected * 20)
+        _check_memory("the observed entries (indices and values)", expected * 20, max_memory)
         rng = np.random.default_rng(seed)
         truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
         op = (EntryOperator.draw(rng, m, n1, n2) if m is not None
@@ -300,7 +323,13 @@ class Problem:
         else:
             y = op.apply_factored((U * sigma)[None], Vb[None])[0]
         if noise > 0:
-            y = y + noise * rng.standard_normal(op.m)
+            with np.errstate(over="ignore"):
+                y = y + noise * rng.standard_normal(op.m)
+        with np.errstate(over="ignore"):
+            y_ok = bool(np.all(np.isfinite(y)) and np.isfinite(np.linalg.norm(y)))
+        if not y_ok:
+            raise ValueError(f"the observations y overflow float64 (noise={noise:g}, "
+                             f"singular values up to {sigma[0]:g}): use smaller values")
         meta = dict(meta, kappa=float(sigma[0] / sigma[-1]), singular_values=sigma.tolist(),
                     symmetric=symmetric, noise=noise)
         return cls(op, y, M_dense, symmetric, len(sigma), meta, U, Vb, np.diag(sigma))

@@ -171,6 +171,7 @@ class _Stopping:
     def diverged(self, t: int, rn, err):
         """Mark (and return, as a mask) the active trajectories whose norms left the bounds at t."""
         if t == 0:
+            _check_start(rn, err)
             self.res_bound = self.factor * np.maximum(rn, self.y_norm)
             if err is not None:
                 self.err_bound = self.factor * np.maximum(err, self.M_norm)
@@ -189,7 +190,7 @@ class _Stopping:
         """The active trajectories that meet the tolerance (not yet marked: see :meth:`finish`)."""
         if self.tol is None:
             return None
-        metric = err / self.M_norm if err is not None else rn / self.y_norm
+        metric = (err / _scale(self.M_norm) if err is not None else rn / _scale(self.y_norm))
         return self.active & (metric <= self.tol)
 
     def finish(self, t: int, mask, status: Status) -> None:
@@ -197,6 +198,34 @@ class _Stopping:
         self.status[mask] = status
         self.iterations[mask] = t
         self.active &= ~mask
+
+
+def _scale(norm: float) -> float:
+    """The denominator of a relative error: ‖M*‖_F (or ‖y‖), or 1 when it is 0 — relative
+    to a zero M* the error is the absolute one (docs/conventions.md), never inf or NaN."""
+    return norm if norm > 0 else 1.0
+
+
+def _check_start(rn, err) -> None:
+    """ValueError when the starting iterate's residual or error is not a finite number: there
+    is no finite iterate to keep, so the run cannot even start (e.g. α = 1e150)."""
+    bad = ~np.isfinite(rn) if err is None else ~(np.isfinite(rn) & np.isfinite(err))
+    if bad.any():
+        which = np.flatnonzero(bad)
+        raise ValueError(f"the initial iterate's residual or error is not finite (it overflows "
+                         f"float64) for trajectories {which.tolist()[:10]}: start from smaller "
+                         f"factors (a smaller alpha)")
+
+
+def state_bytes(shape, m: int, B: int, k: int, iters: int, record_every: int,
+                record=None) -> int:
+    """Estimated bytes of a run on an n1 × n2 problem with m measurements: the method's state
+    (a few copies of the factors), the residuals, and the recorded history (rows × B × the
+    recorded quantities)."""
+    n1, n2 = shape
+    rows = max(iters, 0) // max(record_every, 1) + 2
+    per_row = 8 + (k if record is None or "singular_values" in record else 0)
+    return 8 * (B * (8 * (n1 + n2) * k + 3 * m) + rows * B * per_row)
 
 
 # ------------------------------------------------------------------ recording
@@ -258,7 +287,7 @@ class _Recorder:
             if "error" in want:
                 row["error"] = err * nan
             if "rel_error" in want:
-                row["rel_error"] = err / self.truth.norm * nan
+                row["rel_error"] = err / _scale(self.truth.norm) * nan
             if "off_subspace" in want and self.truth.U is not None:
                 off = backend.to_numpy(self.truth.off_subspace(fac))
                 row["off_subspace"] = batch.scatter(off) * nan
@@ -323,7 +352,7 @@ class IterateInfo(Mapping):
 # ------------------------------------------------------------------------ run
 def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         record_every: int = 1, divergence_factor: float = 1e6, callback=None,
-        progress: bool = False, record=None) -> Trajectory | BatchTrajectory:
+        progress: bool = False, record=None, max_memory=None) -> Trajectory | BatchTrajectory:
     """Run ``method`` on ``problem`` from ``init`` for ``iters`` iterations or until ``tol``.
 
     Parameters
@@ -358,6 +387,10 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         The history quantities to record, from :data:`RECORDABLE` (default:
         all of them); 'iteration', 'time' and 'residual_norm' always are.
         Recording fewer makes long runs of small problems cheaper.
+    max_memory : int or str, optional
+        Most bytes the run's state and history may take (e.g. ``"8G"``);
+        default ``MATSENSE_MAX_MEMORY``, else 90% of the available memory. A
+        larger run is refused with a one-line ``ValueError`` before it starts.
 
     Returns
     -------
@@ -365,9 +398,11 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
         for unbatched ``init``; a :class:`~matsense.trajectory.BatchTrajectory`
         (``batch[b]`` is trajectory b) for batched ``init``.
     """
+    V.problem_arg(problem, "run")
+    V.method_arg(method, "run")
     loop = _iterate(problem, method, init, iters, tol=tol, record_every=record_every,
                     divergence_factor=divergence_factor, callback=callback, progress=progress,
-                    record=record)
+                    record=record, max_memory=max_memory)
     with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
         try:
             while True:
@@ -377,7 +412,7 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
 
 
 def _iterate(problem, method, init, iters, *, tol, record_every, divergence_factor, callback,
-             progress, record, step_problem=None, clock=time.perf_counter):
+             progress, record, step_problem=None, clock=time.perf_counter, max_memory=None):
     """The loop of :func:`run` as a generator: it yields the factors of iterate t just before
     the method's step evaluates the operator at them, and returns the result.
 
@@ -394,10 +429,18 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
         tol = V.positive_float("tol", tol)
     divergence_factor = V.positive_float("divergence_factor", divergence_factor)
     if callback is not None and not callable(callback):
-        raise ValueError(f"callback must be callable (t, info) -> bool, got {callback!r}")
+        raise V.ArgumentTypeError(f"callback must be callable (t, info) -> bool, got "
+                                  f"{callback!r} ({type(callback).__name__})")
 
     step_problem = problem if step_problem is None else step_problem
     B = factors[0].shape[0]
+    from . import memory
+
+    memory.check(f"the run's state and history (batch of {B}, {iters} iterations, "
+                 f"recorded every {record_every})",
+                 state_bytes(problem.shape, problem.m, B, factors[0].shape[-1], iters,
+                             record_every, record),
+                 max_memory)
     truth = diagnostics.Truth.of(problem, factors[0])
     rec = _Recorder(truth, factors, record_every, iters, record)
     batch = _Batch(method, method.init(problem, factors))
@@ -507,6 +550,15 @@ def run_together(problem, runs, iters=1000, *, max_stack: int = 4, **options) ->
     ``wall_time`` and history ``time`` count its own steps and its share
     (by trajectories) of the stacked operator passes.
     """
+    V.problem_arg(problem, "run_together")
+    if isinstance(runs, (str, bytes)) or not hasattr(runs, "__len__"):
+        raise V.ArgumentTypeError(f"run_together: runs must be a list of (method, init) pairs, "
+                                  f"got {type(runs).__name__}")
+    for pair in runs:
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise V.ArgumentTypeError(f"run_together: each run must be a (method, init) pair, "
+                                      f"got {type(pair).__name__}")
+        V.method_arg(pair[0], "run_together")
     max_stack = V.int_in_range("max_stack", max_stack, 1)
     budgets = [iters] * len(runs) if isinstance(iters, (int, np.integer)) else list(iters)
     if len(budgets) != len(runs):

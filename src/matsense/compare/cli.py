@@ -24,6 +24,9 @@ def register(subparsers):
                    help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one "
                         "or completion (docs/ensembles.md); m = 5nr measurements (entries)")
     p.add_argument("--progress", action="store_true", help="log every run to stderr")
+    from ..cli import add_max_memory
+
+    add_max_memory(p)
     p.set_defaults(func=_cli)
     return p
 
@@ -35,6 +38,11 @@ def _cli(args) -> int:
     # Bad input raises ValueError: matsense.cli.main turns it into one line and exit 2.
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
+    from ..cli import check_output
+
+    check_output(args.out, "--out", folder=True)
     records = compare(args.out, quick=args.quick, seeds=args.seeds, progress=args.progress,
                       workers=args.workers, ensemble=args.ensemble)
     n_conv = sum(r["status"] == "converged" for r in records)

@@ -35,6 +35,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+
 from .. import backend
 from .base import Method, Phase, integer, optional, param, positive, residual_norm
 
@@ -62,10 +64,52 @@ def product_operator_norm(F, G):
 
 
 def rebalance(F, G, beta):
-    """The first reconstruction: F ← β U_F V_Fᵀ, G ← G V_F Σ_F V_Fᵀ / β (batched β > 0).
+    """The first reconstruction: F ← β U_F V_Fᵀ, G ← G V_F Σ_F V_Fᵀ / β (F Gᵀ unchanged).
 
-    Where β is not positive (e.g. F Gᵀ = 0) the factors are returned unchanged.
+    Parameters
+    ----------
+    F, G : arrays (n1, k), (n2, k), or batched (B, n1, k), (B, n2, k)
+    beta : float, or one per trajectory (B,)
+        Finite and > 0; β = 0 is accepted only for a trajectory whose F Gᵀ = 0,
+        whose factors are returned unchanged.
+
+    Returns the new (F, G), shaped as given. ValueError for a β out of range,
+    or when the new factors are not finite (β too small for these factors).
     """
+    from .. import _validate as V
+
+    F, G = V.real_array("F", F), V.real_array("G", G)
+    xp = backend.namespace(F, G)
+    if F.ndim not in (2, 3) or G.ndim != F.ndim or F.shape[-1] != G.shape[-1] or (
+            F.ndim == 3 and F.shape[0] != G.shape[0]):
+        raise ValueError(f"F and G must be (n1, k) and (n2, k) arrays (or batched (B, n, k)) "
+                         f"with one k, got shapes {tuple(F.shape)} and {tuple(G.shape)}")
+    single = F.ndim == 2
+    Fb, Gb = (F[None], G[None]) if single else (F, G)
+    B = Fb.shape[0]
+    b = np.asarray(backend.to_numpy(beta) if backend.is_array(beta) else beta, dtype=object)
+    if b.ndim > 1 or (b.ndim == 1 and b.size != B):
+        raise ValueError(f"beta must be a number or one per trajectory ({B}), got shape {b.shape}")
+    b = np.broadcast_to(b, (B,))
+    for value in b:
+        V.positive_float("beta", value.item() if isinstance(value, np.generic) else value,
+                         allow_zero=True)
+    b = b.astype(float)
+    if (b == 0).any():
+        zero_product = backend.to_numpy(product_operator_norm(Fb, Gb)) == 0
+        if ((b == 0) & ~zero_product).any():
+            raise ValueError("beta must be > 0 (β = 0 is only accepted where F Gᵀ = 0), got 0")
+    beta_x = xp.asarray(b, dtype=Fb.dtype, device=backend.device_of(Fb))
+    with np.errstate(all="ignore"):
+        Fn, Gn = _rebalance(Fb, Gb, beta_x)
+    if not (bool(xp.all(xp.isfinite(Fn))) and bool(xp.all(xp.isfinite(Gn)))):
+        raise ValueError(f"rebalance: the new factors are not finite for beta={b.tolist()[:4]} "
+                         f"(G/β overflows float64): use a larger beta")
+    return (Fn[0], Gn[0]) if single else (Fn, Gn)
+
+
+def _rebalance(F, G, beta):
+    """:func:`rebalance` on batched arrays without the checks (β ≤ 0: factors unchanged)."""
     xp = backend.namespace(F, G)
     U, s, Vh = xp.linalg.svd(F, full_matrices=False)
     b = xp.reshape(beta, (-1, 1, 1))
@@ -208,7 +252,7 @@ class RebalancedGD(Method):
             beta = self.beta if self.beta is not None else product_operator_norm(F, G) ** 0.5
             if isinstance(beta, float):
                 beta = xp.full(F.shape[0], beta, dtype=F.dtype, device=backend.device_of(F))
-            Fb, Gb = rebalance(F, G, beta)
+            Fb, Gb = _rebalance(F, G, beta)
             return Fb, Gb, xp.full(F.shape[0], F.shape[-1], dtype=xp.int64,
                                    device=backend.device_of(F))
         return rebalance_balanced(F, G, S_times, rnorm, self.step_size, lift=self.lift,

@@ -43,6 +43,9 @@ def register(subparsers) -> None:
                    help="check the results store DIR (every part read, history rows matched "
                         "against the runs table) and report; run nothing, change nothing; "
                         "exit 0 when healthy, 1 otherwise")
+    from ..cli import add_max_memory
+
+    add_max_memory(p)
     p.set_defaults(func=cmd_sweep)
 
     q = subparsers.add_parser(
@@ -83,6 +86,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return 0
     if args.out is None:
         raise ValueError("sweep needs --out DIR (the results directory), or --dry-run")
+    from ..cli import check_output
+
+    check_output(args.out, "--out", folder=True)
     try:
         with _one_line_warnings():
             summary = run_sweep(args.spec, args.out, executor=executor,
@@ -116,6 +122,9 @@ def _one_line_warnings():
 def cmd_plot(args: argparse.Namespace) -> int:
     from .plot import plot_store
 
+    from ..cli import check_output
+
+    check_output(args.out, "--out")
     out = args.out or Path(args.dir) / f"plot-{args.y}-vs-{args.x}.png"
     plot_store(args.dir, args.x, args.y, hue=args.hue, logx=args.logx, logy=args.logy, out=out)
     print(f"wrote {out}")

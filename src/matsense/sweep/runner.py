@@ -223,6 +223,7 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
                 summary.batches = len(tasks)
                 label = f"sweep {spec.name}" if spec.options.name or spec.source else "sweep"
                 bar = Progress(len(todo), mode, label=label)
+                tasks = _refuse_too_large(store, tasks, summary, bar)
                 # closing(): stopping early (an error, Ctrl-C, SIGTERM) closes the executor's
                 # generator at once, which stops its worker processes.
                 with contextlib.closing(ex.run(tasks)) as outcomes:
@@ -234,6 +235,22 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
                 bar.close()
     summary.wall_time = time.perf_counter() - start
     return summary
+
+
+def _refuse_too_large(store: Store, tasks: list, summary: SweepSummary, bar) -> list:
+    """The tasks whose memory estimate fits; the others are recorded as failed with the
+    one-line refusal, before any worker allocates a copy of their problem."""
+    from ..config import RunConfig
+
+    fitting = []
+    for task in tasks:
+        try:
+            RunConfig.from_dict(task.configs[0]).check_memory(1)
+        except ValueError as exc:
+            bar.update(_record(store, task, exc, summary))
+        else:
+            fitting.append(task)
+    return fitting
 
 
 def _max_batch(spec: SweepSpec, max_batch) -> int:

@@ -10,13 +10,24 @@ kernels on its own inputs and times them:
 * numba's first run in this process for a dtype is untimed (it loads or
   compiles its code and starts its threads); later configurations time it
   from their first run (the NumPy kernels have no such one-time cost);
-* then timed rounds, every candidate once per round, interleaved so that
-  drifting load hits all alike: :data:`TIMED_ROUNDS` of them, more for fast
-  kernels (as many as fit in :data:`ROUNDS_BUDGET_S`, at most
-  :data:`MAX_TIMED_ROUNDS`: a 0.1 ms call is easily disturbed by a scheduler
-  tick); a candidate more than :data:`DROP_FACTOR` × slower than the best
-  stops being timed;
-* the candidate with the lowest median time is the plan, kept for the life
+* then timed rounds, every candidate once per round, the order rotating
+  from round to round, so that drifting load hits all alike:
+  :data:`TIMED_ROUNDS` of them, more for fast kernels (as many as fit in
+  :data:`ROUNDS_BUDGET_S`, at most :data:`MAX_TIMED_ROUNDS`: a 0.1 ms call is
+  easily disturbed by a scheduler tick); a candidate more than
+  :data:`DROP_FACTOR` × slower than the best stops being timed;
+* each timed run follows an untimed run of the same kernel (a *settling*
+  run). Switching kernels has a cost no real run pays: the two-pass GEMMs
+  leave OpenBLAS's threads spinning for a few milliseconds after they
+  return, and numba's threads then share the cores with them. Timed right
+  after two-pass, numba measured 7–10 ms per call at n = 100 against 5 ms
+  back to back (2-core VM), and the planner picked the slower kernel in
+  about half of the configurations of ``benchmarks/bench_kernels.py``;
+* the candidate with the lowest median time is the plan — except that the
+  last candidate listed (the fallback: the two BLAS products, the textbook
+  code) stays the plan unless another one's median is lower by more than
+  10 % (:data:`SWITCH_MARGIN`), so that noise on a near-tie cannot make
+  matsense slower than the textbook code. The plan is kept for the life
   of the process (:func:`plans` lists them, :func:`clear_plans` forgets them),
   and the call returns the chosen kernel's result (from its last timed run).
 
@@ -50,6 +61,12 @@ MAX_TIMED_ROUNDS = 15
 #: A candidate whose best time exceeds the best candidate's by this factor stops being timed.
 DROP_FACTOR = 3.0
 
+#: The fallback candidate (the last one listed: the two BLAS products) keeps the plan unless
+#: another one's median is at most this fraction of its own. Timings on a shared machine
+#: scatter by ±20 % from call to call; a near-tie decided by that noise could pick a kernel
+#: that is in truth slower than the textbook code, which matsense must never be.
+SWITCH_MARGIN = 0.9
+
 
 class Plan:
     """The planning state, then the choice, for one configuration.
@@ -81,11 +98,25 @@ class Plan:
         self.planning_runs = 0
         self.planning_seconds = 0.0
         self.lock = threading.Lock()  # one thread plans; the others wait for its choice
+        #: Kept unless another candidate is clearly faster (:data:`SWITCH_MARGIN`).
+        self.fallback = self.candidates[-1]
 
-    def next_candidate(self, exclude=()) -> str | None:
-        """The candidate with the fewest timed runs (ties: list order), None if all excluded."""
+    def next_candidate(self, exclude=(), previous: str | None = None) -> str | None:
+        """The candidate with the fewest timed runs, None if all are excluded.
+
+        Ties: ``previous`` (the kernel that just ran) if it is among them — its
+        timed run follows its settling run — else the list order rotated by
+        the round number, so that no kernel always runs after the same one.
+        """
         left = [c for c in self.candidates if c not in exclude]
-        return min(left, key=lambda c: len(self.samples[c])) if left else None
+        if not left:
+            return None
+        fewest = min(len(self.samples[c]) for c in left)
+        tied = [c for c in left if len(self.samples[c]) == fewest]
+        if previous in tied:
+            return previous
+        shift = fewest % len(tied)
+        return (tied[shift:] + tied[:shift])[0]
 
     def record(self, name: str, seconds: float, timed: bool) -> None:
         """A planning run of ``name`` took ``seconds``; drop clear losers, decide when done."""
@@ -103,8 +134,17 @@ class Plan:
         self.candidates = [c for c in self.candidates if min(self.samples[c]) <= DROP_FACTOR * best]
         if len(self.candidates) == 1 or all(len(self.samples[c]) >= self.rounds
                                             for c in self.candidates):
-            self.choice = min(self.candidates, key=lambda c: statistics.median(self.samples[c]))
+            self.choice = self._decide()
             self.candidates = [self.choice]
+
+    def _decide(self) -> str:
+        """The candidate with the lowest median, unless the fallback is within the margin."""
+        median = {c: statistics.median(self.samples[c]) for c in self.candidates}
+        best = min(self.candidates, key=median.get)
+        fallback = self.fallback
+        if fallback in median and median[best] > SWITCH_MARGIN * median[fallback]:
+            return fallback
+        return best
 
     def drop(self, name: str, error: BaseException) -> None:
         """``name`` raised: out of the race (the last candidate is never dropped)."""
@@ -173,13 +213,14 @@ def run_planned(plan: Plan, run, on_failure):
     with plan.lock:
         if plan.choice is not None:  # another thread planned meanwhile
             return run(plan.choice)
-        last, failed = {}, {}
+        last, failed, previous = {}, {}, None
         while plan.choice is None:
-            name = plan.next_candidate(exclude=failed)
+            name = plan.next_candidate(exclude=failed, previous=previous)
             if name is None:  # every candidate failed on this input: the input is at fault
                 raise list(failed.values())[-1]
             warm = (name, plan.key[1])
-            timed = name not in NEEDS_WARMUP or warm in _warm
+            # Timed only right after a run of the same kernel (see the module's docstring).
+            timed = name == previous and (name not in NEEDS_WARMUP or warm in _warm)
             t0 = time.perf_counter()
             try:
                 last[name] = run(name)
@@ -193,4 +234,5 @@ def run_planned(plan: Plan, run, on_failure):
                     on_failure(bad, exc)
             plan.record(name, seconds, timed)
             _warm.add(warm)
+            previous = name
         return last[plan.choice] if plan.choice in last else run(plan.choice)

@@ -258,3 +258,11 @@ def test_reproduce_unknown_claim_is_a_one_line_error(tmp_path, capsys):
     assert cli.main(["reproduce", "--quick", "--claims", "C9", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("matsense: error: ") and "C9" in err and err.count("\n") == 1
+
+
+def test_run_verbose_names_the_kernel(capsys, monkeypatch):
+    monkeypatch.setenv("MATSENSE_KERNEL", "numpy")
+    assert cli.main(["run", *TINY, "--iters", "3", "--no-figure", "-v"]) == 0
+    out = capsys.readouterr().out
+    assert "kernel       numpy (DenseOperator, numpy on cpu, float64" in out
+    assert "ms per iteration" in out

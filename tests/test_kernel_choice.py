@@ -146,3 +146,35 @@ def test_numba_kernel_is_loaded_from_the_disk_cache_in_a_fresh_process(tmp_path)
                              text=True, check=True, timeout=600).stdout.split()
               for _ in range(2)]
     assert counts == [["0", "1"], ["1", "0"]]  # compiled once, then loaded from the cache
+
+
+@pytest.mark.parametrize("kernel", ["numba", "numpy", "two-pass"])
+def test_trajectory_config_names_the_forced_kernel(kernel, monkeypatch):
+    import matsense as ms
+
+    monkeypatch.setenv("MATSENSE_KERNEL", kernel)
+    problem = ms.Problem.gaussian(8, r=1, m=60, seed=0)
+    traj = ms.run(problem, ms.GD(step_size=0.2), ms.init.small_random(problem, 2, 0.1), 3)
+    assert traj.config["kernel"] == kernel
+
+
+def test_trajectory_config_names_the_planners_pick(monkeypatch):
+    import matsense as ms
+    from matsense.operators import planner
+
+    monkeypatch.delenv("MATSENSE_KERNEL", raising=False)
+    planner.clear_plans()
+    problem = ms.Problem.gaussian(9, r=1, m=70, seed=0)
+    traj = ms.run(problem, ms.GD(step_size=0.2), ms.init.small_random(problem, 2, 0.1), 3)
+    [plan] = [p for p in planner.plans() if p["key"][0] == problem.operator.A_flat.shape]
+    assert traj.config["kernel"] == plan["choice"]
+    assert plan["choice"] in ("numba", "numpy", "two-pass")
+
+
+def test_trajectory_config_names_the_kernel_of_other_ensembles():
+    import matsense as ms
+
+    for problem, name in ((ms.Problem.rank_one(8, r=1, m=60, seed=0), "four-gemm"),
+                          (ms.Problem.completion(8, r=1, m=40, seed=0), "numba-entries")):
+        traj = ms.run(problem, ms.GD(step_size=0.2), ms.init.small_random(problem, 2, 0.1), 2)
+        assert traj.config["kernel"] == name

@@ -247,6 +247,9 @@ def register_run(subparsers) -> None:
                    help="error-vs-iteration figure (default: next to --out, suffix .png)")
     g.add_argument("--no-figure", action="store_true", help="do not draw the figure")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("-v", "--verbose", action="store_true",
+                   help="also print the operator kernel that ran (the planner's choice), the "
+                        "backend, dtype and time per iteration")
     add_max_memory(g)
     p.set_defaults(func=cmd_run)
 
@@ -346,6 +349,12 @@ def cmd_run(args) -> int:
     if rel is not None:
         print(f"rel. error   {rel:.3e}")
     print(f"residual     {summary['final_residual_norm']:.3e}")
+    if args.verbose:
+        per_iter = traj.wall_time / max(traj.iterations, 1)
+        tgt = problem.operator.target
+        print(f"kernel       {traj.config.get('kernel')} ({type(problem.operator).__name__}, "
+              f"{tgt.backend} on {tgt.device}, {tgt.dtype}, {problem.m} measurements)")
+        print(f"time         {traj.wall_time:.3g} s, {per_iter * 1e3:.3g} ms per iteration")
     after = f" after the {phase.event or phase.name} at t = {phase.start}" if phase.start > 0 else ""
     if traj.status == "diverged":
         print("linear rate  n/a: the run diverged (try a smaller --step-size)")

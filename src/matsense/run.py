@@ -473,7 +473,8 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
     final, extras = batch.final()
     history, recorded = rec.history()
     result = RunRecord(final, stopping.status, stopping.iterations, wall, history, recorded,
-                       extras, _config(method, iters, tol, record_every, B))
+                       extras, _config(method, iters, tol, record_every, B,
+                                       _kernel(problem, B)))
     return BatchTrajectory(result) if batched else Trajectory(result)
 
 
@@ -656,13 +657,19 @@ def _progress_bar(progress: bool, iters: int, method):
     return tqdm(total=iters, desc=getattr(method, "name", "run"), unit="it")
 
 
-def _config(method, iters, tol, record_every, B) -> dict:
-    """The method's name and hyper-parameters, and the run settings."""
+def _config(method, iters, tol, record_every, B, kernel=None) -> dict:
+    """The method's name and hyper-parameters, the run settings and the operator kernel."""
     config = {"method": getattr(method, "name", type(method).__name__)}
     if dataclasses.is_dataclass(method):
         config.update({f.name: getattr(method, f.name) for f in dataclasses.fields(method)})
-    config.update(iters=iters, tol=tol, record_every=record_every, batch=B)
+    config.update(iters=iters, tol=tol, record_every=record_every, batch=B, kernel=kernel)
     return config
+
+
+def _kernel(problem, B: int) -> str | None:
+    """The kernel the operator ran for this batch (after the run: the planner has chosen)."""
+    kernel_for = getattr(problem.operator, "kernel_for", None)
+    return None if kernel_for is None else kernel_for(B)
 
 
 __all__ = ["run", "run_together", "IterateInfo", "RECORDABLE"]

@@ -28,7 +28,7 @@ import abc
 import copy
 
 from .. import backend
-from .dispatch import residual_and_adjoint_flat
+from .dispatch import planned_kernel, residual_and_adjoint_flat
 
 #: Largest n1·n2 for which an operator forms n1 × n2 matrices (𝒜*(r), a dense M*) on request.
 DENSE_LIMIT = 2**26
@@ -109,6 +109,15 @@ class MatrixOperator(abc.ABC):
         """r = 𝒜(F Gᵀ) − y, S G and Sᵀ F with S = 𝒜*(r): (B, m), (B, n1, k), (B, n2, k)."""
         r = self.apply_factored(F, G) - y
         return r, self.adjoint_matmul(r, G), self.adjoint_rmatmul(r, F)
+
+    def kernel_for(self, B: int = 1) -> str | None:
+        """The name of the code :meth:`residual_and_grads` runs for a batch of ``B``.
+
+        Recorded in ``Trajectory.config['kernel']`` and printed by
+        ``matsense run -v``. None when the choice is not made yet (the
+        planner decides on the first call of a configuration).
+        """
+        return "factored"
 
     def residual_and_adjoint(self, P, y):
         """r = 𝒜(P) − y and S = 𝒜*(r) as matrices, for products P (B, n1, n2) (small sizes)."""
@@ -219,6 +228,11 @@ class FlatMatrixOperator(MatrixOperator):
         """
         r, s = residual_and_adjoint_flat(self.A_flat, self.pack(P), y, self.block_rows)
         return r, self.unpack(s)
+
+    def kernel_for(self, B: int = 1) -> str | None:
+        """'numba', 'numpy' (one-pass loop), 'two-pass' or 'triton': see
+        :func:`matsense.operators.dispatch.planned_kernel`."""
+        return planned_kernel(self, B)
 
     def residual_and_grads(self, F, G, y):
         """r, S G, Sᵀ F from one pass over ``A_flat`` (the residual and adjoint kernel)."""

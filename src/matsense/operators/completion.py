@@ -290,6 +290,11 @@ class EntryOperator(MatrixOperator):
             return np.stack([self._sparse(z[b]).T @ F[b] for b in range(z.shape[0])])
         return self._accumulate(z, F, self.n2, self.cols, self.rows)
 
+    def kernel_for(self, B: int = 1) -> str | None:
+        """'numba-entries' (the compiled one-pass kernel) or 'sparse' (scipy.sparse / scatter-add)."""
+        numpy = isinstance(self.rows, np.ndarray)
+        return "numba-entries" if numpy and _entries_kernel() is not None else "sparse"
+
     def residual_and_grads(self, F, G, y):
         """r, S G, Sᵀ F in one pass over the entries (compiled on NumPy when numba is there)."""
         kernel = _entries_kernel() if self._numpy(F, G) else None

@@ -117,6 +117,9 @@ class RankOneOperator(MatrixOperator):
     def adjoint_rmatmul(self, z, F):
         return _tmul(self._b, z[..., None] * (self.a @ F)) * self.scale
 
+    def kernel_for(self, B: int = 1) -> str | None:
+        return "four-gemm"
+
     def residual_and_grads(self, F, G, y):
         """r, S G, Sᵀ F from four GEMMs (a F and b G are computed once)."""
         xp = backend.namespace(F)

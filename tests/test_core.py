@@ -410,6 +410,10 @@ def test_small_numpy_operators_run_with_one_blas_thread(monkeypatch):
     with backend.blas_threads_for(p.operator, p.y):
         blas = [d for d in threadpool_info() if d["user_api"] == "blas"]
         assert blas and all(d["num_threads"] == 1 for d in blas)
+    monkeypatch.setenv("MATSENSE_BLAS_THREADS", " ")  # set but empty: the default, as unset
+    with backend.blas_threads_for(p.operator, p.y):
+        blas = [d for d in threadpool_info() if d["user_api"] == "blas"]
+        assert blas and all(d["num_threads"] == 1 for d in blas)
     monkeypatch.setenv("MATSENSE_BLAS_THREADS", "many")
     with pytest.raises(ValueError, match="MATSENSE_BLAS_THREADS must be"):
         backend.blas_threads_for(p.operator, p.y)

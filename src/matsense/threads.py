@@ -104,10 +104,13 @@ def blas_threads_for(operator, y):
     one BLAS thread, and so it does for operators whose iteration is no BLAS
     call at all (``operator.blas_bound`` False: matrix completion, whose BLAS
     work is the recorder's n × k QR factorizations — at n = 10⁵ under load,
-    0.41 s with two threads, 0.05 s with one). ``MATSENSE_BLAS_THREADS=N`` sets the count for every
-    size, ``MATSENSE_BLAS_THREADS=default`` leaves BLAS alone.
+    0.41 s with two threads, 0.05 s with one).
+
+    ``MATSENSE_BLAS_THREADS=N`` sets the count for every size,
+    ``MATSENSE_BLAS_THREADS=default`` leaves BLAS alone; unset or empty means
+    ``auto`` (as an empty ``MATSENSE_KERNEL`` or ``MATSENSE_THREADS`` means unset).
     """
-    setting = os.environ.get("MATSENSE_BLAS_THREADS", "auto").strip().lower()
+    setting = env_value("MATSENSE_BLAS_THREADS").lower() or "auto"
     if not isinstance(y, np.ndarray) or setting == "default":
         return contextlib.nullcontext()
     if setting == "auto":

@@ -187,3 +187,26 @@ def test_figure_panels_cut_and_mark_a_diverged_curve():
     assert len(marks) == 1 and list(marks[0].x) == [4.0] and list(marks[0].y) == [figures.Y_CLIP]
     assert [list(c.x) for c in by_time.curves if c.marker == "x"] == [[0.4]]
     assert by_it.hlines[0].y == TINY.tol == by_time.hlines[0].y
+
+
+@pytest.mark.parametrize("kappa", [1.0, 10.0])
+def test_stacked_cell_equals_one_method_at_a_time(kappa):
+    """compare runs a cell's methods in lock-step (one stacked operator pass); every number of
+    its table must be what each method gives when run alone (bitwise, timings aside)."""
+    from matsense.compare.running import cell_runs, make_problem, one_run
+    from matsense.operators import single_threaded
+
+    settings = C.CompareSettings(n=10, r=2, m_factor=8, kappas=(kappa,), k_multipliers=(1, 2),
+                                 max_iters=120, name="test")
+    stacked = cell_runs(settings, 0, kappa)
+    entries = {e.key: e for e in settings.entries()}
+    assert len(stacked) == 2 * len(entries)
+    problems = {sym: make_problem(settings, kappa, sym, 0) for sym in (False, True)}
+    with single_threaded():
+        for key, k, res, curve, _ in stacked:
+            entry = entries[key]
+            alone, alone_curve, _ = one_run(entry, problems[entry.symmetric], settings, k, 0)
+            for field in ("status", "iterations", "iterations_to_tol", "final_rel_error"):
+                assert res[field] == alone[field], (key, k, field)
+            for field in ("iteration", "rel_error"):
+                np.testing.assert_array_equal(curve[field], alone_curve[field])

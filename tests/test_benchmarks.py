@@ -47,6 +47,24 @@ def test_bench_iteration_tiny(tmp_path):
         assert row["ratio_local"] <= row["ratio"] * (1 + 1e-12)
 
 
+def test_bench_kernels_tiny(tmp_path):
+    out = tmp_path / "kernels.json"
+    text = _script("bench_kernels.py", "--tiny", "--json", str(out))
+    assert "ms.run defaults" in text and "numba first call" in text
+    data = json.loads(out.read_text())
+    assert [(row["n"], row["B"]) for row in data["grid"]] == [(12, 1), (12, 2)]
+    for row in data["grid"]:
+        assert set(row["median_s"]) == {"numba", "numpy", "two-pass", "auto"}
+        assert row["pick"] in ("numba", "two-pass")
+        assert np.isclose(row["auto_over_two_pass"],
+                          row["median_s"]["auto"] / row["median_s"]["two-pass"])
+    run = data["run"]
+    assert run["kernel"] in ("numba", "two-pass") and run["median_s"]["one_blas_pass"] > 0
+    assert np.isclose(run["run_default_over_blas"],
+                      run["median_s"]["run_default"] / run["median_s"]["one_blas_pass"])
+    assert data["numba_first_call"]["cold_s"] > 0 and data["numba_first_call"]["warm_s"] > 0
+
+
 def test_bench_methods_tiny(tmp_path):
     out = tmp_path / "m.json"
     _script("bench_methods.py", "--n", "12", "--r", "2", "--iters", "2", "--repeats", "1",

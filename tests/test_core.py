@@ -481,3 +481,19 @@ def test_run_together_equals_the_runs_one_by_one(small):
             if key != "time":
                 np.testing.assert_array_equal(a.history[key], b.history[key])
         assert a.extras == b.extras
+
+
+@pytest.mark.parametrize("shapes", [((3, 12, 4), (3, 12, 4)), ((2, 12, 4), (2, 9, 4))])
+def test_product_singular_values_from_the_k_by_k_cores(shapes):
+    """σ(F Gᵀ) from the R factors of F and G (one batched QR when the shapes agree) equals the
+    SVD of the n1 × n2 product, and the batched QR gives the bits of the separate ones."""
+    from matsense import diagnostics
+    from matsense.diagnostics import qr_r
+
+    rng = np.random.default_rng(3)
+    F, G = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    sv = diagnostics.product_singular_values((F, G))
+    dense = np.linalg.svd(F @ G.transpose(0, 2, 1), compute_uv=False)[:, :4]
+    np.testing.assert_allclose(sv, dense, rtol=1e-12)
+    np.testing.assert_array_equal(sv, np.linalg.svd(qr_r(F) @ qr_r(G).transpose(0, 2, 1),
+                                                    compute_uv=False))

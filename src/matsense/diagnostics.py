@@ -155,6 +155,10 @@ def product_singular_values(factors: tuple):
     if len(factors) == 1:
         return xp.linalg.svdvals(factors[0]) ** 2
     F, G = factors
+    if F.shape == G.shape:  # one batched factorization for both (the same R's, one call)
+        R = qr_r(xp.concat([F, G], axis=0))
+        B = F.shape[0]
+        return xp.linalg.svdvals(R[:B] @ R[B:].mT)
     return xp.linalg.svdvals(qr_r(F) @ qr_r(G).mT)
 
 

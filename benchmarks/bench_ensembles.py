@@ -221,7 +221,8 @@ def _case_completion(s: dict, quick: bool) -> dict:
             "peak_over_data": peak / data, "load": _load()}
 
 
-def case_converge(s: dict, quick: bool, k: int, budget: float, iters: int) -> dict:
+def case_converge(s: dict, quick: bool, k: int, budget: float, iters: int,
+                  method: str = "gd") -> dict:
     import matsense as ms
     from matsense.init import small_random
 
@@ -237,11 +238,13 @@ def case_converge(s: dict, quick: bool, k: int, budget: float, iters: int) -> di
             progress.append((t, float(info["error"][0] / p.M_star_norm)))
         return time.perf_counter() - start > budget
 
-    traj = ms.run(p, ms.GD(s["eta"]), (F, G), iters=iters, tol=1e-6, record_every=10**9,
-                  callback=stop)
+    gd = ms.GD(s["eta"]) if method == "gd" else ms.RebalancedGD(s["eta"])
+    traj = ms.run(p, gd, (F, G), iters=iters, tol=1e-6, record_every=10**9, callback=stop)
     wall = time.perf_counter() - start
     rel = traj.history["rel_error"]
+    switched = traj.extras.get("switch_iteration") if method != "gd" else None
     return {"n": n, "m": m, "r": r, "k": k, "eta": s["eta"], "alpha": s["alpha"],
+            "method": method, "switched_at": None if switched is None else int(switched),
             "status": str(traj.status), "iterations": int(traj.iterations), "wall_s": wall,
             "cpu_s": time.process_time() - c0, "final_rel_error": float(rel[-1]),
             "progress": progress, "budget_s": budget, "load": _load()}
@@ -325,7 +328,7 @@ def child(args) -> None:
         res = case_completion(sizes["completion"], args.quick)
     elif args.child == "converge":
         res = case_converge(sizes["converge"], args.quick, args.k, args.converge_budget,
-                            args.converge_iters)
+                            args.converge_iters, args.converge_method)
     elif args.child == "torch":
         res = case_torch(sizes, args.quick)
     else:
@@ -339,7 +342,8 @@ def _run_child(name: str, args, extra=()) -> dict:
     if args.quick:
         cmd.append("--quick")
     cmd += ["--converge-budget", str(args.converge_budget),
-            "--converge-iters", str(args.converge_iters)]
+            "--converge-iters", str(args.converge_iters),
+            "--converge-method", args.converge_method]
     print(f"# {name} {' '.join(extra)} ... (load {_load()})", flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -387,7 +391,8 @@ def verdicts(res: dict) -> list[tuple[str, str, str, bool | None]]:
     for cv in res.get("converge", []):
         if "error" in cv:
             continue
-        rows.append((f"completion GD to rel. error 1e-6, k = {cv['k']} (η = {cv['eta']}, "
+        name = "GD" if cv.get("method", "gd") == "gd" else "rebalanced GD"
+        rows.append((f"completion {name} to rel. error 1e-6, k = {cv['k']} (η = {cv['eta']}, "
                      f"α = {cv['alpha']})",
                      f"{cv['status']} after {cv['iterations']} iterations, {cv['wall_s']:.0f} s "
                      f"wall, rel. error {cv['final_rel_error']:.2e}",
@@ -421,6 +426,11 @@ def main(argv=None):
     ap.add_argument("--converge-budget", type=float, default=None,
                     help="wall seconds per convergence run (default 600; --quick 20)")
     ap.add_argument("--converge-iters", type=int, default=3000)
+    ap.add_argument("--converge-method", choices=("gd", "rebalanced_gd"), default="gd",
+                    help="the convergence runs' method: plain GD (default) or GD with the "
+                         "paper's one rebalancing step")
+    ap.add_argument("--converge-ks", default=None,
+                    help="comma-separated k of the convergence runs (default 5,10)")
     ap.add_argument("--json", default=str(Path(__file__).resolve().parent / "results"
                                           / "bench_ensembles.json"))
     ap.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
@@ -442,6 +452,8 @@ def main(argv=None):
     for name in cases:
         if name == "converge":
             ks = (QUICK if args.quick else FULL)["converge"]["ks"]
+            if args.converge_ks:
+                ks = tuple(int(k) for k in args.converge_ks.split(","))
             res["converge"] = [_run_child(name, args, ("--k", str(k))) for k in ks]
         else:
             res[name] = _run_child(name, args)

@@ -178,3 +178,19 @@ def test_trajectory_config_names_the_kernel_of_other_ensembles():
                           (ms.Problem.completion(8, r=1, m=40, seed=0), "numba-entries")):
         traj = ms.run(problem, ms.GD(step_size=0.2), ms.init.small_random(problem, 2, 0.1), 2)
         assert traj.config["kernel"] == name
+
+
+def test_run_together_names_the_kernel_of_its_stacked_passes(monkeypatch):
+    """Three runs in lock-step share passes of B = 3: their kernel is that plan's choice (the
+    planner never saw B = 1 for this operator)."""
+    import matsense as ms
+    from matsense.operators import planner
+
+    monkeypatch.delenv("MATSENSE_KERNEL", raising=False)
+    planner.clear_plans()
+    problem = ms.Problem.gaussian(8, r=1, m=61, seed=0)
+    init = ms.init.small_random(problem, 2, 0.1)
+    trajs = ms.run_together(problem, [(ms.GD(step_size=0.2), init)] * 3, 4)
+    [plan] = [p for p in planner.plans() if p["key"][0] == problem.operator.A_flat.shape]
+    assert plan["key"][2] == 3
+    assert [t.config["kernel"] for t in trajs] == [plan["choice"]] * 3

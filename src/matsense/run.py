@@ -572,12 +572,16 @@ def run_together(problem, runs, iters=1000, *, max_stack: int = 4, **options) ->
                       **{**defaults, **options})
              for (method, init), n, view, clock in zip(runs, budgets, views, clocks)]
     results: list = [None] * len(loops)
+    stacked = [0] * len(loops)  # each run's latest stacked batch size
     with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
-        _lockstep(problem, loops, views, clocks, results, max_stack)
+        _lockstep(problem, loops, views, clocks, results, max_stack, stacked)
+    for traj, B in zip(results, stacked):
+        if B:  # the kernel of the stacked passes, not of a batch this run never ran alone
+            traj.config["kernel"] = _kernel(problem, B)
     return results
 
 
-def _lockstep(problem, loops, views, clocks, results, max_stack):
+def _lockstep(problem, loops, views, clocks, results, max_stack, stacked):
     live = list(range(len(loops)))
     while live:
         wanting = []
@@ -603,6 +607,7 @@ def _lockstep(problem, loops, views, clocks, results, max_stack):
             r, SG, StF = problem.residual_and_grads(F, G)
             lo = 0
             for i, (f, g) in group:
+                stacked[i] = F.shape[0]
                 hi = lo + f.shape[0]
                 views[i].prime(f, g, r[lo:hi], SG[lo:hi], StF[lo:hi])
                 lo = hi

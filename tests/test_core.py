@@ -483,17 +483,48 @@ def test_run_together_equals_the_runs_one_by_one(small):
         assert a.extras == b.extras
 
 
+@pytest.mark.parametrize("compiled", [True, False])
 @pytest.mark.parametrize("shapes", [((3, 12, 4), (3, 12, 4)), ((2, 12, 4), (2, 9, 4))])
-def test_product_singular_values_from_the_k_by_k_cores(shapes):
-    """σ(F Gᵀ) from the R factors of F and G (one batched QR when the shapes agree) equals the
-    SVD of the n1 × n2 product, and the batched QR gives the bits of the separate ones."""
+def test_product_singular_values_from_the_k_by_k_cores(shapes, compiled, monkeypatch):
+    """σ(F Gᵀ) from the R factors of F and G — the compiled kernel (Householder R, Jacobi on
+    the k × k core) or NumPy's QR and SVD — equals the SVD of the n1 × n2 product, also for
+    singular values 1e-9 of the largest and for a zero column."""
     from matsense import diagnostics
-    from matsense.diagnostics import qr_r
 
+    if not compiled:
+        monkeypatch.setattr(diagnostics, "_product_sv_kernel", lambda: None)
     rng = np.random.default_rng(3)
-    F, G = rng.standard_normal(shapes[0]), rng.standard_normal(shapes[1])
+    F = rng.standard_normal(shapes[0]) * np.array([1.0, 1e-3, 1e-6, 1e-9])
+    G = rng.standard_normal(shapes[1])
+    F[0, :, 2] = 0.0
     sv = diagnostics.product_singular_values((F, G))
     dense = np.linalg.svd(F @ G.transpose(0, 2, 1), compute_uv=False)[:, :4]
-    np.testing.assert_allclose(sv, dense, rtol=1e-12)
-    np.testing.assert_array_equal(sv, np.linalg.svd(qr_r(F) @ qr_r(G).transpose(0, 2, 1),
-                                                    compute_uv=False))
+    assert sv.shape == dense.shape and sv.dtype == F.dtype
+    np.testing.assert_allclose(sv, dense, rtol=1e-9, atol=1e-14 * dense.max())
+    assert np.all(np.diff(sv, axis=-1) <= 0)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_recorded_off_subspace_and_drift_equal_the_diagnostics(compiled, monkeypatch):
+    """The recorder computes off-subspace and imbalance drift in one compiled call where it can
+    (diagnostics.factor_stats); the history equals the plain NumPy diagnostics to rounding."""
+    from matsense import diagnostics
+
+    if not compiled:
+        monkeypatch.setattr(diagnostics, "_factor_stats_kernel", lambda: None)
+    p = ms.Problem.gaussian(12, 9, r=2, m=200, seed=0)
+    F0, G0 = ms.init.small_random(p, 3, 0.1, seed=1)
+    traj = ms.run(p, ms.GD(step_size=0.3), (F0, G0), iters=6, record_every=3)
+    F, G = (x[None] for x in traj.factors)
+    Delta0 = diagnostics.imbalance(F0[None], G0[None])
+    np.testing.assert_allclose(traj.history["imbalance_drift"][-1],
+                               diagnostics.imbalance_drift(F, G, Delta0)[0], rtol=1e-12)
+    np.testing.assert_allclose(traj.history["off_subspace"][-1],
+                               diagnostics.off_subspace((F, G), p.U_star, p.V_star)[0],
+                               rtol=1e-12)
+    if compiled:  # bitwise: the recorder takes Δ₀ from the same compiled code
+        Delta0 = diagnostics.factor_stats(F0[None], G0[None], p.U_star, p.V_star)[2]
+        off, drift, _ = diagnostics.factor_stats(F, G, p.U_star, p.V_star, Delta0)
+        assert traj.history["imbalance_drift"][0] == 0.0
+        assert off[0] == traj.history["off_subspace"][-1]
+        assert drift[0] == traj.history["imbalance_drift"][-1]

@@ -6,6 +6,8 @@ the paper (F, G, X, M_star, Δ = FᵀF − GᵀG).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from . import backend
@@ -65,6 +67,88 @@ def off_subspace(factors: tuple, U_star, V_star):
         return _off(factors[0], U_star)
     F, G = factors
     return (_off(F, U_star) ** 2 + _off(G, V_star) ** 2) ** 0.5
+
+
+@functools.lru_cache(maxsize=1)
+def _factor_stats_kernel():
+    """The compiled kernel of :func:`factor_stats`, or None when numba cannot be used."""
+    from .threads import numba_module
+
+    numba = numba_module()
+    if numba is None:
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(F, G, U, V, Delta0, off, drift, Delta):  # pragma: no cover - compiled
+        # One function, no calls to other compiled functions: numba caches it on disk.
+        B, n1, k = F.shape
+        r = U.shape[1]
+        C = np.empty((r, k))
+        D = np.empty((k, k))
+        for b in range(B):
+            total = 0.0
+            for which in range(2):  # ‖(I − W Wᵀ) Y_b‖²_F for (Y, W) = (F, U), (G, V)
+                Y = F if which == 0 else G
+                W = U if which == 0 else V
+                n = Y.shape[1]
+                C[:, :] = 0.0
+                for i in range(n):
+                    for a in range(r):
+                        w = W[i, a]
+                        for j in range(k):
+                            C[a, j] += w * Y[b, i, j]
+                for i in range(n):
+                    for j in range(k):
+                        v = Y[b, i, j]
+                        for a in range(r):
+                            v -= W[i, a] * C[a, j]
+                        total += v * v
+            off[b] = np.sqrt(total)
+            D[:, :] = 0.0
+            for i in range(n1):
+                for p in range(k):
+                    f = F[b, i, p]
+                    for q in range(k):
+                        D[p, q] += f * F[b, i, q]
+            for i in range(G.shape[1]):
+                for p in range(k):
+                    g = G[b, i, p]
+                    for q in range(k):
+                        D[p, q] -= g * G[b, i, q]
+            total = 0.0
+            for p in range(k):
+                for q in range(k):
+                    Delta[b, p, q] = D[p, q]
+                    d = D[p, q] - Delta0[b, p, q]
+                    total += d * d
+            drift[b] = np.sqrt(total)
+
+    return kernel
+
+
+def factor_stats(F, G, U, V, Delta0=None):
+    """(off-subspace norm, ‖Δ − Δ₀‖_F, Δ) per trajectory in one compiled call, Δ = FᵀF − GᵀG.
+
+    The same quantities as :func:`off_subspace`, :func:`imbalance_drift` and
+    :func:`imbalance` (to rounding; ``Delta0=None`` means Δ₀ = 0), for NumPy
+    factors; None for other arrays or without numba. A history row is a few
+    dozen small NumPy calls, and inside a run each pays cache misses (the
+    operator pass streams A through the cache between rows): this replaces
+    about twenty of them by one. Take Δ₀ from this function too, so that the
+    drift at t = 0 is exactly 0.
+    """
+    arrays = (F, G, U, V) + (() if Delta0 is None else (Delta0,))
+    if not all(isinstance(a, np.ndarray) for a in arrays):
+        return None
+    kernel = _factor_stats_kernel()
+    if kernel is None:
+        return None
+    B, k = F.shape[0], F.shape[-1]
+    if Delta0 is None:
+        Delta0 = np.zeros((B, k, k))
+    off, drift, Delta = np.empty(B), np.empty(B), np.empty((B, k, k), dtype=F.dtype)
+    kernel(*(np.ascontiguousarray(a) for a in (F, G, U, V, Delta0)), off, drift, Delta)
+    return off, drift, Delta
 
 
 def redundant_imbalance(F, G, r: int):
@@ -146,15 +230,119 @@ class Truth:
         return off_subspace(factors, self.U, self.V)
 
 
+@functools.lru_cache(maxsize=1)
+def _product_sv_kernel():
+    """The compiled σ(F Gᵀ) of :func:`product_singular_values`, or None without numba."""
+    from .threads import numba_module
+
+    numba = numba_module()
+    if numba is None:
+        return None
+
+    @numba.njit(cache=True, nogil=True)
+    def kernel(F, G, out):  # pragma: no cover - compiled
+        # One function, no calls to other compiled functions: numba caches it on disk.
+        B, _, k = F.shape
+        R = np.empty((2, k, k))
+        M = np.empty((k, k))
+        for b in range(B):
+            for which in range(2):  # R of the Householder QR of F_b, G_b (Q not formed)
+                Y = F if which == 0 else G
+                n = Y.shape[1]
+                A = np.empty((n, k))
+                for i in range(n):
+                    for j in range(k):
+                        A[i, j] = Y[b, i, j]
+                R[which] = 0.0
+                for j in range(k):
+                    s = 0.0
+                    for i in range(j, n):
+                        s += A[i, j] * A[i, j]
+                    norm = np.sqrt(s)
+                    if norm == 0.0:
+                        for c in range(j + 1, k):
+                            R[which, j, c] = A[j, c]
+                        continue
+                    alpha = -norm if A[j, j] >= 0.0 else norm
+                    v0 = A[j, j] - alpha
+                    vv = s - A[j, j] * A[j, j] + v0 * v0
+                    A[j, j] = v0
+                    for c in range(j + 1, k):
+                        d = 0.0
+                        for i in range(j, n):
+                            d += A[i, j] * A[i, c]
+                        f = 2.0 * d / vv
+                        for i in range(j, n):
+                            A[i, c] -= f * A[i, j]
+                    R[which, j, j] = alpha
+                    for c in range(j + 1, k):
+                        R[which, j, c] = A[j, c]
+            for i in range(k):  # the k × k core R₁ R₂ᵀ
+                for j in range(k):
+                    s = 0.0
+                    for c in range(k):
+                        s += R[0, i, c] * R[1, j, c]
+                    M[i, j] = s
+            # One-sided Jacobi: rotate column pairs until orthogonal; σ = column norms.
+            for _ in range(100):
+                rotated = False
+                for p in range(k - 1):
+                    for q in range(p + 1, k):
+                        x = 0.0
+                        y = 0.0
+                        g = 0.0
+                        for i in range(k):
+                            x += M[i, p] * M[i, p]
+                            y += M[i, q] * M[i, q]
+                            g += M[i, p] * M[i, q]
+                        if g == 0.0 or abs(g) <= 1e-15 * np.sqrt(x * y):
+                            continue
+                        rotated = True
+                        zeta = (y - x) / (2.0 * g)
+                        t = (1.0 if zeta >= 0.0 else -1.0) / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
+                        c = 1.0 / np.sqrt(1.0 + t * t)
+                        sn = c * t
+                        for i in range(k):
+                            mp = M[i, p]
+                            mq = M[i, q]
+                            M[i, p] = c * mp - sn * mq
+                            M[i, q] = sn * mp + c * mq
+                if not rotated:
+                    break
+            for j in range(k):  # column norms, sorted descending (insertion sort: k is small)
+                s = 0.0
+                for i in range(k):
+                    s += M[i, j] * M[i, j]
+                v = np.sqrt(s)
+                i = j
+                while i > 0 and out[b, i - 1] < v:
+                    out[b, i] = out[b, i - 1]
+                    i -= 1
+                out[b, i] = v
+
+    return kernel
+
+
 def product_singular_values(factors: tuple):
     """The k singular values of P = F Gᵀ (or X Xᵀ), descending, from k×k matrices.
 
-    F = Q₁R₁, G = Q₂R₂ ⇒ σ(F Gᵀ) = σ(R₁R₂ᵀ); σ(X Xᵀ) = σ(X)².
+    F = Q₁R₁, G = Q₂R₂ ⇒ σ(F Gᵀ) = σ(R₁R₂ᵀ); σ(X Xᵀ) = σ(X)². For NumPy F, G
+    (n ≥ k rows) one compiled call (Householder R factors, one-sided Jacobi
+    on the k × k core: the same values to rounding): inside a run the
+    LAPACK calls it replaces took ~0.22 ms per history row against ~0.03 ms
+    on their own, the operator pass having streamed A through the cache.
     """
     xp = backend.namespace(*factors)
     if len(factors) == 1:
         return xp.linalg.svdvals(factors[0]) ** 2
     F, G = factors
+    if (isinstance(F, np.ndarray) and isinstance(G, np.ndarray)
+            and min(F.shape[-2], G.shape[-2]) >= F.shape[-1]):
+        kernel = _product_sv_kernel()
+        if kernel is not None:
+            out = np.empty(F.shape[:-2] + (F.shape[-1],), dtype=F.dtype)
+            kernel(np.ascontiguousarray(F), np.ascontiguousarray(G), out)
+            return out
     if F.shape == G.shape:  # one batched factorization for both (the same R's, one call)
         R = qr_r(xp.concat([F, G], axis=0))
         B = F.shape[0]
@@ -163,4 +351,5 @@ def product_singular_values(factors: tuple):
 
 
 __all__ = ["Truth", "error", "loss", "imbalance", "imbalance_drift", "redundant_imbalance", "off_subspace",
+           "factor_stats",
            "product_singular_values", "product"]

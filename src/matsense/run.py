@@ -266,10 +266,22 @@ class _Recorder:
         self.want = _record_selection(record)
         self.symmetric = len(factors) == 1
         self.truth = truth
-        self.Delta0 = (None if self.symmetric or "imbalance_drift" not in self.want
-                       else diagnostics.imbalance(*factors))
+        self.Delta0 = None
+        if not self.symmetric and "imbalance_drift" in self.want:
+            # Δ₀ by the code that will compute Δ_t (so that the drift at t = 0 is exactly 0):
+            # the compiled recorder where rows use it (see add), else NumPy.
+            stats = self._stats(factors, None)
+            self.Delta0 = stats[2] if stats else diagnostics.imbalance(*factors)
         self.rows: dict[str, list] = {}
         self.masks: list = []
+
+    def _stats(self, factors, Delta0):
+        """diagnostics.factor_stats where the rows use it (F Gᵀ with M*'s factors known and
+        off_subspace recorded), else None."""
+        if (self.truth is None or self.truth.U is None or self.truth.V is None
+                or "off_subspace" not in self.want):
+            return None
+        return diagnostics.factor_stats(*factors, self.truth.U, self.truth.V, Delta0)
 
     def on_grid(self, t: int) -> bool:
         return t % self.every == 0 or t == self.iters
@@ -283,20 +295,24 @@ class _Recorder:
         row["residual_norm"] = rn * nan
         if "loss" in want:
             row["loss"] = diagnostics.loss(rn, self.symmetric) * nan
+        Delta0 = self.Delta0
+        if Delta0 is not None and rows.size < mask.shape[0]:
+            xp = backend.namespace(Delta0)
+            Delta0 = xp.take(Delta0, xp.asarray(rows, device=backend.device_of(Delta0)), axis=0)
+        want_off = err is not None and "off_subspace" in want and self.truth.U is not None
+        # Both from one compiled call where it applies (NumPy F Gᵀ, numba), else NumPy calls.
+        stats = self._stats(fac, Delta0) if want_off and Delta0 is not None else None
         if err is not None:
             if "error" in want:
                 row["error"] = err * nan
             if "rel_error" in want:
                 row["rel_error"] = err / _scale(self.truth.norm) * nan
-            if "off_subspace" in want and self.truth.U is not None:
-                off = backend.to_numpy(self.truth.off_subspace(fac))
+            if want_off:
+                off = stats[0] if stats else backend.to_numpy(self.truth.off_subspace(fac))
                 row["off_subspace"] = batch.scatter(off) * nan
-        if self.Delta0 is not None:
-            Delta0 = self.Delta0
-            if rows.size < mask.shape[0]:
-                xp = backend.namespace(Delta0)
-                Delta0 = xp.take(Delta0, xp.asarray(rows, device=backend.device_of(Delta0)), axis=0)
-            drift = backend.to_numpy(diagnostics.imbalance_drift(*fac, Delta0))
+        if Delta0 is not None:
+            drift = (stats[1] if stats else
+                     backend.to_numpy(diagnostics.imbalance_drift(*fac, Delta0)))
             row["imbalance_drift"] = batch.scatter(drift) * nan
         if "singular_values" in want:
             sv = backend.to_numpy(diagnostics.product_singular_values(fac))

@@ -217,6 +217,10 @@ def test_every_timed_run_follows_a_run_of_the_same_kernel(monkeypatch):
     assert all(len(plan.samples[c]) >= planner.TIMED_ROUNDS for c in plan.samples
                if c in plan.candidates)
     assert sum(timed_flags) >= 3 * planner.TIMED_ROUNDS and len(ran) < 2 * sum(timed_flags)
+    # the first candidate's first timed runs come in one block, before any other kernel ran
+    first_other = min(ran.index("b"), ran.index("c"))
+    assert sum(timed_flags[:first_other]) == planner.TIMED_ROUNDS
+    assert set(ran[:first_other]) == {"a"}
 
 
 @pytest.mark.parametrize("numba_s, expected", [(0.95e-3, "two-pass"), (0.85e-3, "numba"),

@@ -17,10 +17,12 @@ kernels on its own inputs and times them:
   easily disturbed by a scheduler tick); a candidate more than
   :data:`DROP_FACTOR` × slower than the best stops being timed;
 * each timed run follows an untimed run of the same kernel (a *settling*
-  run). Switching kernels has a cost no real run pays: the two-pass GEMMs
-  leave OpenBLAS's threads spinning for a few milliseconds after they
-  return, and numba's threads then share the cores with them. Timed right
-  after two-pass, numba measured 7–10 ms per call at n = 100 against 5 ms
+  run), and a kernel's first :data:`TIMED_ROUNDS` timed runs come in one
+  block, the first candidate (numba) before any run of the two BLAS
+  products. Switching kernels has a cost no real run pays: a large BLAS
+  call leaves OpenBLAS's threads spinning for up to ~0.1 s after it
+  returns, and numba's threads then share the cores with them. Timed right
+  after two-pass, numba measured 7–12 ms per call at n = 100 against 5 ms
   back to back (2-core VM), and the planner picked the slower kernel in
   about half of the configurations of ``benchmarks/bench_kernels.py``;
 * the candidate with the lowest median time is the plan — except that the
@@ -100,6 +102,7 @@ class Plan:
         self.lock = threading.Lock()  # one thread plans; the others wait for its choice
         #: Kept unless another candidate is clearly faster (:data:`SWITCH_MARGIN`).
         self.fallback = self.candidates[-1]
+        self._rounds_set = False
 
     def next_candidate(self, exclude=(), previous: str | None = None) -> str | None:
         """The candidate with the fewest timed runs, None if all are excluded.
@@ -111,6 +114,8 @@ class Plan:
         left = [c for c in self.candidates if c not in exclude]
         if not left:
             return None
+        if previous in left and len(self.samples[previous]) < TIMED_ROUNDS:
+            return previous  # a kernel's first timed runs in one block (see the module doc)
         fewest = min(len(self.samples[c]) for c in left)
         tied = [c for c in left if len(self.samples[c]) == fewest]
         if previous in tied:
@@ -127,7 +132,8 @@ class Plan:
         self.samples[name].append(seconds)
         if any(not self.samples[c] for c in self.candidates):
             return
-        if all(len(self.samples[c]) == 1 for c in self.candidates):  # the first timed round
+        if not self._rounds_set:  # every candidate has its first timed run
+            self._rounds_set = True
             per_round = sum(self.samples[c][0] for c in self.candidates)
             self.rounds = max(TIMED_ROUNDS, min(MAX_TIMED_ROUNDS, int(ROUNDS_BUDGET_S / per_round)))
         best = min(min(self.samples[c]) for c in self.candidates)

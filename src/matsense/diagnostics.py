@@ -69,15 +69,22 @@ def off_subspace(factors: tuple, U_star, V_star):
     return (_off(F, U_star) ** 2 + _off(G, V_star) ** 2) ** 0.5
 
 
-@functools.lru_cache(maxsize=1)
-def _factor_stats_kernel():
-    """The compiled kernel of :func:`factor_stats`, or None when numba cannot be used."""
-    from .threads import numba_module
+def _compiled(build):
+    """Decorator: ``build(numba)`` once per process, the compiled kernel it returns — or
+    None when numba cannot be imported (the callers then use NumPy)."""
+    @functools.lru_cache(maxsize=1)
+    def kernel():
+        from .threads import numba_module
 
-    numba = numba_module()
-    if numba is None:
-        return None
+        numba = numba_module()
+        return None if numba is None else build(numba)
+    kernel.__doc__ = build.__doc__
+    return kernel
 
+
+@_compiled
+def _factor_stats_kernel(numba):
+    """The compiled kernel of :func:`factor_stats`."""
     @numba.njit(cache=True, nogil=True)
     def kernel(F, G, U, V, Delta0, off, drift, Delta):  # pragma: no cover - compiled
         # One function, no calls to other compiled functions: numba caches it on disk.
@@ -230,15 +237,9 @@ class Truth:
         return off_subspace(factors, self.U, self.V)
 
 
-@functools.lru_cache(maxsize=1)
-def _product_sv_kernel():
-    """The compiled σ(F Gᵀ) of :func:`product_singular_values`, or None without numba."""
-    from .threads import numba_module
-
-    numba = numba_module()
-    if numba is None:
-        return None
-
+@_compiled
+def _product_sv_kernel(numba):
+    """The compiled σ(F Gᵀ) of :func:`product_singular_values`."""
     @numba.njit(cache=True, nogil=True)
     def kernel(F, G, out):  # pragma: no cover - compiled
         # One function, no calls to other compiled functions: numba caches it on disk.

@@ -301,7 +301,7 @@ class _Recorder:
             Delta0 = xp.take(Delta0, xp.asarray(rows, device=backend.device_of(Delta0)), axis=0)
         want_off = err is not None and "off_subspace" in want and self.truth.U is not None
         # Both from one compiled call where it applies (NumPy F Gᵀ, numba), else NumPy calls.
-        stats = self._stats(fac, Delta0) if want_off and Delta0 is not None else None
+        stats = self._stats(fac, Delta0) if err is not None and Delta0 is not None else None
         if err is not None:
             if "error" in want:
                 row["error"] = err * nan

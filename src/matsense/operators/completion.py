@@ -292,8 +292,8 @@ class EntryOperator(MatrixOperator):
 
     def kernel_for(self, B: int = 1) -> str | None:
         """'numba-entries' (the compiled one-pass kernel) or 'sparse' (scipy.sparse / scatter-add)."""
-        numpy = isinstance(self.rows, np.ndarray)
-        return "numba-entries" if numpy and _entries_kernel() is not None else "sparse"
+        compiled = self._numpy(self.rows) and _entries_kernel() is not None
+        return "numba-entries" if compiled else "sparse"
 
     def residual_and_grads(self, F, G, y):
         """r, S G, Sᵀ F in one pass over the entries (compiled on NumPy when numba is there)."""

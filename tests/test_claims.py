@@ -131,7 +131,8 @@ def test_c8_drift_is_bounded_and_first_order_in_eta(runs):
     assert res.holds, res.reason
     for rec in _records(res):
         assert rec["bound_holds"]
-        assert 1.6 <= rec["eta_ratio"] <= 2.4
+        assert 1.6 <= rec["eta_ratio_fine"] <= 2.4
+        assert abs(rec["eta_ratio_fine"] - 2) <= abs(rec["eta_ratio"] - 2) + 0.05
         assert rec["max_drift"] < 0.1 * rec["max_gram_change"]
 
 

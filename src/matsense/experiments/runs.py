@@ -20,7 +20,7 @@ run name           what it is
 ``rebalanced``     RebalancedGD on F Gᵀ, k > r, every α               (C7)
 ``exact_reference`` GD on F Gᵀ, k = r, from the first r columns of    (C7)
                    the start of ``rebalanced``
-``drift``          DriftBoundGD at η and η/2, ``c8_alphas``           (C8)
+``drift``          DriftBoundGD at η, η/2, η/4, ``c8_alphas``         (C8)
 =================  ============================================================
 
 X₀ of ``sym_over`` at ``c5_alpha`` is the F₀ = G₀ of the balanced run (same
@@ -285,7 +285,8 @@ def _drift(sr: SeedRuns):
     ck = drift_checkpoints(s.c8_iters, s.c8_checkpoints)
     full = run_checkpoints(p, init, s.eta, ck, divergence_factor=s.divergence_factor)
     half = run_checkpoints(p, init, s.eta / 2, 2 * ck, divergence_factor=s.divergence_factor)
-    return {"eta": full, "half": half, "labels": tuple(alphas)}
+    quarter = run_checkpoints(p, init, s.eta / 4, 4 * ck, divergence_factor=s.divergence_factor)
+    return {"eta": full, "half": half, "quarter": quarter, "labels": tuple(alphas)}
 
 
 RUNS = {

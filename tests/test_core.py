@@ -467,9 +467,11 @@ def test_run_together_equals_the_runs_one_by_one(small):
     from matsense.operators import single_threaded
 
     init = ms.init.small_random(small, k=2, alpha=0.05, seed=1)
+    wide = ms.init.small_random(small, k=3, alpha=0.05, seed=2)
     runs = [(ms.GD(step_size=ETA), init), (ScaledGD(0.5), ms.init.spectral(small, 2)),
             (PrecGD(0.5), init), (ms.RebalancedGD(step_size=ETA), init),
-            (ms.methods.AlternatingPrecGD(), init)]
+            (ms.methods.AlternatingPrecGD(), init), (ms.methods.SVP(0.5), ms.init.zeros(small, 2)),
+            (ms.GD(step_size=ETA), wide), (ms.methods.SVP(0.5), ms.init.zeros(small, 3))]
     with single_threaded():
         together = ms.run_together(small, runs, 300, tol=1e-10, record_every=7)
         alone = [ms.run(small, m, x0, 300, tol=1e-10, record_every=7) for m, x0 in runs]
@@ -481,6 +483,33 @@ def test_run_together_equals_the_runs_one_by_one(small):
             if key != "time":
                 np.testing.assert_array_equal(a.history[key], b.history[key])
         assert a.extras == b.extras
+
+
+def test_run_together_shares_one_pass_across_widths_and_with_svp(small, monkeypatch):
+    """On a flat operator, GD at k = 2 and k = 3 and SVP (which asks for S itself) take one
+    operator pass per iteration between them, and each run is bitwise what it is alone."""
+    from matsense.operators import single_threaded
+
+    runs = [(ms.GD(step_size=ETA), ms.init.small_random(small, k=2, alpha=0.05, seed=1)),
+            (ms.GD(step_size=ETA), ms.init.small_random(small, k=3, alpha=0.05, seed=2)),
+            (ms.methods.SVP(0.5), ms.init.zeros(small, 3))]
+    op = small.operator
+    calls = []
+    original = type(op).residual_and_adjoint
+
+    def counting(self, P, y):
+        calls.append(P.shape[0])
+        return original(self, P, y)
+
+    with single_threaded():
+        alone = [ms.run(small, m, x0, 40) for m, x0 in runs]
+        monkeypatch.setattr(type(op), "residual_and_adjoint", counting)
+        together = ms.run_together(small, runs, 40)
+    assert calls == [3] * 41  # iterates 0..40, each one stacked pass of the three runs
+    for a, b in zip(together, alone):
+        for x, y in zip(a.factors, b.factors):
+            np.testing.assert_array_equal(x, y)
+        assert a.config["kernel"] == b.config["kernel"]
 
 
 @pytest.mark.parametrize("compiled", [True, False])

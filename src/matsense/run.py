@@ -496,12 +496,14 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
 
 # ---------------------------------------------------------------- run_together
 class _Prefetched:
-    """A view of a problem whose next ``residual_and_grads(F, G)`` may already be computed.
+    """A view of a problem whose next operator evaluation may already be computed.
 
     :func:`run_together` evaluates several runs' factors in one operator call
     and primes each run's view with its share; the method's step then finds
-    its (r, S G, Sᵀ F) here. A call with other factors (APGD's second
-    residual, say), or any other call, goes to the problem itself.
+    its (r, S G, Sᵀ F) here — or, for a method that asks for
+    ``residual_and_adjoint(P)`` with P = F Gᵀ of the same factors (SVP), its
+    (r, S), when the stacked call computed S. A call with other factors
+    (APGD's second residual, say), or any other call, goes to the problem itself.
     """
 
     def __init__(self, problem):
@@ -511,14 +513,24 @@ class _Prefetched:
     def __getattr__(self, name):
         return getattr(self._problem, name)
 
-    def prime(self, F, G, r, SG, StF):
-        self._primed = (F, G, r, SG, StF)
+    def prime(self, F, G, r, SG, StF, P=None, S=None):
+        self._primed = (F, G, r, SG, StF, P, S)
+
+    def _take(self):
+        primed, self._primed = self._primed, None
+        return primed
 
     def residual_and_grads(self, F, G):
-        primed, self._primed = self._primed, None
+        primed = self._take()
         if primed is not None and _same(primed[0], F) and _same(primed[1], G):
-            return primed[2:]
+            return primed[2:5]
         return self._problem.residual_and_grads(F, G)
+
+    def residual_and_adjoint(self, P):
+        primed = self._take()
+        if primed is not None and primed[6] is not None and _same(primed[5], P):
+            return primed[2], primed[6]
+        return self._problem.residual_and_adjoint(P)
 
 
 def _same(a, b) -> bool:
@@ -547,10 +559,13 @@ def run_together(problem, runs, iters=1000, *, max_stack: int = 4, **options) ->
     problem : Problem
     runs : sequence of (method, init)
         Each pair is what :func:`run` takes; methods may differ (GD, ScaledGD,
-        PrecGD, ...). Their first operator evaluation of an iteration — r, S G
-        and Sᵀ F at their own factors — is done for all runs with the same
-        factor width k in one call on the stacked factors, in groups of at
-        most ``max_stack`` trajectories.
+        PrecGD, SVP, ...). Their first operator evaluation of an iteration — r,
+        S G and Sᵀ F at their own factors, or r and S = 𝒜*(r) at P = F Gᵀ for
+        SVP — is done for several runs in one call, in groups of at most
+        ``max_stack`` trajectories: on a flat NumPy operator (dense Gaussian,
+        symmetric Gaussian) on their stacked products F Gᵀ, whatever their
+        factor widths k; otherwise on the stacked factors of runs with the
+        same k.
     iters : int or sequence of int
         Maximum iterations, for all runs or one per run.
     **options
@@ -612,32 +627,62 @@ def _lockstep(problem, loops, views, clocks, results, max_stack, stacked):
             finally:
                 clocks[i].seconds += time.perf_counter() - tick
             wanting.append((i, (fac[0], fac[0]) if len(fac) == 1 else fac))
-        for group in _stacks(wanting, max_stack):
+        flat = _stacks_products(problem, wanting)
+        for group in _stacks(wanting, max_stack, flat):
             tick = time.perf_counter()
-            xp = backend.namespace(group[0][1][0])
-            if len(group) == 1:
-                F, G = group[0][1]
-            else:
-                F = xp.concat([f for _, (f, _) in group], axis=0)
-                G = xp.concat([g for _, (_, g) in group], axis=0)
-            r, SG, StF = problem.residual_and_grads(F, G)
-            lo = 0
-            for i, (f, g) in group:
-                stacked[i] = F.shape[0]
-                hi = lo + f.shape[0]
-                views[i].prime(f, g, r[lo:hi], SG[lo:hi], StF[lo:hi])
-                lo = hi
-            share = (time.perf_counter() - tick) / F.shape[0]
+            B = _stacked_pass(problem, group, views, flat)
+            for i, _ in group:
+                stacked[i] = B
+            share = (time.perf_counter() - tick) / B
             for i, (f, _) in group:
                 clocks[i].seconds += share * f.shape[0]
 
 
-def _stacks(wanting, max_stack: int):
-    """Groups of requests that can share an operator call: the same factor width k, at most
-    ``max_stack`` trajectories, in the order given."""
+def _stacks_products(problem, wanting) -> bool:
+    """True when the stacked call goes through the products F Gᵀ (a flat NumPy operator): then
+    runs of any factor width k share a pass, and S itself is at hand for SVP's step."""
+    from .operators.base import FlatMatrixOperator
+
+    return (isinstance(problem.operator, FlatMatrixOperator)
+            and all(isinstance(f, np.ndarray) for _, (f, _) in wanting))
+
+
+def _stacked_pass(problem, group, views, flat: bool) -> int:
+    """One operator call for the runs of ``group``; primes each run's view. Returns the batch."""
+    xp = backend.namespace(group[0][1][0])
+    if flat:
+        # What FlatMatrixOperator.residual_and_grads computes, on the products of every run
+        # (each run's F Gᵀ, S G and Sᵀ F are the same calls as alone, so bitwise the same).
+        products = [f @ g.mT for _, (f, g) in group]
+        P = products[0] if len(group) == 1 else xp.concat(products, axis=0)
+        r, S = problem.residual_and_adjoint(P)
+        lo = 0
+        for (i, (f, g)), Pi in zip(group, products):
+            hi = lo + f.shape[0]
+            Si = S[lo:hi]
+            views[i].prime(f, g, r[lo:hi], Si @ g, Si.mT @ f, Pi, Si)
+            lo = hi
+        return P.shape[0]
+    if len(group) == 1:
+        F, G = group[0][1]
+    else:
+        F = xp.concat([f for _, (f, _) in group], axis=0)
+        G = xp.concat([g for _, (_, g) in group], axis=0)
+    r, SG, StF = problem.residual_and_grads(F, G)
+    lo = 0
+    for i, (f, g) in group:
+        hi = lo + f.shape[0]
+        views[i].prime(f, g, r[lo:hi], SG[lo:hi], StF[lo:hi])
+        lo = hi
+    return F.shape[0]
+
+
+def _stacks(wanting, max_stack: int, flat: bool = False):
+    """Groups of requests that can share an operator call, at most ``max_stack`` trajectories,
+    in the order given: the same shapes, or any factor width k when ``flat``."""
     groups: dict = {}
     for i, (F, G) in wanting:
-        key = (F.shape[-1], F.shape[-2], G.shape[-2])
+        key = (F.shape[-2], G.shape[-2]) if flat else (F.shape[-1], F.shape[-2], G.shape[-2])
         group, size = groups.get(key, ([], 0))
         if group and size + F.shape[0] > max_stack:
             yield group

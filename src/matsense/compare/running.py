@@ -14,7 +14,7 @@ from .. import backend
 from ..methods.base import product
 from ..problems import Problem
 from ..run import run, run_together
-from .entries import DEFAULT_SEEDS, CompareSettings, Entry
+from .entries import DEFAULT_SEEDS, ENTRY_KEYS, CompareSettings, Entry
 from .reference import reference_check, reference_figure
 
 
@@ -75,45 +75,59 @@ def one_run(entry: Entry, problem: Problem, settings: CompareSettings, k: int, s
 
 
 def runs_together(entries, problem: Problem, settings: CompareSettings, k: int, seed: int):
-    """Run ``entries`` on ``problem`` in lock-step, one stacked operator pass per iteration.
+    """Run ``entries`` on ``problem`` at width ``k`` in lock-step, one stacked operator pass
+    per iteration.
 
     Returns [(per-seed result, error curve, method)] in the order of
     ``entries``; each run equals :func:`one_run` bitwise with the same kernel
     (up to four trajectories per stacked pass; see :func:`matsense.run_together`).
     """
-    sigma_1 = float(problem.meta["singular_values"][0])
-    methods = [e.make_method(sigma_1) for e in entries]
-    starts = [e.initial_factors(problem, k, settings.alpha, seed) for e in entries]
-    budgets = [settings.budget(e.key) for e in entries]
-    trajs = run_together(problem, list(zip(methods, starts)), budgets, tol=settings.tol,
-                         record_every=settings.record_every, record=RECORD)
-    return [(*_result(t, problem, b, seed), m) for t, b, m in zip(trajs, budgets, methods)]
+    return one_problem_runs([(e, k) for e in entries], problem, settings, seed)
 
 
-def cell_runs(settings: CompareSettings, seed: int, kappa: float):
-    """Every run of one (seed, κ): both problems, every k, each problem's methods stacked.
+def cell_runs(settings: CompareSettings, seed: int, kappa: float, symmetric: bool | None = None):
+    """Every run of one (seed, κ) on one problem (``symmetric``; None: both problems).
 
-    Returns ``[(entry key, k, result, curve, method params)]`` in grid order. What a
-    worker process computes; one thread for BLAS and the kernels, so the results do
+    The runs of a problem — every method and every k — advance in lock-step,
+    one stacked operator pass per iteration for up to four trajectories
+    (:func:`matsense.run_together`). Returns ``[(entry key, k, result, curve,
+    method)]`` in grid order (k, then the order of ENTRIES). What a worker
+    process computes; one thread for BLAS and the kernels, so the results do
     not depend on where it runs.
     """
     from ..operators import single_threaded
 
     entries = settings.entries()
+    kinds = sorted({e.symmetric for e in entries}) if symmetric is None else [symmetric]
     out = []
     with single_threaded():
-        for sym in sorted({e.symmetric for e in entries}):
-            problem = make_problem(settings, kappa, sym, seed)
+        for sym in kinds:
             group = [e for e in entries if e.symmetric == sym]
-            for mult in settings.k_multipliers:
-                k = mult * settings.r
-                for entry, (res, curve, method) in zip(group, runs_together(group, problem,
-                                                                            settings, k, seed)):
-                    out.append((entry.key, k, res, curve, method))
+            if not group:
+                continue
+            problem = make_problem(settings, kappa, sym, seed)
+            cells = [(entry, mult * settings.r) for mult in settings.k_multipliers
+                     for entry in group]
+            runs = one_problem_runs(cells, problem, settings, seed)
+            out += [(entry.key, k, *run_) for (entry, k), run_ in zip(cells, runs)]
             del problem
     order = {e.key: i for i, e in enumerate(entries)}
     out.sort(key=lambda row: (row[1], order[row[0]]))
     return out
+
+
+def one_problem_runs(cells, problem: Problem, settings: CompareSettings, seed: int):
+    """The runs ``cells`` = [(entry, k)] on ``problem`` in lock-step (see :func:`runs_together`)."""
+    sigma_1 = float(problem.meta["singular_values"][0])
+    methods = [e.make_method(sigma_1) for e, _ in cells]
+    starts = [e.initial_factors(problem, k, settings.alpha, seed) for e, k in cells]
+    budgets = [settings.budget(e.key) for e, _ in cells]
+    trajs = run_together(problem, list(zip(methods, starts)), budgets, tol=settings.tol,
+                         record_every=settings.record_every, record=RECORD)
+    return [(*_result(t, problem, b, seed), m) for t, b, m in zip(trajs, budgets, methods)]
+
+
+ENTRY_ORDER = {key: i for i, key in enumerate(ENTRY_KEYS)}
 
 
 def _median(values):
@@ -202,24 +216,31 @@ def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bo
     from ..threads import usable_cores
 
     entries = settings.entries()
-    tasks = [(seed, kappa) for seed in seeds for kappa in settings.kappas]
+    kinds = sorted({e.symmetric for e in entries})
+    # One task per problem; the ill-conditioned ones (the longest runs) first.
+    tasks = [(seed, kappa, sym) for kappa in sorted(settings.kappas, reverse=True)
+             for sym in kinds for seed in seeds]
     if workers is None:
         workers = min(usable_cores(), len(tasks))
     workers = V.int_in_range("workers", workers, 1)
     done = {}
-    for (seed, kappa), rows in _cells(settings, tasks, workers):
-        done[(seed, kappa)] = rows
+    for (seed, kappa, sym), rows in _cells(settings, tasks, workers):
+        done[(seed, kappa, sym)] = rows
         for key, k, res, _, _ in rows:
             entry = next(e for e in entries if e.key == key)
             _log_run(log_path, progress, entry, kappa, k, seed, res)
     per: dict[tuple, list] = {}
     methods: dict[tuple, object] = {}
     curves: list[dict] = []
-    for seed, kappa in tasks:  # grid order, whatever order the tasks finished in
-        for key, k, res, curve, method in done[(seed, kappa)]:
-            per.setdefault((key, kappa, k), []).append(res)
-            methods[(key, kappa, k)] = method
-            curves.append({"method": key, "kappa": float(kappa), "k": k, "seed": seed, **curve})
+    for seed in seeds:  # grid order, whatever order the tasks finished in
+        for kappa in settings.kappas:
+            rows = [row for sym in kinds for row in done[(seed, kappa, sym)]]
+            rows.sort(key=lambda row: (row[1], ENTRY_ORDER[row[0]]))
+            for key, k, res, curve, method in rows:
+                per.setdefault((key, kappa, k), []).append(res)
+                methods[(key, kappa, k)] = method
+                curves.append({"method": key, "kappa": float(kappa), "k": k, "seed": seed,
+                               **curve})
     records = [aggregate(entry, methods[(entry.key, kappa, k)], settings, kappa, k,
                          per[(entry.key, kappa, k)])
                for kappa, _, k in settings.grid() for entry in entries]
@@ -227,10 +248,10 @@ def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bo
 
 
 def _cells(settings, tasks, workers: int):
-    """Yield ((seed, κ), rows) as tasks finish: here, or in a supervised process pool."""
+    """Yield ((seed, κ, symmetric), rows) as tasks finish: here, or in a supervised pool."""
     if workers == 1 or len(tasks) < 2:
-        for seed, kappa in tasks:
-            yield (seed, kappa), cell_runs(settings, seed, kappa)
+        for task in tasks:
+            yield task, cell_runs(settings, *task)
         return
     import concurrent.futures as cf
 
@@ -239,8 +260,7 @@ def _cells(settings, tasks, workers: int):
 
     with process_pool(workers) as pool:
         with single_thread_env():
-            futures = {pool.submit(cell_runs, settings, seed, kappa): (seed, kappa)
-                       for seed, kappa in tasks}
+            futures = {pool.submit(cell_runs, settings, *task): task for task in tasks}
         for fut in cf.as_completed(futures):
             yield futures[fut], fut.result()
 

@@ -1,14 +1,48 @@
-"""One pass over A compiled with numba: each thread streams its own rows four at a time.
+"""One pass over A compiled with numba: r = p Aᵀ − y and s = r A, each thread on its own rows.
 
-Each thread takes a contiguous range of rows, and for every group of four rows
-computes their residuals and adds their share to a private partial 𝒜*(r)
-while the rows are in L1/L2; one fork/join per call. The partial sums are
-added in thread order afterwards.
+Threads. Each thread takes a contiguous range of ``ceil(m / T)`` rows and, for
+every tile of rows, computes their residuals and adds their share to a private
+partial ``s`` while the rows are in L1/L2; one fork/join per call. The
+partials are added in thread order afterwards, so a fixed thread count gives a
+fixed result.
+
+float64 (C-contiguous A): register tiles with explicit SIMD lanes. A tile is R
+rows of A × W trajectories (rows of p): R·W dot products share each load of
+A and of p, then the R residuals of each trajectory are added into its row of
+``s`` in one pass over the tile's rows. The tile plan (:func:`tile_plan`):
+
+* B ≤ 2: R = 8, one chunk of all B trajectories;
+* B > 2: R = 5, B split into ⌈B/4⌉ chunks of near-equal width ≤ 4
+  (e.g. 10 → 4, 3, 3);
+* the rows a thread has left over (fewer than R) run as 1 row × 1
+  trajectory tiles.
+
+Why a trajectory's numbers do not depend on the batch. Every operation is an
+IEEE add/subtract or an ``fma`` with one rounding, and none uses fast-math,
+so the compiler cannot reorder them. The dot product of row i with ``p[b]``
+is eight fma chains on an ``<8 x double>`` vector (lane l takes the columns
+j ≡ l mod 8, j increasing), summed as ``((l0+l1)+(l2+l3)) + ((l4+l5)+(l6+l7))``,
+then a scalar fma chain over the last ``d mod 8`` columns, then ``− y[i]``;
+``s[b, j]`` is an fma chain over the thread's rows in increasing order. None of
+this involves R, W, B, the position of b in the batch or the other
+trajectories, so ``r[b]`` and ``s[b]`` are bitwise the same whether a
+trajectory runs alone or stacked with any others, at a given thread count
+(which fixes the row ranges and the summation of the partials). The vector type
+and its operations are in :mod:`._simd`; the tiles and one parallel driver per
+tile plan are generated into :mod:`._numba_tiles` by :mod:`._gen_tiles`, and
+compile on first use of a plan (B = 1 compiles one driver and two tiles) into
+numba's on-disk cache.
+
+Other dtypes (float32), and A that is not C-contiguous (dispatch never sends
+one): a loop over rows four at a time that LLVM vectorizes with
+``reassoc``/``contract``; its rounding depends on B.
 """
 
 from __future__ import annotations
 
+import collections
 import functools
+import importlib
 import threading
 
 import numpy as np
@@ -17,10 +51,71 @@ from ...threads import numba_module, numba_usable
 
 _numba_lock = threading.Lock()
 
+#: Rows per tile for batches of at most two trajectories, and for larger batches.
+ROWS_SMALL_BATCH, ROWS_LARGE_BATCH = 8, 5
+#: The widest trajectory chunk of a tile.
+MAX_WIDTH = 4
+
+
+def tile_plan(B: int) -> tuple[int, tuple[int, ...]]:
+    """(R, chunk widths) for a batch of B ≥ 1: rows per tile, and trajectories per chunk (sum B)."""
+    if B <= 2:
+        return ROWS_SMALL_BATCH, (B,)
+    n = -(-B // MAX_WIDTH)
+    q, rem = divmod(B, n)
+    return ROWS_LARGE_BATCH, (q + 1,) * rem + (q,) * (n - rem)
+
+
+def driver_name(R: int, widths) -> str:
+    """Name of the generated driver for R-row tiles with chunks of the given widths."""
+    return f"rows{R}_w" + "".join(str(w) for w in sorted(set(widths), reverse=True))
+
+
+_CompileStats = collections.namedtuple("_CompileStats", "cache_hits cache_misses")
+
+
+class _Kernels:
+    """The compiled kernels of this process (numba dispatchers, each compiled on first use)."""
+
+    def __init__(self, reassoc):
+        self.reassoc = reassoc
+        self._tiles = importlib.import_module("._numba_tiles", __package__)
+        self._plans = {}
+
+    def tiled(self, B: int):
+        """(driver, chunks) of the float64 tile plan for B ≥ 1; chunks: int64 rows
+        (first trajectory, width)."""
+        plan = self._plans.get(B)
+        if plan is None:
+            R, widths = tile_plan(B)
+            starts = np.cumsum((0,) + widths[:-1])
+            plan = self._plans[B] = (getattr(self._tiles, driver_name(R, widths)),
+                                     np.array([starts, widths], dtype=np.int64).T.copy())
+        return plan
+
+    def _entry_points(self):
+        yield self.reassoc
+        for R, widths in {tile_plan(B) for B in self._plans}:
+            yield getattr(self._tiles, driver_name(R, widths))
+
+    @property
+    def stats(self):
+        """numba's cache hits and misses of the kernels called from Python, keyed by
+        (function, signature). The tiles a driver calls are compiled (or not) with it
+        and not counted."""
+        hits, misses = collections.Counter(), collections.Counter()
+        for dispatcher in set(self._entry_points()):
+            st = dispatcher.stats
+            name = dispatcher.py_func.__name__
+            hits.update({(name, sig): n for sig, n in st.cache_hits.items()})
+            misses.update({(name, sig): n for sig, n in st.cache_misses.items()})
+        return _CompileStats(hits, misses)
+
 
 @functools.lru_cache(maxsize=1)
 def _numba_kernel():
-    """Compile-on-first-use numba kernel, or None when numba is not installed."""
+    """The compiled kernels (:class:`_Kernels`, compiled on first use), or None when
+    numba is not installed."""
     numba = numba_module()
     if numba is None:
         return None
@@ -73,7 +168,7 @@ def _numba_kernel():
                         S[b, j] += ri * A[i, j]
                 i += 1
 
-    return kernel
+    return _Kernels(kernel)
 
 
 def numba_available() -> bool:
@@ -102,20 +197,27 @@ def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None
     """r = p Aᵀ − y and s = r A in one pass, compiled with numba.
 
     Same arguments and results as :func:`~.numpy_loop.fused_numpy` (no block
-    size: each thread streams its rows four at a time). ``threads`` caps the
-    thread count for this call (at most numba's ``NUMBA_NUM_THREADS``); None
-    keeps numba's current count. The partial sums, one per thread, are added
-    in thread order, so a fixed thread count gives a fixed result. Calls are
-    serialized by a lock because numba's default thread pool must not be
-    entered from two Python threads at once. Raises ``RuntimeError`` if numba
-    is not installed.
+    size: each thread streams its rows in tiles, see the module docstring).
+    ``threads`` caps the thread count for this call (at most numba's
+    ``NUMBA_NUM_THREADS``); None keeps numba's current count. The partial sums,
+    one per thread, are added in thread order, so a fixed thread count gives a
+    fixed result; for float64 each trajectory's ``r[b]``, ``s[b]`` are moreover
+    the same bits whatever other trajectories share the call. ``p`` and ``y``
+    that are not C-contiguous are copied. Calls are serialized by a lock
+    because numba's default thread pool must not be entered from two Python
+    threads at once. Raises ``RuntimeError`` if numba is not installed.
     """
-    kernel = _numba_kernel()
-    if kernel is None:
+    kernels = _numba_kernel()
+    if kernels is None:
         raise RuntimeError("fused_numba needs numba (pip install numba)")
     numba = numba_module()
+    p = np.ascontiguousarray(p)
+    y = np.ascontiguousarray(y)
     m, d = A.shape
     B = p.shape[0]
+    f64 = np.dtype(np.float64)
+    tiled = (B > 0 and A.dtype == f64 and p.dtype == f64 and y.dtype == f64
+             and A.flags.c_contiguous)  # the tiles' vector loads assume C-contiguous rows
     r = np.empty((B, m), dtype=A.dtype)
     with _numba_lock:
         saved = numba.get_num_threads()
@@ -124,8 +226,12 @@ def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None
             numba.set_num_threads(count)
         try:
             parts = np.empty((count, B, d), dtype=A.dtype)
-            kernel(A, p, y, r, parts)
+            if tiled:
+                driver, chunks = kernels.tiled(B)
+                driver(A, p, y, r, parts, chunks)
+            else:
+                kernels.reassoc(A, p, y, r, parts)
         finally:
             if count != saved:
                 numba.set_num_threads(saved)
-    return r, parts.sum(axis=0)
+    return r, (parts[0] if count == 1 else parts.sum(axis=0))

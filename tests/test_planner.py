@@ -144,7 +144,9 @@ def test_a_forced_kernel_is_not_planned(kernel, B, spy, monkeypatch):
     assert planned_kernel(DenseOperator(A.reshape(-1, 37, 1)), B) == kernel
 
 
-@pytest.mark.parametrize("B, fixed", [(1, "numba"), (4, "numba"), (5, "two-pass")])
+@pytest.mark.parametrize("B, fixed", [(1, "numba"), (4, "numba"),
+                                      (dispatch.FUSED_MAX_BATCH, "numba"),
+                                      (dispatch.FUSED_MAX_BATCH + 1, "two-pass")])
 def test_bitwise_mode_uses_a_fixed_kernel(B, fixed, spy, monkeypatch):
     A, p, y = _case(B)
     with threads.single_threaded():
@@ -170,6 +172,10 @@ def test_without_numba_the_numpy_loop_serves_and_says_so_once(spy, monkeypatch):
         assert len(said) == 1 and said[0].startswith("numba cannot be imported (ModuleNotFoundError")
         assert "using the NumPy one-pass loop instead" in said[0]
         assert "numba" not in spy and spy[-1] == "numpy"  # bitwise mode: the loop
+        A5, p5, y5 = _case(dispatch.LOOP_MAX_BATCH + 1)
+        with threads.single_threaded():
+            dispatch.residual_and_adjoint_flat(A5, p5, y5)
+        assert spy[-1] == "two-pass"  # ... up to LOOP_MAX_BATCH, then the GEMMs
         (plan,) = planner.plans()
         assert set(plan["median_s"]) <= {"numpy", "two-pass"}
     finally:

@@ -551,7 +551,8 @@ class _Account:
         return self.seconds
 
 
-def run_together(problem, runs, iters=1000, *, max_stack: int = 4, **options) -> list:
+def run_together(problem, runs, iters=1000, *, max_stack: int | None = None,
+                 **options) -> list:
     """Several runs on one problem in lock-step, sharing one operator pass per iteration.
 
     Parameters
@@ -571,10 +572,15 @@ def run_together(problem, runs, iters=1000, *, max_stack: int = 4, **options) ->
     **options
         As for :func:`run` (``tol``, ``record_every``, ``divergence_factor``,
         ``record``), the same for every run.
-    max_stack : int
-        Most trajectories per stacked operator call. Up to 4, the one-pass CPU
-        kernels compute each trajectory exactly as alone, so each run's result
-        is bitwise what :func:`run` gives (with the same kernel and threads).
+    max_stack : int, optional
+        Most trajectories per stacked operator call; default
+        :data:`matsense.operators.dispatch.FUSED_MAX_BATCH` (16), the largest
+        batch that bitwise mode (:func:`~matsense.threads.single_threaded`)
+        runs with the one-pass kernel. The numba kernel computes each
+        trajectory exactly as alone whatever the batch (float64), so inside
+        ``single_threaded()`` each run's result is bitwise what :func:`run`
+        gives; outside it the planner may pick another kernel for the stacked
+        batch than for one run, and results agree to rounding.
 
     Returns
     -------
@@ -591,6 +597,8 @@ def run_together(problem, runs, iters=1000, *, max_stack: int = 4, **options) ->
             raise V.ArgumentTypeError(f"run_together: each run must be a (method, init) pair, "
                                       f"got {type(pair).__name__}")
         V.method_arg(pair[0], "run_together")
+    if max_stack is None:
+        from .operators.dispatch import FUSED_MAX_BATCH as max_stack
     max_stack = V.int_in_range("max_stack", max_stack, 1)
     budgets = [iters] * len(runs) if isinstance(iters, (int, np.integer)) else list(iters)
     if len(budgets) != len(runs):

@@ -80,7 +80,7 @@ def runs_together(entries, problem: Problem, settings: CompareSettings, k: int, 
 
     Returns [(per-seed result, error curve, method)] in the order of
     ``entries``; each run equals :func:`one_run` bitwise with the same kernel
-    (up to four trajectories per stacked pass; see :func:`matsense.run_together`).
+    (see :func:`matsense.run_together`).
     """
     return one_problem_runs([(e, k) for e in entries], problem, settings, seed)
 
@@ -89,7 +89,7 @@ def cell_runs(settings: CompareSettings, seed: int, kappa: float, symmetric: boo
     """Every run of one (seed, κ) on one problem (``symmetric``; None: both problems).
 
     The runs of a problem — every method and every k — advance in lock-step,
-    one stacked operator pass per iteration for up to four trajectories
+    one stacked operator pass per iteration for up to 16 trajectories
     (:func:`matsense.run_together`). Returns ``[(entry key, k, result, curve,
     method)]`` in grid order (k, then the order of ENTRIES). What a worker
     process computes; one thread for BLAS and the kernels, so the results do

@@ -16,7 +16,7 @@ NumPy arrays, ``MATSENSE_KERNEL=auto`` (the default):
   keeps the fastest;
 * inside :func:`matsense.threads.single_threaded` (sweeps, ``reproduce``) the
   kernel is fixed so results are bitwise the same on every machine: numba on
-  one thread for B ≤ :data:`FUSED_MAX_BATCH`, the two GEMMs beyond (the NumPy
+  one thread for B ≤ :data:`FUSED_MAX_BATCH` (16), the two GEMMs beyond (the NumPy
   loop replaces numba when numba cannot be imported, with a warning);
 * a ``block_rows`` set on the operator asks for the NumPy loop.
 
@@ -50,10 +50,15 @@ from .kernels.two_pass import two_pass
 
 KERNELS = ("auto", "numba", "numpy", "two-pass", "triton")
 
-# Beyond this many trajectories the two passes are GEMMs with arithmetic intensity
-# ~B/4 flop/byte (float64): compute bound, so re-reading A is free. The fixed choice
-# of bitwise mode switches to them there; the planner measures instead.
-FUSED_MAX_BATCH = 4
+# The fixed choice of bitwise mode runs the one-pass kernel up to this many trajectories
+# and the two GEMMs beyond (the planner measures instead). numba's register tiles on one
+# thread beat OpenBLAS's GEMMs on one thread up to B = 32 on the 2-core VM (B = 16: 46 vs
+# 80 ms at m = 2500, d = 10⁴; 1.7 vs 1.9 ms at 900 × 900; B = 64: 211 vs 167 ms), and
+# compute each trajectory exactly as alone, so run_together stacks up to this many.
+FUSED_MAX_BATCH = 16
+# The NumPy one-pass loop (numba absent) runs B matrix-vector products per block: the
+# GEMMs overtake it sooner.
+LOOP_MAX_BATCH = 4
 
 
 class KernelWarning(UserWarning):
@@ -133,7 +138,8 @@ def _decide(A, B: int, block_rows, kernel: str, threads, warn: bool = True):
     one_pass = _numba_or_loop(A, warn)
     if is_single_threaded():
         # Bitwise mode: a fixed kernel, never one picked by timing.
-        return one_pass if B <= FUSED_MAX_BATCH else "two-pass"
+        cap = FUSED_MAX_BATCH if one_pass == "numba" else LOOP_MAX_BATCH
+        return one_pass if B <= cap else "two-pass"
     # The NumPy loop races only where numba cannot run: next to numba it never won on the
     # quiet 2-core VM of benchmarks/bench_kernels.py, and every candidate makes planning
     # dearer (planning must stay under 2 % of a 1000-iteration run).
@@ -166,8 +172,8 @@ def residual_and_adjoint_flat(A, p, y, block_rows: int | None = None):
     (:mod:`.planner`) times the candidates on the first call of each
     configuration and keeps the fastest — except inside
     :func:`~matsense.threads.single_threaded`, where the kernel is fixed:
-    numba on one thread for B ≤ ``FUSED_MAX_BATCH`` (the NumPy loop when
-    numba cannot be imported), the two GEMMs beyond. A ``block_rows`` set on
+    numba on one thread for B ≤ ``FUSED_MAX_BATCH`` (the NumPy loop for
+    B ≤ ``LOOP_MAX_BATCH`` when numba cannot be imported), the two GEMMs beyond. A ``block_rows`` set on
     the operator asks for the NumPy loop with that block size. torch tensors
     use two matrix products (or the Triton kernel when asked for). A kernel
     that does not apply says so once (:class:`KernelWarning`).

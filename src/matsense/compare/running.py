@@ -34,8 +34,21 @@ def seed_list(seeds, settings_name: str) -> list[int]:
 
 
 def make_problem(settings: CompareSettings, kappa: float, symmetric: bool, seed: int) -> Problem:
-    return Problem.generate(settings.ensemble, settings.n, r=settings.r, m=settings.m,
-                            kappa=kappa, spacing=settings.spacing, symmetric=symmetric, seed=seed)
+    """The problem of one (κ, seed): PSD for the X Xᵀ entries (``symmetric``), else general.
+
+    Only X Xᵀ methods run on the PSD problem, so its dense Gaussian operator is
+    replaced by the packed symmetric one (:meth:`Problem.with_symmetric_operator`):
+    the same y and, for X Xᵀ, the same trajectory (to rounding) from half the
+    bytes per iteration.
+    """
+    from ..operators import DenseOperator
+
+    problem = Problem.generate(settings.ensemble, settings.n, r=settings.r, m=settings.m,
+                               kappa=kappa, spacing=settings.spacing, symmetric=symmetric,
+                               seed=seed)
+    if symmetric and type(problem.operator) is DenseOperator:
+        problem = problem.with_symmetric_operator()
+    return problem
 
 
 #: What the comparison records (its tables and curves read these only).

@@ -127,6 +127,9 @@ def test_thread_setting_reaches_the_numba_kernel(monkeypatch):
     r, s = dispatch.residual_and_adjoint_flat(A, p, y)
     assert np.array_equal(r, ref[0]) and np.array_equal(s, ref[1])  # one partial sum, same order
     assert numba.get_num_threads() == before
+    monkeypatch.delenv("MATSENSE_THREADS")  # below THREADED_MIN_BYTES: one thread all the same
+    r, s = dispatch.residual_and_adjoint_flat(A, p, y)
+    assert np.array_equal(r, ref[0]) and np.array_equal(s, ref[1])
 
 
 def test_numba_kernel_is_loaded_from_the_disk_cache_in_a_fresh_process(tmp_path):

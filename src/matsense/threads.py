@@ -31,7 +31,7 @@ import numpy as np
 
 __all__ = ["usable_cores", "kernel_threads", "threads_setting", "single_threaded",
            "is_single_threaded", "single_blas_thread", "blas_threads_for", "numba_usable",
-           "numba_import_error", "THREADED_MIN_BYTES", "SMALL_OPERATOR_BYTES"]
+           "numba_import_error", "THREADED_MIN_BYTES", "SMALL_OPERATOR_BYTES", "numba_threads"]
 
 # Below this size one thread is faster for the NumPy loop: handing work to the pool costs
 # tens of µs, and a small A is read from the cache at a rate one core nearly saturates.
@@ -229,6 +229,22 @@ def threads_setting() -> int | None:
     if _threads_override is not None:
         return _threads_override
     return _parse_threads(env_value("MATSENSE_THREADS"))
+
+
+def numba_threads(nbytes: int) -> int | None:
+    """Threads for the numba one-pass kernel over an operator of ``nbytes``.
+
+    :func:`threads_setting` when fixed; otherwise 1 below
+    :data:`THREADED_MIN_BYTES` (a pass over a few MiB takes ~0.1 ms: a
+    fork/join across cores buys little there and, when another process holds
+    a core, waits a scheduler slice for it — benchmarks/bench_kernels.py with
+    one core kept busy measured the two-thread kernel at 2–3× the two BLAS
+    products at n = 30), else None (numba's thread count, the usable cores).
+    """
+    fixed = threads_setting()
+    if fixed is not None:
+        return fixed
+    return 1 if nbytes < THREADED_MIN_BYTES else None
 
 
 def kernel_threads(nbytes: int) -> int:

@@ -41,7 +41,7 @@ import warnings
 import numpy as np
 
 from ..threads import (env_value, is_single_threaded, kernel_threads, numba_import_error,
-                       threads_setting)
+                       numba_threads, threads_setting)
 from . import planner
 from .blocking import block_rows_for
 from .kernels import numba_kernel
@@ -148,10 +148,10 @@ def _decide(A, B: int, block_rows, kernel: str, threads, warn: bool = True):
     return planner.plan_for(key, candidates) if warn else planner.lookup(key)
 
 
-def _run(name: str, A, p, y, block_rows, threads):
+def _run(name: str, A, p, y, block_rows):
     """Kernel ``name`` on NumPy arrays (p, y of A's dtype, C-contiguous)."""
     if name == "numba":
-        return numba_kernel.fused_numba(A, p, y, threads)
+        return numba_kernel.fused_numba(A, p, y, numba_threads(A.nbytes))
     if name == "numpy":
         if block_rows is None:
             block_rows = block_rows_for(A.shape[1], A.dtype.itemsize)
@@ -189,7 +189,7 @@ def residual_and_adjoint_flat(A, p, y, block_rows: int | None = None):
     def run(name):
         if name == "two-pass":  # the GEMMs on the caller's arrays, as they always were
             return two_pass(A, p_in, y_in)
-        return _run(name, A, p, y, block_rows, threads)
+        return _run(name, A, p, y, block_rows)
 
     decision = _decide(A, p.shape[0], block_rows, kernel, threads)
     if isinstance(decision, str):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -495,6 +496,18 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
 
 
 # ---------------------------------------------------------------- run_together
+class _Primed(NamedTuple):
+    """One run's share of a stacked operator call (P and S only where the call formed them)."""
+
+    F: object
+    G: object
+    r: object
+    SG: object
+    StF: object
+    P: object = None
+    S: object = None
+
+
 class _Prefetched:
     """A view of a problem whose next operator evaluation may already be computed.
 
@@ -514,7 +527,7 @@ class _Prefetched:
         return getattr(self._problem, name)
 
     def prime(self, F, G, r, SG, StF, P=None, S=None):
-        self._primed = (F, G, r, SG, StF, P, S)
+        self._primed = _Primed(F, G, r, SG, StF, P, S)
 
     def _take(self):
         primed, self._primed = self._primed, None
@@ -522,14 +535,14 @@ class _Prefetched:
 
     def residual_and_grads(self, F, G):
         primed = self._take()
-        if primed is not None and _same(primed[0], F) and _same(primed[1], G):
-            return primed[2:5]
+        if primed is not None and _same(primed.F, F) and _same(primed.G, G):
+            return primed.r, primed.SG, primed.StF
         return self._problem.residual_and_grads(F, G)
 
     def residual_and_adjoint(self, P):
         primed = self._take()
-        if primed is not None and primed[6] is not None and _same(primed[5], P):
-            return primed[2], primed[6]
+        if primed is not None and primed.S is not None and _same(primed.P, P):
+            return primed.r, primed.S
         return self._problem.residual_and_adjoint(P)
 
 

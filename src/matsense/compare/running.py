@@ -51,6 +51,15 @@ def make_problem(settings: CompareSettings, kappa: float, symmetric: bool, seed:
     return problem
 
 
+#: Position of each method in the tables (the order of ENTRIES).
+ENTRY_ORDER = {key: i for i, key in enumerate(ENTRY_KEYS)}
+
+
+def _grid_order(row) -> tuple:
+    """Sort key of a (entry key, k, ...) row: k, then the order of ENTRIES."""
+    return row[1], ENTRY_ORDER[row[0]]
+
+
 #: What the comparison records (its tables and curves read these only).
 RECORD = ("error", "rel_error")
 
@@ -87,17 +96,6 @@ def one_run(entry: Entry, problem: Problem, settings: CompareSettings, k: int, s
     return (*_result(traj, problem, budget, seed), method)
 
 
-def runs_together(entries, problem: Problem, settings: CompareSettings, k: int, seed: int):
-    """Run ``entries`` on ``problem`` at width ``k`` in lock-step, one stacked operator pass
-    per iteration.
-
-    Returns [(per-seed result, error curve, method)] in the order of
-    ``entries``; each run equals :func:`one_run` bitwise with the same kernel
-    (see :func:`matsense.run_together`).
-    """
-    return one_problem_runs([(e, k) for e in entries], problem, settings, seed)
-
-
 def cell_runs(settings: CompareSettings, seed: int, kappa: float, symmetric: bool | None = None):
     """Every run of one (seed, κ) on one problem (``symmetric``; None: both problems).
 
@@ -124,13 +122,16 @@ def cell_runs(settings: CompareSettings, seed: int, kappa: float, symmetric: boo
             runs = one_problem_runs(cells, problem, settings, seed)
             out += [(entry.key, k, *run_) for (entry, k), run_ in zip(cells, runs)]
             del problem
-    order = {e.key: i for i, e in enumerate(entries)}
-    out.sort(key=lambda row: (row[1], order[row[0]]))
+    out.sort(key=_grid_order)
     return out
 
 
 def one_problem_runs(cells, problem: Problem, settings: CompareSettings, seed: int):
-    """The runs ``cells`` = [(entry, k)] on ``problem`` in lock-step (see :func:`runs_together`)."""
+    """The runs ``cells`` = [(entry, k)] on ``problem`` in lock-step, one stacked operator pass
+    per iteration (:func:`matsense.run_together`); each equals :func:`one_run` bitwise.
+
+    Returns [(per-seed result, error curve, method)] in the order of ``cells``.
+    """
     sigma_1 = float(problem.meta["singular_values"][0])
     methods = [e.make_method(sigma_1) for e, _ in cells]
     starts = [e.initial_factors(problem, k, settings.alpha, seed) for e, k in cells]
@@ -138,9 +139,6 @@ def one_problem_runs(cells, problem: Problem, settings: CompareSettings, seed: i
     trajs = run_together(problem, list(zip(methods, starts)), budgets, tol=settings.tol,
                          record_every=settings.record_every, record=RECORD)
     return [(*_result(t, problem, b, seed), m) for t, b, m in zip(trajs, budgets, methods)]
-
-
-ENTRY_ORDER = {key: i for i, key in enumerate(ENTRY_KEYS)}
 
 
 def _median(values):
@@ -248,7 +246,7 @@ def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bo
     for seed in seeds:  # grid order, whatever order the tasks finished in
         for kappa in settings.kappas:
             rows = [row for sym in kinds for row in done[(seed, kappa, sym)]]
-            rows.sort(key=lambda row: (row[1], ENTRY_ORDER[row[0]]))
+            rows.sort(key=_grid_order)
             for key, k, res, curve, method in rows:
                 per.setdefault((key, kappa, k), []).append(res)
                 methods[(key, kappa, k)] = method

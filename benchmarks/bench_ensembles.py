@@ -153,13 +153,17 @@ def case_rank_one(s: dict, quick: bool) -> dict:
 
 
 def _record_once(p, fac, truth, Delta0):
-    """What the recorder computes for one record (run._Recorder.add), from factors."""
+    """What the recorder computes for one record (run._Recorder.measure), from factors: the
+    error (the QR formula at these sizes), then one compiled call for the rest — or the
+    NumPy calls where that does not apply."""
     from matsense import diagnostics
 
     truth.error(fac)
-    truth.off_subspace(fac)
-    diagnostics.product_singular_values(fac)
-    diagnostics.imbalance_drift(*fac, Delta0)
+    if diagnostics.row_stats(fac, U=truth.U, V=truth.V, Delta0=Delta0,
+                             singular_values=True) is None:
+        truth.off_subspace(fac)
+        diagnostics.product_singular_values(fac)
+        diagnostics.imbalance_drift(*fac, Delta0)
 
 
 def case_completion(s: dict, quick: bool) -> dict:

@@ -462,6 +462,88 @@ def test_record_selects_the_history_quantities(small):
         ms.run(small, ms.GD(step_size=ETA), init, iters=3, record=["eror"])
 
 
+def _spread_batch(problem, k, symmetric=False):
+    """A batch of 5 starts of very different scales: under a tolerance they converge at
+    different iterations, so the batch compacts and rows are recorded off the grid."""
+    alphas = [0.3, 0.1, 0.03, 1e-3, 1e-5] if symmetric else [0.8, 0.5, 0.3, 0.2, 0.1]
+    make = ms.init.symmetric_random if symmetric else ms.init.small_random
+    inits = [make(problem, k, a, seed=i) for i, a in enumerate(alphas)]
+    if symmetric:
+        return np.stack(inits)
+    return tuple(np.stack([init[j] for init in inits]) for j in range(2))
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_history_rows_compiled_equal_numpy(symmetric, monkeypatch):
+    """Every history quantity from the one compiled call per row (diagnostics.row_stats)
+    equals the NumPy diagnostics' to rounding, with the same NaN pattern, statuses and
+    iterations — through a tolerance stop, a compacted batch and off-grid records."""
+    from matsense import diagnostics
+
+    p = ms.Problem.gaussian(9, r=2, m=150, singular_values=[1, 0.6], symmetric=symmetric,
+                            seed=4)
+    init = _spread_batch(p, 2 if symmetric else 3, symmetric)  # X Xᵀ: k = r (linear rate)
+    method = ms.GD(step_size=0.25)
+    fast = ms.run(p, method, init, iters=400, tol=1e-6, record_every=7)
+    monkeypatch.setattr(diagnostics, "_row_kernel", lambda: None)
+    slow = ms.run(p, method, init, iters=400, tol=1e-6, record_every=7)
+    converged = fast.iterations[fast.status == ms.Status.CONVERGED]
+    assert converged.size >= 3 and np.unique(converged).size >= 3  # the batch compacted
+    np.testing.assert_array_equal(fast.iterations, slow.iterations)
+    np.testing.assert_array_equal(fast.status, slow.status)
+    np.testing.assert_array_equal(fast._record.recorded, slow._record.recorded)
+    assert set(fast.history) == set(slow.history)
+    expected = {"residual_norm", "loss", "error", "rel_error", "off_subspace",
+                "singular_values"} | ({"imbalance_drift"} if not symmetric else set())
+    assert expected <= set(fast.history)
+    for key, val in fast.history.items():
+        if key == "time":
+            continue
+        np.testing.assert_array_equal(np.isnan(val), np.isnan(slow.history[key]), err_msg=key)
+        scale = np.nanmax(np.abs(slow.history[key]))
+        np.testing.assert_allclose(val, slow.history[key], rtol=1e-9, atol=1e-13 * scale,
+                                   err_msg=key)
+
+
+def test_row_stats_columns_and_refusals():
+    """row_stats: each column equals its NumPy diagnostic (F Gᵀ and X Xᵀ, a batch, strided
+    inputs), NaN where not asked; None for what it does not take (float32, 2-D factors)."""
+    from matsense import diagnostics as D
+
+    rng = np.random.default_rng(5)
+    B, n1, n2, k, r = 3, 11, 8, 4, 2
+    U = np.linalg.qr(rng.standard_normal((n1, r)))[0]
+    V = np.linalg.qr(rng.standard_normal((n2, r)))[0]
+    M = U @ np.diag([2.0, 0.5]) @ V.T
+    F = rng.standard_normal((B, k, n1)).transpose(0, 2, 1)  # not C-contiguous
+    G = rng.standard_normal((B, n2, k))
+    Delta0 = D.imbalance(F, G) + 0.1
+    out, Delta = D.row_stats((F, G), M_star=M, U=U, V=V, Delta0=Delta0, delta=True,
+                             singular_values=True)
+    np.testing.assert_allclose(out[:, 0], D.error(F @ G.mT, M), rtol=1e-12)
+    np.testing.assert_allclose(out[:, 1], D.off_subspace((F, G), U, V), rtol=1e-12)
+    np.testing.assert_allclose(out[:, 2], D.imbalance_drift(F, G, Delta0), rtol=1e-12)
+    np.testing.assert_allclose(Delta, D.imbalance(F, G), rtol=1e-12, atol=1e-13)
+    dense_sv = np.linalg.svd(F @ G.mT, compute_uv=False)[:, :k]
+    np.testing.assert_allclose(out[:, 3:], dense_sv, rtol=1e-10)
+    only_err, none = D.row_stats((F, G), M_star=M)
+    assert none is None and np.isnan(only_err[:, 1:]).all()
+    np.testing.assert_array_equal(only_err[:, 0], out[:, 0])
+    X = rng.standard_normal((B, n1, k))
+    sym, _ = D.row_stats((X,), M_star=U @ U.T, U=U, singular_values=True)
+    np.testing.assert_allclose(sym[:, 0], D.error(X @ X.mT, U @ U.T), rtol=1e-12)
+    np.testing.assert_allclose(sym[:, 1], D.off_subspace((X,), U, U), rtol=1e-12)
+    np.testing.assert_allclose(sym[:, 3:], np.linalg.svd(X, compute_uv=False) ** 2, rtol=1e-10)
+    assert np.isnan(sym[:, 2]).all()
+    assert D.row_stats((F.astype(np.float32), G.astype(np.float32)), M_star=M) is None
+    assert D.row_stats((F[0], G[0]), M_star=M) is None
+    with np.errstate(invalid="ignore"):
+        G_nan = G.copy()
+        G_nan[1, 0, 0] = np.nan
+        err = D.row_stats((F, G_nan), M_star=M)[0][:, 0]
+    assert np.isnan(err[1]) and np.isfinite(err[[0, 2]]).all()
+
+
 def test_run_together_equals_the_runs_one_by_one(small):
     from matsense.methods import PrecGD, ScaledGD
     from matsense.operators import single_threaded
@@ -521,7 +603,7 @@ def test_product_singular_values_from_the_k_by_k_cores(shapes, compiled, monkeyp
     from matsense import diagnostics
 
     if not compiled:
-        monkeypatch.setattr(diagnostics, "_product_sv_kernel", lambda: None)
+        monkeypatch.setattr(diagnostics, "_row_kernel", lambda: None)
     rng = np.random.default_rng(3)
     F = rng.standard_normal(shapes[0]) * np.array([1.0, 1e-3, 1e-6, 1e-9])
     G = rng.standard_normal(shapes[1])
@@ -540,7 +622,7 @@ def test_recorded_off_subspace_and_drift_equal_the_diagnostics(compiled, monkeyp
     from matsense import diagnostics
 
     if not compiled:
-        monkeypatch.setattr(diagnostics, "_factor_stats_kernel", lambda: None)
+        monkeypatch.setattr(diagnostics, "_row_kernel", lambda: None)
     p = ms.Problem.gaussian(12, 9, r=2, m=200, seed=0)
     F0, G0 = ms.init.small_random(p, 3, 0.1, seed=1)
     traj = ms.run(p, ms.GD(step_size=0.3), (F0, G0), iters=6, record_every=3)

@@ -83,54 +83,229 @@ def _compiled(build):
 
 
 @_compiled
-def _factor_stats_kernel(numba):
-    """The compiled kernel of :func:`factor_stats`."""
+def _row_kernel(numba):
+    """The compiled kernel of :func:`row_stats`."""
     @numba.njit(cache=True, nogil=True)
-    def kernel(F, G, U, V, Delta0, off, drift, Delta):  # pragma: no cover - compiled
+    def kernel(F, G, M, U, V, Delta0, symmetric, want_sv, out, Delta):  # pragma: no cover
         # One function, no calls to other compiled functions: numba caches it on disk.
+        # Plain loops, not BLAS: inside a run the row's code is cold, and BLAS calls cost
+        # more there than these loops (measured: 148 vs ~100 µs a row at n = 100). Loops
+        # also where a slice assignment would do: each one compiles to a lot of code (with
+        # eight of them the first compile took 7–8 s, without 3.2–3.5 s). A part
+        # runs when its input is non-empty: M (error), U (off-subspace), Delta0 (drift),
+        # Delta (Δ itself); and want_sv (σ(F Gᵀ)). Columns of out it does not fill are NaN.
         B, n1, k = F.shape
+        n2 = G.shape[1]
         r = U.shape[1]
+        sides = 1 if symmetric else 2
+        Gt = np.empty((k, n2))
+        row = np.empty(n2)
+        sq = np.empty(n2)
         C = np.empty((r, k))
         D = np.empty((k, k))
+        A = np.empty((max(n1, n2), k))
+        R = np.empty((2, k, k))
+        core = np.empty((k, k))
         for b in range(B):
-            total = 0.0
-            for which in range(2):  # ‖(I − W Wᵀ) Y_b‖²_F for (Y, W) = (F, U), (G, V)
-                Y = F if which == 0 else G
-                W = U if which == 0 else V
-                n = Y.shape[1]
-                C[:, :] = 0.0
-                for i in range(n):
+            for c in range(out.shape[1]):
+                out[b, c] = np.nan
+            if M.shape[0] > 0:  # ‖F Gᵀ − M*‖_F, one row of the product at a time
+                for p in range(k):  # Gᵀ: the inner loops run over contiguous memory
+                    for j in range(n2):
+                        Gt[p, j] = G[b, j, p]
+                for j in range(n2):  # squares summed per column: a loop that vectorizes
+                    sq[j] = 0.0
+                for i in range(n1):
+                    for j in range(n2):
+                        row[j] = -M[i, j]
+                    for p in range(k):
+                        f = F[b, i, p]
+                        for j in range(n2):
+                            row[j] += f * Gt[p, j]
+                    for j in range(n2):
+                        sq[j] += row[j] * row[j]
+                total = 0.0
+                for j in range(n2):
+                    total += sq[j]
+                out[b, 0] = np.sqrt(total)
+            if U.shape[0] > 0:  # ‖(I − W Wᵀ) Y_b‖_F over (Y, W) = (F, U), (G, V)
+                total = 0.0
+                for which in range(sides):
+                    Y = F if which == 0 else G
+                    W = U if which == 0 else V
+                    n = Y.shape[1]
                     for a in range(r):
-                        w = W[i, a]
                         for j in range(k):
-                            C[a, j] += w * Y[b, i, j]
-                for i in range(n):
-                    for j in range(k):
-                        v = Y[b, i, j]
+                            C[a, j] = 0.0
+                    for i in range(n):
                         for a in range(r):
-                            v -= W[i, a] * C[a, j]
-                        total += v * v
-            off[b] = np.sqrt(total)
-            D[:, :] = 0.0
-            for i in range(n1):
+                            w = W[i, a]
+                            for j in range(k):
+                                C[a, j] += w * Y[b, i, j]
+                    for i in range(n):
+                        for j in range(k):
+                            v = Y[b, i, j]
+                            for a in range(r):
+                                v -= W[i, a] * C[a, j]
+                            total += v * v
+                out[b, 1] = np.sqrt(total)
+            if Delta0.shape[0] > 0 or Delta.shape[0] > 0:  # Δ = FᵀF − GᵀG, ‖Δ − Δ₀‖_F
                 for p in range(k):
-                    f = F[b, i, p]
                     for q in range(k):
-                        D[p, q] += f * F[b, i, q]
-            for i in range(G.shape[1]):
-                for p in range(k):
-                    g = G[b, i, p]
-                    for q in range(k):
-                        D[p, q] -= g * G[b, i, q]
-            total = 0.0
-            for p in range(k):
-                for q in range(k):
-                    Delta[b, p, q] = D[p, q]
-                    d = D[p, q] - Delta0[b, p, q]
-                    total += d * d
-            drift[b] = np.sqrt(total)
+                        D[p, q] = 0.0
+                for which in range(2):  # + FᵀF, then − GᵀG
+                    Y = F if which == 0 else G
+                    sign = 1.0 if which == 0 else -1.0
+                    for i in range(Y.shape[1]):
+                        for p in range(k):
+                            y = sign * Y[b, i, p]
+                            for q in range(k):
+                                D[p, q] += y * Y[b, i, q]
+                if Delta.shape[0] > 0:
+                    for p in range(k):
+                        for q in range(k):
+                            Delta[b, p, q] = D[p, q]
+                if Delta0.shape[0] > 0:
+                    total = 0.0
+                    for p in range(k):
+                        for q in range(k):
+                            d = D[p, q] - Delta0[b, p, q]
+                            total += d * d
+                    out[b, 2] = np.sqrt(total)
+            if want_sv:  # σ(F Gᵀ) = σ(R₁R₂ᵀ) (σ(X Xᵀ) = σ(R)²), R of Householder QR
+                for which in range(sides):
+                    Y = F if which == 0 else G
+                    n = Y.shape[1]
+                    for i in range(n):
+                        for j in range(k):
+                            A[i, j] = Y[b, i, j]
+                    for i in range(k):
+                        for j in range(k):
+                            R[which, i, j] = 0.0
+                    for j in range(k):
+                        s = 0.0
+                        for i in range(j, n):
+                            s += A[i, j] * A[i, j]
+                        norm = np.sqrt(s)
+                        if norm == 0.0:
+                            for c in range(j + 1, k):
+                                R[which, j, c] = A[j, c]
+                            continue
+                        alpha = -norm if A[j, j] >= 0.0 else norm
+                        v0 = A[j, j] - alpha
+                        vv = s - A[j, j] * A[j, j] + v0 * v0
+                        A[j, j] = v0
+                        for c in range(j + 1, k):
+                            d = 0.0
+                            for i in range(j, n):
+                                d += A[i, j] * A[i, c]
+                            f = 2.0 * d / vv
+                            for i in range(j, n):
+                                A[i, c] -= f * A[i, j]
+                        R[which, j, j] = alpha
+                        for c in range(j + 1, k):
+                            R[which, j, c] = A[j, c]
+                # The k × k core: R₁ R₂ᵀ, or R for X Xᵀ.
+                if symmetric:
+                    for i in range(k):
+                        for j in range(k):
+                            core[i, j] = R[0, i, j]
+                else:
+                    for i in range(k):
+                        for j in range(k):
+                            s = 0.0
+                            for c in range(k):
+                                s += R[0, i, c] * R[1, j, c]
+                            core[i, j] = s
+                # One-sided Jacobi: rotate column pairs until orthogonal; σ = column norms.
+                for _ in range(100):
+                    rotated = False
+                    for p in range(k - 1):
+                        for q in range(p + 1, k):
+                            x = 0.0
+                            y = 0.0
+                            g = 0.0
+                            for i in range(k):
+                                x += core[i, p] * core[i, p]
+                                y += core[i, q] * core[i, q]
+                                g += core[i, p] * core[i, q]
+                            if g == 0.0 or abs(g) <= 1e-15 * np.sqrt(x * y):
+                                continue
+                            rotated = True
+                            zeta = (y - x) / (2.0 * g)
+                            t = ((1.0 if zeta >= 0.0 else -1.0)
+                                 / (abs(zeta) + np.sqrt(1.0 + zeta * zeta)))
+                            c = 1.0 / np.sqrt(1.0 + t * t)
+                            sn = c * t
+                            for i in range(k):
+                                mp = core[i, p]
+                                mq = core[i, q]
+                                core[i, p] = c * mp - sn * mq
+                                core[i, q] = sn * mp + c * mq
+                    if not rotated:
+                        break
+                for j in range(k):  # column norms, sorted descending (insertion sort: k is small)
+                    s = 0.0
+                    for i in range(k):
+                        s += core[i, j] * core[i, j]
+                    v = np.sqrt(s)
+                    i = j
+                    while i > 0 and out[b, 2 + i] < v:
+                        out[b, 3 + i] = out[b, 2 + i]
+                        i -= 1
+                    out[b, 3 + i] = v
+                if symmetric:  # σ(X Xᵀ) = σ(X)²
+                    for j in range(k):
+                        out[b, 3 + j] *= out[b, 3 + j]
 
     return kernel
+
+
+#: The columns of :func:`row_stats`: error, off-subspace norm, imbalance drift, then σ₁ … σ_k.
+ROW_COLUMNS = ("error", "off_subspace", "imbalance_drift")
+_F64 = np.dtype(np.float64)
+_NONE2, _NONE3 = np.empty((0, 0)), np.empty((0, 0, 0))  # "not asked" for row_stats' kernel
+
+
+def row_stats(factors: tuple, *, M_star=None, U=None, V=None, Delta0=None, delta=False,
+              singular_values=False):
+    """A history row's quantities of each trajectory in one compiled call.
+
+    Returns ``(out, Delta)``: ``out`` (B, 3 + k) holds ‖P − M*‖_F (with the
+    dense ``M_star``), the off-subspace norm (with ``U``, and ``V`` for F Gᵀ),
+    ‖Δ − Δ₀‖_F (with ``Delta0``) and, with ``singular_values``, σ(P)
+    descending — NaN in the columns not asked for; ``Delta`` = FᵀF − GᵀG when
+    ``delta`` (else None). The same numbers as :func:`error`,
+    :func:`off_subspace`, :func:`imbalance_drift`, :func:`imbalance` and
+    :func:`product_singular_values`' NumPy code, to rounding. None when the
+    call does not apply: inputs that are not NumPy float64 arrays (factors
+    batched (B, n, k)), or no numba; callers then use NumPy.
+
+    Why one call: inside a run each history row follows an operator pass that
+    has streamed the measurement data through every cache, so each separate
+    NumPy call pays cold-cache misses for its code and data — ~20–30 µs each,
+    measured at n = 100, against ~1 µs warm. This wrapper itself makes one
+    NumPy call (the output).
+    """
+    symmetric = len(factors) == 1
+    F = factors[0]
+    G = F if symmetric else factors[1]
+    args = []
+    for a, ndim in ((F, 3), (G, 3), (M_star, 2), (U, 2), (V, 2), (Delta0, 3)):
+        if a is None:
+            args.append(_NONE2 if ndim == 2 else _NONE3)
+        elif type(a) is not np.ndarray or a.dtype is not _F64 or a.ndim != ndim:
+            return None
+        else:  # one compiled version: C-contiguous arrays
+            args.append(a if a.flags.c_contiguous else np.ascontiguousarray(a))
+    kernel = _row_kernel()
+    if kernel is None:
+        return None
+    B, _, k = F.shape
+    out = np.empty((B, len(ROW_COLUMNS) + k))
+    Delta = np.empty((B, k, k)) if delta else _NONE3
+    kernel(*args, symmetric, bool(singular_values), out, Delta)
+    return out, (Delta if delta else None)
 
 
 def factor_stats(F, G, U, V, Delta0=None):
@@ -138,24 +313,16 @@ def factor_stats(F, G, U, V, Delta0=None):
 
     The same quantities as :func:`off_subspace`, :func:`imbalance_drift` and
     :func:`imbalance` (to rounding; ``Delta0=None`` means Δ₀ = 0), for NumPy
-    factors; None for other arrays or without numba. A history row is a few
-    dozen small NumPy calls, and inside a run each pays cache misses (the
-    operator pass streams A through the cache between rows): this replaces
-    about twenty of them by one. Take Δ₀ from this function too, so that the
-    drift at t = 0 is exactly 0.
+    float64 factors; None otherwise or without numba (see :func:`row_stats`).
+    Take Δ₀ from this function too, so that the drift at t = 0 is exactly 0.
     """
-    arrays = (F, G, U, V) + (() if Delta0 is None else (Delta0,))
-    if not all(isinstance(a, np.ndarray) for a in arrays):
+    if Delta0 is None and isinstance(F, np.ndarray):
+        Delta0 = np.zeros((F.shape[0], F.shape[-1], F.shape[-1]))
+    got = row_stats((F, G), U=U, V=V, Delta0=Delta0, delta=True)
+    if got is None:
         return None
-    kernel = _factor_stats_kernel()
-    if kernel is None:
-        return None
-    B, k = F.shape[0], F.shape[-1]
-    if Delta0 is None:
-        Delta0 = np.zeros((B, k, k))
-    off, drift, Delta = np.empty(B), np.empty(B), np.empty((B, k, k), dtype=F.dtype)
-    kernel(*(np.ascontiguousarray(a) for a in (F, G, U, V, Delta0)), off, drift, Delta)
-    return off, drift, Delta
+    out, Delta = got
+    return out[:, 1].copy(), out[:, 2].copy(), Delta
 
 
 def redundant_imbalance(F, G, r: int):
@@ -222,7 +389,8 @@ class Truth:
     def error(self, factors):
         """‖P − M*‖_F per trajectory, P = F Gᵀ or X Xᵀ."""
         if not self.factored:
-            return error(product(factors), self.dense)
+            got = row_stats(factors, M_star=self.dense)
+            return error(product(factors), self.dense) if got is None else got[0][:, 0]
         xp = backend.namespace(*factors)
         F, G = (factors[0], factors[0]) if len(factors) == 1 else factors
         B = F.shape[0]
@@ -235,93 +403,6 @@ class Truth:
         if self.U is None:
             return None
         return off_subspace(factors, self.U, self.V)
-
-
-@_compiled
-def _product_sv_kernel(numba):
-    """The compiled σ(F Gᵀ) of :func:`product_singular_values`."""
-    @numba.njit(cache=True, nogil=True)
-    def kernel(F, G, out):  # pragma: no cover - compiled
-        # One function, no calls to other compiled functions: numba caches it on disk.
-        B, _, k = F.shape
-        R = np.empty((2, k, k))
-        M = np.empty((k, k))
-        for b in range(B):
-            for which in range(2):  # R of the Householder QR of F_b, G_b (Q not formed)
-                Y = F if which == 0 else G
-                n = Y.shape[1]
-                A = np.empty((n, k))
-                for i in range(n):
-                    for j in range(k):
-                        A[i, j] = Y[b, i, j]
-                R[which] = 0.0
-                for j in range(k):
-                    s = 0.0
-                    for i in range(j, n):
-                        s += A[i, j] * A[i, j]
-                    norm = np.sqrt(s)
-                    if norm == 0.0:
-                        for c in range(j + 1, k):
-                            R[which, j, c] = A[j, c]
-                        continue
-                    alpha = -norm if A[j, j] >= 0.0 else norm
-                    v0 = A[j, j] - alpha
-                    vv = s - A[j, j] * A[j, j] + v0 * v0
-                    A[j, j] = v0
-                    for c in range(j + 1, k):
-                        d = 0.0
-                        for i in range(j, n):
-                            d += A[i, j] * A[i, c]
-                        f = 2.0 * d / vv
-                        for i in range(j, n):
-                            A[i, c] -= f * A[i, j]
-                    R[which, j, j] = alpha
-                    for c in range(j + 1, k):
-                        R[which, j, c] = A[j, c]
-            for i in range(k):  # the k × k core R₁ R₂ᵀ
-                for j in range(k):
-                    s = 0.0
-                    for c in range(k):
-                        s += R[0, i, c] * R[1, j, c]
-                    M[i, j] = s
-            # One-sided Jacobi: rotate column pairs until orthogonal; σ = column norms.
-            for _ in range(100):
-                rotated = False
-                for p in range(k - 1):
-                    for q in range(p + 1, k):
-                        x = 0.0
-                        y = 0.0
-                        g = 0.0
-                        for i in range(k):
-                            x += M[i, p] * M[i, p]
-                            y += M[i, q] * M[i, q]
-                            g += M[i, p] * M[i, q]
-                        if g == 0.0 or abs(g) <= 1e-15 * np.sqrt(x * y):
-                            continue
-                        rotated = True
-                        zeta = (y - x) / (2.0 * g)
-                        t = (1.0 if zeta >= 0.0 else -1.0) / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
-                        c = 1.0 / np.sqrt(1.0 + t * t)
-                        sn = c * t
-                        for i in range(k):
-                            mp = M[i, p]
-                            mq = M[i, q]
-                            M[i, p] = c * mp - sn * mq
-                            M[i, q] = sn * mp + c * mq
-                if not rotated:
-                    break
-            for j in range(k):  # column norms, sorted descending (insertion sort: k is small)
-                s = 0.0
-                for i in range(k):
-                    s += M[i, j] * M[i, j]
-                v = np.sqrt(s)
-                i = j
-                while i > 0 and out[b, i - 1] < v:
-                    out[b, i] = out[b, i - 1]
-                    i -= 1
-                out[b, i] = v
-
-    return kernel
 
 
 def product_singular_values(factors: tuple):
@@ -337,13 +418,10 @@ def product_singular_values(factors: tuple):
     if len(factors) == 1:
         return xp.linalg.svdvals(factors[0]) ** 2
     F, G = factors
-    if (isinstance(F, np.ndarray) and isinstance(G, np.ndarray)
-            and min(F.shape[-2], G.shape[-2]) >= F.shape[-1]):
-        kernel = _product_sv_kernel()
-        if kernel is not None:
-            out = np.empty(F.shape[:-2] + (F.shape[-1],), dtype=F.dtype)
-            kernel(np.ascontiguousarray(F), np.ascontiguousarray(G), out)
-            return out
+    if min(F.shape[-2], G.shape[-2]) >= F.shape[-1]:
+        got = row_stats((F, G), singular_values=True)
+        if got is not None:
+            return got[0][:, len(ROW_COLUMNS):]
     if F.shape == G.shape:  # one batched factorization for both (the same R's, one call)
         R = qr_r(xp.concat([F, G], axis=0))
         B = F.shape[0]
@@ -352,5 +430,5 @@ def product_singular_values(factors: tuple):
 
 
 __all__ = ["Truth", "error", "loss", "imbalance", "imbalance_drift", "redundant_imbalance", "off_subspace",
-           "factor_stats",
+           "factor_stats", "row_stats", "ROW_COLUMNS",
            "product_singular_values", "product"]

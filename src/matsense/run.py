@@ -254,11 +254,17 @@ def _record_selection(record) -> frozenset:
 
 
 class _Recorder:
-    """Collects history rows; each row is one iteration, NaN for trajectories not recorded.
+    """Measures and collects history rows; each row is one iteration, NaN for trajectories
+    not recorded.
 
-    Everything is computed from the factors and k×k (or (k + r)×k) matrices
-    (:class:`~matsense.diagnostics.Truth`): a record costs O((n1 + n2)k²) per
-    trajectory, never an n1 × n2 product when M* is known as factors.
+    A row keeps the residual norms and one (B, 3 + k) array of the other base
+    quantities (columns :data:`~matsense.diagnostics.ROW_COLUMNS`, then σ(P));
+    loss, relative error and the NaN of trajectories not recorded are applied
+    once, in :meth:`history`. Everything is computed from the factors and k×k
+    (or (k + r)×k) matrices (:class:`~matsense.diagnostics.Truth`), never an
+    n1 × n2 product when M* is known as factors; for NumPy float64 factors in
+    one compiled call per row (:func:`~matsense.diagnostics.row_stats`): inside
+    a run every separate NumPy call pays cold caches after the operator pass.
     """
 
     def __init__(self, truth, factors, record_every: int, iters: int, record):
@@ -267,64 +273,120 @@ class _Recorder:
         self.want = _record_selection(record)
         self.symmetric = len(factors) == 1
         self.truth = truth
+        self.off = truth is not None and truth.U is not None and "off_subspace" in self.want
+        self.sv = "singular_values" in self.want
+        self.width = len(diagnostics.ROW_COLUMNS) + factors[0].shape[-1]
         self.Delta0 = None
         if not self.symmetric and "imbalance_drift" in self.want:
             # Δ₀ by the code that will compute Δ_t (so that the drift at t = 0 is exactly 0):
-            # the compiled recorder where rows use it (see add), else NumPy.
-            stats = self._stats(factors, None)
-            self.Delta0 = stats[2] if stats else diagnostics.imbalance(*factors)
-        self.rows: dict[str, list] = {}
+            # the compiled kernel where rows use it (see _compiled), else NumPy.
+            got = diagnostics.row_stats(factors, delta=True)
+            self.Delta0 = got[1] if got is not None else diagnostics.imbalance(*factors)
+        self.iteration: list = []
+        self.time: list = []
+        self.rn: list = []
+        self.stats: list = []
         self.masks: list = []
-
-    def _stats(self, factors, Delta0):
-        """diagnostics.factor_stats where the rows use it (F Gᵀ with M*'s factors known and
-        off_subspace recorded), else None."""
-        if (self.truth is None or self.truth.U is None or self.truth.V is None
-                or "off_subspace" not in self.want):
-            return None
-        return diagnostics.factor_stats(*factors, self.truth.U, self.truth.V, Delta0)
 
     def on_grid(self, t: int) -> bool:
         return t % self.every == 0 or t == self.iters
 
-    def add(self, t, elapsed, batch: _Batch, fac, rn, err, mask):
-        """Record iteration t for the trajectories ``mask``; ``fac`` are the batch's factors."""
-        want = self.want
-        rows = batch.rows
-        row = {"iteration": t, "time": elapsed}
-        nan = np.where(mask, 1.0, np.nan)
-        row["residual_norm"] = rn * nan
-        if "loss" in want:
-            row["loss"] = diagnostics.loss(rn, self.symmetric) * nan
+    def measure(self, fac, rnorm, batch: _Batch, need_err: bool, full: bool):
+        """(rn, err, stats) of iterate ``fac`` over the original B trajectories.
+
+        rn = ‖r‖ from ``rnorm`` (None: not asked, returned as None); err = ‖P − M*‖_F
+        when ``need_err`` and M* is known, else None; stats the row's (B, 3 + k)
+        quantities when ``full``, else None (err is their column 0).
+        """
+        need_err = need_err and self.truth is not None
+        if not (need_err or full):
+            return self._rn(rnorm, batch), None, None
+        stats = None
+        if isinstance(fac[0], np.ndarray):
+            stats = self._compiled(fac, batch, need_err, full)
+        if stats is None:  # NumPy calls, or another backend
+            stats = np.full((fac[0].shape[0], self.width), np.nan)
+            if need_err and rnorm is not None:
+                # One device→host copy for both norms: one GPU sync per iteration, not two.
+                xp = backend.namespace(rnorm)
+                rnorm, stats[:, 0] = backend.to_numpy(xp.stack([rnorm, self.truth.error(fac)]))
+            elif need_err:
+                stats[:, 0] = backend.to_numpy(self.truth.error(fac))
+            if full:
+                self._numpy(fac, batch, stats)
+        stats = batch.scatter(stats)
+        return (self._rn(rnorm, batch), stats[:, 0] if need_err else None,
+                stats if full else None)
+
+    @staticmethod
+    def _rn(rnorm, batch):
+        return None if rnorm is None else batch.scatter(backend.to_numpy(rnorm).astype(float))
+
+    def _delta0(self, batch: _Batch):
+        """Δ₀ of the batch's rows."""
         Delta0 = self.Delta0
-        if Delta0 is not None and rows.size < mask.shape[0]:
+        if Delta0 is not None and batch.rows.size < Delta0.shape[0]:
             xp = backend.namespace(Delta0)
-            Delta0 = xp.take(Delta0, xp.asarray(rows, device=backend.device_of(Delta0)), axis=0)
-        want_off = err is not None and "off_subspace" in want and self.truth.U is not None
-        # Both from one compiled call where it applies (NumPy F Gᵀ, numba), else NumPy calls.
-        stats = self._stats(fac, Delta0) if err is not None and Delta0 is not None else None
-        if err is not None:
-            if "error" in want:
-                row["error"] = err * nan
-            if "rel_error" in want:
-                row["rel_error"] = err / _scale(self.truth.norm) * nan
-            if want_off:
-                off = stats[0] if stats else backend.to_numpy(self.truth.off_subspace(fac))
-                row["off_subspace"] = batch.scatter(off) * nan
-        if Delta0 is not None:
-            drift = (stats[1] if stats else
-                     backend.to_numpy(diagnostics.imbalance_drift(*fac, Delta0)))
-            row["imbalance_drift"] = batch.scatter(drift) * nan
-        if "singular_values" in want:
-            sv = backend.to_numpy(diagnostics.product_singular_values(fac))
-            row["singular_values"] = batch.scatter(sv) * nan[:, None]
-        for key, val in row.items():
-            self.rows.setdefault(key, []).append(val)
+            Delta0 = xp.take(Delta0, xp.asarray(batch.rows, device=backend.device_of(Delta0)),
+                             axis=0)
+        return Delta0
+
+    def _compiled(self, fac, batch, need_err: bool, full: bool):
+        """The row in one compiled call (diagnostics.row_stats), or None where it does not apply."""
+        truth = self.truth
+        dense = need_err and not truth.factored
+        off = full and self.off
+        got = diagnostics.row_stats(fac, M_star=truth.dense if dense else None,
+                                    U=truth.U if off else None, V=truth.V if off else None,
+                                    Delta0=self._delta0(batch) if full else None,
+                                    singular_values=full and self.sv)
+        if got is None:
+            return None
+        stats = got[0]
+        if need_err and not dense:  # M* known as factors: the QR formula (O((n1 + n2)(k + r)²))
+            stats[:, 0] = self.truth.error(fac)
+        return stats
+
+    def _numpy(self, fac, batch, stats):
+        """Columns 1: of the row by NumPy (or the factors' backend) calls."""
+        if self.off:
+            stats[:, 1] = backend.to_numpy(self.truth.off_subspace(fac))
+        if self.Delta0 is not None:
+            stats[:, 2] = backend.to_numpy(diagnostics.imbalance_drift(*fac, self._delta0(batch)))
+        if self.sv:
+            stats[:, 3:] = backend.to_numpy(diagnostics.product_singular_values(fac))
+
+    def add(self, t, elapsed, rn, stats, mask):
+        """Record iteration t for the trajectories ``mask`` (rn, stats from :meth:`measure`)."""
+        self.iteration.append(t)
+        self.time.append(elapsed)
+        self.rn.append(rn)
+        self.stats.append(stats)
         self.masks.append(mask.copy())
 
     def history(self) -> tuple[dict, np.ndarray]:
-        return ({key: np.asarray(vals) for key, vals in self.rows.items()},
-                np.asarray(self.masks, dtype=bool))
+        masks = np.asarray(self.masks, dtype=bool)
+        if not self.iteration:
+            return {}, masks
+        nan = np.where(masks, 1.0, np.nan)
+        rn, stats = np.asarray(self.rn), np.asarray(self.stats)
+        rows = {"iteration": np.asarray(self.iteration), "time": np.asarray(self.time),
+                "residual_norm": rn * nan}
+        want = self.want
+        if "loss" in want:
+            rows["loss"] = diagnostics.loss(rn, self.symmetric) * nan
+        if self.truth is not None:
+            if "error" in want:
+                rows["error"] = stats[..., 0] * nan
+            if "rel_error" in want:
+                rows["rel_error"] = stats[..., 0] / _scale(self.truth.norm) * nan
+            if self.off:
+                rows["off_subspace"] = stats[..., 1] * nan
+        if self.Delta0 is not None:
+            rows["imbalance_drift"] = stats[..., 2] * nan
+        if self.sv:
+            rows["singular_values"] = stats[..., 3:] * nan[..., None]
+        return rows, masks
 
 
 # ------------------------------------------------------------------- callback
@@ -468,13 +530,13 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
         fac = batch.factors()
         yield fac
         new_state, rnorm = method.step(step_problem, batch.state)
-        need_err = tol is not None or rec.on_grid(t)
-        rn, err = _norms(truth, fac, rnorm, batch, need_err)
+        on_grid = rec.on_grid(t)
+        rn, err, stats = rec.measure(fac, rnorm, batch, tol is not None or on_grid, on_grid)
         batch.rollback(stopping.diverged(t, rn, err))
         done = stopping.converged(rn, err)
         stop = callback is not None and bool(callback(t, IterateInfo(t, rn, err, stopping.active,
                                                                      batch)))
-        _record(rec, clock() - start, t, batch, fac, rn, err, stopping.active, done, stop)
+        _record(rec, clock() - start, t, batch, fac, rn, stats, stopping.active, done, stop)
         if done is not None:
             stopping.finish(t, done, Status.CONVERGED)
         if t == iters or stop or not stopping.active.any():
@@ -715,25 +777,14 @@ def _stacks(wanting, max_stack: int, flat: bool = False):
             yield group
 
 
-def _norms(truth, fac, rnorm, batch: _Batch, need_err: bool):
-    """‖r‖ and, when needed and M* is known, ‖P − M*‖_F as float NumPy arrays over the batch."""
-    if need_err and truth is not None:
-        xp = backend.namespace(rnorm)
-        # One device→host copy for both norms: one GPU sync per iteration, not two.
-        both = xp.stack([rnorm, truth.error(fac)])
-        rn, err = backend.to_numpy(both).astype(float)
-        return batch.scatter(rn), batch.scatter(err)
-    return batch.scatter(backend.to_numpy(rnorm).astype(float)), None
-
-
-def _record(rec, elapsed, t, batch, fac, rn, err, active, done, stop):
+def _record(rec, elapsed, t, batch, fac, rn, stats, active, done, stop):
     """Record iterate t for the active trajectories on the grid, converging, or stopped now."""
     on_grid = rec.on_grid(t) or stop
     mask = active & (on_grid | done) if done is not None else active & on_grid
     if mask.any():
-        if err is None and rec.truth is not None:
-            err = batch.scatter(backend.to_numpy(rec.truth.error(fac)).astype(float))
-        rec.add(t, elapsed, batch, fac, rn, err, mask)
+        if stats is None:  # off the grid: a trajectory converged or the callback stopped
+            stats = rec.measure(fac, None, batch, True, True)[2]
+        rec.add(t, elapsed, rn, stats, mask)
 
 
 def _progress_bar(progress: bool, iters: int, method):

@@ -271,10 +271,10 @@ def row_stats(factors: tuple, *, M_star=None, U=None, V=None, Delta0=None, delta
               singular_values=False):
     """A history row's quantities of each trajectory in one compiled call.
 
-    Returns ``(out, Delta)``: ``out`` (B, 3 + k) holds ‖P − M*‖_F (with the
-    dense ``M_star``), the off-subspace norm (with ``U``, and ``V`` for F Gᵀ),
-    ‖Δ − Δ₀‖_F (with ``Delta0``) and, with ``singular_values``, σ(P)
-    descending — NaN in the columns not asked for; ``Delta`` = FᵀF − GᵀG when
+    Returns ``(out, Delta)``: ``out`` (B, 3), or (B, 3 + k) with
+    ``singular_values``, holds ‖P − M*‖_F (with the dense ``M_star``), the
+    off-subspace norm (with ``U``, and ``V`` for F Gᵀ), ‖Δ − Δ₀‖_F (with
+    ``Delta0``), then σ(P) descending — NaN in the columns not asked for; ``Delta`` = FᵀF − GᵀG when
     ``delta`` (else None). The same numbers as :func:`error`,
     :func:`off_subspace`, :func:`imbalance_drift`, :func:`imbalance` and
     :func:`product_singular_values`' NumPy code, to rounding. None when the
@@ -302,7 +302,7 @@ def row_stats(factors: tuple, *, M_star=None, U=None, V=None, Delta0=None, delta
     if kernel is None:
         return None
     B, _, k = F.shape
-    out = np.empty((B, len(ROW_COLUMNS) + k))
+    out = np.empty((B, len(ROW_COLUMNS) + (k if singular_values else 0)))
     Delta = np.empty((B, k, k)) if delta else _NONE3
     kernel(*args, symmetric, bool(singular_values), out, Delta)
     return out, (Delta if delta else None)

@@ -257,8 +257,8 @@ class _Recorder:
     """Measures and collects history rows; each row is one iteration, NaN for trajectories
     not recorded.
 
-    A row keeps the residual norms and one (B, 3 + k) array of the other base
-    quantities (columns :data:`~matsense.diagnostics.ROW_COLUMNS`, then σ(P));
+    A row keeps the residual norms and one (B, 3 [+ k]) array of the other base
+    quantities (columns :data:`~matsense.diagnostics.ROW_COLUMNS`, then σ(P) when recorded);
     loss, relative error and the NaN of trajectories not recorded are applied
     once, in :meth:`history`. Everything is computed from the factors and k×k
     (or (k + r)×k) matrices (:class:`~matsense.diagnostics.Truth`), never an
@@ -275,7 +275,7 @@ class _Recorder:
         self.truth = truth
         self.off = truth is not None and truth.U is not None and "off_subspace" in self.want
         self.sv = "singular_values" in self.want
-        self.width = len(diagnostics.ROW_COLUMNS) + factors[0].shape[-1]
+        self.width = len(diagnostics.ROW_COLUMNS) + (factors[0].shape[-1] if self.sv else 0)
         self.Delta0 = None
         if not self.symmetric and "imbalance_drift" in self.want:
             # Δ₀ by the code that will compute Δ_t (so that the drift at t = 0 is exactly 0):
@@ -295,7 +295,7 @@ class _Recorder:
         """(rn, err, stats) of iterate ``fac`` over the original B trajectories.
 
         rn = ‖r‖ from ``rnorm`` (None: not asked, returned as None); err = ‖P − M*‖_F
-        when ``need_err`` and M* is known, else None; stats the row's (B, 3 + k)
+        when ``need_err`` and M* is known, else None; stats the row's (B, 3 [+ k])
         quantities when ``full``, else None (err is their column 0).
         """
         need_err = need_err and self.truth is not None
@@ -305,7 +305,7 @@ class _Recorder:
         if isinstance(fac[0], np.ndarray):
             stats = self._compiled(fac, batch, need_err, full)
         if stats is None:  # NumPy calls, or another backend
-            stats = np.full((fac[0].shape[0], self.width), np.nan)
+            stats = np.full((fac[0].shape[0], self.width if full else 1), np.nan)
             if need_err and rnorm is not None:
                 # One device→host copy for both norms: one GPU sync per iteration, not two.
                 xp = backend.namespace(rnorm)

@@ -29,9 +29,10 @@ cli            ``matsense compare``
 
 Settings of the full comparison (the reference runs of docs/methods.md): n = 100,
 r = 5, m = 5nr, σ_i linearly spaced from 1 to 1/κ. The n = 100 operator holds
-2500 × 10⁴ float64 (200 MB) and an operator pass takes ~15 ms on two CPU
-cores, so the full comparison takes ≈ 17 min per seed (≈ 50 min for the
-default 3 seeds, measured); ``quick`` runs a small problem in ≈ 20 s.
+2500 × 10⁴ float64 (200 MB); every method and width k of a problem share one
+stacked operator pass per iteration, so the full comparison (3 seeds) takes
+≈ 10 min on two CPU cores (555–587 s measured, docs/methods.md); ``quick`` runs
+a small problem in ≈ 10 s.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ def register(subparsers):
         "compare", help="side-by-side comparison of GD, rebalanced GD and the peer methods",
         description="Run GD, rebalanced GD, ScaledGD, ScaledGD(λ), PrecGD, alternating "
                     "preconditioned GD and SVP on κ ∈ {1, 10, 100} × k ∈ {r, 2r}; write "
-                    "compare.json, compare.md, curves and figures. The full setting (n = 100) "
-                    "takes ≈ 17 min per seed on 2 CPU cores (≈ 50 min for 3 seeds); --quick ≈ 20 s.")
+                    "compare.json, compare.md, curves and figures. The full setting (n = 100, "
+                    "3 seeds) takes ≈ 10 min on 2 CPU cores; --quick ≈ 10 s.")
     p.add_argument("--out", default="results", help="output folder (default results; its report.html gains a peer-comparison section)")
-    p.add_argument("--quick", action="store_true", help="small problem (n = 30, r = 2), ≈ 20 s")
+    p.add_argument("--quick", action="store_true", help="small problem (n = 30, r = 2), ≈ 10 s")
     p.add_argument("--seeds", type=int, default=None,
                    help="number of seeds (default 3 for the full setting, 1 for --quick)")
     p.add_argument("--workers", type=int, metavar="N",

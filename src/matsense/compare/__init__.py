@@ -60,7 +60,7 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
     out_dir : path
         Output folder (created).
     quick : bool
-        Small problem (n = 30, r = 2, budget 1500): ≈ 20 s on 2 CPU cores.
+        Small problem (n = 30, r = 2, budget 1500): ≈ 10 s on 2 CPU cores.
         Default: the full reference setting (n = 100, r = 5, m = 5nr).
     seeds : int or sequence of int, optional
         A count N (seeds 0..N−1) or explicit seeds; seed s draws the problem

@@ -11,7 +11,90 @@ import functools
 import numpy as np
 
 from . import backend
-from .methods.base import product
+from .methods import base as _base
+
+
+# ------------------------------------------------------------ argument checks
+# Cheap (tuple comparisons only: some of these functions run once per history row) and
+# before any array operation, so that a mismatch is a ValueError naming the argument and the
+# shape it should have, never NumPy's broadcasting or gufunc message from deep inside.
+def _what(value) -> str:
+    """A short one-line description of a bad argument."""
+    shape = getattr(value, "shape", None)
+    if shape is not None:
+        return f"a {type(value).__name__} of shape {tuple(shape)}"
+    text = " ".join(repr(value).split())
+    return f"{text[:57] + '...' if len(text) > 60 else text} ({type(value).__name__})"
+
+
+def _shape(name: str, a, expected: str, min_ndim: int = 2) -> tuple:
+    """``a``'s shape; TypeError if it is not an array, ValueError with fewer than ``min_ndim`` axes."""
+    shape = getattr(a, "shape", None)
+    if shape is None or not hasattr(a, "ndim") or isinstance(a, (str, bytes)):
+        raise TypeError(f"{name} must be an array of shape {expected}, got {_what(a)}")
+    shape = tuple(shape)
+    if len(shape) < min_ndim:
+        raise ValueError(f"{name} must be an array of shape {expected}, got shape {shape}")
+    return shape
+
+
+def _same_batch(name: str, shape: tuple, other: str, other_shape: tuple, expected: str) -> None:
+    """ValueError unless the batch axes (all but the last two) of two shapes broadcast."""
+    a, b = shape[:-2], other_shape[:-2]
+    if a == b or not a or not b:
+        return
+    try:
+        np.broadcast_shapes(a, b)
+    except ValueError:
+        raise ValueError(f"{name} must be an array of shape {expected} whose batch axes "
+                         f"{a} match {other}'s {b} (shape {other_shape})") from None
+
+
+def _factor_pair(F, G, names=("F", "G")) -> tuple[tuple, tuple]:
+    """The shapes of F (…, n1, k) and G (…, n2, k), checked to agree on k and the batch."""
+    f, g = names
+    fs = _shape(f, F, "(B, n1, k)")
+    gs = _shape(g, G, f"(B, n2, k) with k = {fs[-1]} columns like {f}")
+    if gs[-1] != fs[-1]:
+        raise ValueError(f"{g} must be an array of shape (B, n2, k) with k = {fs[-1]} columns "
+                         f"like {f} (shape {fs}), got shape {gs}")
+    _same_batch(g, gs, f, fs, "(B, n2, k)")
+    return fs, gs
+
+
+def _factors(factors, name: str = "factors") -> tuple:
+    """The shapes of ``factors``: (F, G) or (X,), each (…, n, k); X is used as both sides."""
+    if not isinstance(factors, (tuple, list)) or len(factors) not in (1, 2):
+        raise TypeError(f"{name} must be a tuple (F, G) of arrays (B, n1, k), (B, n2, k) or "
+                        f"(X,) with X (B, n, k), got {_what(factors)}")
+    if len(factors) == 1:
+        xs = _shape("X", factors[0], "(B, n, k)")
+        return xs, xs
+    return _factor_pair(*factors)
+
+
+def _basis(name: str, a, n: int, side: str) -> tuple:
+    """An orthonormal basis of shape (n, r) for a factor with n rows."""
+    shape = _shape(name, a, f"(n, r) with n = {n} rows like {side}")
+    if shape[-2] != n:
+        raise ValueError(f"{name} must be an array of shape (n, r) with n = {n} rows like "
+                         f"{side}, got shape {shape}")
+    return shape
+
+
+def _core(name: str, a, k: int, like: tuple, other: str = "F") -> None:
+    """A k × k (batched) matrix such as Δ₀."""
+    shape = _shape(name, a, f"(B, k, k) with k = {k}")
+    if shape[-2:] != (k, k):
+        raise ValueError(f"{name} must be an array of shape (B, k, k) with k = {k} like the "
+                         f"factors, got shape {shape}")
+    _same_batch(name, shape, other, like, f"(B, {k}, {k})")
+
+
+def product(factors: tuple):
+    """P = F Gᵀ for ``(F, G)``, P = X Xᵀ for ``(X,)`` (batched)."""
+    _factors(factors)
+    return _base.product(factors)
 
 
 def qr_r(x):
@@ -31,23 +114,39 @@ def qr_r(x):
 
 
 def error(P, M_star):
-    """‖P − M*‖_F per trajectory."""
+    """‖P − M*‖_F per trajectory; P (…, n1, n2), M_star (n1, n2) or (…, n1, n2)."""
+    ps = _shape("P", P, "(B, n1, n2) (the product F Gᵀ, not the factors)")
+    ms = _shape("M_star", M_star, f"(n1, n2) = {ps[-2:]} like P")
+    if ms[-2:] != ps[-2:]:
+        raise ValueError(f"M_star must be an array of shape (n1, n2) = {ps[-2:]} like P's last "
+                         f"two axes (P has shape {ps}), got shape {ms}")
+    _same_batch("M_star", ms, "P", ps, f"(n1, n2) = {ps[-2:]}")
     xp = backend.namespace(P)
     return xp.linalg.matrix_norm(P - M_star)
 
 
 def loss(residual_norm, symmetric_factors: bool):
     """f = ¼‖r‖² for X Xᵀ, ½‖r‖² for F Gᵀ (docs/conventions.md)."""
+    if isinstance(residual_norm, (str, bytes)) or not (
+            hasattr(residual_norm, "dtype") or isinstance(residual_norm, (int, float))):
+        raise TypeError(f"residual_norm must be a number or an array of them, got "
+                        f"{_what(residual_norm)}")
+    if not isinstance(symmetric_factors, (bool, np.bool_)):
+        raise TypeError(f"symmetric_factors must be True (X Xᵀ) or False (F Gᵀ), got "
+                        f"{_what(symmetric_factors)}")
     return residual_norm**2 / (4 if symmetric_factors else 2)
 
 
 def imbalance(F, G):
     """Δ = FᵀF − GᵀG (B, k, k)."""
+    _factor_pair(F, G)
     return F.mT @ F - G.mT @ G
 
 
 def imbalance_drift(F, G, Delta0):
-    """‖Δ_t − Δ_0‖_F per trajectory."""
+    """‖Δ_t − Δ_0‖_F per trajectory; Delta0 (B, k, k) or (k, k)."""
+    fs, _ = _factor_pair(F, G)
+    _core("Delta0", Delta0, fs[-1], fs)
     xp = backend.namespace(F)
     return xp.linalg.matrix_norm(imbalance(F, G) - Delta0)
 
@@ -63,6 +162,10 @@ def off_subspace(factors: tuple, U_star, V_star):
 
     √(‖(I−UUᵀ)F‖² + ‖(I−VVᵀ)G‖²) for (F, G); ‖(I−UUᵀ)X‖ for X.
     """
+    fs, gs = _factors(factors)
+    _basis("U_star", U_star, fs[-2], "F (or X)")
+    if len(factors) == 2:
+        _basis("V_star", V_star, gs[-2], "G")
     if len(factors) == 1:
         return _off(factors[0], U_star)
     F, G = factors
@@ -287,9 +390,11 @@ def row_stats(factors: tuple, *, M_star=None, U=None, V=None, Delta0=None, delta
     measured at n = 100, against ~1 µs warm. This wrapper itself makes one
     NumPy call (the output).
     """
+    fs, gs = _factors(factors)
     symmetric = len(factors) == 1
     F = factors[0]
     G = F if symmetric else factors[1]
+    _row_args(fs, gs, symmetric, M_star, U, V, Delta0)
     args = []
     for a, ndim in ((F, 3), (G, 3), (M_star, 2), (U, 2), (V, 2), (Delta0, 3)):
         if a is None:
@@ -298,14 +403,39 @@ def row_stats(factors: tuple, *, M_star=None, U=None, V=None, Delta0=None, delta
             return None
         else:  # one compiled version: C-contiguous arrays
             args.append(a if a.flags.c_contiguous else np.ascontiguousarray(a))
+    B = F.shape[0]
+    if G.shape[0] != B or (Delta0 is not None and Delta0.shape[0] != B):
+        return None  # batch axes that only broadcast: the kernel indexes each array by b
     kernel = _row_kernel()
     if kernel is None:
         return None
-    B, _, k = F.shape
+    k = F.shape[-1]
     out = np.empty((B, len(ROW_COLUMNS) + (k if singular_values else 0)))
     Delta = np.empty((B, k, k)) if delta else _NONE3
     kernel(*args, symmetric, bool(singular_values), out, Delta)
     return out, (Delta if delta else None)
+
+
+def _row_args(fs, gs, symmetric, M_star, U, V, Delta0) -> None:
+    """Checks of row_stats' optional arguments against the factors' shapes (the compiled
+    kernel indexes them by those shapes, so a mismatch must never reach it)."""
+    if M_star is not None:
+        ms = _shape("M_star", M_star, f"(n1, n2) = {(fs[-2], gs[-2])}")
+        if ms[-2:] != (fs[-2], gs[-2]):
+            raise ValueError(f"M_star must be an array of shape (n1, n2) = {(fs[-2], gs[-2])} "
+                             f"like the factors' rows, got shape {ms}")
+    if U is not None:
+        _basis("U", U, fs[-2], "F (or X)")
+    if V is not None and not symmetric:
+        _basis("V", V, gs[-2], "G")
+        if U is not None and getattr(V, "shape", (0, 0))[-1] != U.shape[-1]:
+            raise ValueError(f"V must be an array of shape (n2, r) with r = {U.shape[-1]} "
+                             f"columns like U, got shape {tuple(V.shape)}")
+    if U is not None and V is None and not symmetric:
+        raise ValueError("V must be given with U for factors (F, G): the off-subspace norm "
+                         "needs both M*'s column space U (n1, r) and row space V (n2, r)")
+    if Delta0 is not None:
+        _core("Delta0", Delta0, fs[-1], fs)
 
 
 def factor_stats(F, G, U, V, Delta0=None):
@@ -316,6 +446,10 @@ def factor_stats(F, G, U, V, Delta0=None):
     float64 factors; None otherwise or without numba (see :func:`row_stats`).
     Take Δ₀ from this function too, so that the drift at t = 0 is exactly 0.
     """
+    fs, _ = _factor_pair(F, G)
+    if U is None or V is None:
+        raise ValueError("factor_stats needs U (n1, r) and V (n2, r), M*'s column and row "
+                         f"spaces; got U = {_what(U)}, V = {_what(V)}")
     if Delta0 is None and isinstance(F, np.ndarray):
         Delta0 = np.zeros((F.shape[0], F.shape[-1], F.shape[-1]))
     got = row_stats((F, G), U=U, V=V, Delta0=Delta0, delta=True)
@@ -334,8 +468,11 @@ def redundant_imbalance(F, G, r: int):
     like 1/t while |vᵀΔv| ≪ its size and linearly at rate ≈ η|vᵀΔv| after, so
     the smallest one sets when a balanced start can leave the 1/t regime.
     """
+    fs, _ = _factor_pair(F, G)
+    k = fs[-1]
+    if isinstance(r, (bool, np.bool_)) or not isinstance(r, (int, np.integer)):
+        raise TypeError(f"r must be an integer in [0, k) with k = {k}, got {_what(r)}")
     xp = backend.namespace(F, G)
-    k = F.shape[-1]
     if not 0 <= r < k:
         raise ValueError(f"r must be in [0, k) with k = {k}, got {r}")
     _, _, Vh = xp.linalg.svd(xp.concat([F, G], axis=-2), full_matrices=False)
@@ -388,6 +525,12 @@ class Truth:
 
     def error(self, factors):
         """‖P − M*‖_F per trajectory, P = F Gᵀ or X Xᵀ."""
+        if self.factored:  # the dense path checks its arguments in row_stats / error
+            fs, gs = _factors(factors)
+            n = (self.U.shape[-2], self.V.shape[-2])
+            if (fs[-2], gs[-2]) != n:
+                raise ValueError(f"factors must have {n[0]} and {n[1]} rows like M* "
+                                 f"({n[0]} × {n[1]}), got shapes {fs} and {gs}")
         if not self.factored:
             got = row_stats(factors, M_star=self.dense)
             return error(product(factors), self.dense) if got is None else got[0][:, 0]
@@ -414,6 +557,7 @@ def product_singular_values(factors: tuple):
     LAPACK calls it replaces took ~0.22 ms per history row against ~0.03 ms
     on their own, the operator pass having streamed A through the cache.
     """
+    _factors(factors)
     xp = backend.namespace(*factors)
     if len(factors) == 1:
         return xp.linalg.svdvals(factors[0]) ** 2

@@ -559,7 +559,10 @@ def _iterate(problem, method, init, iters, *, tol, record_every, divergence_fact
         done = stopping.converged(rn, err)
         stop = callback is not None and bool(callback(t, IterateInfo(t, rn, err, stopping.active,
                                                                      batch)))
-        _record(rec, clock() - start, t, batch, fac, rn, stats, stopping.active, done, stop)
+        # The start is recorded for every trajectory, also one that "diverged" at t = 0 (a
+        # divergence_factor below 1): its factors are that start, and its history has a row.
+        _record(rec, clock() - start, t, batch, fac, rn, stats,
+                stopping.active if t else np.ones(B, dtype=bool), done, stop)
         if done is not None:
             stopping.finish(t, done, Status.CONVERGED)
         if t == iters or stop or not stopping.any_active():

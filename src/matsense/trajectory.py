@@ -67,6 +67,23 @@ class RunRecord:
     extras: dict             # name -> (B,) numpy array
     config: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        # A record without rows (every trajectory ended before its first record, or a record
+        # built by hand) is still well-formed: ``recorded`` (0, B), and the keys that every
+        # history has, with no rows — never a 1-d ``recorded`` that views cannot index.
+        B = int(np.shape(self.status)[0])
+        recorded = np.asarray(self.recorded, dtype=bool)
+        if recorded.ndim != 2 or recorded.shape[1] != B:
+            if recorded.size:
+                raise ValueError(f"recorded must have shape (n_records, B) with B = {B}, "
+                                 f"got {recorded.shape}")
+            recorded = np.zeros((0, B), dtype=bool)
+        object.__setattr__(self, "recorded", recorded)
+        if not self.history:
+            object.__setattr__(self, "history", {
+                "iteration": np.zeros(0, dtype=int), "time": np.zeros(0),
+                "residual_norm": np.zeros((0, B))})
+
     @property
     def batch_size(self) -> int:
         return int(self.status.shape[0])
@@ -115,12 +132,13 @@ class _Result:
         rec = self._record
         out = []
         for b in self._indices():
-            last = np.flatnonzero(rec.recorded[:, b])[-1]
+            rows = np.flatnonzero(rec.recorded[:, b])
             row = {"trajectory": b, "status": str(rec.status[b]),
                    "iterations": int(rec.iterations[b])}
             for key in ("error", "rel_error", "residual_norm", "loss"):
-                if key in rec.history:
-                    row[f"final_{key}"] = float(rec.history[key][last, b])
+                if key in rec.history:  # NaN for a trajectory without records
+                    row[f"final_{key}"] = (float(rec.history[key][rows[-1], b]) if rows.size
+                                           else float("nan"))
             for key, val in rec.extras.items():
                 row[key] = val[b].item()
             out.append(row)

@@ -105,8 +105,15 @@ def nuclear_norm_solve(problem, *, max_size: int = DEFAULT_MAX_SIZE, psd: bool |
     **solver_options
         Passed to ``cvxpy.Problem.solve`` (e.g. ``max_iters``, ``eps``).
     """
+    V.problem_arg(problem, "nuclear_norm_solve")
     n1, n2 = problem.shape
     max_size = V.int_in_range("max_size", max_size, 1)
+    if psd is not None:
+        psd = V.strict_bool("psd", psd)
+    verbose = V.strict_bool("verbose", verbose)
+    if solver is not None and not isinstance(solver, str):
+        raise TypeError(f"solver must be a CVXPY solver name such as 'CLARABEL' or 'SCS', or "
+                        f"None, got {solver!r:.40} ({type(solver).__name__})")
     if n1 * n2 > max_size:
         raise ValueError(
             f"nuclear-norm minimization of a {n1}×{n2} matrix (n1·n2 = {n1 * n2}) exceeds "
@@ -114,7 +121,7 @@ def nuclear_norm_solve(problem, *, max_size: int = DEFAULT_MAX_SIZE, psd: bool |
             f"{problem.m} dense constraints over {n1 * n2} unknowns and would not finish in "
             f"reasonable time; use a smaller problem or pass a larger max_size knowingly"
         )
-    psd = bool(problem.symmetric) if psd is None else bool(psd)
+    psd = bool(problem.symmetric) if psd is None else psd
     if psd and n1 != n2:
         raise ValueError(f"psd=True needs a square problem, got shape {(n1, n2)}")
     cp = _import_cvxpy()

@@ -1,0 +1,181 @@
+"""Issue #21, reliability third round: the last tracebacks of the fault campaign and the faults
+nobody had tried (a full disk, killed ``reproduce`` / ``compare``, concurrent writers into one
+``--out``, matrix-free sweeps refused at sizes they handle).
+
+Each section is one item of the issue; every test failed on main at 34294fc.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import matsense as ms
+from matsense import Problem, diagnostics, init
+from matsense.trajectory import BatchTrajectory, RunRecord, Status, Trajectory
+
+
+@pytest.fixture
+def small():
+    return Problem.gaussian(6, r=2, m=100, seed=0)
+
+
+# ------------------------------------ 1. a run that diverges before its first record
+def test_divergence_at_the_start_gives_a_one_row_history(small, tmp_path):
+    """divergence_factor = 1e-300: the start itself is past the bound, so the run ends
+    ``diverged`` at iteration 0 — with the start's row in its history (the documented "the first
+    iterate is always recorded"), not an IndexError from ``.history``."""
+    t = ms.run(small, ms.GD(0.3), init.small_random(small, 2, 0.1), iters=30,
+               divergence_factor=1e-300)
+    assert t.status == Status.DIVERGED and t.iterations == 0
+    h = t.history
+    assert h["iteration"].tolist() == [0]
+    for key, val in h.items():
+        assert val.shape[0] == 1 and np.isfinite(val).all(), key
+    (row,) = t.summary()
+    assert row["status"] == "diverged" and np.isfinite(row["final_rel_error"])
+    assert len(t.to_frame()) == 1
+    assert t.save(tmp_path / "h.csv").read_text().count("\n") == 2  # header and one row
+    np.testing.assert_array_equal(t.factors[0], init.small_random(small, 2, 0.1)[0])
+
+
+def test_one_trajectory_of_a_batch_diverging_at_the_start(small):
+    """In a batch, the trajectory past the bound at t = 0 keeps its start row; the other runs
+    on. divergence_factor = 0.9: a spectral start (residual well under ‖y‖) stays inside the
+    bound, a small random one (residual ≈ ‖y‖) does not."""
+    Fs, Gs = init.spectral(small, 2)
+    Fr, Gr = init.small_random(small, 2, 0.1)
+    batch = ms.run(small, ms.GD(0.3), (np.stack([Fs, Fr]), np.stack([Gs, Gr])), iters=5,
+                   divergence_factor=0.9)
+    assert isinstance(batch, BatchTrajectory)
+    assert batch.status.tolist() == [Status.MAX_ITERS, Status.DIVERGED]
+    assert batch[1].history["iteration"].tolist() == [0]
+    assert batch[0].history["iteration"].tolist() == list(range(6))
+    assert [r["status"] for r in batch.summary()] == ["max_iters", "diverged"]
+    assert np.isfinite(batch[1].summary()[0]["final_error"])
+
+
+def test_a_record_without_rows_is_well_formed():
+    """A RunRecord with no rows (built by hand, or by any future path that records nothing):
+    ``recorded`` is (0, B), the history has its keys with no rows, the summary NaN finals."""
+    status = np.empty(2, dtype=object)
+    status[:] = [Status.DIVERGED, Status.DIVERGED]
+    rec = RunRecord((np.zeros((2, 3, 1)), np.zeros((2, 3, 1))), status, np.zeros(2, int), 0.0,
+                    {}, np.zeros(0, dtype=bool), {})
+    assert rec.recorded.shape == (0, 2)
+    t = Trajectory(rec, 1)
+    assert t.history["iteration"].shape == (0,) and t.history["residual_norm"].shape == (0,)
+    (row,) = t.summary()
+    assert row["status"] == "diverged" and np.isnan(row["final_residual_norm"])
+    assert len(BatchTrajectory(rec).to_frame()) == 0
+    with pytest.raises(ValueError, match=r"recorded must have shape \(n_records, B\) with B = 2"):
+        RunRecord(rec.factors, status, np.zeros(2, int), 0.0, {}, np.ones((3, 5), bool), {})
+
+
+# ------------------------------------------------ 2. diagnostics check their shapes
+F1 = np.ones((1, 3, 2))
+G1 = np.ones((1, 3, 2))
+G_k3 = np.ones((1, 3, 3))
+SHAPE_CASES = {
+    # the issue's case: a product and an M* of another shape
+    "error": (lambda: diagnostics.error(np.ones((1, 3, 3)), np.ones((4, 4))),
+              r"M_star must be an array of shape \(n1, n2\) = \(3, 3\)"),
+    "error-factors-not-product": (lambda: diagnostics.error(None, np.ones((4, 4))),
+                                  r"P must be an array of shape \(B, n1, n2\)"),
+    "imbalance": (lambda: diagnostics.imbalance(F1, G_k3),
+                  r"G must be an array of shape \(B, n2, k\) with k = 2 columns like F"),
+    "imbalance-batch": (lambda: diagnostics.imbalance(np.ones((2, 3, 2)), np.ones((3, 3, 2))),
+                        r"G must be an array of shape \(B, n2, k\) whose batch axes"),
+    "imbalance_drift": (lambda: diagnostics.imbalance_drift(F1, G1, np.ones((3, 3))),
+                        r"Delta0 must be an array of shape \(B, k, k\) with k = 2"),
+    "off_subspace-U": (lambda: diagnostics.off_subspace((F1, G1), np.ones((4, 2)), np.ones((3, 2))),
+                       r"U_star must be an array of shape \(n, r\) with n = 3 rows"),
+    "off_subspace-V": (lambda: diagnostics.off_subspace((F1, G1), np.ones((3, 2)), np.ones((5, 2))),
+                       r"V_star must be an array of shape \(n, r\) with n = 3 rows like G"),
+    "off_subspace-factors": (lambda: diagnostics.off_subspace(F1, np.ones((3, 2)), None),
+                             r"factors must be a tuple \(F, G\)"),
+    "product_singular_values": (lambda: diagnostics.product_singular_values((F1, G_k3)),
+                                r"G must be an array of shape \(B, n2, k\) with k = 2"),
+    "redundant_imbalance": (lambda: diagnostics.redundant_imbalance(F1, G_k3, 1),
+                            r"G must be an array of shape \(B, n2, k\) with k = 2"),
+    "redundant_imbalance-r": (lambda: diagnostics.redundant_imbalance(F1, G1, "1"),
+                              r"r must be an integer in \[0, k\) with k = 2"),
+    "row_stats": (lambda: diagnostics.row_stats((F1, G_k3)),
+                  r"G must be an array of shape \(B, n2, k\) with k = 2"),
+    "row_stats-M": (lambda: diagnostics.row_stats((F1, G1), M_star=np.ones((4, 4))),
+                    r"M_star must be an array of shape \(n1, n2\) = \(3, 3\)"),
+    "row_stats-U": (lambda: diagnostics.row_stats((F1, G1), U=np.ones((4, 2)), V=np.ones((3, 2))),
+                    r"U must be an array of shape \(n, r\) with n = 3 rows"),
+    "row_stats-V-missing": (lambda: diagnostics.row_stats((F1, G1), U=np.ones((3, 2))),
+                            r"V must be given with U"),
+    "row_stats-Delta0": (lambda: diagnostics.row_stats((F1, G1), Delta0=np.ones((1, 3, 3))),
+                         r"Delta0 must be an array of shape \(B, k, k\) with k = 2"),
+    "factor_stats": (lambda: diagnostics.factor_stats(F1, G1, np.ones((4, 2)), np.ones((3, 2))),
+                     r"U must be an array of shape \(n, r\) with n = 3 rows"),
+    "loss": (lambda: diagnostics.loss("a", True), r"residual_norm must be a number"),
+    "loss-flag": (lambda: diagnostics.loss(1.0, "yes"), r"symmetric_factors must be True"),
+    "product": (lambda: diagnostics.product((F1, G_k3)),
+                r"G must be an array of shape \(B, n2, k\) with k = 2"),
+}
+
+
+@pytest.mark.parametrize("name", list(SHAPE_CASES))
+def test_diagnostics_name_the_argument_and_its_shape(name):
+    """Every public function of diagnostics refuses mismatched shapes with one line naming the
+    argument and the shape it should have — not NumPy's "operands could not be broadcast", a
+    gufunc message, or (the compiled row kernel, the singular values) a silently wrong number."""
+    call, pattern = SHAPE_CASES[name]
+    with pytest.raises((ValueError, TypeError), match=pattern) as info:
+        call()
+    assert "\n" not in str(info.value)
+    assert "broadcast" not in str(info.value) and "gufunc" not in str(info.value)
+
+
+def test_truth_error_checks_the_factors_rows():
+    p = Problem.gaussian(1100, 1000, r=2, m=50, seed=0, max_memory="1G")  # factored truth
+    truth = diagnostics.Truth.of(p, np.ones((1, 1100, 2)))
+    assert truth.factored
+    with pytest.raises(ValueError, match=r"factors must have 1100 and 1000 rows like M\*"):
+        truth.error((np.ones((1, 1000, 2)), np.ones((1, 1000, 2))))
+
+
+def test_diagnostics_still_accept_what_they_accepted():
+    """The checks refuse mismatches only: unbatched arrays, a Δ₀ shared by the batch (1, k, k)
+    and the symmetric (X,) form give the same numbers as before."""
+    rng = np.random.default_rng(0)
+    F, G = rng.standard_normal((2, 3, 5, 2))
+    assert diagnostics.error(F[0] @ G[0].T, F[0] @ G[0].T) == 0.0
+    D0 = diagnostics.imbalance(F[:1], G[:1])
+    drift = diagnostics.imbalance_drift(F, G, D0)
+    np.testing.assert_allclose(drift[0], 0.0, atol=1e-12)
+    assert drift.shape == (3,)
+    assert diagnostics.row_stats((F, G), Delta0=D0) is None  # broadcast Δ₀: the NumPy path
+    got = diagnostics.row_stats((F, G), Delta0=np.broadcast_to(D0, (3, 2, 2)).copy())
+    if got is not None:
+        np.testing.assert_allclose(got[0][:, 2], drift, rtol=1e-12, atol=1e-14)
+    U = np.linalg.qr(rng.standard_normal((5, 2)))[0]
+    assert diagnostics.off_subspace((F,), U, None).shape == (3,)
+    np.testing.assert_allclose(diagnostics.product_singular_values((F,)),
+                               np.linalg.svd(F @ F.mT, compute_uv=False)[:, :2], rtol=1e-10)
+
+
+# ----------------------------------------------------- 3. nuclear_norm_solve(None)
+@pytest.mark.parametrize("bad", [None, "problem", 42])
+def test_nuclear_norm_solve_refuses_a_non_problem(bad):
+    from matsense.methods.nuclear import nuclear_norm_solve
+
+    with pytest.raises(TypeError, match="nuclear_norm_solve: problem must be a matsense Problem"):
+        nuclear_norm_solve(bad)
+
+
+@pytest.mark.parametrize("kwargs, pattern", [
+    (dict(psd="no"), r"psd must be True or False, got 'no'"),
+    (dict(verbose="yes"), r"verbose must be True or False"),
+    (dict(solver=3), r"solver must be a CVXPY solver name"),
+])
+def test_nuclear_norm_solve_checks_its_flags(small, kwargs, pattern):
+    """psd='no' used to be bool('no') = True, a PSD constraint the caller turned off."""
+    from matsense.methods.nuclear import nuclear_norm_solve
+
+    with pytest.raises(ValueError if "solver" not in kwargs else TypeError, match=pattern):
+        nuclear_norm_solve(small, **kwargs)

@@ -65,16 +65,24 @@ def _readme_commands() -> list[str]:
             for line in code.splitlines() if line.startswith("python3.11 -m venv")]
 
 
-def test_readme_has_the_two_setup_commands():
-    main, tests = _readme_commands()
+def test_readme_has_the_two_setup_commands_and_the_docs_command():
+    main, tests, docs = _readme_commands()
     assert main.endswith("matsense reproduce --out results")
     assert "pytest" in tests
+    assert '".[docs]"' in docs and "sphinx -W" in docs
 
 
 def test_ci_runs_the_readme_test_command_verbatim():
-    _, tests = _readme_commands()
+    _, tests, _ = _readme_commands()
     ci = (ROOT / ".ci" / "run").read_text()
     assert tests in [line.strip() for line in ci.splitlines()]
+
+
+def test_ci_builds_the_docs_with_the_readme_command_after_the_tests():
+    _, tests, docs = _readme_commands()
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert docs in ci
+    assert ci.index(docs) > ci.index(tests)
 
 
 def test_readme_run_commands(tmp_path, monkeypatch, capsys):

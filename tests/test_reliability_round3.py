@@ -179,3 +179,65 @@ def test_nuclear_norm_solve_checks_its_flags(small, kwargs, pattern):
 
     with pytest.raises(ValueError if "solver" not in kwargs else TypeError, match=pattern):
         nuclear_norm_solve(small, **kwargs)
+
+
+# ------------------------------- 4. matrix-free sweeps at sizes they handle
+def test_memory_estimate_follows_the_ensemble():
+    """RunConfig.memory_bytes counts what each ensemble stores: m·n1·n2 numbers for the dense
+    Gaussian ones, m·(n1 + n2) for rank-one, O(m) for completion (not a dense operator)."""
+    from matsense.config import RunConfig, problem_bytes
+
+    def cfg(ensemble, n1, m):
+        return RunConfig.from_dict({"ensemble": ensemble, "n1": n1, "r": 2, "m": m, "k": 3,
+                                    "iters": 3})
+
+    completion = cfg("completion", 20_000, 400_000).memory_bytes(2)
+    assert completion < 256 << 20  # ~100 MB, not 8·m·n1·n2 = 1.3 PB
+    assert completion >= problem_bytes("completion", 20_000, 20_000, 2, 400_000) > 400_000 * 8
+    rank_one = cfg("rank-one", 1000, 20_000).memory_bytes(2)
+    assert 8 * 20_000 * 2000 <= rank_one < 1 << 30
+    dense = cfg("gaussian", 1000, 20_000).memory_bytes(2)
+    assert dense >= 8 * 20_000 * 1000 * 1000  # unchanged: the dense operator
+    # p instead of m: the expected number of observed entries
+    by_p = RunConfig.from_dict({"ensemble": "completion", "n1": 1000, "r": 2, "p": 0.5, "k": 3})
+    assert by_p.measurements() == 500_000
+    assert by_p.memory_bytes() > 500_000 * 8 * 4
+
+
+SCALE_SPECS = {
+    "completion": {"base": {"ensemble": "completion", "n1": 20_000, "r": 2, "m": 400_000,
+                            "k": 3, "iters": 3, "alpha": 0.001, "step_size": 0.1},
+                   "grid": {"init_seed": [0, 1]}},
+    "rank-one": {"base": {"ensemble": "rank-one", "n1": 1000, "r": 2, "m": 20_000, "k": 3,
+                          "iters": 3, "alpha": 0.04, "step_size": 0.3},
+                 "grid": {"init_seed": [0, 1]}},
+}
+
+
+@pytest.mark.parametrize("ensemble", list(SCALE_SPECS))
+def test_matrix_free_sweep_at_scale_is_not_refused(ensemble, tmp_path, monkeypatch):
+    """A completion sweep at n1 = 20 000, m = 4·10⁵ and a rank-one sweep at n1 = 1000,
+    m = 2·10⁴ ran 0 runs before: every one was refused by the dense-Gaussian memory estimate
+    (1.3 PB resp. 160 GB). Under a 2 GiB limit both finish, every run with a history."""
+    from matsense.sweep import load, run_sweep
+
+    monkeypatch.setenv("MATSENSE_MAX_MEMORY", "2G")
+    summary = run_sweep(SCALE_SPECS[ensemble], tmp_path / "store", workers=0, progress="off")
+    assert summary.failed == 0 and summary.lost == 0
+    runs = load(tmp_path / "store", history=False).runs
+    assert len(runs) == 2 and set(runs["status"]) <= {"max_iters", "converged"}
+    assert np.isfinite(runs["final_rel_error"]).all()
+    assert (runs["history_rows"] == 4).all()
+
+
+def test_dense_sweep_too_large_is_still_refused(tmp_path, monkeypatch):
+    """The same size as the completion sweep on the dense Gaussian ensemble stays refused,
+    one line naming the ensemble and the size."""
+    from matsense.sweep import load, run_sweep
+
+    monkeypatch.setenv("MATSENSE_MAX_MEMORY", "2G")
+    spec = {"base": dict(SCALE_SPECS["completion"]["base"], ensemble="gaussian")}
+    summary = run_sweep(spec, tmp_path / "store", workers=0, progress="off")
+    assert summary.failed == 1
+    (message,) = load(tmp_path / "store", history=False).runs["message"]
+    assert "a gaussian run of n1=20000, n2=20000, m=400000" in message and "\n" not in message

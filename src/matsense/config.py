@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -219,28 +220,72 @@ class RunConfig:
         return problem.to(backend=self.backend, device=self.device, dtype=self.dtype)
 
     def memory_bytes(self, batch: int = 1) -> int:
-        """Estimated bytes of this run's problem and of a batch of ``batch`` such runs."""
-        from .problems import gaussian_bytes
+        """Estimated bytes of this run's problem and of a batch of ``batch`` such runs.
+
+        Per ensemble (:func:`problem_bytes`): the dense Gaussian ones store m·n1·n2
+        numbers, rank-one m·(n1 + n2), completion O(m) indices and values — a completion
+        sweep at n1 = 20 000 with m = 4·10⁵ needs tens of MB, not the 1.3 PB of a dense
+        operator of that size.
+        """
         from .run import state_bytes
 
         n2 = self.n1 if self.n2 is None else self.n2
-        return (gaussian_bytes(self.n1, n2, self.m)
-                + state_bytes((self.n1, n2), self.m, batch, self.k, self.iters,
-                              self.record_every))
+        m = self.measurements()
+        return (problem_bytes(self.ensemble, self.n1, n2, self.r, m, symmetric=self.symmetric)
+                + batch * operator_work_bytes(self.ensemble, m, self.k)
+                + state_bytes((self.n1, n2), m, batch, self.k, self.iters, self.record_every))
+
+    def measurements(self) -> int:
+        """The number of measurements: ``m``, or completion's expected p·n1·n2 with ``p``."""
+        n2 = self.n1 if self.n2 is None else self.n2
+        return self.m if self.p is None else max(1, math.ceil(self.p * self.n1 * n2))
 
     def check_memory(self, batch: int = 1) -> None:
         """ValueError (one line) when :meth:`memory_bytes` exceed the memory limit in force."""
         from . import memory
 
         n2 = self.n1 if self.n2 is None else self.n2
-        memory.check(f"a run of n1={self.n1}, n2={n2}, m={self.m}, k={self.k} (batch of "
-                     f"{batch}, {self.iters} iterations)", self.memory_bytes(batch))
+        memory.check(f"a {self.ensemble} run of n1={self.n1}, n2={n2}, m={self.measurements()}, "
+                     f"k={self.k} (batch of {batch}, {self.iters} iterations)",
+                     self.memory_bytes(batch))
 
     def build_method(self):
         return get_method(self.method, **self.method_params)
 
     def build_init(self, problem):
         return _build_init(_init.get_init(self.init), problem, self)
+
+
+def problem_bytes(ensemble: str, n1: int, n2: int, r: int, m: int, *,
+                  symmetric: bool = False) -> int:
+    """Estimated bytes of a generated problem of ``ensemble`` (float64), what it stores:
+
+    * gaussian, symmetric-gaussian: the m dense n1 × n2 measurement matrices;
+    * rank-one: the vectors a_i (n1) and b_i (n2) of every measurement, O(m(n1 + n2))
+      (b_i = a_i, not stored, when the problem is symmetric);
+    * completion: O(m) — each observed entry's row and column (int64), its position
+      while the entries are drawn and sorted, and its value;
+
+    plus, for every ensemble, y (m), M*'s factors ((n1 + n2)·r) and M* itself where it is
+    formed densely (n1·n2 <= :data:`matsense.problems.DENSE_TRUTH_LIMIT`).
+    """
+    from .problems import DENSE_TRUTH_LIMIT, gaussian_bytes
+
+    truth = 8 * ((n1 + n2) * r + m + (n1 * n2 if n1 * n2 <= DENSE_TRUTH_LIMIT else 0))
+    if ensemble in ("gaussian", "symmetric-gaussian"):
+        return gaussian_bytes(n1, n2, m) + 8 * (n1 + n2) * r
+    if ensemble == "rank-one":
+        return 8 * m * (n1 + (0 if symmetric else n2)) + truth
+    if ensemble == "completion":
+        return 4 * 8 * m + truth
+    raise ValueError(f"unknown ensemble {ensemble!r}; known: {', '.join(ENSEMBLES)}")
+
+
+def operator_work_bytes(ensemble: str, m: int, k: int) -> int:
+    """Bytes one trajectory's operator call holds beyond the problem and the method's state:
+    the matrix-free ensembles form m × k arrays (the factors' rows at the observed entries,
+    resp. a_iᵀF and b_iᵀG); the dense ones work in place of their m-vectors."""
+    return 2 * 8 * m * k if ensemble in ("rank-one", "completion") else 0
 
 
 def _check_ensemble(core: dict, source, locate) -> None:

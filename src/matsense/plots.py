@@ -260,5 +260,81 @@ def seeded_curves(x_per_seed, y_per_seed, *, label: str, color: str, linestyle: 
     return curves
 
 
+
+# ------------------------------------------------------------------ results
+#: The history key each :func:`plot_trajectory` default draws, in order of preference, and its label.
+ERROR_KEYS = {"rel_error": "‖P − M*‖_F / ‖M*‖_F", "error": "‖P − M*‖_F",
+              "residual_norm": "‖𝒜(P) − y‖"}
+
+
+def method_phases(config: dict, extras: dict) -> tuple:
+    """The phases of one trajectory, from its ``config`` (method name and hyper-parameters)
+    and its ``extras`` (:class:`~matsense.methods.Phase` s, one for methods of your own
+    that :data:`~matsense.methods.METHODS` does not know)."""
+    import dataclasses
+
+    from .methods import METHODS, Phase, phases_of
+
+    cls = METHODS.get(config.get("method"))
+    if cls is None:
+        return (Phase("run"),)
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        method = cls(**{k: v for k, v in config.items() if k in names})
+    except (TypeError, ValueError):
+        return (Phase("run"),)
+    return phases_of(method, extras)
+
+
+def trajectory_panel(traj, y: str | None = None, title: str | None = None) -> Panel:
+    """A :class:`Panel` of a :class:`~matsense.Trajectory` or
+    :class:`~matsense.BatchTrajectory`: ``history[y]`` against the iteration, log scale,
+    one curve per trajectory, each phase's start (e.g. the rebalancing switch) a vertical line.
+
+    ``y`` defaults to the first of ``rel_error``, ``error``, ``residual_norm`` the history has.
+    """
+    history = traj.history
+    if y is None:
+        y = next(key for key in ERROR_KEYS if key in history)
+    if y not in history or y == "iteration":
+        keys = ", ".join(k for k in history if k != "iteration")
+        raise ValueError(f"y must be one of the recorded quantities ({keys}), got {y!r}")
+    members = list(traj) if traj.batched else [traj]
+    method = traj.config.get("method", "run")
+    panel = Panel(title if title is not None else method, "iteration t", ERROR_KEYS.get(y, y),
+                  legend_loc="best" if len(members) <= 10 else None)
+    for i, member in enumerate(members):
+        h = member.history
+        col = color(i)
+        label = f"trajectory {member.index}" if traj.batched else None
+        values = np.asarray(h[y]).reshape(len(h["iteration"]), -1)  # σ's: one curve per column
+        for j in range(values.shape[1]):
+            panel.curves.append(Curve(h["iteration"], values[:, j], label=label if j == 0 else None,
+                                      color=col))
+        for phase in method_phases(member.config, member.extras):
+            if phase.event:
+                tag = f"{phase.event}" + (f" ({member.index})" if traj.batched else "")
+                panel.vlines.append(VLine(phase.start, label=tag,
+                                          color=col if traj.batched else "0.4"))
+    if not traj.batched:
+        panel.note = f"{member.status}, {member.iterations} iterations"
+    return panel
+
+
+def plot_trajectory(traj, ax=None, *, y: str | None = None, title: str | None = None):
+    """Draw :func:`trajectory_panel` on ``ax`` and return the axes.
+
+    Without ``ax`` a new figure is made through ``matplotlib.pyplot`` (so that a notebook
+    or sphinx-gallery shows it); ``Trajectory.plot()`` and ``BatchTrajectory.plot()`` call this.
+    """
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+    draw_panel(ax, trajectory_panel(traj, y=y, title=title))
+    return ax
+
+
 __all__ = ["Curve", "VLine", "HLine", "Panel", "figure", "draw_panel", "save_panels", "seeded_curves",
-           "color", "thin", "FORMATS"]
+           "color", "thin", "FORMATS", "ERROR_KEYS", "method_phases", "trajectory_panel",
+           "plot_trajectory"]

@@ -45,6 +45,12 @@ class Fit:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def _repr_html_(self) -> str:
+        """Jupyter's summary: value, window, records, r² (:mod:`matsense.display`)."""
+        from .display import fit_html
+
+        return fit_html(self)
+
 
 def _clean(t, err):
     t = np.asarray(t, dtype=float)

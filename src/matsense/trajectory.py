@@ -156,6 +156,24 @@ class _Result:
             df.to_parquet(path, index=False)
         return path
 
+    def plot(self, ax=None, *, y: str | None = None, title: str | None = None):
+        """The error curve on a log scale, each phase's start marked (e.g. the rebalancing
+        switch); one curve per trajectory of a batch. Returns the matplotlib axes.
+
+        ``y``: the history key to draw (default ``rel_error``, else ``error``, else
+        ``residual_norm``); without ``ax`` a new figure is made through pyplot. See
+        :func:`matsense.plots.plot_trajectory`.
+        """
+        from .plots import plot_trajectory
+
+        return plot_trajectory(self, ax, y=y, title=title)
+
+    def _repr_html_(self) -> str:
+        """Jupyter's summary (:mod:`matsense.display`)."""
+        from .display import batch_html, trajectory_html
+
+        return batch_html(self) if self.batched else trajectory_html(self)
+
 
 class Trajectory(_Result):
     """One trajectory of a run: the result of :func:`matsense.run` on unbatched factors,

@@ -16,7 +16,7 @@ import dataclasses as _dc
 
 from .claims import CLAIMS, TITLES
 from .reproduction import reproduce, run_claims
-from .results import ClaimResult, format_table, load_summary, write_summary
+from .results import ClaimResult, Verdicts, format_table, load_summary, write_summary
 from .settings import ClaimSettings, init_seed
 
 
@@ -41,5 +41,5 @@ def _criteria_table() -> dict:
 #: Deprecated flat view of the criteria; use ``CLAIMS[cid].criteria``.
 CRITERIA = _criteria_table()
 
-__all__ = ["reproduce", "run_claims", "format_table", "ClaimResult", "ClaimSettings", "CRITERIA",
-           "CLAIMS", "TITLES", "load_summary", "write_summary", "init_seed"]
+__all__ = ["reproduce", "run_claims", "format_table", "ClaimResult", "Verdicts", "ClaimSettings",
+           "CRITERIA", "CLAIMS", "TITLES", "load_summary", "write_summary", "init_seed"]

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import runs as _runs
 from .claims import CLAIMS, TITLES
-from .results import ClaimResult, write_summary
+from .results import ClaimResult, Verdicts, write_summary
 from .settings import ClaimSettings
 
 
@@ -150,4 +150,4 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     write_summary(results, out_dir / "summary.json", ensemble=settings.ensemble)
     report.publish_section(out_dir, "claims", report.claims_section(
         results, settings=settings.as_dict(), seconds=time.perf_counter() - start), order=1)
-    return results
+    return Verdicts(results)

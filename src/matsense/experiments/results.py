@@ -69,6 +69,22 @@ class ClaimResult:
         names = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in names})
 
+    def _repr_html_(self) -> str:
+        """Jupyter's summary: the claim's row of the verdict table (:mod:`matsense.display`)."""
+        from ..display import verdicts_html
+
+        return verdicts_html([self])
+
+
+class Verdicts(list):
+    """The list of :class:`ClaimResult` that :func:`~matsense.experiments.reproduce` and
+    :func:`load_summary` return: a plain ``list`` that Jupyter shows as the verdict table."""
+
+    def _repr_html_(self) -> str:
+        from ..display import verdicts_html
+
+        return verdicts_html(self)
+
 
 def jsonable(obj):
     """Recursively convert numpy scalars/arrays, tuples and non-finite floats for ``json``."""
@@ -133,7 +149,7 @@ def load_summary(path) -> list[ClaimResult]:
     data = json.loads(Path(path).read_text())
     if not isinstance(data, dict) or not isinstance(data.get("claims"), list):
         raise ValueError(f"{path}: not a claims summary (expected {{'claims': [...]}})")
-    return [ClaimResult.from_dict(d) for d in data["claims"]]
+    return Verdicts(ClaimResult.from_dict(d) for d in data["claims"])
 
 
 def format_table(results, widths=(34, 58, 42)) -> str:

@@ -74,6 +74,9 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "promote_jupyter_magic": False,
     "first_notebook_cell": None,
+    # A cell's last value is shown when it has an HTML summary (trajectories, fits, verdicts,
+    # tables), not as a plain repr (no "<Axes: ...>" after a plot).
+    "capture_repr": ("_repr_html_",),
 }
 
 # -- HTML ------------------------------------------------------------------------------------

@@ -52,8 +52,8 @@ def _table(header, rows, total: int | None = None) -> str:
 
 
 def _box(title: str, inner: str) -> str:
-    return (f'<div class="matsense-repr" style="font-family:sans-serif;line-height:1.35">'
-            f"<strong>{title}</strong>{inner}</div>")
+    style = "font-family:sans-serif;line-height:1.35;overflow-x:auto"
+    return f'<div class="matsense-repr" style="{style}"><strong>{title}</strong>{inner}</div>'
 
 
 def _method_line(config: dict) -> str:

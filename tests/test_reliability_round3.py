@@ -7,6 +7,9 @@ Each section is one item of the issue; every test failed on main at 34294fc.
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -241,3 +244,233 @@ def test_dense_sweep_too_large_is_still_refused(tmp_path, monkeypatch):
     assert summary.failed == 1
     (message,) = load(tmp_path / "store", history=False).runs["message"]
     assert "a gaussian run of n1=20000, n2=20000, m=400000" in message and "\n" not in message
+
+
+# ------------------------------------------------------------ 5. a full disk
+# RLIMIT_FSIZE (inherited by the command's workers) makes every write past the limit fail
+# with EFBIG, as a full file system fails with ENOSPC: the same code path (an OSError on
+# write), without root or a loop mount. CPython ignores SIGXFSZ, so the write raises.
+def _limited(argv, limit: int, *, timeout: float = 300):
+    import resource
+    import subprocess
+    import sys
+
+    from test_supervision import ENV
+
+    def limit_file_size():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=ENV,
+                          preexec_fn=limit_file_size, timeout=timeout)
+
+
+def _one_line(stderr: str) -> str:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("matsense: error: "), stderr
+    return lines[0]
+
+
+def _temp_files(folder):
+    return [p for p in folder.rglob(".*.tmp")]
+
+
+def test_full_disk_during_reproduce_is_one_line_naming_the_file(tmp_path):
+    """Before: the claim caught the OSError as "experiment failed" and the command exited 0
+    with a table of failed claims (or a traceback from write_text)."""
+    out = tmp_path / "out"
+    argv = ["-m", "matsense", "reproduce", "--quick", "--claims", "C1", "--workers", "1",
+            "--no-progress", "--out", str(out)]
+    done = _limited(argv, 20_000)  # the figures (PNGs of ~50 kB) do not fit
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    line = _one_line(done.stderr)
+    assert f"could not write {out}" in line and "file too large" in line
+    assert not (out / "summary.json").exists() and not (out / "report.html").exists()
+    assert _temp_files(out) == []
+    # space is back: the same command completes
+    done = _limited(argv, 1 << 30)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    assert [c["id"] for c in json.loads((out / "summary.json").read_text())["claims"]] == ["C1"]
+
+
+def test_full_disk_during_a_sweep_leaves_a_verifiable_resumable_store(tmp_path):
+    """The sweep stops with one line naming the part it could not write; the store holds only
+    whole, committed parts (verify: healthy) and a rerun with space completes it."""
+    from matsense.sweep import load, verify
+
+    out = tmp_path / "store"
+    spec = tmp_path / "spec.toml"
+    base = "[sweep]\nmax_batch = 1\n[base]\nn1 = 8\nr = 1\nm = 80\nk = 2\n[grid]\n"
+    spec.write_text(base + "iters = [5, 10]\n")
+    sweep = ["-m", "matsense", "sweep", str(spec), "--out", str(out), "--workers", "0",
+             "--no-progress"]
+    assert _limited(sweep, 1 << 30).returncode == 0
+    spec.write_text(base + "iters = [5, 10, 3000]\n")  # its history part is ~100 kB
+    done = _limited(sweep, 60_000)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    line = _one_line(done.stderr)
+    assert f"could not write {out / 'history'}" in line and ".parquet" in line
+    assert _temp_files(out) == []
+    report = verify(out)
+    assert report.healthy and len(report.finished) == 2, str(report)
+    done = _limited(sweep, 1 << 30)
+    assert done.returncode == 0 and "2 skipped" in done.stdout, done.stdout
+    assert sorted(load(out, history=False).runs["iters"]) == [5, 10, 3000]
+
+
+def test_a_runs_part_that_cannot_be_written_takes_its_history_part_back(tmp_path, monkeypatch):
+    """The disk fills between a batch's two parts: the history part just written is removed,
+    so the store is as it was before the batch (before: an uncommitted history part stayed,
+    and verify reported the store damaged)."""
+    from matsense._files import DiskFullError
+    from matsense.sweep import run_sweep, store, verify
+
+    real = store.atomic_write_table
+
+    def full_for_runs(path, table):
+        if path.parent.name == "runs":
+            raise DiskFullError(28, "No space left on device", str(path))
+        real(path, table)
+
+    monkeypatch.setattr(store, "atomic_write_table", full_for_runs)
+    spec = {"base": {"n1": 8, "r": 1, "m": 80, "k": 2, "iters": 5}}
+    with pytest.raises(OSError, match=r"could not write .*runs.*part-.*no space left"):
+        run_sweep(spec, tmp_path / "store", workers=0, progress="off")
+    assert list((tmp_path / "store" / "history").iterdir()) == []
+    assert verify(tmp_path / "store").healthy
+
+
+SUMMARY_WRITER = """
+import json, resource, sys
+from pathlib import Path
+from matsense import report
+from matsense.experiments.results import ClaimResult, write_summary
+out = Path(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+big = [ClaimResult("C1", "title", "x" * 20000, "expected", True)]
+for name, call in (("summary.json", lambda: write_summary(big, out / "summary.json")),
+                   ("report.html", lambda: report.write_report(out, [("t", "a", "y" * 20000)]))):
+    try:
+        call()
+    except OSError as exc:
+        print(name, type(exc).__name__, str(exc))
+    else:
+        print(name, "written")
+"""
+
+
+def test_summary_and_report_are_replaced_whole_or_not_at_all(tmp_path):
+    """A summary.json or report.html that does not fit (full disk) leaves the previous
+    complete file, no truncated one (before: 4096 bytes of JSON / HTML that a reader took
+    for the result), and the error names the file."""
+    import subprocess
+    import sys
+
+    from test_supervision import ENV
+
+    from matsense import report
+    from matsense.experiments.results import ClaimResult, write_summary
+
+    out = tmp_path / "out"
+    write_summary([ClaimResult("C1", "title", "measured", "expected", True)], out / "summary.json")
+    report.write_report(out, [("old", "old", "<p>old</p>")])
+    before = {name: (out / name).read_bytes() for name in ("summary.json", "report.html")}
+    done = subprocess.run([sys.executable, "-c", SUMMARY_WRITER, str(out)], capture_output=True,
+                          text=True, env=ENV, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith(f"summary.json DiskFullError could not write {out / 'summary.json'}")
+    assert lines[1].startswith(f"report.html DiskFullError could not write {out / 'report.html'}")
+    for name, data in before.items():
+        assert (out / name).read_bytes() == data, name
+    assert _temp_files(out) == []
+
+
+# --------------------------------------- 6. SIGKILL / SIGTERM of reproduce and compare
+@pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
+@pytest.mark.parametrize("command", ["reproduce", "compare"])
+def test_killed_reproduce_and_compare_leave_no_worker_and_no_partial_result(
+        command, signum, tmp_path):
+    """The command is signalled while its two workers compute: the caller's captured pipes
+    close, no process of its session is left after 10 s, SIGTERM exits 143 with one line, and
+    whatever result file is in --out is complete."""
+    import json
+    import subprocess
+    import sys
+
+    from test_supervision import (ENV, START_TIMEOUT, assert_group_gone, kill_group, wait_for,
+                                  workers_of)
+
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "matsense", command, "--quick", "--workers", "2",
+            "--out", str(out)] + (["--no-progress"] if command == "reproduce" else [])
+    proc = subprocess.Popen(argv, env=ENV, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: len(workers_of(proc.pid)) == 2 or proc.poll() is not None,
+                 START_TIMEOUT, "two workers")
+        assert proc.poll() is None, "finished before it could be signalled"
+        os.kill(proc.pid, signum)
+        # Returns only once every holder of the pipes (workers, resource tracker) closed them.
+        _, err = proc.communicate(timeout=START_TIMEOUT)
+        assert_group_gone(proc.pid)
+    finally:
+        kill_group(proc.pid)
+        proc.wait()
+    if signum == signal.SIGTERM:
+        assert proc.returncode == 143
+        assert err.decode().strip().splitlines()[-1] == "matsense: terminated (SIGTERM)"
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    for name in ("summary.json", "compare.json"):
+        if (out / name).exists():
+            json.loads((out / name).read_text())
+    if (out / "report.html").exists():
+        assert (out / "report.html").read_text().rstrip().endswith("</html>")
+
+
+# ------------------------------------------- 7. two reproduce runs into one --out
+@pytest.mark.parametrize("command, lock", [("reproduce", ".reproduce.lock"),
+                                           ("compare", ".compare.lock")])
+def test_a_second_command_into_a_busy_out_is_refused_in_one_line(command, lock, tmp_path,
+                                                                 capsys):
+    """While one ``reproduce`` (``compare``) holds --out, a second one is refused with one line
+    and exit 2 before running anything (before: both ran, each rewriting the other's files)."""
+    from matsense import cli
+    from matsense._files import folder_lock
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with folder_lock(out, lock, f"matsense {command}"):
+        argv = [command, "--quick", "--workers", "1", "--out", str(out)]
+        assert cli.main(argv + (["--claims", "C1"] if command == "reproduce" else [])) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert f"another matsense {command} is writing to {out}" in line
+    assert sorted(p.name for p in out.iterdir()) == [lock]
+
+
+def test_two_concurrent_reproduce_runs_never_mix_summary_json(tmp_path):
+    """Two real ``reproduce`` processes into one --out at once: each either completes or is
+    refused with one line, at least one completes, and summary.json is one run's whole
+    result."""
+    import json
+    import subprocess
+    import sys
+
+    from test_supervision import ENV
+
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "matsense", "reproduce", "--quick", "--claims", "C1,C2",
+            "--workers", "1", "--no-progress", "--out", str(out)]
+    procs = [subprocess.Popen(argv, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    outcomes = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
+    for rc, err in outcomes:
+        if rc != 0:
+            assert rc == 2
+            assert "another matsense reproduce is writing to" in _one_line(err)
+    assert any(rc == 0 for rc, _ in outcomes)
+    summary = json.loads((out / "summary.json").read_text())
+    assert [c["id"] for c in summary["claims"]] == ["C1", "C2"]

@@ -433,6 +433,16 @@ def cmd_reproduce(args) -> int:
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     check_output(args.out, "--out", folder=True)
+    from ._files import folder_lock
+
+    # One reproduce per --out at a time: a second one is refused in one line (never a
+    # summary.json mixing two runs' claims).
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    with folder_lock(args.out, ".reproduce.lock", "matsense reproduce"):
+        return _reproduce(args)
+
+
+def _reproduce(args) -> int:
     try:
         from .experiments import format_table, reproduce
     except ImportError as exc:  # the module, or its entry points, not installed
@@ -499,6 +509,7 @@ def build_parser() -> ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point of the ``matsense`` console script; returns the exit status."""
+    args = None
     try:
         parser = build_parser()
         try:
@@ -512,6 +523,14 @@ def main(argv=None) -> int:
             return int(args.func(args) or 0)
     except USER_ERRORS as exc:
         print(f"matsense: error: {_error_message(exc)}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk (ENOSPC, RLIMIT_FSIZE, quota): one line naming the file
+        from ._files import disk_full_message, is_disk_full
+
+        if not is_disk_full(exc):
+            raise
+        print(f"matsense: error: {disk_full_message(exc, getattr(args, 'out', None))}",
+              file=sys.stderr)
         return 2
     except MemoryError as exc:  # an allocation the estimates did not foresee
         detail = _one_line(exc)

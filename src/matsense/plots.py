@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write
+
 FORMATS = ("png", "svg")
 
 
@@ -243,7 +245,10 @@ def save_panels(panels, stem, suptitle: str | None = None, formats=FORMATS,
     for fmt in formats:
         # Appended, not with_suffix: a stem may hold a dot ("compare_kappa2.5_k4").
         path = stem.parent / f"{stem.name}.{fmt}"
-        fig.savefig(path, dpi=110 if fmt == "png" else None)
+        # Atomic (temp file, then rename): a kill or a full disk never leaves a truncated
+        # figure, and a full disk is reported naming this file.
+        atomic_write(path, lambda fh, fmt=fmt: fig.savefig(fh, format=fmt,
+                                                           dpi=110 if fmt == "png" else None))
         paths.append(path)
     return paths
 

@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._files import atomic_write_text, folder_lock
+
 REPORT_NAME = "report.html"
 SECTIONS_DIR = "report_sections"
 
@@ -147,7 +149,9 @@ def write_report(out_dir, sections, *, title: str = "matsense: reproducing Xiong
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / filename
-    path.write_text(render(list(sections), title, subtitle), encoding="utf-8")
+    # Atomic (temp file, then rename): a kill or a full disk mid-write leaves the previous
+    # page or none, never a truncated one that looks complete.
+    atomic_write_text(path, render(list(sections), title, subtitle))
     return path
 
 
@@ -163,13 +167,19 @@ def publish_section(out_dir, key: str, section, *, order: int) -> Path:
     folder = out_dir / SECTIONS_DIR
     folder.mkdir(parents=True, exist_ok=True)
     title, anchor, body = _entry(section)
-    for old in folder.glob(f"*-{key}.json"):
-        old.unlink()
     payload = {"title": title, "anchor": anchor, "html": body}
-    (folder / f"{order:02d}-{key}.json").write_text(json.dumps(payload), encoding="utf-8")
-    entries = [tuple(json.loads(f.read_text(encoding="utf-8"))[k] for k in ("title", "anchor", "html"))
-               for f in sorted(folder.glob("*.json"))]
-    return write_report(out_dir, entries)
+    target = folder / f"{order:02d}-{key}.json"
+    # One publisher at a time (reproduce and compare may share a folder and finish together):
+    # each rebuilds the page from every section, its own included, under the folder's lock.
+    with folder_lock(folder, ".lock", "report writer", blocking=True):
+        atomic_write_text(target, json.dumps(payload))
+        for old in folder.glob(f"*-{key}.json"):
+            if old != target:
+                old.unlink()
+        entries = [tuple(json.loads(f.read_text(encoding="utf-8"))[k]
+                         for k in ("title", "anchor", "html"))
+                   for f in sorted(folder.glob("*.json"))]
+        return write_report(out_dir, entries)
 
 
 # ------------------------------------------------------------- the claims

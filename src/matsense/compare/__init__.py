@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 from .. import report
+from .._files import atomic_write_text
 from .cli import register
 from .entries import DEFAULT_SEEDS, ENTRIES, ENTRY_KEYS, FULL, QUICK, CompareSettings, Entry
 from .figures import write_figures
@@ -106,7 +107,7 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
     total = time.perf_counter() - start
     write_json(out / "compare.json", settings, seeds, records, run_seconds=run_seconds,
                total_seconds=total, figure_paths=figure_paths)
-    (out / "compare.md").write_text(markdown_table(records, settings, seeds, total))
+    atomic_write_text(out / "compare.md", markdown_table(records, settings, seeds, total))
     report.publish_section(out, "compare", compare_section(records, [p.name for p in figure_paths]),
                            order=2)
     log(progress, f"done in {total:.1f} s; wrote {out / 'compare.json'}")

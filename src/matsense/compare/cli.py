@@ -43,8 +43,14 @@ def _cli(args) -> int:
     from ..cli import check_output
 
     check_output(args.out, "--out", folder=True)
-    records = compare(args.out, quick=args.quick, seeds=args.seeds, progress=args.progress,
-                      workers=args.workers, ensemble=args.ensemble)
+    from .._files import folder_lock
+
+    # One compare per --out at a time (a second one is refused in one line): two would
+    # truncate each other's compare_runs.jsonl and mix compare.json.
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    with folder_lock(args.out, ".compare.lock", "matsense compare"):
+        records = compare(args.out, quick=args.quick, seeds=args.seeds, progress=args.progress,
+                          workers=args.workers, ensemble=args.ensemble)
     n_conv = sum(r["status"] == "converged" for r in records)
     print(f"wrote {Path(args.out) / 'compare.json'} and compare.md: {len(records)} records, "
           f"{n_conv} converged on every seed")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write_text, naming
 from .entries import CompareSettings
 
 TABLE_HEADER = ("method", "hyper-parameters", "init", "κ", "k", "iterations to tol", "seconds",
@@ -30,7 +31,7 @@ def write_json(path: Path, settings: CompareSettings, seeds, records, *, run_sec
         "figures": [str(Path(p).name) for p in figure_paths],
         "records": records,
     }
-    path.write_text(json.dumps(payload, indent=1, default=_json_default))
+    atomic_write_text(path, json.dumps(payload, indent=1, default=_json_default))
     return path
 
 
@@ -47,7 +48,7 @@ def _json_default(obj):
 def write_curves(curves, path: Path, max_points: int = 400) -> Path:
     """Error curves as CSV (method, kappa, k, seed, iteration, time, rel_error), thinned
     to at most ``max_points`` log-spaced records per curve (the last always kept)."""
-    with open(path, "w", newline="") as fh:
+    with naming(path), open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["method", "kappa", "k", "seed", "iteration", "time", "rel_error"])
         for c in curves:

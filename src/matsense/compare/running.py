@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _validate as V
 from .. import backend
+from .._files import naming
 from ..methods.base import product
 from ..problems import Problem
 from ..run import run, run_together
@@ -278,7 +279,7 @@ def _cells(settings, tasks, workers: int):
 
 def _log_run(log_path, progress, entry, kappa, k, seed, res) -> None:
     # Written as each run ends, so a long comparison shows (and keeps) its progress.
-    with open(log_path, "a") as fh:
+    with naming(log_path), open(log_path, "a") as fh:
         fh.write(json.dumps({"method": entry.key, "kappa": float(kappa), "k": k, **res}) + "\n")
     log(progress, f"seed {seed} κ={kappa:g} k={k} {entry.key}: {res['status']} "
                   f"after {res['iterations']} its, rel. error {res['final_rel_error']:.2e}, "

@@ -52,6 +52,8 @@ def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: b
     (see :func:`~matsense.experiments.runs.compute_runs`); the analysis then
     runs here.
     """
+    from .._files import is_disk_full
+
     settings = settings.resolve()
     log = _runs.stderr_log if progress else None
     runs = [_runs.SeedRuns(settings, s, log) for s in seeds]
@@ -67,7 +69,7 @@ def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: b
         try:
             res = CLAIMS[cid](runs, settings, out_dir)
         except Exception as exc:  # an experiment bug must not hide the other claims
-            if not catch:
+            if not catch or is_disk_full(exc):  # a full disk is no claim's failure: stop
                 raise
             res = _failed(cid, exc)
         res.seconds = time.perf_counter() - start

@@ -57,13 +57,14 @@ import hashlib
 import json
 import os
 import re
-import uuid
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
+
+from .._files import atomic_write, atomic_write_bytes, fsync_dir
 
 FORMAT = "matsense-sweep-store"
 VERSION = 1
@@ -93,38 +94,10 @@ class SweepResults(NamedTuple):
 
 
 # ------------------------------------------------------------ atomic writes
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows: directories cannot be opened
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _atomic_write(path, write) -> None:
-    """Call ``write(fh)`` on a temp file beside ``path``, fsync, rename over ``path``, fsync dir."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, rename, fsync dir)."""
-    _atomic_write(path, lambda fh: fh.write(data))
+# The writer (temp file, fsync, rename, fsync dir; a full disk raised as DiskFullError naming
+# the part) is shared with the reports: matsense._files.
+_fsync_dir = fsync_dir
+_atomic_write = atomic_write
 
 
 def atomic_write_table(path: Path, table) -> None:
@@ -503,7 +476,14 @@ class Store:
         with deferred_signals():
             if counts:
                 atomic_write_table(self.history_dir / name, result.history)
-            atomic_write_table(self.runs_dir / name, rows_to_table(rows))
+            try:
+                atomic_write_table(self.runs_dir / name, rows_to_table(rows))
+            except BaseException:
+                # E.g. the disk filled up between the two parts: take the history part back,
+                # so that the store stays as it was before this batch (it runs again).
+                with contextlib.suppress(OSError):
+                    (self.history_dir / name).unlink(missing_ok=True)
+                raise
         return name
 
 

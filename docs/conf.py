@@ -13,6 +13,7 @@ Unicode text, as in the Markdown pages: no MathJax, nothing fetched from a CDN.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -21,6 +22,9 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matsense  # noqa: E402
+from sphinx.util import logging  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -77,6 +81,8 @@ sphinx_gallery_conf = {
     # A cell's last value is shown when it has an HTML summary (trajectories, fits, verdicts,
     # tables), not as a plain repr (no "<Axes: ...>" after a plot).
     "capture_repr": ("_repr_html_",),
+    # The execution-times pages load DataTables from a CDN: left out, the site stays offline.
+    "write_computation_times": False,
 }
 
 # -- HTML ------------------------------------------------------------------------------------
@@ -107,6 +113,20 @@ def _unicode_bars(app, what, name, obj, options, lines):
     lines[:] = [line.replace("|", "\\|") for line in lines]
 
 
+_REMOTE = re.compile(r"<(?:script|link|img)\b[^>]*\b(?:src|href)=\"(?:https?:)?//[^\"]+\"")
+
+
+def _check_offline(app, exception):
+    """A warning (an error under -W) for any page that loads a script, style or image from
+    another host: the site must read without a network. Plain links are fine."""
+    if exception is not None or app.builder.format != "html":
+        return
+    for page in sorted(Path(app.outdir).rglob("*.html")):
+        for tag in _REMOTE.findall(page.read_text(encoding="utf-8")):
+            logger.warning("%s loads a remote resource: %s", page.relative_to(app.outdir), tag)
+
+
 def setup(app):
     app.connect("source-read", _add_toctree)
+    app.connect("build-finished", _check_offline)
     app.connect("autodoc-process-docstring", _unicode_bars)

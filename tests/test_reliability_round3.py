@@ -474,3 +474,22 @@ def test_two_concurrent_reproduce_runs_never_mix_summary_json(tmp_path):
     assert any(rc == 0 for rc, _ in outcomes)
     summary = json.loads((out / "summary.json").read_text())
     assert [c["id"] for c in summary["claims"]] == ["C1", "C2"]
+
+
+# ------------------------------------- 8. Dask at scale, a worker killed mid-batch
+def test_dask_sweep_at_scale_survives_a_killed_worker():
+    """benchmarks/fault_dask_scale.py: completion at n1 = n2 = 20 000, m = 4·10⁵ on a loopback
+    LocalCluster of 2 workers, one SIGKILLed at its 15th GD step (mid-batch): every run in the
+    store once, bitwise the numbers of a local run. The script checks and says RESULT: ok."""
+    pytest.importorskip("distributed")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from test_supervision import ENV
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "fault_dask_scale.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=ENV,
+                          timeout=600)
+    assert done.returncode == 0 and "RESULT: ok" in done.stdout, (done.stdout, done.stderr[-2000:])
+    assert "one killed at its step 15 (yes)" in done.stdout

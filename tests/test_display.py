@@ -139,3 +139,19 @@ def test_verdicts_html_escapes_and_counts(tmp_path):
     loaded = load_summary(tmp_path / "summary.json")
     assert isinstance(loaded, Verdicts) and loaded == list(results)
     assert loaded._repr_html_() == out
+
+
+def test_plot_without_truth_draws_the_residual_with_glyphs_the_font_has(tmp_path):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    A = rng.standard_normal((120, 8, 6))
+    M = rng.standard_normal((8, 1)) @ rng.standard_normal((1, 6))
+    problem = ms.Problem.from_arrays(A, np.einsum("kij,ij->k", A, M / np.linalg.norm(M, 2))
+                                     / np.sqrt(120))
+    traj = ms.run(problem, ms.GD(), ms.init.small_random(problem, k=1, alpha=0.1), iters=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # "Glyph … missing from font(s)" is a UserWarning
+        ax = traj.plot()
+        ax.figure.savefig(tmp_path / "residual.png")
+    assert ax.get_ylabel() == plots.ERROR_KEYS["residual_norm"]

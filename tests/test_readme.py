@@ -5,6 +5,7 @@ command is the one CI runs."""
 from __future__ import annotations
 
 import re
+import runpy
 import shlex
 import sys
 import tomllib
@@ -93,10 +94,15 @@ def test_readme_run_commands(tmp_path, monkeypatch, capsys):
     [(_, toml_text)] = blocks(ROOT / "docs" / "api.md", "toml")
     (tmp_path / "run.toml").write_text(toml_text)
     lines = [line.strip() for _, code in blocks(ROOT / "README.md", "bash")
-             for line in code.splitlines() if line.startswith("matsense run ")]
+             for line in code.splitlines()
+             if line.startswith(("matsense run ", "python examples/make_data.py"))]
     assert len(lines) >= 2
     for line in lines:
         args = shlex.split(line)[1:]
+        if line.startswith("python "):  # writes the data sets the next lines read
+            namespace = runpy.run_path(str(ROOT / args[0]), run_name="readme_example")
+            assert namespace["main"](args[1:]) == 0, line
+            continue
         assert cli.main([*args, "--no-progress"]) == 0, line
         out = Path(args[args.index("--out") + 1])
         assert out.exists() and out.with_suffix(".png").exists(), line

@@ -198,6 +198,11 @@ def register_run(subparsers) -> None:
                    help="TOML run file (keys at top level or under [problem], [init], "
                         "[method], [run]; see docs/api.md)")
     g = p.add_argument_group("problem")
+    g.add_argument("--data", metavar="FILE", type=Path,
+                   help="your own data instead of a generated problem: observed entries "
+                        "(.csv/.parquet with row, col, value; .npz with rows, cols, values, "
+                        "shape), dense measurements (.npz with A, y) or rank-one ones (.npz "
+                        "with a, b, y), each .npz optionally with M_star (docs/api.md)")
     g.add_argument("--ensemble", metavar="NAME",
                    help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one "
                         "or completion (docs/ensembles.md)")
@@ -272,6 +277,27 @@ def config_from_args(args):
     return RunConfig.from_dict({**base.to_dict(), **overrides})
 
 
+#: The flags that describe a generated problem: they do not apply to --data.
+GENERATED_PROBLEM_FLAGS = ("ensemble", "n1", "n2", "r", "m", "p", "kappa", "symmetric", "noise",
+                           "seed")
+
+
+def data_problem(args, cfg):
+    """The problem of ``--data FILE`` (on the configured backend); a flag of a generated
+    problem next to it is an error rather than silently ignored."""
+    from .data import load_problem
+
+    given = [f"--{k.replace('_', '-')}" for k in GENERATED_PROBLEM_FLAGS
+             if getattr(args, k, None) is not None]
+    if given:
+        raise ValueError(f"--data replaces the generated problem: {', '.join(given)} "
+                         "cannot be used with it")
+    problem = load_problem(args.data)
+    if (cfg.backend, cfg.device, cfg.dtype) == ("numpy", "cpu", "float64"):
+        return problem
+    return problem.to(backend=cfg.backend, device=cfg.device, dtype=cfg.dtype)
+
+
 def _check_suffix(path: Path | None, allowed: tuple[str, ...], what: str) -> None:
     if path is not None and path.suffix.lower() not in allowed:
         raise ValueError(f"{what} must end in {' or '.join(allowed)}, got {str(path)!r}")
@@ -293,7 +319,9 @@ def save_figure(traj, path: Path, title: str, method=None) -> Path:
 
     h = traj.history
     key = "rel_error" if "rel_error" in h else "residual_norm"
-    label = {"rel_error": "‖P − M*‖_F / ‖M*‖_F", "residual_norm": "‖𝒜(P) − y‖"}[key]
+    # A, not 𝒜: matplotlib's default font has no glyph for it
+    label = {"rel_error": "‖P − M*‖_F / ‖M*‖_F",
+             "residual_norm": "‖A(P) − y‖ (residual)"}[key]
     fig = Figure(figsize=(6, 4), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -327,7 +355,7 @@ def cmd_run(args) -> int:
     if not args.no_figure:
         check_output(args.figure, "--figure")
     cfg = config_from_args(args)
-    problem = cfg.build_problem()
+    problem = cfg.build_problem() if args.data is None else data_problem(args, cfg)
     method = cfg.build_method()
     init = cfg.build_init(problem)
     parameterization = "X Xᵀ" if not isinstance(init, tuple) else "F Gᵀ"
@@ -335,6 +363,12 @@ def cmd_run(args) -> int:
     scale = f" (α={cfg.alpha:g})" if get_init(cfg.init).random else ""
     header = (f"{cfg.method} on {parameterization}: {cfg.ensemble}, n1={cfg.n1}, n2={n2}, "
               f"r={cfg.r}, m={problem.m}, k={cfg.k}, init={cfg.init}{scale}")
+    if args.data is not None:
+        (n1_, n2_), rank = problem.shape, problem.rank
+        header = (f"{cfg.method} on {parameterization}: data {args.data} "
+                  f"({problem.meta['kind']}), n1={n1_}, n2={n2_}"
+                  + (f", r={rank}" if rank is not None else "")
+                  + f", m={problem.m}, k={cfg.k}, init={cfg.init}{scale}")
     print(header)
     if getattr(method, "note", None):
         print(f"note: {method.note}")
@@ -368,7 +402,13 @@ def cmd_run(args) -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         written.append(traj.save(args.out))
-        record = {"config": cfg.to_dict(), "summary": summary,
+        config = cfg.to_dict()
+        if args.data is not None:  # the file is the problem: no generated-problem keys
+            from .config import PROBLEM_KEYS
+
+            config = {"data": str(args.data),
+                      **{k: v for k, v in config.items() if k not in PROBLEM_KEYS}}
+        record = {"config": config, "summary": summary,
                   "linear_rate": fit.as_dict(), "wall_time": traj.wall_time}
         meta = args.out.with_suffix(".json")
         meta.write_text(json.dumps(record, indent=2, default=str) + "\n")

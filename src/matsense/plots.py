@@ -269,7 +269,7 @@ def seeded_curves(x_per_seed, y_per_seed, *, label: str, color: str, linestyle: 
 # ------------------------------------------------------------------ results
 #: The history key each :func:`plot_trajectory` default draws, in order of preference, and its label.
 ERROR_KEYS = {"rel_error": "‖P − M*‖_F / ‖M*‖_F", "error": "‖P − M*‖_F",
-              "residual_norm": "‖𝒜(P) − y‖"}
+              "residual_norm": "‖A(P) − y‖ (residual)"}  # 𝒜: no glyph in matplotlib's font
 
 
 def method_phases(config: dict, extras: dict) -> tuple:

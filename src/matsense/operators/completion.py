@@ -310,6 +310,28 @@ class EntryOperator(MatrixOperator):
         kernel(self.rows, self.cols, self.scale, F, G, yb, r, SG, StF)
         return r, SG, StF
 
+    def gauss_newton_block_max(self, F, G):
+        """max(λ_max(H_FF), λ_max(H_GG)) per trajectory, exactly (see :mod:`matsense.curvature`).
+
+        Entry sampling makes both Gauss–Newton blocks block-diagonal by rows:
+        H_FF[a] = c² Σ_{(a, b) ∈ Ω} G[b] G[b]ᵀ and H_GG[b] = c² Σ_{(a, b) ∈ Ω} F[a] F[a]ᵀ,
+        k × k each; computed as one sparse product Ω (F ⊗ F) per block, O(m k²).
+        """
+        from scipy import sparse
+
+        F, G = backend.to_numpy(F), backend.to_numpy(G)
+        rows, cols = backend.to_numpy(self.rows), backend.to_numpy(self.cols)
+        omega = sparse.csr_matrix((np.full(rows.shape[0], self.scale ** 2), (rows, cols)),
+                                  shape=(self.n1, self.n2))
+        out = np.empty(F.shape[0])
+        for b in range(F.shape[0]):
+            k = F.shape[-1]
+            H_FF = (omega @ (G[b][:, :, None] * G[b][:, None, :]).reshape(self.n2, k * k))
+            H_GG = (omega.T @ (F[b][:, :, None] * F[b][:, None, :]).reshape(self.n1, k * k))
+            out[b] = max(np.linalg.eigvalsh(H.reshape(-1, k, k))[:, -1].max()
+                         for H in (H_FF, H_GG))
+        return out
+
     # ------------------------------------------------------------ dense calls
     def apply(self, P):
         return P[:, self.rows, self.cols] * self.scale

@@ -214,7 +214,10 @@ def test_batched_run_equals_runs_one_by_one(small, method):
         for f_one, f_batch in zip(one.factors, batch.factors):
             np.testing.assert_allclose(f_one, f_batch[b], rtol=1e-9, atol=1e-13)
         for key, val in one.extras.items():
-            assert val == batch.extras[key][b]
+            if np.issubdtype(np.asarray(val).dtype, np.integer):  # events: exactly the same
+                assert val == batch.extras[key][b]
+            else:  # the switch's measurements (rounding differs between batch shapes)
+                np.testing.assert_allclose(val, batch.extras[key][b], rtol=1e-9, atol=1e-15)
         rows = np.isfinite(batch.history["residual_norm"][:, b])
         np.testing.assert_array_equal(batch.history["iteration"][rows], one.history["iteration"])
         for key in ("error", "residual_norm", "imbalance_drift", "singular_values"):

@@ -3,31 +3,50 @@ whose exact equation could not be retrieved (docs/conventions.md, docs/rebalance
 
 Trigger: the first iteration at which the observable relative residual
 ρ/‖y‖ = ‖𝒜(F Gᵀ) − y‖ / ‖y‖ <= τ, or iteration ``switch_at`` if given. Then one
-transform of (F, G) that leaves F Gᵀ unchanged, and plain GD with the same η.
+transform of (F, G), and plain GD with the same η. Every transform starts from
+F Gᵀ = U Σ Vᵀ computed from k×k cores (F = Q₁R₁, G = Q₂R₂, R₁R₂ᵀ = U_c Σ V_cᵀ)
+and a signal rank r̂: the last direction with σ_i > 4ρ, or σ_i > ρ/2 while GD is
+not shrinking it (uᵢᵀ S vᵢ / σᵢ < 0.03); or ``rank`` when given.
 
-``transform="balanced"`` (default, chosen by measurement in
-docs/rebalance_study.md): with F Gᵀ = U Σ Vᵀ computed from k×k cores
-(F = Q₁R₁, G = Q₂R₂, R₁R₂ᵀ = U_c Σ V_cᵀ),
+``transform="truncated"`` (default, chosen by measurement on every ensemble and
+size in docs/rebalance_study.md):
+
+    F ← [U_r̂ √Σ_r̂, c U_e],   G ← [V_r̂ √Σ_r̂, 0],   c = √(floor·σ₁),  floor = 1e-14,
+
+the signal directions balanced as in exact-parameterization GD, the k − r̂
+redundant directions of F Gᵀ (part of the error: they lie at or below the
+residual) dropped, and a seed c U_e left in F. It changes F Gᵀ by its redundant
+part (≈ the current error, never raised it in the study) and leaves the
+curvature where GD already was, so it is stable where lifting is not: on matrix
+completion the redundant directions are coherent, and lifting them (below)
+puts η·λ_max of the Gauss–Newton blocks at 3–24. The seed (imbalance c², zero
+product) lets GD grow back a signal direction the rank rule missed, as a small
+initialization does (measured: r̂ = 1 of r = 2 still reaches 5e-12).
+0.93–1.3× the rate of k = r GD on gaussian κ ∈ {1, 2, 4, 10}, ≈ 1.0× on
+completion at n = 10³–10⁵ and on rank-one.
+
+``transform="balanced"`` (the default before 2026-12, kept for comparison):
 
     F ← U D,   G ← V Σ D⁻¹,   D_ii = √σ_i on the r̂ signal directions, √L on the k − r̂ others,
 
-with L = max(σ₁, lift/η) (η‖F‖²_op = max(ησ₁, lift) = 0.75 by default, η‖G‖²_op = ησ₁).
-The signal directions are balanced as in exact-parameterization GD, and the
-redundant ones get a large F column and a tiny G column, so the product
-there decays at rate ≈ ηL instead of the imbalance's ≈ ηα². r̂ (the numerical
-rank) is the last direction with σ_i > 4ρ, or σ_i > ρ/2 while GD is not
-shrinking it (uᵢᵀ S vᵢ / σᵢ < 0.03); or ``rank`` when given. This recovers
-0.85–1.03× the rate of k = r GD for κ ∈ {1, 2, 4, 10}; τ must be below
-about σ_r/(3‖M*‖_F), else the switch fires before the weakest direction is
-learned (at κ = 100 use τ = 3e-3 or give ``rank``).
+with L = max(σ₁, lift/η): F Gᵀ unchanged, the redundant directions lifted so
+they decay at ≈ ηL. 0.85–1.03× the k = r rate on gaussian; diverges on
+completion from n = 5000 on (η·λ_max 1.1 → 4.8, its top eigenvector on one row
+of G).
 
-``transform="paper"`` (the first reconstruction, kept for
-comparison): with the thin SVD F = U_F Σ_F V_Fᵀ,
+``transform="paper"`` (the first reconstruction): with the thin SVD
+F = U_F Σ_F V_Fᵀ,
 
     F ← β U_F V_Fᵀ,   G ← G V_F Σ_F V_Fᵀ / β,   β = √‖F Gᵀ‖_op (or ``beta``),
 
 α-independent too, but only ≈ ησ_r²/σ₁ after the switch (0.53× the k = r rate
-at κ = 2, 0.13× at κ = 10).
+at κ = 2, 0.10× at κ = 10), and it stalls on completion.
+
+At the switch the extras record r̂, the relative change of F Gᵀ and η·λ_max of
+the Gauss–Newton blocks before and after (:mod:`matsense.curvature`); a
+RuntimeWarning says when the step leaves GD's stable region (η·λ_max > 2).
+τ must be below about σ_r/(3‖M*‖_F), else the switch fires before the weakest
+direction is learned (at κ = 100 use τ = 3e-3 or give ``rank``).
 """
 
 from __future__ import annotations
@@ -35,12 +54,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import warnings
+
 import numpy as np
 
-from .. import backend
-from .base import Method, Phase, integer, optional, param, positive, residual_norm
+from .. import backend, curvature
+from .base import (Method, Phase, integer, non_negative, optional, param, positive,
+                   residual_norm)
 
-TRANSFORMS = ("balanced", "paper")
+TRANSFORMS = ("truncated", "balanced", "paper")
 
 #: Signal rule of the balanced transform: σ_i > SIGNAL_HIGH·ρ, or σ_i > SIGNAL_LOW·ρ while the
 #: relative pull uᵢᵀ S vᵢ / σᵢ of GD on direction i is below PULL_LIMIT (docs/rebalance_study.md).
@@ -53,6 +75,9 @@ class RebalanceState(NamedTuple):
     count: object        # (B,) iterations taken
     switched_at: object  # (B,) iteration of the switch, -1 before it
     rank: object         # (B,) r̂ chosen at the switch, -1 before it
+    change: object       # (B,) ‖ΔFGᵀ‖_F/‖FGᵀ‖_F made by the switch, NaN before it
+    curvature_before: object  # (B,) η·λ_max of the Gauss–Newton blocks just before the switch
+    curvature_after: object   # (B,) the same right after it (NaN before the switch / if not measured)
 
 
 def product_operator_norm(F, G):
@@ -120,6 +145,22 @@ def _rebalance(F, G, beta):
     return xp.where(ok, F_new, F), xp.where(ok, G_new, G)
 
 
+def product_change(F, G, F_new, G_new):
+    """‖F_new G_newᵀ − F Gᵀ‖_F / ‖F Gᵀ‖_F per trajectory (batched), without an n1 × n2 matrix.
+
+    F Gᵀ − F' G'ᵀ = [F, F'] [G, −G']ᵀ = Q_a R_a R_bᵀ Q_bᵀ, so its norm is that of the
+    2k × 2k core R_a R_bᵀ, accurate to rounding even when the change is ~1e-16 relative.
+    """
+    xp = backend.namespace(F, G)
+    Ra = xp.linalg.qr(xp.concat([F, F_new], axis=-1)).R
+    Rb = xp.linalg.qr(xp.concat([G, -G_new], axis=-1)).R
+    R1 = xp.linalg.qr(F).R
+    R2 = xp.linalg.qr(G).R
+    diff = xp.sqrt(xp.sum((Ra @ Rb.mT) ** 2, axis=(-2, -1)))
+    base = xp.sqrt(xp.sum((R1 @ R2.mT) ** 2, axis=(-2, -1)))
+    return diff / xp.where(base > 0, base, xp.ones_like(base))
+
+
 def product_svd(F, G):
     """F Gᵀ = U diag(s) Vᵀ (rank ≤ k, s descending) from the k×k cores: F = Q₁R₁, G = Q₂R₂,
     R₁R₂ᵀ = U_c diag(s) V_cᵀ, U = Q₁U_c, V = Q₂V_c. Batched; never an n1 × n2 matrix."""
@@ -155,24 +196,72 @@ def rebalance_balanced(F, G, S, residual_norm, step_size: float, *, lift: float 
     its factors.
     """
     xp = backend.namespace(F, G)
+    U, s, V, signal, rhat = _split(F, G, S, residual_norm, rank)
+    s1 = s[:, :1]
+    level = xp.maximum(s1, lift / step_size + 0 * s1)
+    d2 = xp.where(signal, s, level)
+    fi = xp.finfo(s.dtype)
+    d = xp.sqrt(xp.maximum(d2, fi.eps * s1 + fi.smallest_normal))
+    return (*_rescaled(F, G, U, V, s1, d, s / d), rhat)
+
+
+def _split(F, G, S, residual_norm, rank):
+    """F Gᵀ = U diag(s) Vᵀ from the cores, the (B, k) mask of the r̂ signal directions, r̂."""
+    xp = backend.namespace(F, G)
     U, s, V = product_svd(F, G)
     k = s.shape[-1]
     idx = xp.reshape(xp.arange(1, k + 1, device=backend.device_of(s)), (1, k))
+    rhat = _signal_rank(U, s, V, S, residual_norm, rank)
+    return U, s, V, idx <= xp.reshape(rhat, (-1, 1)), rhat
+
+
+def _rescaled(F, G, U, V, s1, f_scale, g_scale):
+    """(U diag(f_scale), V diag(g_scale)); a trajectory with F Gᵀ = 0 (σ₁ = 0) keeps F, G."""
+    xp = backend.namespace(F, G)
+    keep = xp.reshape(s1 > 0, (-1, 1, 1))
+    return (xp.where(keep, U * f_scale[:, None, :], F),
+            xp.where(keep, V * g_scale[:, None, :], G))
+
+
+def rebalance_truncated(F, G, S, residual_norm, *, floor: float = 1e-14,
+                        rank: int | None = None):
+    """The truncated transform (the default; see the module docstring); returns (F, G, r̂).
+
+    With F Gᵀ = U Σ Vᵀ from the k×k cores and r̂ signal directions,
+
+        F ← [U_r̂ √Σ_r̂, c U_e],   G ← [V_r̂ √Σ_r̂, 0],   c = √(floor·σ₁),
+
+    so F Gᵀ loses its k − r̂ redundant directions (they are part of the error)
+    and the signal is balanced as in exact-parameterization GD. The seed c U_e
+    (imbalance c² on the redundant columns, product exactly zero there) lets GD
+    grow back a signal direction the rank rule missed, from scale c, as small
+    initialization does; ``floor = 0`` drops the redundant columns for good.
+    ``S`` and ``rank`` as in :func:`rebalance_balanced`.
+    """
+    xp = backend.namespace(F, G)
+    U, s, V, signal, rhat = _split(F, G, S, residual_norm, rank)
+    s1 = s[:, :1]
+    root = xp.sqrt(s)
+    f_scale = xp.where(signal, root, xp.sqrt(floor * s1) + 0 * s)
+    g_scale = xp.where(signal, root, 0 * s)
+    return (*_rescaled(F, G, U, V, s1, f_scale, g_scale), rhat)
+
+
+def _signal_rank(U, s, V, S, residual_norm, rank):
+    """r̂ per trajectory: ``rank`` (capped at k) when given, else :func:`signal_rank`."""
+    xp = backend.namespace(s)
     if rank is None:
         SV = S(V) if callable(S) else S @ V
-        rhat = signal_rank(U, s, V, SV, residual_norm)
-    else:
-        rhat = xp.full(s.shape[:1], min(int(rank), k), dtype=idx.dtype,
-                       device=backend.device_of(s))
-    s1 = s[:, :1]
-    level = xp.maximum(s1, lift / step_size + 0 * s1)
-    d2 = xp.where(idx <= xp.reshape(rhat, (-1, 1)), s, level)
-    fi = xp.finfo(s.dtype)
-    d = xp.sqrt(xp.maximum(d2, fi.eps * s1 + fi.smallest_normal))
-    keep = xp.reshape(s1 > 0, (-1, 1, 1))
-    F_new = xp.where(keep, U * d[:, None, :], F)
-    G_new = xp.where(keep, V * (s / d)[:, None, :], G)
-    return F_new, G_new, rhat
+        return signal_rank(U, s, V, SV, residual_norm)
+    return xp.full(s.shape[:1], min(int(rank), s.shape[-1]), dtype=xp.int64,
+                   device=backend.device_of(s))
+
+
+def _scatter(xp, old, due, values):
+    """``old`` (B,) with the entries at the True places of ``due`` replaced by ``values``."""
+    new = backend.to_numpy(old).copy()
+    new[backend.to_numpy(due)] = backend.to_numpy(values)
+    return backend.convert(new, backend.target_of(old))
 
 
 def _tau(name, value):
@@ -180,6 +269,20 @@ def _tau(name, value):
     if value >= 1:
         raise ValueError(f"{name} must be in (0, 1), got {value}")
     return value
+
+
+def _lift(name, value):
+    value = positive(name, value)
+    if value > 1:
+        raise ValueError(f"{name} must be in (0, 1] (η·L above 1 makes the lifted directions "
+                         f"unstable: 1.2 already diverges), got {value}")
+    return value
+
+
+def _flag(name, value):
+    from .. import _validate as V
+
+    return V.strict_bool(name, value)
 
 
 def _transform(name, value):
@@ -201,13 +304,24 @@ class RebalancedGD(Method):
         σ_r/(3‖M*‖_F).
     switch_at : int, optional
         Switch at this iteration instead of on τ.
-    transform : {'balanced', 'paper'}
-        The transform (module docstring); 'paper' is the first reconstruction.
+    transform : {'truncated', 'balanced', 'paper'}
+        The transform (module docstring); 'truncated' is the default,
+        'balanced' the previous default, 'paper' the first reconstruction.
     rank : int, optional
-        Signal rank r̂ of the balanced transform (default: estimated at the switch).
+        Signal rank r̂ of the truncated and balanced transforms (default:
+        estimated at the switch).
     lift : float
         η·L, the level of the redundant directions of F in the balanced
         transform, in (0, 1] (default 0.75; 1.2 is already unstable).
+    floor : float
+        Truncated transform: the seed left on the redundant columns of F is
+        c U_e with c² = floor·σ₁, ≥ 0 (default 1e-14; 0 drops them for good, so a
+        direction missed by r̂ is never learned; larger seeds leave a residual
+        of about floor·Σ‖S_t‖ when r̂ misses one).
+    diagnostics : bool
+        Measure η·λ_max of the Gauss–Newton blocks before and after the switch
+        (default True; exact on completion, a 10-step power iteration — a lower
+        bound — elsewhere: ≈ 80 operator passes once per run).
     beta : float, optional
         Target singular value of F in the 'paper' transform; default
         √‖F Gᵀ‖_op at the trigger.
@@ -224,10 +338,17 @@ class RebalancedGD(Method):
     beta: float | None = param(None, optional(positive),
                                "'paper' transform: target singular value of F "
                                "(default √‖FGᵀ‖_op at the switch)")
-    transform: str = param("balanced", _transform, "the rebalancing transform: balanced or paper")
+    transform: str = param("truncated", _transform,
+                           "the rebalancing transform: truncated (default), balanced or "
+                           "paper")
     rank: int | None = param(None, optional(integer(1)),
                              "balanced transform: signal rank r̂ (default: estimated)")
-    lift: float = param(0.75, positive, "balanced transform: η·L of the redundant directions")
+    lift: float = param(0.75, _lift, "balanced transform: η·L of the redundant directions, "
+                        "in (0, 1]")
+    floor: float = param(1e-14, non_negative, "truncated transform: seed level c²/σ₁ of the "
+                         "redundant columns of F (0: drop them)")
+    diagnostics: bool = param(True, _flag, "measure η·λ_max of the Gauss–Newton blocks before "
+                              "and after the switch (a few operator passes, once)")
 
     def init(self, problem, factors):
         self.check_factors(factors)
@@ -236,7 +357,8 @@ class RebalancedGD(Method):
         B = F.shape[0]
         dev = backend.device_of(F)
         zeros = xp.zeros(B, dtype=xp.int64, device=dev)
-        return RebalanceState(F, G, zeros, zeros - 1, zeros - 1)
+        nan = xp.full(B, float("nan"), dtype=F.dtype, device=dev)
+        return RebalanceState(F, G, zeros, zeros - 1, zeros - 1, nan, nan, nan)
 
     def _trigger(self, problem, state, rnorm):
         if self.switch_at is not None:
@@ -255,6 +377,8 @@ class RebalancedGD(Method):
             Fb, Gb = _rebalance(F, G, beta)
             return Fb, Gb, xp.full(F.shape[0], F.shape[-1], dtype=xp.int64,
                                    device=backend.device_of(F))
+        if self.transform == "truncated":
+            return rebalance_truncated(F, G, S_times, rnorm, floor=self.floor, rank=self.rank)
         return rebalance_balanced(F, G, S_times, rnorm, self.step_size, lift=self.lift,
                                   rank=self.rank)
 
@@ -276,14 +400,44 @@ class RebalancedGD(Method):
             xp = backend.namespace(switched_at)
             switched_at = xp.where(due, state.count, switched_at)
             rank = xp.where(due, xp.astype(rhat, rank.dtype), rank)
+            change, before, after = self._switch_report(op, state, F, G, due)
+            state = state._replace(change=change, curvature_before=before,
+                                   curvature_after=after)
         F, G = F - self.step_size * SG, G - self.step_size * StF
-        return RebalanceState(F, G, state.count + 1, switched_at, rank), rnorm
+        return state._replace(F=F, G=G, count=state.count + 1, switched_at=switched_at,
+                              rank=rank), rnorm
+
+    def _switch_report(self, operator, state, F, G, due):
+        """The switch's change of F Gᵀ and η·λ_max of the Gauss–Newton blocks before and after
+        it (:mod:`matsense.curvature`), set on the trajectories ``due``; a RuntimeWarning when
+        the step leaves GD's stable region (η·λ_max > 2)."""
+        xp = backend.namespace(F)
+        F0, G0 = state.F[due], state.G[due]
+        F1, G1 = F[due], G[due]
+        change = _scatter(xp, state.change, due, product_change(F0, G0, F1, G1))
+        if not self.diagnostics:
+            return change, state.curvature_before, state.curvature_after
+        eta = self.step_size
+        before_np = eta * curvature.block_curvature(operator, F0, G0)
+        after_np = eta * curvature.block_curvature(operator, F1, G1)
+        if (after_np > curvature.STABLE_LIMIT).any():
+            worst = float(after_np.max())
+            warnings.warn(
+                f"rebalanced_gd: the {self.transform!r} switch puts η·λ_max of the Gauss–Newton "
+                f"blocks at {worst:.3g} (was {float(before_np.max()):.3g}), above the stable "
+                f"limit {curvature.STABLE_LIMIT:g}: GD will likely diverge; use "
+                f"transform='truncated' or a smaller step_size", RuntimeWarning, stacklevel=4)
+        before = _scatter(xp, state.curvature_before, due, before_np)
+        after = _scatter(xp, state.curvature_after, due, after_np)
+        return change, before, after
 
     def factors(self, state) -> tuple:
         return (state.F, state.G)
 
     def extras(self, state) -> dict:
-        return {"switch_iteration": state.switched_at, "signal_rank": state.rank}
+        return {"switch_iteration": state.switched_at, "signal_rank": state.rank,
+                "switch_change": state.change, "curvature_before": state.curvature_before,
+                "curvature_after": state.curvature_after}
 
     def phases(self, extras: dict) -> tuple[Phase, ...]:
         """Before and after the rebalancing switch (one phase when it never happened)."""

@@ -59,6 +59,42 @@ def _error_message(exc: BaseException) -> str:
     return _one_line(exc) or type(exc).__name__
 
 
+#: The one help text of --no-progress (run, reproduce, compare; sweep has its own words).
+NO_PROGRESS_HELP = "no progress output on stderr (default: shown when stderr is a terminal)"
+
+#: Old spellings of flags, still accepted with a warning, and the release that drops them:
+#: (command, flag) -> (what to use instead, removal version). The one list of them.
+DEPRECATED_FLAGS = {
+    ("compare", "--progress"): ("progress is shown by default when stderr is a terminal, "
+                                "like every other command; --no-progress turns it off", "0.3.0"),
+}
+
+
+def add_progress_flags(parser, command: str) -> None:
+    """``--no-progress`` (the same flag, help and meaning on every command), plus the
+    command's deprecated spellings from :data:`DEPRECATED_FLAGS`."""
+    parser.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
+    for (cmd, flag), (instead, removal) in DEPRECATED_FLAGS.items():
+        if cmd == command:
+            parser.add_argument(flag, dest="forced_progress", action=_Deprecated, nargs=0,
+                                default=False, note=f"matsense {cmd} {flag} is deprecated and "
+                                f"goes away in {removal}: {instead}",
+                                help=f"deprecated (goes away in {removal}): progress even when "
+                                     "stderr is not a terminal")
+
+
+class _Deprecated(argparse.Action):
+    """A deprecated flag: a one-line warning on stderr, then ``dest`` = True."""
+
+    def __init__(self, *args, note: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.note = note
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"matsense: warning: {self.note}", file=sys.stderr)
+        setattr(namespace, self.dest, True)
+
+
 def add_max_memory(parser) -> None:
     """The ``--max-memory SIZE`` flag (commands that build problems)."""
     parser.add_argument("--max-memory", metavar="SIZE",
@@ -133,7 +169,11 @@ def _load_registrar(spec: str):
 
 
 def _show_progress(args) -> bool:
-    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+    """Progress on stderr: off with --no-progress, else on a terminal (or when a deprecated
+    spelling asked for it)."""
+    if getattr(args, "no_progress", False):
+        return False
+    return getattr(args, "forced_progress", False) or sys.stderr.isatty()
 
 
 # ---------------------------------------------------------------------- run
@@ -251,7 +291,7 @@ def register_run(subparsers) -> None:
     g.add_argument("--figure", metavar="FILE.png", type=Path,
                    help="error-vs-iteration figure (default: next to --out, suffix .png)")
     g.add_argument("--no-figure", action="store_true", help="do not draw the figure")
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_progress_flags(g, "run")
     g.add_argument("-v", "--verbose", action="store_true",
                    help="also print the operator kernel that ran (the planner's choice), the "
                         "backend, dtype and time per iteration")
@@ -440,7 +480,7 @@ def register_reproduce(subparsers) -> None:
                     "measured vs expected numbers and write summary.json, the figures and "
                     "report.html under --out. Exits 0 even when a claim does not hold: the "
                     "table says which.")
-    p.add_argument("--out", type=Path, default=Path("results"),
+    p.add_argument("--out", metavar="DIR", type=Path, default=Path("results"),
                    help="output directory (default: results)")
     p.add_argument("--quick", action="store_true",
                    help="fewer seeds and shorter runs (a smoke run)")
@@ -462,7 +502,7 @@ def register_reproduce(subparsers) -> None:
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes that build the runs (default: the usable cores; 1: none); "
                         "the results do not depend on it")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_progress_flags(p, "reproduce")
     add_max_memory(p)
     p.set_defaults(func=cmd_reproduce)
 

@@ -6,16 +6,16 @@ from pathlib import Path
 
 
 def register(subparsers):
-    """Add ``compare [--out DIR] [--quick] [--seeds N] [--progress]`` to an argparse subparsers."""
+    """Add ``compare [--out DIR] [--quick] [--seeds N] [--no-progress]`` to an argparse subparsers."""
     p = subparsers.add_parser(
         "compare", help="side-by-side comparison of GD, rebalanced GD and the peer methods",
         description="Run GD, rebalanced GD, ScaledGD, ScaledGD(λ), PrecGD, alternating "
                     "preconditioned GD and SVP on κ ∈ {1, 10, 100} × k ∈ {r, 2r}; write "
                     "compare.json, compare.md, curves and figures. The full setting (n = 100, "
                     "3 seeds) takes ≈ 10 min on 2 CPU cores; --quick ≈ 10 s.")
-    p.add_argument("--out", default="results", help="output folder (default results; its report.html gains a peer-comparison section)")
+    p.add_argument("--out", metavar="DIR", default="results", help="output folder (default results; its report.html gains a peer-comparison section)")
     p.add_argument("--quick", action="store_true", help="small problem (n = 30, r = 2), ≈ 10 s")
-    p.add_argument("--seeds", type=int, default=None,
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="number of seeds (default 3 for the full setting, 1 for --quick)")
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes that run the (seed, κ) cells (default: the usable cores; 1: "
@@ -23,9 +23,9 @@ def register(subparsers):
     p.add_argument("--ensemble", metavar="NAME", default="gaussian",
                    help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one "
                         "or completion (docs/ensembles.md); m = 5nr measurements (entries)")
-    p.add_argument("--progress", action="store_true", help="log every run to stderr")
-    from ..cli import add_max_memory
+    from ..cli import add_max_memory, add_progress_flags
 
+    add_progress_flags(p, "compare")   # each run logged to stderr; --progress: deprecated
     add_max_memory(p)
     p.set_defaults(func=_cli)
     return p
@@ -40,7 +40,7 @@ def _cli(args) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be >= 1, got {args.seeds}")
-    from ..cli import check_output
+    from ..cli import _show_progress, check_output
 
     check_output(args.out, "--out", folder=True)
     from .._files import folder_lock
@@ -49,8 +49,9 @@ def _cli(args) -> int:
     # truncate each other's compare_runs.jsonl and mix compare.json.
     Path(args.out).mkdir(parents=True, exist_ok=True)
     with folder_lock(args.out, ".compare.lock", "matsense compare"):
-        records = compare(args.out, quick=args.quick, seeds=args.seeds, progress=args.progress,
-                          workers=args.workers, ensemble=args.ensemble)
+        records = compare(args.out, quick=args.quick, seeds=args.seeds,
+                          progress=_show_progress(args), workers=args.workers,
+                          ensemble=args.ensemble)
     n_conv = sum(r["status"] == "converged" for r in records)
     print(f"wrote {Path(args.out) / 'compare.json'} and compare.md: {len(records)} records, "
           f"{n_conv} converged on every seed")

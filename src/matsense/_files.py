@@ -43,7 +43,7 @@ def disk_full_message(exc: OSError, fallback=None) -> str:
     reason = {errno.ENOSPC: "no space left on device",
               errno.EFBIG: "file too large (the file-size limit, RLIMIT_FSIZE / ulimit -f)"}.get(
         exc.errno, "disk quota exceeded")
-    where = exc.filename or (f"a file under {fallback}" if fallback else "an output file")
+    where = exc.filename or ("an output file" + (f" (--out {fallback})" if fallback else ""))
     return f"could not write {where}: {reason}; free space and rerun"
 
 

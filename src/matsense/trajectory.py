@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._files import atomic_write
 from .backend import to_numpy
 
 SCALAR_METRICS = ("time", "residual_norm", "loss", "error", "rel_error",
@@ -150,10 +151,12 @@ class _Result:
         if path.suffix not in (".csv", ".parquet"):
             raise ValueError(f"trajectory file must end in .csv or .parquet, got {path.name!r}")
         df = self.to_frame()
+        # Atomic (temp file, then rename): a kill or a full disk (reported naming the file)
+        # never leaves a truncated history.
         if path.suffix == ".csv":
-            df.to_csv(path, index=False)
+            atomic_write(path, lambda fh: df.to_csv(fh, index=False))
         else:
-            df.to_parquet(path, index=False)
+            atomic_write(path, lambda fh: df.to_parquet(fh, index=False))
         return path
 
     def plot(self, ax=None, *, y: str | None = None, title: str | None = None):

@@ -69,7 +69,8 @@ class Case:
     env: dict = field(default_factory=dict)
     timeout: float = 60.0
     setup: str = ""              # store: damage to apply (see _store_case)
-    action: str = ""             # store: 'verify' | 'resume' | 'kill'
+    action: str = ""             # store: 'verify' | 'resume' | 'kill'; fault: see run_fault
+    fsize: int = 0               # cli: RLIMIT_FSIZE in bytes (a full disk), 0 = none
 
 
 # --------------------------------------------------------------------- the API cases
@@ -394,6 +395,88 @@ def api_cases() -> list[Case]:
              "ok", "len(result) == 1 and 'instead' in result[0]")
     c.env = {"MATSENSE_KERNEL": "triton"}
     cases.append(c)
+    cases += round3_api_cases()
+    return cases
+
+
+def round3_api_cases() -> list[Case]:
+    """Issue #21: a run diverging at its start, diagnostics' shapes, nuclear_norm_solve's
+    arguments, the per-ensemble memory estimate."""
+    cases = [
+        _api("api:diverge:factor-1e-300",
+             "p = P(); result = ms.run(p, ms.GD(), I(p), 30, divergence_factor=1e-300)", "ok",
+             "str(result.status) == 'diverged' and result.history['iteration'].tolist() == [0] "
+             "and finite_history(result) and len(result.to_frame()) == 1 "
+             "and math.isfinite(result.summary()[0]['final_error'])"),
+        _api("api:diverge:factor-0.9-batch",
+             "p = P(); s, r = init.spectral(p, 2), I(p)\n"
+             "result = ms.run(p, ms.GD(), (np.stack([s[0], r[0]]), np.stack([s[1], r[1]])), 5, "
+             "divergence_factor=0.9)", "ok",
+             "[len(t.history['iteration']) for t in result] == [6, 1] "
+             "and str(result.status[1]) == 'diverged' and len(result.summary()) == 2"),
+        _api("api:diverge:empty-record",
+             "from matsense.trajectory import RunRecord, Trajectory\n"
+             "st = np.array([ms.Status.DIVERGED], dtype=object)\n"
+             "result = Trajectory(RunRecord((np.zeros((1, 3, 1)),) * 2, st, np.zeros(1, int), "
+             "0.0, {}, np.zeros(0, bool), {}))", "ok",
+             "result.history['iteration'].shape == (0,) "
+             "and math.isnan(result.summary()[0]['final_residual_norm'])"),
+    ]
+    F, G3 = "np.ones((1, 3, 2))", "np.ones((1, 3, 3))"
+    diag = {
+        "error-shapes": f"ms.diagnostics.error(np.ones((1, 3, 3)), np.ones((4, 4)))",
+        "error-factors": f"ms.diagnostics.error({F}, {F}, np.ones((3, 3)))",
+        "error-None": "ms.diagnostics.error(None, np.ones((3, 3)))",
+        "imbalance-k": f"ms.diagnostics.imbalance({F}, {G3})",
+        "imbalance-batch": "ms.diagnostics.imbalance(np.ones((2, 3, 2)), np.ones((3, 3, 2)))",
+        "imbalance-list": f"ms.diagnostics.imbalance([[1.0]], {F})",
+        "drift-delta0": f"ms.diagnostics.imbalance_drift({F}, {F}, np.ones((3, 3)))",
+        "off-U": f"ms.diagnostics.off_subspace(({F}, {F}), np.ones((4, 2)), np.ones((3, 2)))",
+        "off-V": f"ms.diagnostics.off_subspace(({F}, {F}), np.ones((3, 2)), np.ones((5, 2)))",
+        "off-not-tuple": f"ms.diagnostics.off_subspace({F}, np.ones((3, 2)), None)",
+        "psv-k": f"ms.diagnostics.product_singular_values(({F}, {G3}))",
+        "redundant-k": f"ms.diagnostics.redundant_imbalance({F}, {G3}, 1)",
+        "redundant-r": f"ms.diagnostics.redundant_imbalance({F}, {F}, 5)",
+        "redundant-r-str": f"ms.diagnostics.redundant_imbalance({F}, {F}, '1')",
+        "row-k": f"ms.diagnostics.row_stats(({F}, {G3}))",
+        "row-M": f"ms.diagnostics.row_stats(({F}, {F}), M_star=np.ones((4, 4)))",
+        "row-U": f"ms.diagnostics.row_stats(({F}, {F}), U=np.ones((4, 2)), V=np.ones((3, 2)))",
+        "row-U-no-V": f"ms.diagnostics.row_stats(({F}, {F}), U=np.ones((3, 2)))",
+        "row-delta0": f"ms.diagnostics.row_stats(({F}, {F}), Delta0=np.ones((1, 3, 3)))",
+        "factor-stats-U": f"ms.diagnostics.factor_stats({F}, {F}, np.ones((4, 2)), np.ones((3, 2)))",
+        "loss-str": "ms.diagnostics.loss('a', True)",
+        "loss-flag": "ms.diagnostics.loss(1.0, 'yes')",
+        "product-k": f"ms.diagnostics.product(({F}, {G3}))",
+        "truth-rows": "p = Problem.gaussian(1100, 1000, r=2, m=50, max_memory='1G')\n"
+                      "t = ms.diagnostics.Truth.of(p, np.ones((1, 1100, 2)))\n"
+                      "t.error((np.ones((1, 1000, 2)), np.ones((1, 1000, 2))))",
+    }
+    for name, call in diag.items():
+        *pre, last = call.split("\n")
+        cases.append(_api(f"api:diagnostics:{name}", "\n".join(pre + [f"result = {last}"])))
+    cases.append(_api("api:diagnostics:broadcast-delta0-ok",
+                      "F = np.random.default_rng(0).standard_normal((2, 3, 5, 2))\n"
+                      "D0 = ms.diagnostics.imbalance(F[0, :1], F[1, :1])\n"
+                      "result = ms.diagnostics.imbalance_drift(F[0], F[1], D0)", "ok",
+                      "result.shape == (3,) and abs(result[0]) < 1e-12"))
+    nuc = {"None": "None", "str": "'p'", "int": "42", "psd-str": "P(), psd='no'",
+           "verbose-str": "P(), verbose='yes'", "solver-int": "P(), solver=3",
+           "max-size-0": "P(), max_size=0"}
+    for name, args in nuc.items():
+        cases.append(_api(f"api:nuclear:{name}",
+                          f"from matsense.methods.nuclear import nuclear_norm_solve\n"
+                          f"result = nuclear_norm_solve({args})"))
+    for ens, n1, m in (("completion", 20_000, 400_000), ("rank-one", 1000, 20_000)):
+        c = _api(f"api:config:memory-{ens}-{n1}",
+                 f"cfg = RunConfig.from_dict({{'ensemble': {ens!r}, 'n1': {n1}, 'r': 2, "
+                 f"'m': {m}, 'k': 3, 'iters': 3}})\ncfg.check_memory(4)\n"
+                 "result = cfg.memory_bytes(4)", "ok", "0 < result < 2**31")
+        c.env = {"MATSENSE_MAX_MEMORY": "2G"}
+        cases.append(c)
+    c = _api("api:config:memory-gaussian-20000",
+             "RunConfig.from_dict({'n1': 20000, 'r': 2, 'm': 400000, 'k': 3}).check_memory(1)")
+    c.env = {"MATSENSE_MAX_MEMORY": "2G"}
+    cases.append(c)
     return cases
 
 
@@ -551,6 +634,49 @@ def cli_cases() -> list[Case]:
     }
     for name, argv in plot.items():
         cases.append(_cli(f"cli:plot:{name}", argv))
+    cases += round3_cli_cases()
+    return cases
+
+
+SCALE_SPECS = {  # issue #21: matrix-free sweeps at sizes they handle (2 GiB limit)
+    "completion-20000": "[base]\nensemble = \"completion\"\nn1 = 20000\nr = 2\nm = 400000\n"
+                        "k = 3\niters = 3\nalpha = 0.001\nstep_size = 0.1\n"
+                        "[grid]\ninit_seed = [0, 1]\n",
+    "rank-one-1000": "[base]\nensemble = \"rank-one\"\nn1 = 1000\nr = 2\nm = 20000\nk = 3\n"
+                     "iters = 3\n[grid]\ninit_seed = [0, 1]\n",
+}
+#: A sweep whose history parts (~5 kB each) do not fit under the file-size limit of its case.
+DISK_SPEC = "[sweep]\nmax_batch = 1\n[base]\nn1 = 8\nr = 1\nm = 80\nk = 2\n[grid]\niters = [5, 3000]\n"
+
+
+def round3_cli_cases() -> list[Case]:
+    """Issue #21: matrix-free sweeps at scale; a full disk (RLIMIT_FSIZE) under each command."""
+    BAD_SPECS.update(SCALE_SPECS, disk=DISK_SPEC)
+    cases = []
+    for name in SCALE_SPECS:
+        cases.append(_cli(f"cli:sweep:scale:{name}",
+                          ["sweep", f"{{spec:{name}}}", "--out", "{tmp}/s", "--workers", "0",
+                           "--no-progress"], expect="complete", timeout=180,
+                          env={"MATSENSE_MAX_MEMORY": "2G"}))
+    full = {
+        "reproduce": (["reproduce", "--quick", "--claims", "C1", "--workers", "1",
+                       "--no-progress", "--out", "{tmp}/out"], 20_000),
+        "reproduce-workers": (["reproduce", "--quick", "--claims", "C1,C4", "--workers", "2",
+                               "--no-progress", "--out", "{tmp}/out"], 20_000),
+        "compare": (["compare", "--quick", "--workers", "1", "--out", "{tmp}/out"], 30_000),
+        "compare-curves": (["compare", "--quick", "--workers", "2", "--out", "{tmp}/out"],
+                           300_000),
+        "sweep": (["sweep", "{spec:disk}", "--out", "{tmp}/out", "--workers", "0",
+                   "--no-progress"], 60_000),
+        "sweep-workers": (["sweep", "{spec:disk}", "--out", "{tmp}/out", "--workers", "2",
+                           "--no-progress"], 60_000),
+        "run-csv": (["run", *TINY, "--iters", "30", "--out", "{tmp}/out/x.csv"], 300),
+        "run-parquet": (["run", *TINY, "--iters", "30", "--out", "{tmp}/out/x.parquet"], 300),
+    }
+    for name, (argv, fsize) in full.items():
+        c = _cli(f"cli:full-disk:{name}", argv, expect="disk-full", timeout=300)
+        c.fsize = fsize
+        cases.append(c)
     return cases
 
 
@@ -576,7 +702,7 @@ def store_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return api_cases() + cli_cases() + store_cases()
+    return api_cases() + cli_cases() + store_cases() + fault_cases()
 
 
 # --------------------------------------------------------------------- running a case
@@ -623,10 +749,16 @@ def _session_members(sid: int) -> list[int]:
     return out
 
 
-def _spawn(argv, env, timeout, cwd, leaks: Leaks):
-    """Run argv in its own session under the memory cap; (rc or None on timeout, out, err, leaked)."""
+def _spawn(argv, env, timeout, cwd, leaks: Leaks, fsize: int = 0):
+    """Run argv in its own session under the memory cap (and the file-size limit ``fsize``:
+    a full disk); (rc or None on timeout, out, err, leaked)."""
+    def limits():
+        _limits()
+        if fsize:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=_limits, start_new_session=True)
+                            text=True, preexec_fn=limits, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
         rc = proc.returncode
@@ -711,10 +843,17 @@ def run_cli(case: Case, src: str, work: Path, leaks: Leaks) -> dict:
     argv = _prepare_cli(case, work)
     env = _environment(src, case.env)
     rc, out, err, leaked = _spawn([sys.executable, "-m", "matsense", *argv], env, case.timeout,
-                                  work, leaks)
+                                  work, leaks, case.fsize)
     if rc is None:
         return {"outcome": "hang", "leaked": leaked}
     detail = f"rc={rc}: {err.strip()[-300:]}"
+    if case.expect == "disk-full":
+        return _disk_full_outcome(rc, out, err, work, leaked)
+    if case.expect == "complete":  # a sweep that must run every point: exit 0, 0 failed
+        ok = rc == 0 and " 0 failed" in out and "Traceback" not in err
+        return {"outcome": "clean" if ok else ("traceback" if "Traceback" in err
+                                               else "silent-wrong"),
+                "detail": detail + out[-300:], "leaked": leaked}
     if "Traceback (most recent call last)" in err or rc not in (0, 1, 2):
         return {"outcome": "traceback", "detail": detail, "leaked": leaked}
     if case.expect == "usage":  # no command: the usage on stderr, exit 2
@@ -746,6 +885,167 @@ def run_cli(case: Case, src: str, work: Path, leaks: Leaks) -> dict:
         return {"outcome": "clean", "detail": detail, "leaked": leaked}
     return {"outcome": "silent-wrong" if case.expect == "error" else "clean", "detail": detail,
             "leaked": leaked}
+
+
+def _disk_full_outcome(rc, out, err, work: Path, leaked: int) -> dict:
+    """A full disk: exit 2 with one line naming a path under the case's folder; no
+    temporary file left, and every summary.json / compare.json / report.html there whole."""
+    detail = f"rc={rc}: {err.strip()[-300:]}"
+    if "Traceback (most recent call last)" in err:
+        return {"outcome": "traceback", "detail": detail, "leaked": leaked}
+    problems = []
+    if rc != 2 or not _one_error_line(err):
+        problems.append("not one error line with exit 2")
+    else:
+        named = re.search(r"could not write (\S+): ", err)
+        inside = named and (work / named.group(1)).resolve().is_relative_to(work.resolve())
+        if not inside or (work / named.group(1)).resolve() == work.resolve():
+            problems.append("the error does not name the file")
+    problems += _incomplete_results(work)
+    return {"outcome": "clean" if not problems else "silent-wrong",
+            "detail": "; ".join(problems) + " | " + detail + out[-200:], "leaked": leaked}
+
+
+def _incomplete_results(folder: Path) -> list[str]:
+    """Result files under ``folder`` that look complete but are not (or temp files left)."""
+    problems = [f"temp file left: {p.name}" for p in folder.rglob(".*.tmp")]
+    for p in list(folder.rglob("summary.json")) + list(folder.rglob("compare.json")):
+        try:
+            json.loads(p.read_text())
+        except ValueError:
+            problems.append(f"truncated {p.name}")
+    for p in folder.rglob("report.html"):
+        if not p.read_text(errors="replace").rstrip().endswith("</html>"):
+            problems.append(f"truncated {p.name}")
+    return problems
+
+
+# ------------------------------------------------------------------------ fault cases
+FAULT_COMMANDS = {
+    "reproduce": ["reproduce", "--quick", "--workers", "2", "--no-progress", "--out", "out"],
+    "compare": ["compare", "--quick", "--workers", "2", "--out", "out"],
+}
+
+
+def fault_cases() -> list[Case]:
+    """Issue #21: SIGKILL / SIGTERM of reproduce and compare, two reproduce runs into one
+    --out, a sweep on a full disk resumed once space is back."""
+    cases = []
+    for command in FAULT_COMMANDS:
+        for sig in ("SIGKILL", "SIGTERM"):
+            for when in (2.0, 5.0):
+                cases.append(Case(f"fault:{command}:{sig}-after-{when}s", "fault", setup=sig,
+                                  action=f"signal:{command}:{when}", expect="ok",
+                                  timeout=180.0))
+    cases.append(Case("fault:reproduce:two-into-one-out", "fault", action="concurrent",
+                      expect="ok", timeout=300.0))
+    cases.append(Case("fault:compare:two-into-one-out", "fault", action="concurrent-compare",
+                      expect="ok", timeout=300.0))
+    cases.append(Case("fault:sweep:full-disk-then-resume", "fault", action="full-disk",
+                      expect="ok", timeout=300.0))
+    return cases
+
+
+def _signal_command(case: Case, src: str, work: Path, leaks: Leaks) -> dict:
+    _, command, when = case.action.split(":")
+    signum = getattr(signal, case.setup)
+    proc = subprocess.Popen([sys.executable, "-m", "matsense", *FAULT_COMMANDS[command]],
+                            env=_environment(src, {}), cwd=work, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_limits,
+                            start_new_session=True)
+    time.sleep(float(when))
+    finished_first = proc.poll() is not None
+    if not finished_first:
+        proc.send_signal(signum)
+    try:  # returns once every holder of the pipes (workers, helpers) has closed them
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return {"outcome": "hang", "detail": "pipes still open 30 s after the signal",
+                "leaked": leaks.sweep(proc.pid)}
+    leaked = leaks.sweep(proc.pid, grace=10.0)  # nothing may be left 10 s after the signal
+    problems = _incomplete_results(work)
+    if "Traceback (most recent call last)" in err:
+        return {"outcome": "traceback", "detail": err[-300:], "leaked": leaked}
+    if finished_first:
+        problems += [] if proc.returncode == 0 else [f"finished with rc={proc.returncode}"]
+    elif signum == signal.SIGTERM:  # 143 with one line; -15 if it came before any handler
+        if not (proc.returncode == -signal.SIGTERM or (
+                proc.returncode == 143
+                and err.strip().splitlines()[-1:] == ["matsense: terminated (SIGTERM)"])):
+            problems.append(f"SIGTERM: rc={proc.returncode}, stderr {err.strip()[-120:]!r}")
+    elif proc.returncode != -signal.SIGKILL:
+        problems.append(f"SIGKILL: rc={proc.returncode}")
+    return {"outcome": "clean" if not problems else "silent-wrong",
+            "detail": "; ".join(problems) or ("finished before the signal" if finished_first
+                                              else f"rc={proc.returncode}"),
+            "leaked": leaked}
+
+
+def _concurrent(case: Case, src: str, work: Path, leaks: Leaks) -> dict:
+    """Two commands into one --out at once: each completes or is refused in one line."""
+    if case.action == "concurrent":
+        argv = ["reproduce", "--quick", "--claims", "C1,C2", "--workers", "1", "--no-progress",
+                "--out", "out"]
+    else:
+        argv = ["compare", "--quick", "--workers", "1", "--out", "out"]
+    env = _environment(src, {})
+    procs = [subprocess.Popen([sys.executable, "-m", "matsense", *argv], env=env, cwd=work,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=_limits, start_new_session=True) for _ in range(2)]
+    results = [p.communicate(timeout=case.timeout) for p in procs]
+    leaked = sum(leaks.sweep(p.pid) for p in procs)
+    problems = _incomplete_results(work)
+    rcs = [p.returncode for p in procs]
+    for p, (_, err) in zip(procs, results):
+        if "Traceback (most recent call last)" in err:
+            return {"outcome": "traceback", "detail": err[-300:], "leaked": leaked}
+        if p.returncode not in (0, 2) or (p.returncode == 2 and not _one_error_line(err)):
+            problems.append(f"rc={p.returncode}: {err.strip()[-150:]}")
+    if 0 not in rcs:
+        problems.append("neither completed")
+    if case.action == "concurrent" and not problems:
+        claims = [c["id"] for c in json.loads((work / "out" / "summary.json").read_text())["claims"]]
+        if claims != ["C1", "C2"]:
+            problems.append(f"summary.json holds {claims}")
+    return {"outcome": "clean" if not problems else "silent-wrong",
+            "detail": "; ".join(problems) or f"rc={rcs}", "leaked": leaked}
+
+
+def _full_disk_sweep(case: Case, src: str, work: Path, leaks: Leaks) -> dict:
+    """A sweep stopped by a full disk: one line, the store verifies healthy, and the same
+    command with space back finishes every run once."""
+    (work / "spec.toml").write_text(DISK_SPEC)
+    env = _environment(src, {})
+    sweep = [sys.executable, "-m", "matsense", "sweep", "spec.toml", "--out", "store",
+             "--workers", "2", "--no-progress"]
+    rc, out, err, leaked = _spawn(sweep, env, case.timeout, work, leaks, fsize=60_000)
+    if rc is None:
+        return {"outcome": "hang", "leaked": leaked}
+    res = _disk_full_outcome(rc, out, err, work, leaked)
+    if res["outcome"] != "clean":
+        return res
+    rc, out, err, more = _spawn([sys.executable, "-m", "matsense", "sweep", "--verify", "store"],
+                                env, case.timeout, work, leaks)
+    leaked += more
+    if rc != 0:
+        return {"outcome": "silent-wrong", "detail": f"verify rc={rc}: {out[-200:]}{err[-200:]}",
+                "leaked": leaked}
+    rc, out, err, more = _spawn(sweep, env, case.timeout, work, leaks)
+    leaked += more
+    state, why = _store_state(src, work / "store", work, leaks)
+    ok = rc == 0 and state is not None and state["runs"] == state["ids"] == state["with_history"] == 2
+    return {"outcome": "clean" if ok else "silent-wrong", "detail": f"rc={rc} {state or why}",
+            "leaked": leaked}
+
+
+def run_fault(case: Case, src: str, work: Path, leaks: Leaks) -> dict:
+    if case.action.startswith("signal:"):
+        return _signal_command(case, src, work, leaks)
+    if case.action.startswith("concurrent"):
+        return _concurrent(case, src, work, leaks)
+    return _full_disk_sweep(case, src, work, leaks)
 
 
 # ------------------------------------------------------------------------ store cases
@@ -910,6 +1210,8 @@ def run_case(case: Case, src: str, base: Path, leaks: Leaks) -> dict:
             res = run_api(case, src, work, leaks)
         elif case.kind == "cli":
             res = run_cli(case, src, work, leaks)
+        elif case.kind == "fault":
+            res = run_fault(case, src, work, leaks)
         else:
             res = run_store(case, src, work, leaks, base)
     finally:
@@ -957,7 +1259,7 @@ def main(argv=None) -> int:
         shutil.rmtree(base, ignore_errors=True)
     counts = {o: sum(r["outcome"] == o for r in results) for o in OUTCOMES}
     by_kind = {k: {o: sum(r["outcome"] == o and r["kind"] == k for r in results) for o in OUTCOMES}
-               for k in ("api", "cli", "store")}
+               for k in ("api", "cli", "store", "fault")}
     leaked_cases = sum(r.get("leaked", 0) > 0 for r in results)
     for outcome in OUTCOMES[1:]:
         bad = [r for r in results if r["outcome"] == outcome]

@@ -266,3 +266,36 @@ def test_run_verbose_names_the_kernel(capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "kernel       numpy (DenseOperator, numpy on cpu, float64" in out
     assert "ms per iteration" in out
+
+
+def test_run_verbose_prints_the_switch_report(capsys):
+    args = ["run", *TINY, "--method", "rebalanced_gd", "--step-size", "0.25",
+            "--param", "switch_at=5", "--iters", "20", "--no-figure", "-v"]
+    assert cli.main(args) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("switch ")]
+    assert len(line) == 1
+    assert "t = 5: r̂ = " in line[0] and "‖ΔFGᵀ‖/‖FGᵀ‖ = " in line[0]
+    assert "η·λ_max of the Gauss–Newton blocks" in line[0] and "(stable below 2)" in line[0]
+
+
+def test_run_warns_in_one_line_when_the_switch_leaves_the_stable_region(capsys):
+    """The previous default lift on completion (coherent redundant directions, issue #19)."""
+    args = ["run", "--ensemble", "completion", "--n1", "1000", "--m", "100000", "--r", "5",
+            "--k", "10", "--alpha", "1e-3", "--normalization", "sqrt_n", "--method",
+            "rebalanced_gd", "--step-size", "0.5", "--param", "transform=balanced",
+            "--iters", "50", "--no-figure", "--no-progress"]
+    cli.main(args)
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1, err
+    assert err[0].startswith("matsense: warning: rebalanced_gd: the 'balanced' switch puts")
+    assert "above the stable limit 2" in err[0]
+
+
+def test_run_summary_without_a_switch_is_strict_json(tmp_path):
+    out = tmp_path / "t.csv"
+    args = ["run", *TINY, "--method", "rebalanced_gd", "--param", "switch_at=500",
+            "--iters", "10", "--out", str(out), "--no-figure"]
+    assert cli.main(args) == 0
+    record = json.loads(out.with_suffix(".json").read_text(),
+                        parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert record["summary"]["switch_iteration"] == -1

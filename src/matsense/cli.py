@@ -20,6 +20,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 import tomllib
 from pathlib import Path
 
@@ -381,6 +382,33 @@ def save_figure(traj, path: Path, title: str, method=None) -> Path:
     return path
 
 
+def _strict_json(obj):
+    """``obj`` with NaN and ±inf as None (JSON has no such numbers: NaN means "not measured")."""
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: _strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict_json(v) for v in obj]
+    return obj
+
+
+def _print_switch(extras: dict) -> None:
+    """The rebalancing switch's report (rebalanced GD's extras), when the run had one."""
+    t = extras.get("switch_iteration")
+    if t is None or int(t) < 0:
+        return
+    from .curvature import STABLE_LIMIT
+
+    line = (f"switch       t = {int(t)}: r̂ = {int(extras['signal_rank'])}, "
+            f"‖ΔFGᵀ‖/‖FGᵀ‖ = {float(extras['switch_change']):.2e}")
+    before, after = float(extras["curvature_before"]), float(extras["curvature_after"])
+    if before == before:  # measured (diagnostics on)
+        line += (f", η·λ_max of the Gauss–Newton blocks {before:.3g} → {after:.3g} "
+                 f"(stable below {STABLE_LIMIT:g})")
+    print(line)
+
+
 def cmd_run(args) -> int:
     from .init import get_init
     from .run import run
@@ -413,8 +441,15 @@ def cmd_run(args) -> int:
     if getattr(method, "note", None):
         print(f"note: {method.note}")
 
-    traj = run(problem, method, init, cfg.iters, tol=cfg.tol, record_every=cfg.record_every,
-               progress=_show_progress(args))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        traj = run(problem, method, init, cfg.iters, tol=cfg.tol, record_every=cfg.record_every,
+                   progress=_show_progress(args))
+    for w in caught:  # the method's own warnings (e.g. an unstable switch): one line each
+        if issubclass(w.category, RuntimeWarning):
+            print(f"matsense: warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     summary = traj.summary()[0]
     fit, phase = _fit_rate(traj, method)
     rel = summary.get("final_rel_error")
@@ -429,6 +464,7 @@ def cmd_run(args) -> int:
         print(f"kernel       {traj.config.get('kernel')} ({type(problem.operator).__name__}, "
               f"{tgt.backend} on {tgt.device}, {tgt.dtype}, {problem.m} measurements)")
         print(f"time         {traj.wall_time:.3g} s, {per_iter * 1e3:.3g} ms per iteration")
+        _print_switch(traj.extras)
     after = f" after the {phase.event or phase.name} at t = {phase.start}" if phase.start > 0 else ""
     if traj.status == "diverged":
         print("linear rate  n/a: the run diverged (try a smaller --step-size)")
@@ -451,7 +487,7 @@ def cmd_run(args) -> int:
         record = {"config": config, "summary": summary,
                   "linear_rate": fit.as_dict(), "wall_time": traj.wall_time}
         meta = args.out.with_suffix(".json")
-        meta.write_text(json.dumps(record, indent=2, default=str) + "\n")
+        meta.write_text(json.dumps(_strict_json(record), indent=2, default=str) + "\n")
         written.append(meta)
     figure = args.figure
     if figure is None and args.out is not None:

@@ -130,7 +130,8 @@ def _bad_files(tmp_path, entries):
     nan_values[5] = np.nan
     cases = [
         (_table(tmp_path, "no-value.csv", row=rows, col=cols), ["value", "no column"]),
-        (_table(tmp_path, "nan.csv", row=rows, col=cols, value=nan_values), ["value", "non-finite"]),
+        (_table(tmp_path, "nan.csv", row=rows, col=cols, value=nan_values),
+         ["value", "non-finite"]),
         (_table(tmp_path, "text.csv", row=rows, col=cols, value=["x"] * rows.size),
          ["value", "real numbers"]),
         (_table(tmp_path, "float-rows.csv", **{**good, "row": rows + 0.5}), ["row", "integers"]),

@@ -1,4 +1,4 @@
-"""Your own data from files: :func:`load_problem` reads a data set into a :class:`~matsense.Problem`.
+"""Your own data from files: :func:`load_problem` reads a data set into a Problem.
 
 Three kinds of data, told apart by the file's suffix and, for ``.npz``, by its fields:
 
@@ -64,8 +64,8 @@ def _read_table(path: Path):
         if path.suffix == ".csv":
             # The shortest repr pandas writes reads back to the same float64: by default from
             # pandas 3 on, with round_trip before (tests/test_data.py: the round trip is bitwise).
-            exact = {} if int(pd.__version__.split(".")[0]) >= 3 else {"float_precision": "round_trip"}
-            return pd.read_csv(path, **exact)
+            modern = int(pd.__version__.split(".")[0]) >= 3
+            return pd.read_csv(path, **({} if modern else {"float_precision": "round_trip"}))
         return pd.read_parquet(path)
     except Exception as exc:  # pandas' and pyarrow's errors for an empty, cut or damaged file
         raise DataError(f"{path}: not a readable {path.suffix} table (truncated or damaged?): "

@@ -1,10 +1,11 @@
 """Notebook display: the HTML summaries that Jupyter shows for matsense's results.
 
 ``Trajectory``, ``BatchTrajectory``, :class:`~matsense.rates.Fit` and the reproduction's
-verdicts (:class:`~matsense.experiments.ClaimResult`, the list :func:`matsense.experiments.reproduce`
-returns) have a ``_repr_html_`` that calls a function of this module; each returns one
-self-contained ``<div>`` (inline styles only: no CSS or script from elsewhere), with every text
-HTML-escaped. Plain ``repr`` stays the one-line form for terminals.
+verdicts (:class:`~matsense.experiments.ClaimResult`, the list that
+:func:`matsense.experiments.reproduce` returns) have a ``_repr_html_`` that calls a function
+of this module; each returns one self-contained ``<div>`` (inline styles only: no CSS or
+script from elsewhere), with every text HTML-escaped. Plain ``repr`` stays the one-line form
+for terminals.
 """
 
 from __future__ import annotations

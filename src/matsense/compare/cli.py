@@ -6,7 +6,8 @@ from pathlib import Path
 
 
 def register(subparsers):
-    """Add ``compare [--out DIR] [--quick] [--seeds N] [--no-progress]`` to an argparse subparsers."""
+    """Add ``compare [--out DIR] [--quick] [--seeds N] [--no-progress] [--data FILE]`` to an
+    argparse subparsers."""
     p = subparsers.add_parser(
         "compare", help="side-by-side comparison of GD, rebalanced GD and the peer methods",
         description="Run GD, rebalanced GD, ScaledGD, ScaledGD(λ), PrecGD, alternating "
@@ -20,9 +21,19 @@ def register(subparsers):
     p.add_argument("--workers", type=int, metavar="N",
                    help="processes that run the (seed, κ) cells (default: the usable cores; 1: "
                         "none); the results do not depend on it")
-    p.add_argument("--ensemble", metavar="NAME", default="gaussian",
+    p.add_argument("--ensemble", metavar="NAME", default=None,
                    help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one "
                         "or completion (docs/ensembles.md); m = 5nr measurements (entries)")
+    g = p.add_argument_group("your own data (instead of the grid of generated problems)")
+    g.add_argument("--data", metavar="FILE", type=Path,
+                   help="run every method on this data set, as `matsense run --data` reads it "
+                        "(observed entries, dense or rank-one measurements); writes "
+                        "compare.json, compare.md and compare_data.png")
+    g.add_argument("--k", type=int, metavar="K",
+                   help="with --data: columns of the factors (default: the rank of M_star when "
+                        "the file has it)")
+    g.add_argument("--iters", type=int, metavar="N", default=3000,
+                   help="with --data: most iterations per method (default 3000)")
     from ..cli import add_max_memory, add_progress_flags
 
     add_progress_flags(p, "compare")   # each run logged to stderr; --progress: deprecated
@@ -43,6 +54,11 @@ def _cli(args) -> int:
     from ..cli import _show_progress, check_output
 
     check_output(args.out, "--out", folder=True)
+    if args.data is not None:
+        return _cli_data(args)
+    for flag, value in (("--k", args.k), ("--iters", args.iters if args.iters != 3000 else None)):
+        if value is not None:
+            raise ValueError(f"{flag} applies with --data only")
     from .._files import folder_lock
 
     # One compare per --out at a time (a second one is refused in one line): two would
@@ -55,4 +71,30 @@ def _cli(args) -> int:
     n_conv = sum(r["status"] == "converged" for r in records)
     print(f"wrote {Path(args.out) / 'compare.json'} and compare.md: {len(records)} records, "
           f"{n_conv} converged on every seed")
+    return 0
+
+
+def _cli_data(args) -> int:
+    """``compare --data FILE``: every method on the data set (matsense.compare.data)."""
+    from ..cli import _show_progress
+    from ..data import load_problem
+    from .data import compare_data
+
+    given = [flag for flag, value in (("--quick", args.quick), ("--seeds", args.seeds),
+                                      ("--ensemble", args.ensemble), ("--workers", args.workers))
+             if value not in (None, False)]
+    if given:
+        raise ValueError(f"--data replaces the grid of generated problems: {', '.join(given)} "
+                         "cannot be used with it")
+    if args.iters < 1:
+        raise ValueError(f"--iters must be >= 1, got {args.iters}")
+    problem = load_problem(args.data)
+    k = args.k if args.k is not None else problem.rank
+    if k is None:
+        raise ValueError(f"{args.data} has no M_star to take the rank from: give --k")
+    records = compare_data(problem, args.out, k=k, source=str(args.data), max_iters=args.iters,
+                           progress=_show_progress(args))
+    n_conv = sum(r["status"] == "converged" for r in records)
+    print(f"wrote {Path(args.out) / 'compare.json'}, compare.md and compare_data.png: "
+          f"{len(records)} methods on {args.data}, {n_conv} converged")
     return 0

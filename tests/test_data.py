@@ -205,3 +205,57 @@ def test_the_example_data_sets_run(tmp_path, capsys):
         assert main(["run", "--data", str(tmp_path / name), *flags, "--tol", "1e-8",
                      "--no-figure", "--no-progress"]) == 0
         assert "status       converged" in capsys.readouterr().out, name
+
+
+# ----------------------------------------------------- the run-file and sweep key `data`
+def _entries_npz(tmp_path, entries, truth):
+    rows, cols, values = entries
+    path = tmp_path / "entries.npz"
+    np.savez(path, rows=rows, cols=cols, values=values, shape=np.array([N1, N2]), M_star=truth)
+    return path
+
+
+def test_run_file_key_data_is_the_python_run(tmp_path, entries, truth, capsys):
+    from matsense.config import RunConfig
+
+    path = _entries_npz(tmp_path, entries, truth)
+    run_file = tmp_path / "run.toml"
+    run_file.write_text(f'[problem]\ndata = "{path}"\n[init]\nk = 2\nalpha = 0.05\n'
+                        "init_seed = 3\n[run]\niters = 150\n")
+    cfg = RunConfig.from_toml(run_file)
+    assert cfg.data == str(path) and RunConfig.from_dict(cfg.to_dict()) == cfg
+    assert "n1" not in cfg.to_dict() and "data" not in RunConfig().to_dict()
+    out = tmp_path / "run.parquet"
+    assert main(["run", "--config", str(run_file), "--out", str(out), "--no-figure",
+                 "--no-progress"]) == 0
+    expected = _run(load_problem(path))
+    np.testing.assert_array_equal(pd.read_parquet(out)["error"].to_numpy(),
+                                  expected.history["error"])
+    run_file.write_text(f'data = "{path}"\nn1 = 20\nk = 2\n')
+    err = _cli_error(capsys, "--config", str(run_file))
+    assert f"{run_file}:2: data replaces the generated problem: n1" in err
+    run_file.write_text('data = "entries.txt"\n')
+    assert "data must be a .csv, .parquet, .npz file" in _cli_error(capsys, "--config",
+                                                                     str(run_file))
+
+
+def test_sweep_key_data_runs_each_point_as_alone(tmp_path, entries, truth):
+    from matsense.operators import single_threaded
+    from matsense.sweep import load, run_sweep
+
+    path = _entries_npz(tmp_path, entries, truth)
+    spec = {"base": {"data": str(path), "k": 2, "iters": 150, "init_seed": 3},
+            "grid": {"alpha": [0.05, 0.1]}}
+    store = tmp_path / "store"
+    summary = run_sweep(spec, store, workers=0)
+    assert summary.done == 2 and summary.failed == 0
+    runs, history = load(store)
+    problem = load_problem(path)
+    for alpha in (0.05, 0.1):
+        with single_threaded():
+            expected = ms.run(problem, ms.GD(), ms.init.small_random(problem, k=2, alpha=alpha,
+                                                                     seed=3), iters=150)
+        run_id = runs.loc[runs["alpha"] == alpha, "run_id"].item()
+        got = history[history["run_id"] == run_id].sort_values("iteration")
+        np.testing.assert_array_equal(got["error"].to_numpy(), expected.history["error"])
+    assert run_sweep(spec, store, workers=0).skipped == 2          # resumes

@@ -306,6 +306,9 @@ def config_from_args(args):
 
     keys = RUN_FLAGS + tuple(method_flags())
     overrides = {key: getattr(args, key) for key in keys if getattr(args, key, None) is not None}
+    if getattr(args, "data", None) is not None:  # the run-file key `data`, as a flag
+        _check_data_flags(args)
+        overrides["data"] = str(args.data)
     for key, value in args.param:
         if key in overrides:
             raise ValueError(f"{key} is given twice (as a flag and as --param {key}=...)")
@@ -315,7 +318,12 @@ def config_from_args(args):
     base = RunConfig.from_toml(args.config)  # file errors name the file and line
     if not overrides:
         return base
-    return RunConfig.from_dict({**base.to_dict(), **overrides})
+    merged = base.to_dict()
+    if "data" in merged or "data" in overrides:  # the file's generated-problem defaults go
+        from .config import PROBLEM_KEYS
+
+        merged = {k: v for k, v in merged.items() if k not in PROBLEM_KEYS}
+    return RunConfig.from_dict({**merged, **overrides})
 
 
 #: The flags that describe a generated problem: they do not apply to --data.
@@ -323,20 +331,13 @@ GENERATED_PROBLEM_FLAGS = ("ensemble", "n1", "n2", "r", "m", "p", "kappa", "symm
                            "seed")
 
 
-def data_problem(args, cfg):
-    """The problem of ``--data FILE`` (on the configured backend); a flag of a generated
-    problem next to it is an error rather than silently ignored."""
-    from .data import load_problem
-
+def _check_data_flags(args) -> None:
+    """A flag of a generated problem next to ``--data`` is an error, not silently ignored."""
     given = [f"--{k.replace('_', '-')}" for k in GENERATED_PROBLEM_FLAGS
              if getattr(args, k, None) is not None]
     if given:
         raise ValueError(f"--data replaces the generated problem: {', '.join(given)} "
                          "cannot be used with it")
-    problem = load_problem(args.data)
-    if (cfg.backend, cfg.device, cfg.dtype) == ("numpy", "cpu", "float64"):
-        return problem
-    return problem.to(backend=cfg.backend, device=cfg.device, dtype=cfg.dtype)
 
 
 def _check_suffix(path: Path | None, allowed: tuple[str, ...], what: str) -> None:
@@ -423,7 +424,7 @@ def cmd_run(args) -> int:
     if not args.no_figure:
         check_output(args.figure, "--figure")
     cfg = config_from_args(args)
-    problem = cfg.build_problem() if args.data is None else data_problem(args, cfg)
+    problem = cfg.build_problem()
     method = cfg.build_method()
     init = cfg.build_init(problem)
     parameterization = "X Xᵀ" if not isinstance(init, tuple) else "F Gᵀ"
@@ -431,9 +432,9 @@ def cmd_run(args) -> int:
     scale = f" (α={cfg.alpha:g})" if get_init(cfg.init).random else ""
     header = (f"{cfg.method} on {parameterization}: {cfg.ensemble}, n1={cfg.n1}, n2={n2}, "
               f"r={cfg.r}, m={problem.m}, k={cfg.k}, init={cfg.init}{scale}")
-    if args.data is not None:
+    if cfg.data is not None:
         (n1_, n2_), rank = problem.shape, problem.rank
-        header = (f"{cfg.method} on {parameterization}: data {args.data} "
+        header = (f"{cfg.method} on {parameterization}: data {cfg.data} "
                   f"({problem.meta['kind']}), n1={n1_}, n2={n2_}"
                   + (f", r={rank}" if rank is not None else "")
                   + f", m={problem.m}, k={cfg.k}, init={cfg.init}{scale}")
@@ -478,13 +479,7 @@ def cmd_run(args) -> int:
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         written.append(traj.save(args.out))
-        config = cfg.to_dict()
-        if args.data is not None:  # the file is the problem: no generated-problem keys
-            from .config import PROBLEM_KEYS
-
-            config = {"data": str(args.data),
-                      **{k: v for k, v in config.items() if k not in PROBLEM_KEYS}}
-        record = {"config": config, "summary": summary,
+        record = {"config": cfg.to_dict(), "summary": summary,
                   "linear_rate": fit.as_dict(), "wall_time": traj.wall_time}
         meta = args.out.with_suffix(".json")
         meta.write_text(json.dumps(_strict_json(record), indent=2, default=str) + "\n")

@@ -48,6 +48,8 @@ SECTIONS = ("problem", "init", "method", "run")
 _NUM = (int, float)
 CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "ensemble": ((str,), "measurement ensemble (" + " | ".join(ENSEMBLES) + ")"),
+    "data": ((str, type(None)), "your own data file instead of a generated problem "
+                                "(.csv, .parquet or .npz: matsense.data)"),
     "n1": ((int,), "rows of M* (int >= 1)"),
     "n2": ((int, type(None)), "columns of M* (int >= 1; default n1)"),
     "r": ((int,), "rank of M* (int >= 1)"),
@@ -117,6 +119,7 @@ class RunConfig:
     """A complete, validated description of one run (see the module docstring)."""
 
     ensemble: str = "gaussian"
+    data: str | None = None
     n1: int = 30
     n2: int | None = None
     r: int = 2
@@ -172,6 +175,7 @@ class RunConfig:
             raise ValueError(_where(source, locate, "init")
                              + f"unknown init {core['init']!r}; known: {', '.join(sorted(_init.INITS))}")
         _check_ensemble(core, source, locate)
+        _check_data(core, source, locate)
         for key in ("kappa", "noise", "alpha", "ratio", "tol", "p"):
             if key in core and isinstance(core[key], int) and not isinstance(core[key], bool):
                 core[key] = float(core[key])
@@ -188,6 +192,10 @@ class RunConfig:
     def to_dict(self) -> dict:
         """The flat dict form (method parameters inlined), JSON-ready."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "method_params"}
+        if d["data"] is None:  # absent, so records and run ids of generated problems are as before
+            del d["data"]
+        else:  # the file is the problem: no generated-problem keys (from_dict refuses them)
+            d = {k: v for k, v in d.items() if k not in PROBLEM_KEYS}
         d.update(self.method_params)
         return d
 
@@ -205,16 +213,23 @@ class RunConfig:
 
     def problem_key(self) -> str:
         """Hash of the problem fields: runs with equal keys share one operator."""
-        blob = json.dumps({k: getattr(self, k) for k in PROBLEM_KEYS}, sort_keys=True, default=str)
+        keys = PROBLEM_KEYS if self.data is None else ("data",)
+        blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     def build_problem(self) -> Problem:
-        """The seeded problem, on the configured backend, device and dtype."""
-        size = dict(p=self.p) if self.p is not None else dict(m=self.m)
-        problem = Problem.generate(
-            self.ensemble, self.n1, self.n2, r=self.r, **size, kappa=self.kappa,
-            singular_values=self.singular_values, spacing=self.spacing,
-            symmetric=self.symmetric, noise=self.noise, seed=self.seed)
+        """The seeded problem (or the ``data`` file's), on the configured backend, device
+        and dtype."""
+        if self.data is not None:
+            from .data import load_problem
+
+            problem = load_problem(self.data)
+        else:
+            size = dict(p=self.p) if self.p is not None else dict(m=self.m)
+            problem = Problem.generate(
+                self.ensemble, self.n1, self.n2, r=self.r, **size, kappa=self.kappa,
+                singular_values=self.singular_values, spacing=self.spacing,
+                symmetric=self.symmetric, noise=self.noise, seed=self.seed)
         if (self.backend, self.device, self.dtype) == ("numpy", "cpu", "float64"):
             return problem
         return problem.to(backend=self.backend, device=self.device, dtype=self.dtype)
@@ -229,6 +244,8 @@ class RunConfig:
         """
         from .run import state_bytes
 
+        if self.data is not None:  # the file's arrays, their float64 copy and the operator's
+            return 3 * Path(self.data).stat().st_size if Path(self.data).is_file() else 0
         n2 = self.n1 if self.n2 is None else self.n2
         m = self.measurements()
         return (problem_bytes(self.ensemble, self.n1, n2, self.r, m, symmetric=self.symmetric)
@@ -302,6 +319,22 @@ def _check_ensemble(core: dict, source, locate) -> None:
                          f"the completion ensemble only, not {ensemble!r}")
     if not 0 < p <= 1:
         raise ValueError(_where(source, locate, "p") + f"p must be in (0, 1], got {p!r}")
+
+
+def _check_data(core: dict, source, locate) -> None:
+    """``data``: a file of a known suffix, and no key of a generated problem next to it."""
+    if core.get("data") is None:
+        return
+    from .data import SUFFIXES
+
+    suffix = Path(core["data"]).suffix
+    if suffix not in SUFFIXES:
+        raise ValueError(_where(source, locate, "data") + f"data must be a {', '.join(SUFFIXES)} "
+                         f"file, got {core['data']!r}")
+    generated = [key for key in PROBLEM_KEYS if key in core]
+    if generated:
+        raise ValueError(_where(source, locate, generated[0]) + "data replaces the generated "
+                         f"problem: {', '.join(generated)} cannot be given with it")
 
 
 def flatten(data: dict, *, source=None, locate=None) -> dict:

@@ -425,8 +425,9 @@ class RebalancedGD(Method):
             warnings.warn(
                 f"rebalanced_gd: the {self.transform!r} switch puts η·λ_max of the Gauss–Newton "
                 f"blocks at {worst:.3g} (was {float(before_np.max()):.3g}), above the stable "
-                f"limit {curvature.STABLE_LIMIT:g}: GD will likely diverge; use "
-                f"transform='truncated' or a smaller step_size", RuntimeWarning, stacklevel=4)
+                f"limit {curvature.STABLE_LIMIT:g}: GD may diverge or stall (a smaller "
+                f"step_size does not help a lift); use transform='truncated'", RuntimeWarning,
+                stacklevel=4)
         before = _scatter(xp, state.curvature_before, due, before_np)
         after = _scatter(xp, state.curvature_after, due, after_np)
         return change, before, after

@@ -517,8 +517,10 @@ def register_reproduce(subparsers) -> None:
                    help="fewer seeds and shorter runs (a smoke run)")
     p.add_argument("--setting", default="default", metavar="NAME",
                    help="the problem family: default (30×30, r = 2, σ = (1, 0.5)), paper (50×50, "
-                        "rank 3), ill-conditioned (κ = 10) or rectangular (40×25); α grids and "
-                        "iteration budgets follow from it")
+                        "rank 3), ill-conditioned (κ = 10), rectangular (40×25) or large "
+                        "(completion at n = 10⁴ with 100 entries per row, rank-one at n = 2000, "
+                        "m = 10⁵; r = 5, k = 10; claims C3, C4, C7, C8 unless --claims); α grids "
+                        "and iteration budgets follow from it")
     p.add_argument("--ensemble", default="gaussian", metavar="NAME",
                    help="measurement ensemble of every problem: gaussian (default), "
                         "symmetric-gaussian, rank-one, completion, or 'all' (each in "

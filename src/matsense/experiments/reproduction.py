@@ -17,7 +17,7 @@ import numpy as np
 from . import runs as _runs
 from .claims import CLAIMS, TITLES
 from .results import ClaimResult, Verdicts, write_summary
-from .settings import ClaimSettings
+from .settings import LARGE_CLAIMS, ClaimSettings
 
 
 def seed_list(seeds, default: int) -> list[int]:
@@ -140,7 +140,10 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     settings = settings.resolve()
     if isinstance(claims, str):
         claims = [c for c in claims.replace(" ", ",").split(",") if c]
-    ids = list(CLAIMS) if claims is None else [str(c).strip().upper() for c in claims]
+    if claims is None:
+        ids = list(LARGE_CLAIMS) if settings.setting == "large" else list(CLAIMS)
+    else:
+        ids = [str(c).strip().upper() for c in claims]
     unknown = [c for c in ids if c not in CLAIMS]
     if unknown:
         raise ValueError(f"unknown claims {unknown}; known: {', '.join(CLAIMS)}")

@@ -74,7 +74,24 @@ PRESETS: dict[str, dict] = {
     "paper": dict(n1=50, r=3, m=1500, singular_values=(1.0, 0.75, 0.5), k=5),
     "ill-conditioned": dict(singular_values=(1.0, 0.1)),
     "rectangular": dict(n1=40, n2=25, m=1000),
+    "large": {},  # per ensemble: LARGE
 }
+
+#: ``--setting large``: the claims of the asymmetric problem at the sizes where researchers run
+#: over-parameterized models (issue #19), per ensemble — completion with 100 observed entries per
+#: row at n = 10⁴, rank-one at n = 2000 with m = 10⁵; r = 5, k = 10, σ from 1 to 0.5, η = 0.5.
+LARGE = {
+    "completion": dict(n1=10_000, p=0.01, m=1_000_000),
+    "rank-one": dict(n1=2000, m=100_000),
+}
+#: What ``large`` sets on every ensemble of :data:`LARGE`: two seeds, the first two α of the
+#: grid, C4's quick window and C8's quick horizon, no κ sweep of C7 (each κ is a new problem).
+LARGE_SHARED = dict(r=5, k=10, singular_values=tuple(np.geomspace(1.0, 0.5, 5).round(6).tolist()),
+                    eta=0.5, n_seeds=2, quick_alphas=2, c4_window=(1e-4, 1e-6), c8_time=45.0,
+                    c7_kappas=())
+#: The claims ``large`` runs unless some are named: those on the asymmetric problem (the PSD
+#: claims' 1/t tails need budgets far beyond 10 minutes at these sizes).
+LARGE_CLAIMS = ("C3", "C4", "C7", "C8")
 
 #: The observed fraction of the entries for ``ensemble = "completion"`` when ``p`` is not set.
 COMPLETION_P = 2 / 3
@@ -216,7 +233,15 @@ class ClaimSettings:
         if name not in PRESETS:
             raise ValueError(f"unknown setting {name!r}; known settings: {', '.join(PRESETS)}")
         values = dict(PRESETS[name], setting=name, ensemble=ensemble)
-        if ensemble == "completion":
+        if name == "large":
+            if ensemble not in LARGE:
+                raise ValueError(f"setting 'large' is defined for the ensembles "
+                                 f"{', '.join(LARGE)}, not {ensemble!r} (a dense Gaussian "
+                                 f"operator at that size does not fit in memory)")
+            values.update(LARGE_SHARED, **LARGE[ensemble])
+            if ensemble == "completion":
+                values.pop("m")  # completion reads p
+        elif ensemble == "completion":
             for key in ("n1", "n2"):
                 size = values.get(key, getattr(cls, key))
                 if size is not None:
@@ -403,4 +428,4 @@ def _kind(annotation: str) -> str:
     return "a value"
 
 
-__all__ = ["ClaimSettings", "PRESETS", "SETTABLE", "COMPLETION_P", "COMPLETION_SIZE", "init_seed"]
+__all__ = ["ClaimSettings", "PRESETS", "LARGE", "LARGE_CLAIMS", "SETTABLE", "COMPLETION_P", "COMPLETION_SIZE", "init_seed"]

@@ -493,3 +493,27 @@ def test_dask_sweep_at_scale_survives_a_killed_worker():
                           timeout=600)
     assert done.returncode == 0 and "RESULT: ok" in done.stdout, (done.stdout, done.stderr[-2000:])
     assert "one killed at its step 15 (yes)" in done.stdout
+
+
+def test_a_kernel_cache_that_cannot_be_written_does_not_fail_the_run(tmp_path):
+    """numba writes each compiled kernel to its on-disk cache; on a full disk that write used
+    to raise out of the run that needed the kernel (found by the fuzz campaign: a fresh
+    checkout's first ``compare`` under a file-size limit failed in numba's cache, not in
+    its own files). Now the kernel runs from memory; nothing partial is left in the cache."""
+    import subprocess
+    import sys
+
+    from test_supervision import ENV
+
+    code = ("import resource\n"
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))\n"
+            "import matsense as ms\n"
+            "p = ms.Problem.gaussian(8, r=1, m=80)\n"
+            "t = ms.run(p, ms.GD(), ms.init.small_random(p, 2, 0.1), 5)\n"
+            "print(t.status, len(t.history['iteration']))\n")
+    cache = tmp_path / "numba-cache"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=dict(ENV, NUMBA_CACHE_DIR=str(cache)), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["max_iters", "6"]
+    assert not [p for p in cache.rglob("*") if ".tmp." in p.name]

@@ -147,7 +147,45 @@ def numba_module():
         _numba_import_error = f"{type(exc).__name__}: {exc}"
         return None
     _numba_import_error = None
+    _cache_writes_may_fail()
     return numba
+
+
+_cache_patched = False
+
+
+def _cache_writes_may_fail() -> None:
+    """Make numba's on-disk kernel cache best effort (once per process).
+
+    The compiled kernels use ``cache=True``: numba writes each compiled kernel next to its
+    source (or under ``NUMBA_CACHE_DIR``). On a full disk (no space, a quota, a file-size
+    limit) that write raised out of the *computation* that needed the kernel — a run, a
+    sweep batch or a claim failed although the kernel had compiled. Now such a write is
+    skipped: the kernel runs from memory and a later process compiles it again. numba
+    writes the cache through a temporary file that it removes on failure, so nothing
+    partial is left. Other errors are raised as before.
+    """
+    global _cache_patched
+    if _cache_patched:
+        return
+    _cache_patched = True
+    try:
+        from numba.core import caching
+
+        original = caching.Cache.save_overload
+    except (ImportError, AttributeError):  # pragma: no cover - another numba layout
+        return
+    from ._files import DISK_FULL_ERRNOS
+
+    @functools.wraps(original)
+    def save_overload(self, sig, data):
+        try:
+            original(self, sig, data)
+        except OSError as exc:
+            if exc.errno not in DISK_FULL_ERRNOS:
+                raise
+
+    caching.Cache.save_overload = save_overload
 
 
 def numba_import_error() -> str | None:

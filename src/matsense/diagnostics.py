@@ -390,11 +390,12 @@ def row_stats(factors: tuple, *, M_star=None, U=None, V=None, Delta0=None, delta
     measured at n = 100, against ~1 µs warm. This wrapper itself makes one
     NumPy call (the output).
     """
-    fs, gs = _factors(factors)
+    if not _row_shapes_agree(factors, M_star, U, V, Delta0):  # then the checks raise
+        fs, gs = _factors(factors)
+        _row_args(fs, gs, len(factors) == 1, M_star, U, V, Delta0)
     symmetric = len(factors) == 1
     F = factors[0]
     G = F if symmetric else factors[1]
-    _row_args(fs, gs, symmetric, M_star, U, V, Delta0)
     args = []
     for a, ndim in ((F, 3), (G, 3), (M_star, 2), (U, 2), (V, 2), (Delta0, 3)):
         if a is None:
@@ -414,6 +415,24 @@ def row_stats(factors: tuple, *, M_star=None, U=None, V=None, Delta0=None, delta
     Delta = np.empty((B, k, k)) if delta else _NONE3
     kernel(*args, symmetric, bool(singular_values), out, Delta)
     return out, (Delta if delta else None)
+
+
+def _row_shapes_agree(factors, M_star, U, V, Delta0) -> bool:
+    """The common case of :func:`row_stats` in a few tuple comparisons (it runs once per
+    history row): batched factors of one batch and one k, and arguments that fit them.
+    False sends the call through the full checks, which name what does not fit."""
+    try:
+        fs = factors[0].shape
+        gs = factors[-1].shape if len(factors) == 2 else fs
+        if len(fs) != 3 or len(gs) != 3 or fs[0] != gs[0] or fs[2] != gs[2]:
+            return False
+        return ((M_star is None or M_star.shape[-2:] == (fs[1], gs[1]))
+                and (U is None or (V is not None or len(factors) == 1) and U.shape[-2] == fs[1])
+                and (V is None or len(factors) == 1 or (V.shape[-2] == gs[1]
+                                                         and V.shape[-1] == U.shape[-1]))
+                and (Delta0 is None or Delta0.shape[-2:] == (fs[2], fs[2])))
+    except (AttributeError, TypeError, IndexError):
+        return False
 
 
 def _row_args(fs, gs, symmetric, M_star, U, V, Delta0) -> None:

@@ -132,7 +132,15 @@ def test_bench_ensembles_tiny(tmp_path):
                       / ro["times"]["gemms"]["min"])
     assert ro["ab_bytes"] == 2 * ro["m"] * ro["n"] * 8
     co = data["completion"]
-    assert co["data_bytes"] == co["m"] * (8 + 8 + 8) and co["step"]["min"] > 0
+    assert co["data_bytes"] == co["m"] * (4 + 4 + 8) and co["step"]["min"] > 0  # int32 indices
+    ck = data["completion-kernel"]
+    assert "error" not in ck, ck
+    assert ck["threads_bitwise_equal"] and ck["scipy_max_rel_diff"] <= 1e-12
+    assert ck["stream_bytes"] == ck["m"] * 16 and ck["stream_int64_bytes"] == ck["m"] * 24
+    for key in ("stream", "kernel_1t", "kernel_2t", "gd_step_1t", "scipy_sparse"):
+        assert ck["times"][key]["min"] > 0
+        assert np.isclose(ck["over_stream"][key], ck["times"][key]["min"]
+                          / ck["times"]["stream"]["min"])
     (cv,) = data["converge"]
     assert cv["status"] == "converged" and cv["final_rel_error"] <= 1e-6
     for B in (1, 8):

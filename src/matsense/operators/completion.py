@@ -13,18 +13,22 @@ calls cost O(m k) and never form an n1 × n2 matrix:
     (Sᵀ F)[b] = c Σ_{cols_i = b} r_i F[rows_i].
 
 On NumPy one call of :meth:`EntryOperator.residual_and_grads` is one compiled
-pass over the entries (numba, serial, so results do not depend on the core
-count); without numba, and for the single calls, the adjoint is a
-``scipy.sparse`` CSR product whose structure is built once. On torch the
+pass over the entries (numba, :mod:`.kernels.entries`): the factors copied
+into zero-padded rows of whole 8-lane registers, every multiply-add an
+explicit fma. Large operators run it on numba's threads in a wavefront over
+blocks (row range × group of column tiles) that never share an output row,
+so the results are **bitwise the same whatever the thread count** (and the
+same as one thread). Without numba, and for the single calls, the adjoint is
+a ``scipy.sparse`` CSR product whose structure is built once. On torch the
 entries are processed in chunks with ``index_add_``.
 
 Entries are stored in *column tiles*: sorted by (column // TILE_COLUMNS, row,
-column), ``order`` mapping the user's order to it. Within a tile the rows of
-F and S G are swept in order and the rows of G and Sᵀ F touched stay in the
-core's L2 cache (TILE_COLUMNS·k·16 bytes), which makes the one-pass kernel
-~5× faster at n = 10⁵ than the plain row-major order. Each row of S G and of
-Sᵀ F still receives its terms in increasing column (resp. row) order, so the
-results are bitwise those of the row-major order.
+column), ``order`` mapping the user's order to it, as ``int32`` indices where
+n1, n2 < 2³¹ (8 bytes per entry). Within a tile the rows of F and S G are
+swept in order and the rows of G and Sᵀ F touched stay in the core's L2
+cache. Each row of S G receives its terms in increasing column order and
+each row of Sᵀ F in increasing row order, so the results do not depend on
+the tile width either (tested).
 """
 
 from __future__ import annotations
@@ -36,7 +40,8 @@ import math
 import numpy as np
 
 from .. import backend
-from ..threads import numba_module
+from ..threads import numba_module, numba_threads, numba_usable
+from .kernels.numba_kernel import _numba_lock
 from .base import MatrixOperator
 
 #: Entries per chunk of the chunked (NumPy fallback / torch) gathers: bounds the m × k temporaries.
@@ -48,6 +53,16 @@ TILE_COLUMNS = 4096
 
 def _tiles(n2: int) -> int:
     return (n2 - 1) // TILE_COLUMNS + 1
+
+
+def _tiles_of(n2: int, width: int) -> int:
+    return (n2 - 1) // width + 1
+
+
+def _unpad(Xp: np.ndarray, n: int, k: int, kp: int) -> np.ndarray:
+    """(B, n, k) from padded rows (B, n·kp): a copy, unless there is no padding."""
+    X = Xp.reshape(Xp.shape[0], n, kp)
+    return X if k == kp else np.ascontiguousarray(X[:, :, :k])
 
 
 def _tile_key(flat: np.ndarray, n2: int) -> np.ndarray:
@@ -84,30 +99,49 @@ def _tile_sort_inplace(flat: np.ndarray, n1: int, n2: int) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _entries_kernel():
-    """The compiled one-pass kernel, or None when numba cannot be used."""
-    numba = numba_module()
-    if numba is None:
+    """The compiled kernels (:mod:`.kernels.entries`), or None when numba cannot be used."""
+    if numba_module() is None:
         return None
+    from .kernels import entries
 
-    @numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
-    def kernel(rows, cols, c, F, G, y, r, SG, StF):  # pragma: no cover - compiled
-        B, _, k = F.shape
-        m = rows.shape[0]
-        for b in range(B):
-            for i in range(m):
-                a = rows[i]
-                e = cols[i]
-                v = 0.0
-                for j in range(k):
-                    v += F[b, a, j] * G[b, e, j]
-                res = c * v - y[b, i]
-                r[b, i] = res
-                w = c * res
-                for j in range(k):
-                    SG[b, a, j] += w * G[b, e, j]
-                    StF[b, e, j] += w * F[b, a, j]
+    return entries
 
-    return kernel
+
+#: Lanes of the kernel's registers: the factors' rows are padded to a multiple of this.
+LANES = 8
+
+#: Tile groups per thread in the parallel schedule (more groups: shorter start and end of
+#: the wavefront, more fork/joins).
+GROUPS_PER_THREAD = 4
+
+
+def _index_dtype(n: int):
+    return np.int32 if n <= np.iinfo(np.int32).max else np.int64
+
+
+def _aligned_empty(shape) -> np.ndarray:
+    """An uninitialised float64 array whose data starts on a 64-byte (cache line) boundary."""
+    size = int(np.prod(shape))
+    buf = np.empty(size + 8)
+    skip = (-buf.ctypes.data % 64) // 8
+    return buf[skip:skip + size].reshape(shape)
+
+
+def _padded(X: np.ndarray, kp: int) -> np.ndarray:
+    """(B, n·kp): the rows of X (B, n, k) zero-padded to kp columns, cache-line aligned."""
+    B, n, k = X.shape
+    if k == kp and X.dtype == np.float64 and X.flags.c_contiguous:
+        return X.reshape(B, n * kp)
+    out = _aligned_empty((B, n, kp))
+    out[:, :, :k] = X
+    out[:, :, k:] = 0.0
+    return out.reshape(B, n * kp)
+
+
+def _zeros_padded(B: int, n: int, kp: int) -> np.ndarray:
+    out = _aligned_empty((B, n * kp))
+    out.fill(0.0)
+    return out
 
 
 def _index_array(name: str, values, bound: int, axis: str) -> np.ndarray:
@@ -173,14 +207,21 @@ class EntryOperator(MatrixOperator):
         self._set(flat, n1, n2)
 
     def _set(self, flat, n1: int, n2: int) -> None:
-        """rows, cols from row-major positions ``flat`` (in the stored order; reused for cols)."""
-        rows = np.floor_divide(flat, n2)
-        flat %= n2
-        self.rows, self.cols = rows, flat
+        """rows, cols from row-major positions ``flat`` (in the stored order), int32 where
+        n1, n2 < 2³¹, converted in chunks (no temporary of ``flat``'s size)."""
+        m = flat.shape[0]
+        rows = np.empty(m, dtype=_index_dtype(n1))
+        cols = np.empty(m, dtype=_index_dtype(n2))
+        for i in range(0, m, 2**20):
+            part = flat[i:i + 2**20]
+            np.floor_divide(part, n2, out=rows[i:i + 2**20], casting="unsafe")
+            np.remainder(part, n2, out=cols[i:i + 2**20], casting="unsafe")
+        self.rows, self.cols = rows, cols
         self.n1, self.n2 = n1, n2
-        self.scale = math.sqrt(n1 * n2 / rows.shape[0])
+        self.scale = math.sqrt(n1 * n2 / m)
         self.tile_columns = TILE_COLUMNS  # the tile width of the stored order
         self._csr = None
+        self._plans = {}
 
     @classmethod
     def _sorted(cls, flat: np.ndarray, n1: int, n2: int) -> "EntryOperator":
@@ -225,7 +266,7 @@ class EntryOperator(MatrixOperator):
 
     @property
     def nbytes(self) -> int:
-        return int(2 * self.m * 8)
+        return int(self.rows.nbytes + self.cols.nbytes)
 
     @property
     def target(self) -> backend.Target:
@@ -296,19 +337,106 @@ class EntryOperator(MatrixOperator):
         return "numba-entries" if compiled else "sparse"
 
     def residual_and_grads(self, F, G, y):
-        """r, S G, Sᵀ F in one pass over the entries (compiled on NumPy when numba is there)."""
-        kernel = _entries_kernel() if self._numpy(F, G) else None
-        if kernel is None:
+        """r, S G, Sᵀ F in one pass over the entries (compiled on NumPy when numba is there).
+
+        float64: the padded-register kernel, on several threads for operators of
+        :data:`~matsense.threads.THREADED_MIN_BYTES` and more (``MATSENSE_THREADS``
+        fixes the count) with results bitwise independent of it; other dtypes:
+        the scalar kernel, serial.
+        """
+        kernels = _entries_kernel() if self._numpy(F, G) else None
+        if kernels is None:
             return super().residual_and_grads(F, G, y)
-        B = F.shape[0]
-        F = np.ascontiguousarray(F)
-        G = F if G is F else np.ascontiguousarray(G)
+        B, n1, k = F.shape
+        n2 = G.shape[1]
         yb = np.broadcast_to(np.asarray(y, dtype=F.dtype), (B, self.m))
         r = np.empty((B, self.m), dtype=F.dtype)
-        SG = np.zeros(F.shape, dtype=F.dtype)
-        StF = np.zeros(G.shape, dtype=F.dtype)
-        kernel(self.rows, self.cols, self.scale, F, G, yb, r, SG, StF)
-        return r, SG, StF
+        if F.dtype != np.float64 or G.dtype != np.float64:
+            F = np.ascontiguousarray(F)
+            G = F if G is F else np.ascontiguousarray(G)
+            SG = np.zeros(F.shape, dtype=F.dtype)
+            StF = np.zeros(G.shape, dtype=F.dtype)
+            kernels.generic(self.rows, self.cols, self.scale, F, G, yb, r, SG, StF)
+            return r, SG, StF
+        kp = -(-k // LANES) * LANES
+        Fp = _padded(F, kp)
+        Gp = Fp if G is F else _padded(G, kp)
+        SGp = _zeros_padded(B, n1, kp)
+        StFp = _zeros_padded(B, n2, kp)
+        threads = self._kernel_threads()
+        if threads == 1:
+            kernels.serial(self.rows, self.cols, self.scale, Fp, Gp, yb, r, SGp, StFp,
+                           self._tile_starts(), kp)
+        else:
+            numba = numba_module()
+            seg, groups = self._schedule(threads)
+            with _numba_lock:
+                saved = numba.get_num_threads()
+                if threads != saved:
+                    numba.set_num_threads(threads)
+                try:
+                    kernels.wavefront(self.rows, self.cols, self.scale, Fp, Gp, yb, r, SGp, StFp,
+                                      seg, groups, kp)
+                finally:
+                    if threads != saved:
+                        numba.set_num_threads(saved)
+        return r, _unpad(SGp, n1, k, kp), _unpad(StFp, n2, k, kp)
+
+    def _kernel_threads(self) -> int:
+        """Threads of the compiled pass: 1 where numba's pool cannot be used (a forked
+        child), for one tile of columns, or below the size where threads pay."""
+        if len(self._tile_starts()) <= 2 or not numba_usable():
+            return 1
+        fixed = numba_threads(self.nbytes)
+        numba = numba_module()
+        count = numba.get_num_threads() if fixed is None else fixed
+        return max(1, min(int(count), numba.config.NUMBA_NUM_THREADS))
+
+    def _plan_cache(self) -> dict:
+        """Index structures derived from rows and cols (NumPy only), built on first use."""
+        return self.__dict__.setdefault("_plans", {})
+
+    def _tile_starts(self) -> np.ndarray:
+        """The first entry of each column tile in the stored order, and m (int64)."""
+        starts = self._plan_cache().get("tiles")
+        if starts is None:
+            tiles = _tiles_of(self.n2, self.tile_columns)
+            if tiles == 1:
+                starts = np.array([0, self.m], dtype=np.int64)
+            else:
+                tile = np.floor_divide(self.cols, self.tile_columns)
+                starts = np.searchsorted(tile, np.arange(tiles + 1)).astype(np.int64)
+                del tile
+            self._plan_cache()["tiles"] = starts
+        return starts
+
+    def _schedule(self, threads: int):
+        """(seg, groups) of :func:`.kernels.entries.wavefront` for ``threads`` threads.
+
+        ``threads`` ranges of rows and up to ``GROUPS_PER_THREAD·threads`` groups of
+        tiles, each with about the same number of entries. Any split gives the same
+        results; this one only balances the threads.
+        """
+        plan = self._plan_cache().get(("schedule", threads))
+        if plan is None:
+            starts = self._tile_starts()
+            tiles = starts.shape[0] - 1
+            counts = np.bincount(self.rows, minlength=self.n1)
+            cum = np.concatenate([[0], np.cumsum(counts)])
+            bounds = np.searchsorted(cum, np.linspace(0, self.m, threads + 1), side="left")
+            bounds = np.clip(bounds, 0, self.n1)
+            bounds[0], bounds[-1] = 0, self.n1
+            seg = np.empty((threads + 1, tiles), dtype=np.int64)
+            for q in range(tiles):
+                lo, hi = starts[q], starts[q + 1]
+                seg[:, q] = lo + np.searchsorted(self.rows[lo:hi], bounds)
+            groups = np.searchsorted(starts, np.linspace(0, self.m, min(tiles, GROUPS_PER_THREAD
+                                                                        * threads) + 1))
+            groups = np.unique(np.clip(groups, 0, tiles))
+            groups[0], groups[-1] = 0, tiles
+            plan = (seg, groups.astype(np.int64))
+            self._plan_cache()[("schedule", threads)] = plan
+        return plan
 
     def gauss_newton_block_max(self, F, G):
         """max(λ_max(H_FF), λ_max(H_GG)) per trajectory, exactly (see :mod:`matsense.curvature`).
@@ -354,4 +482,5 @@ class EntryOperator(MatrixOperator):
         new._target = tgt
         new._dtype = backend.convert(np.zeros(1), tgt).dtype
         new._csr = None
+        new._plans = {}
         return new

@@ -14,7 +14,7 @@ calls cost O(m k) and never form an n1 × n2 matrix:
 
 On NumPy one call of :meth:`EntryOperator.residual_and_grads` is one compiled
 pass over the entries (numba, :mod:`.kernels.entries`): the factors copied
-into zero-padded rows of whole 8-lane registers, every multiply-add an
+into zero-padded rows of whole 4-lane registers, every multiply-add an
 explicit fma. Large operators run it on numba's threads in a wavefront over
 blocks (row range × group of column tiles) that never share an output row,
 so the results are **bitwise the same whatever the thread count** (and the
@@ -108,7 +108,7 @@ def _entries_kernel():
 
 
 #: Lanes of the kernel's registers: the factors' rows are padded to a multiple of this.
-LANES = 8
+LANES = 4
 
 #: Tile groups per thread in the parallel schedule (more groups: shorter start and end of
 #: the wavefront, more fork/joins).

@@ -6,66 +6,182 @@ row, column) and each trajectory b, one pass computes
     r_i = c ⟨F[rows_i], G[cols_i]⟩ − y_i,
     (S G)[rows_i] += c r_i G[cols_i],   (Sᵀ F)[cols_i] += c r_i F[rows_i].
 
-**Layout.** The factors come as rows of ``kp`` = ⌈k/8⌉·8 float64 (zero-padded,
+**Layout.** The factors come as rows of ``kp`` = ⌈k/4⌉·4 float64 (zero-padded,
 64-byte aligned: :func:`matsense.operators.completion._padded`), so every row
-is ``kp/8`` whole ``<8 x double>`` registers (:mod:`._simd`) and no load
-crosses a cache line. Numba's own vectorization of the k-loops (k a run-time
+is ``kp/4`` whole ``<4 x double>`` registers (:data:`f64x4`, 32 bytes: no load
+crosses a cache line). Numba's own vectorization of the k-loops (k a run-time
 value, 10 in the benchmarks) left them scalar: 30 scalar loads, stores and
-multiply-adds per entry, ~2× slower (docs/performance.md).
+multiply-adds per entry, ~2× slower; 8-lane registers (rows padded to 16 at
+k = 10) were ~1.4× slower than 4-lane ones (rows of 12): the pass sweeps the
+rows of F and S G once per column tile, so the padding is memory traffic
+(docs/performance.md).
 
 **Summation order — the same bits whatever the threads.** No fast-math flags:
 each operation is spelled out. The dot product is the lane-wise fma chain
-over the ``kp/8`` registers, then the lanes added as
-``((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7))`` (:func:`vsum_halves`); each row
-of S G receives its terms in increasing column order and each row of Sᵀ F in
-increasing row order, one fma per term, whatever the thread count: the
-parallel driver only changes *which thread* adds a term and *when*, never the
-order of the terms of one output row (see :func:`wavefront`).
+over the ``kp/4`` registers, then the lanes added as ``(v0+v2) + (v1+v3)``
+(:func:`vsum4`); each row of S G receives its terms in increasing column order
+and each row of Sᵀ F in increasing row order, one fma per term, whatever the
+thread count: the parallel driver only changes *which thread* adds a term and
+*when*, never the order of the terms of one output row (see :func:`wavefront`).
 """
 
 from __future__ import annotations
 
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
 
-from ._simd import LANES, f64x8, vfma, vload, vsplat, vstore, vzero
-
+#: Lanes of a register: rows of the factors are padded to a multiple of this.
+LANES = 4
+_double = ir.DoubleType()
+_vector = ir.VectorType(_double, LANES)
 _i32 = ir.IntType(32)
 
 
-def _lanes(builder, v, idx):
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_i32, len(idx)), idx))
+class F64x4(types.Type):
+    """numba type of a ``<4 x double>`` register value (one AVX2 register)."""
+
+    def __init__(self):
+        super().__init__(name="F64x4")
+
+
+f64x4 = F64x4()
+
+
+@register_model(F64x4)
+class _F64x4Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _vector)
+
+
+def _pointer(context, builder, arrty, arr, j):
+    data = context.make_array(arrty)(context, builder, arr).data
+    return builder.bitcast(builder.gep(data, [j]), _vector.as_pointer())
+
+
+def _flat_float64(arr) -> bool:
+    return (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
+            and arr.dtype == types.float64)
 
 
 @intrinsic
-def vsum_halves(typingctx, v):
-    """The sum of the lanes, always as ``((v0+v4)+(v2+v6)) + ((v1+v5)+(v3+v7))``.
+def vload(typingctx, arr, j):
+    """``arr[j:j+4]`` (1-D C-contiguous float64; no bounds check, any alignment)."""
+    if not _flat_float64(arr) or not isinstance(j, types.Integer):
+        return None
 
-    Three vector adds (halves, then quarters, then the last pair) instead of
-    seven scalar ones after eight extractions (:func:`._simd.vsum`): measured
-    ~15 % of the completion kernel's time at k = 10.
-    """
-    if v != f64x8 or LANES != 8:  # pragma: no cover - typing
+    def codegen(context, builder, signature, args):
+        return builder.load(_pointer(context, builder, signature.args[0], *args), align=8)
+
+    return f64x4(arr, j), codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, j, v):
+    """``arr[j:j+4] = v`` (as :func:`vload`)."""
+    if not _flat_float64(arr) or not isinstance(j, types.Integer) or v != f64x4:
+        return None
+
+    def codegen(context, builder, signature, args):
+        builder.store(args[2], _pointer(context, builder, signature.args[0], args[0], args[1]),
+                      align=8)
+        return context.get_dummy_value()
+
+    return types.void(arr, j, v), codegen
+
+
+@intrinsic
+def vfma(typingctx, a, b, c):
+    """Lane-wise ``a*b + c``, each lane rounded once (``llvm.fma``)."""
+    if not (a == b == c == f64x4):
+        return None
+
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_vector, [_vector] * 3), f"llvm.fma.v{LANES}f64")
+        return builder.call(fn, args)
+
+    return f64x4(f64x4, f64x4, f64x4), codegen
+
+
+@intrinsic
+def vsplat(typingctx, x):
+    """The float64 ``x`` in every lane."""
+    def codegen(context, builder, signature, args):
+        v = builder.insert_element(ir.Constant(_vector, ir.Undefined), args[0],
+                                   ir.Constant(_i32, 0))
+        return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_i32, LANES),
+                                                        [0] * LANES))
+
+    return f64x4(types.float64), codegen
+
+
+@intrinsic
+def vzero(typingctx):
+    """All lanes 0.0."""
+    def codegen(context, builder, signature, args):
+        return ir.Constant(_vector, [0.0] * LANES)
+
+    return f64x4(), codegen
+
+
+@intrinsic
+def vsum4(typingctx, v):
+    """The sum of the lanes, always as ``(v0+v2) + (v1+v3)`` (one vector add, one scalar)."""
+    if v != f64x4:
         return None
 
     def codegen(context, builder, signature, args):
         x = args[0]
-        s4 = builder.fadd(_lanes(builder, x, [0, 1, 2, 3]), _lanes(builder, x, [4, 5, 6, 7]))
-        s2 = builder.fadd(_lanes(builder, s4, [0, 1]), _lanes(builder, s4, [2, 3]))
+        pair = ir.VectorType(_i32, 2)
+        s2 = builder.fadd(builder.shuffle_vector(x, x, ir.Constant(pair, [0, 1])),
+                          builder.shuffle_vector(x, x, ir.Constant(pair, [2, 3])))
         return builder.fadd(builder.extract_element(s2, ir.Constant(_i32, 0)),
                             builder.extract_element(s2, ir.Constant(_i32, 1)))
 
-    return types.float64(f64x8), codegen
+    return types.float64(f64x4), codegen
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _entry(c, Fb, Gb, Sb, Tb, y, r, b, i, a, e, kp):  # pragma: no cover - compiled
-    """One entry, any kp (a loop over the registers of a row)."""
+def _entry(c, Fb, Gb, Sb, Tb, y, r, b, i, a, e, R):  # pragma: no cover - compiled
+    """One entry whose rows are R ≤ 4 registers, unrolled (inlined where R is a constant)."""
+    z = vzero()
+    f0, g0 = vload(Fb, a), vload(Gb, e)
+    f1 = g1 = f2 = g2 = f3 = g3 = z
+    acc = vfma(f0, g0, z)
+    if R > 1:
+        f1, g1 = vload(Fb, a + 4), vload(Gb, e + 4)
+        acc = vfma(f1, g1, acc)
+    if R > 2:
+        f2, g2 = vload(Fb, a + 8), vload(Gb, e + 8)
+        acc = vfma(f2, g2, acc)
+    if R > 3:
+        f3, g3 = vload(Fb, a + 12), vload(Gb, e + 12)
+        acc = vfma(f3, g3, acc)
+    res = c * vsum4(acc) - y[b, i]
+    r[b, i] = res
+    w = vsplat(c * res)
+    vstore(Sb, a, vfma(w, g0, vload(Sb, a)))
+    vstore(Tb, e, vfma(w, f0, vload(Tb, e)))
+    if R > 1:
+        vstore(Sb, a + 4, vfma(w, g1, vload(Sb, a + 4)))
+        vstore(Tb, e + 4, vfma(w, f1, vload(Tb, e + 4)))
+    if R > 2:
+        vstore(Sb, a + 8, vfma(w, g2, vload(Sb, a + 8)))
+        vstore(Tb, e + 8, vfma(w, f2, vload(Tb, e + 8)))
+    if R > 3:
+        vstore(Sb, a + 12, vfma(w, g3, vload(Sb, a + 12)))
+        vstore(Tb, e + 12, vfma(w, f3, vload(Tb, e + 12)))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _entry_loop(c, Fb, Gb, Sb, Tb, y, r, b, i, a, e, kp):  # pragma: no cover - compiled
+    """One entry, any kp (k > 16): the same operations as :func:`_entry`, in a loop."""
     acc = vzero()
     for j in range(0, kp, LANES):
         acc = vfma(vload(Fb, a + j), vload(Gb, e + j), acc)
-    res = c * vsum_halves(acc) - y[b, i]
+    res = c * vsum4(acc) - y[b, i]
     r[b, i] = res
     w = vsplat(c * res)
     for j in range(0, kp, LANES):
@@ -73,41 +189,13 @@ def _entry(c, Fb, Gb, Sb, Tb, y, r, b, i, a, e, kp):  # pragma: no cover - compi
         vstore(Tb, e + j, vfma(w, vload(Fb, a + j), vload(Tb, e + j)))
 
 
-@njit(nogil=True, cache=True, inline="always")
-def _entry16(c, Fb, Gb, Sb, Tb, y, r, b, i, a, e):  # pragma: no cover - compiled
-    """One entry, kp = 16 (9 ≤ k ≤ 16) unrolled: the same operations as :func:`_entry`."""
-    f0 = vload(Fb, a)
-    f1 = vload(Fb, a + 8)
-    g0 = vload(Gb, e)
-    g1 = vload(Gb, e + 8)
-    res = c * vsum_halves(vfma(f1, g1, vfma(f0, g0, vzero()))) - y[b, i]
-    r[b, i] = res
-    w = vsplat(c * res)
-    vstore(Sb, a, vfma(w, g0, vload(Sb, a)))
-    vstore(Sb, a + 8, vfma(w, g1, vload(Sb, a + 8)))
-    vstore(Tb, e, vfma(w, f0, vload(Tb, e)))
-    vstore(Tb, e + 8, vfma(w, f1, vload(Tb, e + 8)))
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _entry8(c, Fb, Gb, Sb, Tb, y, r, b, i, a, e):  # pragma: no cover - compiled
-    """One entry, kp = 8 (k ≤ 8): the same operations as :func:`_entry`."""
-    f0 = vload(Fb, a)
-    g0 = vload(Gb, e)
-    res = c * vsum_halves(vfma(f0, g0, vzero())) - y[b, i]
-    r[b, i] = res
-    w = vsplat(c * res)
-    vstore(Sb, a, vfma(w, g0, vload(Sb, a)))
-    vstore(Tb, e, vfma(w, f0, vload(Tb, e)))
-
-
 @njit(nogil=True, cache=True)
 def block(rows, cols, c, Fp, Gp, y, r, SGp, StFp, lo, hi, q0, q1, kp):  # pragma: no cover
     """The entries ``lo[q] ≤ i < hi[q]`` of the tiles ``q0 ≤ q < q1``, every trajectory.
 
     ``Fp``, ``Gp``, ``SGp``, ``StFp``: (B, n·kp) padded rows; ``y``, ``r``: (B, m).
-    kp = 8 and 16 (k ≤ 16, the common sizes) are unrolled: ~20 % faster at k = 10
-    than the loop over registers, with the same operations in the same order.
+    kp ≤ 16 (k ≤ 16, the common sizes) is unrolled (with 8-lane registers that was ~20 %
+    faster than the loop over registers), with the same operations in the same order.
     """
     B = Fp.shape[0]
     for b in range(B):
@@ -116,15 +204,21 @@ def block(rows, cols, c, Fp, Gp, y, r, SGp, StFp, lo, hi, q0, q1, kp):  # pragma
         Sb = SGp[b]
         Tb = StFp[b]
         for q in range(q0, q1):
-            if kp == 16:
+            if kp == 12:
                 for i in range(lo[q], hi[q]):
-                    _entry16(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 16, cols[i] * 16)
+                    _entry(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 12, cols[i] * 12, 3)
             elif kp == 8:
                 for i in range(lo[q], hi[q]):
-                    _entry8(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 8, cols[i] * 8)
+                    _entry(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 8, cols[i] * 8, 2)
+            elif kp == 4:
+                for i in range(lo[q], hi[q]):
+                    _entry(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 4, cols[i] * 4, 1)
+            elif kp == 16:
+                for i in range(lo[q], hi[q]):
+                    _entry(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 16, cols[i] * 16, 4)
             else:
                 for i in range(lo[q], hi[q]):
-                    _entry(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * kp, cols[i] * kp, kp)
+                    _entry_loop(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * kp, cols[i] * kp, kp)
 
 
 @njit(nogil=True, cache=True)

@@ -30,6 +30,7 @@ from . import __version__
 REGISTRARS = [
     "matsense.compare:register",
     "matsense.sweep.cli:register",
+    "matsense.plugins:register",
 ]
 
 #: Exceptions that mean "bad input": one line on stderr, exit status 2.
@@ -245,8 +246,9 @@ def register_run(subparsers) -> None:
                         "shape), dense measurements (.npz with A, y) or rank-one ones (.npz "
                         "with a, b, y), each .npz optionally with M_star (docs/api.md)")
     g.add_argument("--ensemble", metavar="NAME",
-                   help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one "
-                        "or completion (docs/ensembles.md)")
+                   help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one, "
+                        "completion (docs/ensembles.md) or an installed plugin's "
+                        "(matsense plugins)")
     g.add_argument("--n1", type=int, help="rows of M* (default 30)")
     g.add_argument("--n2", type=int, help="columns of M* (default n1)")
     g.add_argument("--r", type=int, help="rank of M* (default 2)")
@@ -622,6 +624,26 @@ def build_parser() -> ArgumentParser:
 
 def main(argv=None) -> int:
     """Entry point of the ``matsense`` console script; returns the exit status."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _plugin_warnings_on_one_line(warnings.showwarning)
+        return _main(argv)
+
+
+def _plugin_warnings_on_one_line(show):
+    """``showwarning`` that prints a :class:`~matsense.plugins.PluginWarning` (a plugin left
+    out) as one line ``matsense: warning: …`` and passes every other warning to ``show``."""
+    from .plugins import PluginWarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, PluginWarning):
+            print(f"matsense: warning: {_one_line(message)}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
+def _main(argv) -> int:
     args = None
     try:
         parser = build_parser()

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from . import init as _init
 from .methods import METHODS, get_method
-from .problems import ENSEMBLES, Problem
+from .problems import ENSEMBLE_PLUGINS, ENSEMBLES, Problem, unknown_ensemble
 
 SECTIONS = ("problem", "init", "method", "run")
 
@@ -153,8 +153,8 @@ class RunConfig:
         flat = flatten(data, source=source, locate=locate)
         method = flat.get("method", cls.method)
         if not isinstance(method, str) or method not in METHODS:
-            raise ValueError(_where(source, locate, "method")
-                             + f"unknown method {method!r}; known methods: {', '.join(sorted(METHODS))}")
+            raise ValueError(_where(source, locate, "method") + str(METHODS.unknown(
+                method, f"unknown method {method!r}; known methods: {', '.join(sorted(METHODS))}")))
         allowed_method = method_param_names(method)
         core, mparams = {}, {}
         for key, value in flat.items():
@@ -172,8 +172,8 @@ class RunConfig:
                 raise ValueError(_where(source, locate, key)
                                  + f"unknown key {key!r}; allowed keys: {', '.join(allowed)}")
         if core.get("init", "small_random") not in _init.INITS:
-            raise ValueError(_where(source, locate, "init")
-                             + f"unknown init {core['init']!r}; known: {', '.join(sorted(_init.INITS))}")
+            raise ValueError(_where(source, locate, "init") + str(_init.INITS.unknown(
+                core["init"], f"unknown init {core['init']!r}; known: {', '.join(sorted(_init.INITS))}")))
         _check_ensemble(core, source, locate)
         _check_data(core, source, locate)
         for key in ("kappa", "noise", "alpha", "ratio", "tol", "p"):
@@ -282,6 +282,8 @@ def problem_bytes(ensemble: str, n1: int, n2: int, r: int, m: int, *,
       (b_i = a_i, not stored, when the problem is symmetric);
     * completion: O(m) — each observed entry's row and column (int64), its position
       while the entries are drawn and sorted, and its value;
+    * an ensemble plugin: what its builder's ``memory_bytes(n1, n2, m)`` says (0 without
+      one: docs/plugins.md);
 
     plus, for every ensemble, y (m), M*'s factors ((n1 + n2)·r) and M* itself where it is
     formed densely (n1·n2 <= :data:`matsense.problems.DENSE_TRUTH_LIMIT`).
@@ -295,7 +297,10 @@ def problem_bytes(ensemble: str, n1: int, n2: int, r: int, m: int, *,
         return 8 * m * (n1 + (0 if symmetric else n2)) + truth
     if ensemble == "completion":
         return 4 * 8 * m + truth
-    raise ValueError(f"unknown ensemble {ensemble!r}; known: {', '.join(ENSEMBLES)}")
+    if ensemble in ENSEMBLE_PLUGINS:
+        estimate = getattr(ENSEMBLE_PLUGINS[ensemble], "memory_bytes", None)
+        return (0 if estimate is None else int(estimate(n1, n2, m))) + truth
+    raise unknown_ensemble(ensemble)
 
 
 def operator_work_bytes(ensemble: str, m: int, k: int) -> int:
@@ -308,9 +313,8 @@ def operator_work_bytes(ensemble: str, m: int, k: int) -> int:
 def _check_ensemble(core: dict, source, locate) -> None:
     """A known ``ensemble``; ``p`` only for completion, in (0, 1]."""
     ensemble = core.get("ensemble", "gaussian")
-    if ensemble not in ENSEMBLES:
-        raise ValueError(_where(source, locate, "ensemble")
-                         + f"unknown ensemble {ensemble!r}; known: {', '.join(ENSEMBLES)}")
+    if ensemble not in ENSEMBLES and ensemble not in ENSEMBLE_PLUGINS:
+        raise ValueError(_where(source, locate, "ensemble") + str(unknown_ensemble(ensemble)))
     p = core.get("p")
     if p is None:
         return

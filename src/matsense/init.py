@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 
 from . import _validate as V
+from . import plugins
 
 NORMALIZATIONS = ("entry", "sqrt_n")
 
@@ -292,8 +293,9 @@ def _specs(*specs: InitSpec) -> dict[str, InitSpec]:
 
 
 #: Every initialization by name: the one registry read by configs, ``matsense run`` and the
-#: peer comparison. Register a new one by adding an :class:`InitSpec`.
-INITS: dict[str, InitSpec] = _specs(
+#: peer comparison. Register a new one by adding an :class:`InitSpec`; other packages add theirs
+#: through the entry-point group ``matsense.inits`` (:mod:`matsense.plugins`, docs/plugins.md).
+INITS = plugins.Registry("init", _specs(
     InitSpec("small_random", small_random, random=True, uses_ratio=True),
     InitSpec("balanced", balanced, random=True),
     InitSpec("symmetric_random", symmetric_random, random=True, symmetric=True),
@@ -301,7 +303,7 @@ INITS: dict[str, InitSpec] = _specs(
     InitSpec("spectral_symmetric", spectral_symmetric, symmetric=True),
     InitSpec("zeros", zeros),
     InitSpec("zeros_symmetric", zeros_symmetric, symmetric=True),
-)
+), plugins.check_init)
 
 
 def get_init(name: str) -> InitSpec:
@@ -309,4 +311,5 @@ def get_init(name: str) -> InitSpec:
     try:
         return INITS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown init {name!r}; known: {', '.join(sorted(INITS))}") from None
+        raise INITS.unknown(name, f"unknown init {name!r}; known: "
+                                  f"{', '.join(sorted(INITS))}") from None

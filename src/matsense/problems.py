@@ -10,13 +10,14 @@ same arguments give bitwise-identical problems.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _validate as V
-from . import backend
+from . import backend, plugins
 from . import backend as _backend  # Problem.to() has a parameter named `backend`
 from .operators import DenseOperator, FlatMatrixOperator, MatrixOperator, SymmetricOperator
 
@@ -36,8 +37,27 @@ def singular_value_profile(r: int, kappa: float = 1.0, spacing: str = "geometric
     raise ValueError(f"spacing must be 'geometric' or 'linear', got {spacing!r}")
 
 
-#: The ensembles of :meth:`Problem.generate` (and of the ``ensemble`` key of run files).
+#: The built-in ensembles of :meth:`Problem.generate` (and of the ``ensemble`` key of run files).
 ENSEMBLES = ("gaussian", "symmetric-gaussian", "rank-one", "completion")
+
+#: Ensembles of other packages (entry-point group ``matsense.ensembles``, read on first use):
+#: name -> builder ``(n1, n2, *, r, m, seed, **kw) -> Problem`` (:mod:`matsense.plugins`,
+#: docs/plugins.md). ``all`` (``reproduce --ensemble all``) and the built-in names are taken.
+ENSEMBLE_PLUGINS = plugins.Registry("ensemble", {}, plugins.check_ensemble,
+                                    reserved=(*ENSEMBLES, "all"))
+
+
+def ensemble_names() -> tuple[str, ...]:
+    """Every ensemble :meth:`Problem.generate` knows: :data:`ENSEMBLES`, then the plugins'."""
+    return ENSEMBLES + tuple(ENSEMBLE_PLUGINS)
+
+
+def unknown_ensemble(ensemble) -> ValueError:
+    """The error for an ensemble name :meth:`Problem.generate` does not know (a broken plugin's
+    own message when a plugin of that name was left out)."""
+    return ENSEMBLE_PLUGINS.unknown(
+        ensemble, f"unknown ensemble {ensemble!r}; known: {', '.join(ensemble_names())}")
+
 
 #: Generated problems form M* densely up to this many entries; larger ones keep its factors.
 DENSE_TRUTH_LIMIT = 2**22
@@ -224,10 +244,12 @@ class Problem:
 
         ``ensemble``: 'gaussian', 'symmetric-gaussian', 'rank-one' or
         'completion'; ``kwargs`` are those of the ensemble's builder
-        (:meth:`gaussian`, :meth:`rank_one`, :meth:`completion`).
+        (:meth:`gaussian`, :meth:`rank_one`, :meth:`completion`). The name of
+        an installed ensemble plugin (:data:`ENSEMBLE_PLUGINS`) calls its builder
+        ``builder(n1, n2, **kwargs)``; ``meta['ensemble']`` then names it.
         """
         if ensemble not in ENSEMBLES:
-            raise ValueError(f"unknown ensemble {ensemble!r}; known: {', '.join(ENSEMBLES)}")
+            return cls._from_plugin(ensemble, n1, n2, kwargs)
         if ensemble == "gaussian":
             return cls.gaussian(n1, n2, **kwargs)
         if ensemble == "symmetric-gaussian":
@@ -235,6 +257,24 @@ class Problem:
         if ensemble == "rank-one":
             return cls.rank_one(n1, n2=n2, **kwargs)
         return cls.completion(n1, n2=n2, **kwargs)
+
+    @classmethod
+    def _from_plugin(cls, ensemble, n1, n2, kwargs) -> "Problem":
+        try:
+            build = ENSEMBLE_PLUGINS[ensemble]
+        except KeyError:
+            raise unknown_ensemble(ensemble) from None
+        try:  # the arguments checked first: a TypeError from inside the builder is its own
+            inspect.signature(build).bind(n1, n2, **kwargs)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"ensemble plugin {ensemble!r} does not take ({n1}, {n2}, "
+                             f"{', '.join(f'{k}=' for k in kwargs)}): {exc}; a builder takes "
+                             "(n1, n2, *, r, m, seed, **kw)") from None
+        problem = build(n1, n2, **kwargs)
+        if not isinstance(problem, Problem):
+            raise ValueError(f"ensemble plugin {ensemble!r} returned {type(problem).__name__}, "
+                             "not a matsense.problems.Problem")
+        return problem.replace(meta={**problem.meta, "ensemble": ensemble})
 
     @classmethod
     def rank_one(cls, n: int, *, r: int, m: int, n2: int | None = None, singular_values=None,

@@ -2,9 +2,11 @@
 
 :data:`METHODS` maps each method's ``name`` to its class; a method of your own
 needs no entry here to run (``ms.run`` takes any object with the protocol of
-:class:`~matsense.methods.base.Method`).
+:class:`~matsense.methods.base.Method`). Methods of other packages join it through
+the entry-point group ``matsense.methods`` (:mod:`matsense.plugins`, docs/plugins.md).
 """
 
+from .. import plugins
 from .base import AsymState, Method, Phase, SymState, param, phases_of, product, sym
 from .gd import GD
 from .rebalance import RebalancedGD, rebalance
@@ -13,8 +15,10 @@ from .precgd import PrecGD
 from .scaledgd import ScaledGD, ScaledGDLambda
 from .svp import SVP
 
-METHODS = {cls.name: cls for cls in (GD, RebalancedGD, ScaledGD, ScaledGDLambda, PrecGD,
-                                      AlternatingPrecGD, SVP)}
+#: name -> method class: the built-ins, then the installed plugins (read on first use).
+METHODS = plugins.Registry("method", {cls.name: cls for cls in (
+    GD, RebalancedGD, ScaledGD, ScaledGDLambda, PrecGD, AlternatingPrecGD, SVP)},
+    plugins.check_method)
 
 
 def get_method(name: str, **params):
@@ -22,8 +26,8 @@ def get_method(name: str, **params):
     try:
         cls = METHODS[name]
     except KeyError:
-        raise ValueError(
-            f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}"
+        raise METHODS.unknown(
+            name, f"unknown method {name!r}; known methods: {', '.join(sorted(METHODS))}"
         ) from None
     return cls(**params)
 

@@ -12,14 +12,19 @@ runs, its typed criteria, its measurement, its verdict and its figure:
 :mod:`.imbalance`              C8 — the imbalance is nearly conserved
 =============================  ==================================================
 
-:data:`CLAIMS` maps each id to its claim; ``claim_c1(runs, settings, out_dir)``
-… are the same objects called as functions. A criterion is checked on *every*
-trajectory (every seed and α); a diverged run, a failed fit or a missing
-event (no rebalancing switch) makes the claim not hold, with the reason.
+:data:`CLAIMS` maps each id to its claim (C1–C8, then the claims other packages
+add through the entry-point group ``matsense.claims``: :mod:`matsense.plugins`,
+docs/plugins.md); ``claim_c1(runs, settings, out_dir)`` … are the same objects
+called as functions. A criterion is checked on *every* trajectory (every seed
+and α); a diverged run, a failed fit or a missing event (no rebalancing
+switch) makes the claim not hold, with the reason.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from ... import plugins
 from .alpha import C4
 from .base import Claim, Verdict
 from .exact import C1, C3
@@ -28,11 +33,29 @@ from .rebalancing import C7
 from .sublinear import C2, isotropic_prediction
 from .symmetry import C5, C6
 
-#: id -> claim, in the paper's order.
-CLAIMS = {c.id: c for c in (C1, C2, C3, C4, C5, C6, C7, C8)}
-TITLES = {cid: c.title for cid, c in CLAIMS.items()}
+#: The paper's claims, in its order.
+PAPER_CLAIMS = (C1, C2, C3, C4, C5, C6, C7, C8)
 
-claim_c1, claim_c2, claim_c3, claim_c4, claim_c5, claim_c6, claim_c7, claim_c8 = CLAIMS.values()
+#: id -> claim: the paper's, then the installed plugins' (read on first use).
+CLAIMS = plugins.Registry("claim", {c.id: c for c in PAPER_CLAIMS}, plugins.check_claim)
+
+
+class _Titles(Mapping):
+    """id -> title of every claim in :data:`CLAIMS` (a live view: plugins' claims too)."""
+
+    def __getitem__(self, cid):
+        return CLAIMS[cid].title
+
+    def __iter__(self):
+        return iter(CLAIMS)
+
+    def __len__(self):
+        return len(CLAIMS)
+
+
+TITLES = _Titles()
+
+claim_c1, claim_c2, claim_c3, claim_c4, claim_c5, claim_c6, claim_c7, claim_c8 = PAPER_CLAIMS
 
 
 def __getattr__(name):
@@ -44,6 +67,6 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["CLAIMS", "TITLES", "Claim", "Verdict", "isotropic_prediction",
+__all__ = ["CLAIMS", "PAPER_CLAIMS", "TITLES", "Claim", "Verdict", "isotropic_prediction",
            "claim_c1", "claim_c2", "claim_c3", "claim_c4", "claim_c5", "claim_c6", "claim_c7",
            "claim_c8"]

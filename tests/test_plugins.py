@@ -225,6 +225,20 @@ def test_plugin_method_and_ensemble_in_a_sweep_with_worker_processes(example, tm
     assert set(runs["status"]) <= {"converged", "max_iters"}
 
 
+def test_plugin_method_and_ensemble_on_dask_workers(example, tmp_path):
+    pytest.importorskip("distributed")
+    from matsense.sweep import load, run_sweep
+
+    spec = {"sweep": {"name": "hb-dask"},
+            "base": {"ensemble": "rademacher", "n1": 8, "r": 2, "m": 100, "k": 2,
+                     "alpha": 0.05, "iters": 100, "record_every": 10, "method": "heavy_ball_gd"},
+            "grid": {"momentum": [0.2, 0.4]}}
+    summary = run_sweep(spec, tmp_path / "store", executor="dask", workers=2, progress="off")
+    assert summary.complete, summary
+    runs, _ = load(tmp_path / "store")
+    assert sorted(runs["momentum"]) == [0.2, 0.4] and set(runs["method"]) == {"heavy_ball_gd"}
+
+
 # ------------------------------------------------------------------ a claim
 def test_plugin_claim_through_reproduce(example, tmp_path, capsys):
     from matsense.experiments import reproduce

@@ -9,8 +9,9 @@ its own; the baseline is taken after the imports and the compiled kernels are wa
   both see the same machine; target ≤ 1.25×. Peak RSS of generation + iterations
   over the two m × n matrices; target ≤ 1.1×.
 * **completion**, n1 = n2 = 100 000, r = 5, k = 10, 10⁷ observed entries: one GD
-  iteration (wall and thread CPU time: the one-pass kernel is serial); target
-  ≤ 0.5 s. Peak RSS over the index + value arrays (rows, cols, y); target ≤ 2×.
+  iteration (wall, and CPU time of the calling thread: the whole step with
+  ``MATSENSE_THREADS=1``, else the kernel's other threads are not counted); target
+  ≤ 0.5 s. Peak RSS over the index + value arrays (int32 rows, cols; y); target ≤ 2×.
   The cost of one record of the recorder (error from factors, off-subspace norm,
   singular values, imbalance drift), which must be O((n1 + n2)k²), and whether a
   dense n1 × n2 call is refused with one line.

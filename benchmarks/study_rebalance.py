@@ -746,6 +746,190 @@ def rounded(obj, digits=6):
     return obj
 
 
+# ------------------------------------------------------------ scale group
+# The shipped transforms (``RebalancedGD(transform=...)``, not the study's own candidates) on
+# every ensemble and at the sizes where researchers run over-parameterized models (issue #19):
+# gaussian κ ∈ {1, 2, 4, 10} (n = 30), completion n ∈ {10³, 10⁴, 10⁵} (m = 100n, r = 5, k = 10),
+# rank-one n = 2000 (m = 10⁵). Runs go through ``ms.run``; each row has the post-switch rate, its
+# ratio to k = r GD from the first r columns of the same start and to the same balanced at its
+# τ-crossing, and the switch report of the trajectory's extras (r̂, ‖ΔFGᵀ‖/‖FGᵀ‖, η·λ_max of the
+# Gauss–Newton blocks before and after).
+SCALE_TRANSFORMS = ("truncated", "balanced", "paper")
+SCALE_WINDOW = (1e-2, 1e-6)  # large sizes: 4 decades after the switch (tol 1e-10 relative)
+
+
+@dataclass(frozen=True)
+class ScaleSetting:
+    label: str
+    ensemble: str
+    n: int
+    m: int
+    r: int
+    k: int
+    eta: float
+    alphas: tuple
+    seeds: tuple
+    iters: int
+    normalization: str = "sqrt_n"
+    kappa: float = 1.0
+    transforms: tuple = SCALE_TRANSFORMS
+    plain: bool = True
+
+    def problem(self, seed):
+        if self.ensemble == "gaussian":
+            sigma = list(np.geomspace(1, 1 / self.kappa, self.r))
+            return ms.Problem.gaussian(self.n, r=self.r, m=self.m, singular_values=sigma,
+                                       seed=seed)
+        build = {"completion": ms.Problem.completion, "rank-one": ms.Problem.rank_one}
+        return build[self.ensemble](self.n, r=self.r, m=self.m, kappa=self.kappa, seed=seed)
+
+
+def scale_settings(quick, sizes=None):
+    seeds3 = (0,) if quick else (0, 1, 2)
+    out = [ScaleSetting(f"gaussian κ={kappa}", "gaussian", 30, 900, 2, 4, 0.3,
+                        (0.08, 0.02) if quick else (0.08, 0.04, 0.02), seeds3,
+                        int(200 + 60 / (0.3 / kappa)), normalization="entry", kappa=kappa)
+           for kappa in (1, 2, 4, 10)]
+    sizes = sizes or ((1000, 10_000) if quick else (1000, 10_000, 100_000))
+    for n in sizes:
+        big = n >= 100_000
+        out.append(ScaleSetting(
+            f"completion n={n:.0e}".replace("e+0", "e"), "completion", n, 100 * n, 5, 10, 0.5,
+            (1e-3, 1e-4), (0,) if (quick or big) else seeds3, 300,
+            # at 10⁵ 'paper' stalls for the whole budget and plain GD plateaus (both measured
+            # at 10⁴): left out there to keep the group near 10 minutes
+            transforms=("truncated", "balanced") if big else SCALE_TRANSFORMS, plain=not big))
+    if not quick:
+        out.append(ScaleSetting("rank-one n=2000", "rank-one", 2000, 100_000, 5, 10, 0.5,
+                                (1e-3,), (0,), 220, transforms=("truncated", "balanced"),
+                                plain=False))
+    return out
+
+
+def _rate_after(hist, b, t0, window):
+    """Linear rate of the error from iteration t0 on (window relative to the error at t0)."""
+    it, err = hist["iteration"], hist["error"][:, b]
+    if t0 < 0:
+        return {"value": float("nan"), "reason": "no switch"}, float("nan")
+    at = np.flatnonzero(it == t0)
+    if at.size == 0 or not np.isfinite(err[at[0]]):
+        return {"value": float("nan"), "reason": "no record at the switch"}, float("nan")
+    sel = (it >= t0) & np.isfinite(err)
+    fit = ms.rates.linear_rate(it[sel], err[sel], window=window)
+    return fit.as_dict(), float(err[at[0]])
+
+
+def _batched(traj):
+    """History with a trajectory axis even for a batch of one."""
+    h = dict(traj.history)
+    for key in ("error", "rel_error", "residual_norm"):
+        if np.ndim(h[key]) == 1:
+            h[key] = h[key][:, None]
+    return h
+
+
+def run_scale_setting(st: ScaleSetting, log):
+    import warnings
+
+    rows = []
+    for seed in st.seeds:
+        t0 = time.perf_counter()
+        problem = st.problem(seed)
+        nA = len(st.alphas)
+        F0, G0 = ms.init.small_random(problem, st.k, list(st.alphas), seed=[seed + 1] * nA,
+                                      normalization=st.normalization)
+        Fr, Gr = F0[..., :st.r], G0[..., :st.r]
+        kw = dict(iters=st.iters, tol=1e-10 if st.ensemble != "gaussian" else 3e-13)
+        window = SCALE_WINDOW if st.ensemble != "gaussian" else WINDOW
+        runs = {"k = r GD": ms.run(problem, ms.GD(st.eta), (Fr, Gr), **kw),
+                REF_BAL: ms.run(problem, ms.RebalancedGD(st.eta, transform="balanced",
+                                                         rank=st.r), (Fr, Gr), **kw)}
+        if st.plain:
+            runs["plain k > r GD"] = ms.run(problem, ms.GD(st.eta), (F0, G0), **kw)
+        caught = {}
+        for tr in st.transforms:
+            with warnings.catch_warnings(record=True) as w:
+                warnings.simplefilter("always")
+                runs[tr] = ms.run(problem, ms.RebalancedGD(st.eta, transform=tr), (F0, G0), **kw)
+            caught[tr] = [str(x.message) for x in w if issubclass(x.category, RuntimeWarning)]
+        wall = time.perf_counter() - t0
+        hist = {name: _batched(t) for name, t in runs.items()}
+        for ai, alpha in enumerate(st.alphas):
+            base = {"setting": st.label, "group": "scale", "ensemble": st.ensemble, "n": st.n,
+                    "m": st.m, "seed": seed, "alpha": alpha, "eta": st.eta, "k": st.k,
+                    "r": st.r, "iters": st.iters, "window": list(window)}
+            t_ex, _ = first_crossing(hist["k = r GD"], ai, 1e-2, problem.y_norm)
+            fit_ex, _ = _rate_after(hist["k = r GD"], ai, t_ex, window)
+            sw_bal = int(np.ravel(runs[REF_BAL].extras["switch_iteration"])[ai])
+            fit_bal, _ = _rate_after(hist[REF_BAL], ai, sw_bal, window)
+            r_ex, r_bal = fit_ex["value"], fit_bal["value"]
+            for name, traj in runs.items():
+                h = hist[name]
+                status = np.ravel(np.asarray(traj.status, dtype=object))[ai]
+                its = int(np.ravel(traj.iterations)[ai])
+                ex = {key: np.ravel(v)[ai] for key, v in traj.extras.items()}
+                if "switch_iteration" in ex and name != REF_BAL:
+                    t_sw = int(ex["switch_iteration"])
+                elif name == REF_BAL:
+                    t_sw = sw_bal
+                else:
+                    t_sw, _ = first_crossing(h, ai, 1e-2, problem.y_norm)
+                fit, e_sw = _rate_after(h, ai, t_sw, window)
+                rel = h["rel_error"][:, ai]
+                row = {**base, "row": name, "rate": fit["value"], "fit": fit,
+                       "ratio": fit["value"] / r_ex, "ratio_bal": fit["value"] / r_bal,
+                       "switch": t_sw, "status": str(status), "iterations": its,
+                       "final_rel_error": last_finite(rel),
+                       "max_rel_error_after_switch": float(np.nanmax(
+                           np.where(h["iteration"] >= max(t_sw, 0), rel, np.nan))),
+                       "err_switch_rel": e_sw / problem.M_star_norm}
+                if name in st.transforms:
+                    row.update({"rhat": int(ex["signal_rank"]),
+                                "switch_change": float(ex["switch_change"]),
+                                "curvature_before": float(ex["curvature_before"]),
+                                "curvature_after": float(ex["curvature_after"]),
+                                "warnings": caught[name]})
+                rows.append(row)
+        log(f"  {st.label} seed {seed}: {wall:.1f} s")
+    return rows
+
+
+def scale_report(rows):
+    """Markdown: per setting and transform, ratios (median [min, max]), α-spread, switch report."""
+    lines = ["| setting | run | rate | × k = r | × k = r balanced | α-spread | r̂ | ‖ΔP‖/‖P‖ "
+             "| max error after / at switch | η·λ before → after | outcome |", "|" + "---|" * 11]
+    for label in dict.fromkeys(r["setting"] for r in rows):
+        for name in dict.fromkeys(r["row"] for r in rows if r["setting"] == label):
+            sel = [r for r in rows if r["setting"] == label and r["row"] == name]
+            q = np.array([r["ratio"] for r in sel], float)
+            qb = np.array([r["ratio_bal"] for r in sel], float)
+            rate = np.array([r["rate"] for r in sel], float)
+            spread = alpha_spread(sel) if len(sel[0:]) > 1 else float("nan")
+
+            def cell(v):
+                if not np.isfinite(v).any():
+                    return "—"
+                return f"{np.nanmedian(v):.2f} [{np.nanmin(v):.2f}, {np.nanmax(v):.2f}]"
+
+            sw = [r for r in sel if "rhat" in r]
+            rh = ",".join(str(x) for x in sorted({r["rhat"] for r in sw})) if sw else ""
+            dp = f"{max(r['switch_change'] for r in sw):.1e}" if sw else ""
+            jump = [r["max_rel_error_after_switch"] / r["err_switch_rel"] for r in sw
+                    if r["err_switch_rel"] > 0]
+            jp = f"{max(jump):.2f}" if jump else ""
+            cv = (f"{max(r['curvature_before'] for r in sw):.2f} → "
+                  f"{max(r['curvature_after'] for r in sw):.2f}") if sw else ""
+            statuses = [r["status"] for r in sel]
+            conv = [r["iterations"] for r in sel if r["status"] == "converged"]
+            out = (f"conv {len(conv)}/{len(sel)}" + (f" at {int(np.median(conv))}" if conv else "")
+                   + (f", diverged {statuses.count('diverged')}" if "diverged" in statuses else ""))
+            med = f"{np.nanmedian(rate):.4f}" if np.isfinite(rate).any() else "—"
+            sp = f"{100 * spread:.0f}%" if np.isfinite(spread) else "—"
+            lines.append(f"| {label} | {name} | {med} | {cell(q)} | {cell(qb)} | {sp} | {rh} "
+                         f"| {dp} | {jp} | {cv} | {out} |")
+    return "\n".join(lines)
+
+
 GROUPS = {
     # name: (settings, candidates, table column key, title)
     "kappa": (kappa_settings, candidates, "kappa", "κ (n = 30, r = 2, k = 4, m = 900, η = 0.3)"),
@@ -801,17 +985,25 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="1 seed, α ∈ {0.08, 0.02}, fewer candidates, budgets capped at 8000")
     ap.add_argument("--out", type=Path, help="write all numbers as JSON here (.json.gz: gzipped)")
-    ap.add_argument("--only", nargs="+", choices=tuple(GROUPS) + ("all", "everything"),
+    ap.add_argument("--only", nargs="+", choices=tuple(GROUPS) + ("all", "everything", "scale"),
                     default=["all"], help="groups to run: all = kappa + other (default); "
                     "everything = all five")
     ap.add_argument("--record-every", type=int, default=5)
     ap.add_argument("--kappas", type=float, nargs="+", default=[1, 2, 4, 10, 100],
                     help="κ values of the kappa group")
     ap.add_argument("--report", type=Path, help="print the tables of a saved --out JSON and exit")
+    ap.add_argument("--sizes", type=int, nargs="+",
+                    help="scale group: completion sizes n (default 10³ 10⁴ 10⁵; quick 10³ 10⁴)")
     args = ap.parse_args(argv)
     if args.report:
-        print_report(read_json(args.report))
+        payload = read_json(args.report)
+        if payload.get("group") == "scale":
+            print(scale_report(payload["runs"]))
+        else:
+            print_report(payload)
         return
+    if "scale" in args.only:
+        return main_scale(args)
     if args.record_every < 5:
         raise SystemExit("study_rebalance: error: --record-every must be >= 5")
     groups = []
@@ -851,6 +1043,24 @@ def main(argv=None):
     print(f"\ntotal {payload['seconds']:.0f} s")
     if args.out:
         print(f"wrote {args.out}")
+
+
+def main_scale(args):
+    """``--only scale``: the shipped transforms on every ensemble and size (see above)."""
+    t0 = time.perf_counter()
+    payload = {"group": "scale", "quick": args.quick, "partial": True, "runs": []}
+    log = lambda msg: print(msg, flush=True)  # noqa: E731
+    for st in scale_settings(args.quick, tuple(args.sizes) if args.sizes else None):
+        payload["runs"] += run_scale_setting(st, log)
+        payload["seconds"] = time.perf_counter() - t0
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            write_json(args.out, rounded(payload))
+    payload["partial"] = False
+    if args.out:
+        write_json(args.out, rounded(payload))
+    print(scale_report(payload["runs"]))
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

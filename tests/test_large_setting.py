@@ -50,3 +50,17 @@ def test_large_runs_the_asymmetric_claims_by_default(tmp_path):
     ids = [c["id"] for c in summary["claims"]]
     assert ids == list(LARGE_CLAIMS)
     assert (out / "report.html").exists()
+
+
+def test_all_ensembles_at_large_runs_those_with_a_large_size(monkeypatch, tmp_path):
+    from matsense.experiments import ensembles as E
+
+    seen = []
+
+    def fake(out, *, seeds, settings, progress, workers, claims):
+        seen.append((settings.ensemble, settings.shape))
+        return []
+
+    monkeypatch.setattr(E, "reproduce", fake)
+    E.reproduce_ensembles(tmp_path, setting="large")
+    assert seen == [("rank-one", (2000, 2000)), ("completion", (10_000, 10_000))]

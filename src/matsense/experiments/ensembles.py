@@ -20,7 +20,7 @@ from ..problems import ENSEMBLES
 from .claims import TITLES
 from .reproduction import reproduce
 from .results import jsonable
-from .settings import ClaimSettings
+from .settings import LARGE, ClaimSettings
 
 TITLE = "Claims across ensembles"
 ANCHOR = "ensembles"
@@ -55,6 +55,8 @@ def reproduce_ensembles(out_dir, ensembles=ENSEMBLES, *, quick: bool = False,
     ``echo`` (e.g. ``print``) receives one line per finished ensemble.
     """
     out = Path(out_dir)
+    if setting == "large":  # only the ensembles that have a large size (settings.LARGE)
+        ensembles = [e for e in ensembles if e in LARGE]
     # every ensemble's settings first: a bad override fails before anything runs
     plan = [(ensemble, ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
              .with_overrides(list(overrides or ())).resolve()) for ensemble in ensembles]

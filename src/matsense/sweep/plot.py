@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._files import atomic_write
 from .store import load
 
 LABELS = {
@@ -106,8 +107,13 @@ def plot_store(out_dir, x: str, y: str, hue: str | None = None, logx: bool = Fal
     if ax.get_legend_handles_labels()[1]:
         ax.legend(fontsize=9)
     if out is not None:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120)
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fmt = out.suffix.lstrip(".").lower()
+        if fmt:  # atomic: a kill or a full disk (named) never leaves a truncated figure
+            atomic_write(out, lambda fh: fig.savefig(fh, format=fmt, dpi=120))
+        else:
+            fig.savefig(out, dpi=120)
     return fig
 
 

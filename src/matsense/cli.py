@@ -484,7 +484,9 @@ def cmd_run(args) -> int:
         record = {"config": cfg.to_dict(), "summary": summary,
                   "linear_rate": fit.as_dict(), "wall_time": traj.wall_time}
         meta = args.out.with_suffix(".json")
-        meta.write_text(json.dumps(_strict_json(record), indent=2, default=str) + "\n")
+        from ._files import atomic_write_text
+
+        atomic_write_text(meta, json.dumps(_strict_json(record), indent=2, default=str) + "\n")
         written.append(meta)
     figure = args.figure
     if figure is None and args.out is not None:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from .. import report
+from .._files import atomic_write_text
 from ..problems import ENSEMBLES
 from .claims import TITLES
 from .reproduction import reproduce
@@ -81,7 +82,7 @@ def reproduce_ensembles(out_dir, ensembles=ENSEMBLES, *, quick: bool = False,
                  f"{out / ensemble}")
     table = {"ensembles": rows, "claims": {cid: TITLES[cid] for row in rows for cid in row["claims"]}}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "ensembles.json").write_text(json.dumps(jsonable(table), indent=2) + "\n")
+    atomic_write_text(out / "ensembles.json", json.dumps(jsonable(table), indent=2) + "\n")
     report.publish_section(out, "ensembles", ensembles_section(table), order=3)
     return table
 

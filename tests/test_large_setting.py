@@ -64,3 +64,19 @@ def test_all_ensembles_at_large_runs_those_with_a_large_size(monkeypatch, tmp_pa
     monkeypatch.setattr(E, "reproduce", fake)
     E.reproduce_ensembles(tmp_path, setting="large")
     assert seen == [("rank-one", (2000, 2000)), ("completion", (10_000, 10_000))]
+
+
+def test_drift_checkpoints_where_m_star_is_kept_as_factors():
+    """C8 at the large sizes: M* is not dense there (its relative error came out as
+    ``float - None`` and the claim failed with a TypeError)."""
+    import numpy as np
+
+    import matsense as ms
+    from matsense.experiments.drift import run_checkpoints
+
+    p = ms.Problem.completion(3000, r=3, m=180_000, seed=0)
+    assert p.M_star is None
+    init = ms.init.small_random(p, 6, [0.01, 0.005], seed=[1, 1])
+    d = run_checkpoints(p, init, 0.3, [5, 20])
+    ref = ms.run(p, ms.GD(0.3), init, iters=20, record_every=20)
+    np.testing.assert_allclose(d.rel_error[-1], ref.history["rel_error"][-1], rtol=1e-12)

@@ -86,3 +86,21 @@ def test_study_method_switches_once_and_converges():
     fit, how = S.post_switch_rate(traj.history, 1, int(ex["switch_iteration"][1]),
                                   float(ex["err_switch"][1]))
     assert how == "window" and fit["value"] > 0.05
+
+
+def test_scale_group_rows_and_report_on_a_tiny_completion_problem():
+    """The --only scale bookkeeping: one row per run and α, ratios to both k = r references,
+    the switch report of the shipped transforms, and the Markdown table."""
+    st = S.ScaleSetting("completion n=300", "completion", 300, 30_000, 3, 6, 0.5, (1e-3, 1e-4),
+                        (0,), 300, transforms=("truncated", "balanced"), plain=False)
+    rows = S.run_scale_setting(st, log=lambda msg: None)
+    names = [r["row"] for r in rows]
+    assert names.count("truncated") == 2 and names.count("k = r GD") == 2
+    trunc = [r for r in rows if r["row"] == "truncated"]
+    for r in trunc:
+        assert r["status"] == "converged" and r["rhat"] == 3
+        assert r["ratio"] >= 0.8 and r["ratio_bal"] >= 0.8
+        assert r["curvature_after"] < 2 and 0 < r["switch_change"] < 0.05
+        assert r["max_rel_error_after_switch"] <= r["err_switch_rel"] * (1 + 1e-9)
+    table = S.scale_report(rows)
+    assert "| completion n=300 | truncated |" in table and "conv 2/2" in table

@@ -517,3 +517,37 @@ def test_a_kernel_cache_that_cannot_be_written_does_not_fail_the_run(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["max_iters", "6"]
     assert not [p for p in cache.rglob("*") if ".tmp." in p.name]
+
+
+def test_sigterm_while_a_worker_starts_leaves_no_traceback(tmp_path):
+    """The race behind a flaky SIGTERM of ``reproduce``: the signal arrives after a worker was
+    spawned but before the pool wrote its preparation data, so the child died on "EOFError:
+    Ran out of input" with a traceback on the caller's stderr. Forced here by signalling from
+    inside the spawn."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "race.py"
+    script.write_text(
+        "import os, signal, sys\n"
+        "import multiprocessing.popen_spawn_posix as P\n"
+        "from matsense.workers import Terminated, process_pool\n"
+        "spawn, fired = P.util.spawnv_passfds, []\n"
+        "def spawn_then_signal(path, args, passfds):\n"
+        "    pid = spawn(path, args, passfds)\n"
+        "    if '--multiprocessing-fork' in args and not fired:  # the first worker only\n"
+        "        fired.append(pid)\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return pid\n"
+        "P.util.spawnv_passfds = spawn_then_signal\n"
+        "if __name__ == '__main__':\n"
+        "    try:\n"
+        "        with process_pool(1) as pool:\n"
+        "            pool.submit(abs, -1).result()\n"
+        "    except Terminated:\n"
+        "        print('terminated', file=sys.stderr)\n"
+        "        sys.exit(143)\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 143, done.stderr
+    assert done.stderr.strip().splitlines() == ["terminated"], done.stderr

@@ -193,7 +193,12 @@ class SupervisedPool(concurrent.futures.Executor):
         self._signals = contextlib.ExitStack()
 
     def submit(self, fn, /, *args, **kwargs):
-        return self._pool.submit(fn, *args, **kwargs)
+        # With the spawn context, submit may start a worker here: a SIGTERM between the start
+        # and the write of the worker's preparation data would leave a child that dies on
+        # "EOFError: Ran out of input", printing a traceback on the caller's stderr, before
+        # terminate() knows of it. The signal waits the few milliseconds of the start.
+        with deferred_signals():
+            return self._pool.submit(fn, *args, **kwargs)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._pool.shutdown(wait=wait, cancel_futures=cancel_futures)

@@ -385,17 +385,6 @@ def save_figure(traj, path: Path, title: str, method=None) -> Path:
     return path
 
 
-def _strict_json(obj):
-    """``obj`` with NaN and ±inf as None (JSON has no such numbers: NaN means "not measured")."""
-    if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
-    if isinstance(obj, dict):
-        return {k: _strict_json(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strict_json(v) for v in obj]
-    return obj
-
-
 def _print_switch(extras: dict) -> None:
     """The rebalancing switch's report (rebalanced GD's extras), when the run had one."""
     t = extras.get("switch_iteration")
@@ -485,8 +474,9 @@ def cmd_run(args) -> int:
                   "linear_rate": fit.as_dict(), "wall_time": traj.wall_time}
         meta = args.out.with_suffix(".json")
         from ._files import atomic_write_text
+        from .experiments.results import jsonable  # NaN (not measured) as null
 
-        atomic_write_text(meta, json.dumps(_strict_json(record), indent=2, default=str) + "\n")
+        atomic_write_text(meta, json.dumps(jsonable(record), indent=2, default=str) + "\n")
         written.append(meta)
     figure = args.figure
     if figure is None and args.out is not None:

@@ -191,3 +191,22 @@ def test_diagnostics_off_leaves_curvature_unmeasured():
     assert traj.extras["switch_iteration"] > 0
     assert np.isnan(traj.extras["curvature_after"])
     assert np.isfinite(traj.extras["switch_change"])
+
+
+def test_the_step_after_a_truncating_switch_is_gd_from_the_new_point():
+    """Truncation moves F Gᵀ, so the first step after it uses S at the new product."""
+    p = ms.Problem.gaussian(20, r=2, m=500, seed=0)
+    F0, G0 = ms.init.small_random(p, 4, 0.05, seed=1)
+    t = 150
+    F_t, G_t = ms.run(p, ms.GD(0.3), (F0, G0), iters=t).factors
+    after = ms.run(p, ms.RebalancedGD(0.3, switch_at=t, diagnostics=False), (F0, G0),
+                   iters=t + 1)
+    assert after.extras["switch_change"] > 1e-6  # the transform did move F Gᵀ
+    r, _, _ = p.residual_and_grads(F_t[None], G_t[None])
+    op = p.operator
+    F1, G1, _ = rebalance_truncated(F_t[None], G_t[None], lambda V: op.adjoint_matmul(r, V),
+                                    np.linalg.norm(r, axis=-1))
+    _, SG, StF = p.residual_and_grads(F1, G1)
+    F_next, G_next = after.factors
+    np.testing.assert_allclose(F_next, (F1 - 0.3 * SG)[0], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(G_next, (G1 - 0.3 * StF)[0], rtol=1e-10, atol=1e-14)

@@ -63,6 +63,8 @@ from .base import (Method, Phase, integer, non_negative, optional, param, positi
                    residual_norm)
 
 TRANSFORMS = ("truncated", "balanced", "paper")
+#: The transforms that leave F Gᵀ unchanged (to rounding); 'truncated' drops its redundant part.
+PRODUCT_PRESERVING = ("balanced", "paper")
 
 #: Signal rule of the balanced transform: σ_i > SIGNAL_HIGH·ρ, or σ_i > SIGNAL_LOW·ρ while the
 #: relative pull uᵢᵀ S vᵢ / σᵢ of GD on direction i is below PULL_LIMIT (docs/rebalance_study.md).
@@ -393,10 +395,16 @@ class RebalancedGD(Method):
             Fb, Gb, rhat = self._transformed(F, G, lambda V: op.adjoint_matmul(r, V), rnorm)
             F = backend.where_batch(due, Fb, F)
             G = backend.where_batch(due, Gb, G)
-            # F Gᵀ is unchanged by the transform, so S is too; its products with the new
-            # factors cost one more adjoint, once per run.
-            SG = backend.where_batch(due, op.adjoint_matmul(r, G), SG)
-            StF = backend.where_batch(due, op.adjoint_rmatmul(r, F), StF)
+            if self.transform in PRODUCT_PRESERVING:
+                # F Gᵀ is unchanged, so S is too: its products with the new factors cost one
+                # more adjoint, once per run.
+                SG_new, StF_new = op.adjoint_matmul(r, G), op.adjoint_rmatmul(r, F)
+            else:
+                # the truncated transform moved F Gᵀ (by its redundant part): the step after
+                # the switch is GD's from the new point, one more operator pass, once per run
+                _, SG_new, StF_new = problem.residual_and_grads(F, G)
+            SG = backend.where_batch(due, SG_new, SG)
+            StF = backend.where_batch(due, StF_new, StF)
             xp = backend.namespace(switched_at)
             switched_at = xp.where(due, state.count, switched_at)
             rank = xp.where(due, xp.astype(rhat, rank.dtype), rank)

@@ -183,7 +183,7 @@ def case_completion(s: dict, quick: bool) -> dict:
     import matsense as ms
 
     p = ms.Problem.completion(20, r=2, m=100, seed=0)
-    with ms.backend.blas_threads_for(p.operator, p.y):
+    with ms.threads.blas_threads_for(p.operator, p.y):
         return _case_completion(s, quick)
 
 
@@ -441,7 +441,7 @@ def case_torch(sizes: dict, quick: bool) -> dict:
         fns = {"numpy": lambda: gd.step(p, st), "torch": torch_step(threads)}
         if threads > 1:  # torch's OpenMP threads spin-wait on a loaded machine
             fns["torch_1_thread"] = torch_step(1)
-        with ms.backend.blas_threads_for(p.operator, p.y):
+        with ms.threads.blas_threads_for(p.operator, p.y):
             t = _interleaved(fns, reps=2, budget_s=0.5 if quick else 5.0)
         out[name] = {"times": t, "torch_threads": threads,
                      "torch_over_numpy": t["torch"]["min"] / t["numpy"]["min"]}

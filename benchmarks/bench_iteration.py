@@ -55,7 +55,9 @@ import _common as C  # noqa: E402
 import matsense as ms  # noqa: E402
 from matsense.init import small_random, symmetric_random  # noqa: E402
 from matsense.methods.base import product  # noqa: E402
-from matsense.operators import _fused  # noqa: E402
+from matsense import threads  # noqa: E402
+from matsense.operators import blocking  # noqa: E402
+from matsense.operators.kernels.numba_kernel import numba_available  # noqa: E402
 
 R = 3
 K = 3
@@ -124,9 +126,9 @@ def bench_cpu(n, dtype, B, machine, args):
     p1 = P1.reshape(1, N)
 
     # (a) single trajectory: operator alone (each one-pass kernel), and one GD step
-    kernels = [("numba", None)] if _fused.numba_available() else []
-    threads = _fused.kernel_threads(nb)
-    kernels.append((f"numpy-blocked x{threads}", _fused.block_rows_for(N, A.dtype.itemsize)))
+    kernels = [("numba", None)] if numba_available() else []
+    n_threads = threads.kernel_threads(nb)
+    kernels.append((f"numpy-blocked x{n_threads}", blocking.block_rows_for(N, A.dtype.itemsize)))
     for name, block_rows in kernels:
         op.block_rows = block_rows
         t = C.timeit(lambda: problem.residual_and_adjoint(P1), budget_s=budget)
@@ -367,9 +369,9 @@ def main(argv=None):
     bw1 = C.memory_read_bandwidth(0.5 if args.quick else 1.0, threads=1)["threaded_sum"]
     gemm = {d: C.gemm_rate(d) for d in dtypes}
     machine = {"bandwidth_Bps": bw, "bandwidth_start": bwd, "bandwidth_1thread_Bps": bw1,
-               "gemm_flops": gemm, "numba": _fused.numba_available(),
-               "block_bytes": ms.operators._fused.default_block_bytes(),
-               "llc_bytes": ms.operators._fused.last_level_cache_bytes()}
+               "gemm_flops": gemm, "numba": numba_available(),
+               "block_bytes": blocking.default_block_bytes(),
+               "llc_bytes": blocking.last_level_cache_bytes()}
     print(f"# memory read bandwidth: {bw / 1e9:.1f} GB/s ({os.cpu_count()} threads), "
           f"{bw1 / 1e9:.1f} GB/s (1 thread); GEMM: "
           + ", ".join(f"{d} {g / 1e9:.1f} GFLOP/s" for d, g in gemm.items())

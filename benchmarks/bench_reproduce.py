@@ -214,7 +214,7 @@ def main(argv=None) -> int:
                "blas_threads": args.threads if args.threads is not None
                else os.environ.get("OPENBLAS_NUM_THREADS", "default")}
     try:
-        from matsense.operators._fused import numba_available
+        from matsense.operators.kernels.numba_kernel import numba_available
         machine["numba"] = numba_available()
     except ImportError:
         machine["numba"] = False

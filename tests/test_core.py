@@ -407,19 +407,19 @@ def test_x_xt_on_a_known_asymmetric_problem_is_refused():
 def test_small_numpy_operators_run_with_one_blas_thread(monkeypatch):
     from threadpoolctl import threadpool_info
 
-    from matsense import backend
+    from matsense import threads
 
     p = ms.Problem.gaussian(8, r=1, m=50, seed=0)
-    with backend.blas_threads_for(p.operator, p.y):
+    with threads.blas_threads_for(p.operator, p.y):
         blas = [d for d in threadpool_info() if d["user_api"] == "blas"]
         assert blas and all(d["num_threads"] == 1 for d in blas)
     monkeypatch.setenv("MATSENSE_BLAS_THREADS", " ")  # set but empty: the default, as unset
-    with backend.blas_threads_for(p.operator, p.y):
+    with threads.blas_threads_for(p.operator, p.y):
         blas = [d for d in threadpool_info() if d["user_api"] == "blas"]
         assert blas and all(d["num_threads"] == 1 for d in blas)
     monkeypatch.setenv("MATSENSE_BLAS_THREADS", "many")
     with pytest.raises(ValueError, match="MATSENSE_BLAS_THREADS must be"):
-        backend.blas_threads_for(p.operator, p.y)
+        threads.blas_threads_for(p.operator, p.y)
 
 
 # ------------------------------------------------------------ diagnostics from factors

@@ -18,6 +18,8 @@ from array_api_compat import array_namespace, is_array_api_obj, is_torch_array
 from array_api_compat import device as _device
 from array_api_compat import to_device as _to_device  # noqa: F401  (re-exported)
 
+from . import compat
+
 SUPPORTED_DTYPES = ("float64", "float32")
 BACKENDS = ("numpy", "torch")
 
@@ -163,6 +165,7 @@ def convert_index(x, tgt: Target):
     return x.to(device=tgt.device, dtype=torch.int64)
 
 
-# blas_threads_for moved to matsense.threads, the home of every thread decision; the driver
-# and existing code keep using it from here.
-from .threads import SMALL_OPERATOR_BYTES, blas_threads_for  # noqa: E402,F401
+def __getattr__(name):
+    # blas_threads_for and SMALL_OPERATOR_BYTES moved to matsense.threads, the home of every
+    # thread decision: deprecated here (matsense.compat.DEPRECATED)
+    return compat.attribute(__name__, name)

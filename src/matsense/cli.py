@@ -24,7 +24,7 @@ import warnings
 import tomllib
 from pathlib import Path
 
-from . import __version__
+from . import __version__, compat
 
 #: Registrars of commands that live in other modules, as "module:function".
 REGISTRARS = [
@@ -51,7 +51,7 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
@@ -65,11 +65,9 @@ def _error_message(exc: BaseException) -> str:
 NO_PROGRESS_HELP = "no progress output on stderr (default: shown when stderr is a terminal)"
 
 #: Old spellings of flags, still accepted with a warning, and the release that drops them:
-#: (command, flag) -> (what to use instead, removal version). The one list of them.
-DEPRECATED_FLAGS = {
-    ("compare", "--progress"): ("progress is shown by default when stderr is a terminal, "
-                                "like every other command; --no-progress turns it off", "0.3.0"),
-}
+#: (command, flag) -> (what to use instead, removal version). The one list of them lives
+#: in :mod:`matsense.compat`, next to the deprecated Python names.
+DEPRECATED_FLAGS = compat.DEPRECATED_FLAGS
 
 
 def add_progress_flags(parser, command: str) -> None:

@@ -23,7 +23,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _validate as V
-from . import backend, diagnostics
+from . import backend, diagnostics, threads
 from .methods.base import as_factors, product
 from .trajectory import BatchTrajectory, RunRecord, Status, Trajectory
 
@@ -505,7 +505,7 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
     loop = _iterate(problem, method, init, iters, tol=tol, record_every=record_every,
                     divergence_factor=divergence_factor, callback=callback, progress=progress,
                     record=record, max_memory=max_memory)
-    with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
+    with np.errstate(all="ignore"), threads.blas_threads_for(problem.operator, problem.y):
         try:
             while True:
                 next(loop)
@@ -713,7 +713,7 @@ def run_together(problem, runs, iters=1000, *, max_stack: int | None = None,
              for (method, init), n, view, clock in zip(runs, budgets, views, clocks)]
     results: list = [None] * len(loops)
     stacked = [0] * len(loops)  # each run's latest stacked batch size
-    with np.errstate(all="ignore"), backend.blas_threads_for(problem.operator, problem.y):
+    with np.errstate(all="ignore"), threads.blas_threads_for(problem.operator, problem.y):
         _lockstep(problem, loops, views, clocks, results, max_stack, stacked)
     for traj, B in zip(results, stacked):
         if B:  # the kernel of the stacked passes, not of a batch this run never ran alone

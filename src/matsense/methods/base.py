@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Callable, ClassVar, NamedTuple, Protocol
 
 from .. import _validate as V
-from .. import backend
+from .. import backend, compat
 
 
 class AsymState(NamedTuple):
@@ -237,7 +237,11 @@ def as_factors(init) -> tuple:
     return (init,)
 
 
-def step_size(value) -> float:
-    """Deprecated: validate a step size (use ``param(..., positive)`` in new methods)."""
+def _step_size(value) -> float:
+    """Validate a step size: what the deprecated ``step_size()`` does (matsense.compat)."""
     return V.positive_float("step_size", value)
+
+
+def __getattr__(name):  # step_size(): deprecated (matsense.compat.DEPRECATED)
+    return compat.attribute(__name__, name)
 

@@ -55,8 +55,8 @@ import numpy as np
 
 import matsense as ms
 from matsense import backend
-from matsense.methods.base import product, residual_norm
-from matsense.methods.gd import gd_step_asymmetric
+from matsense.methods.base import AsymState, product, residual_norm
+from matsense.methods.gd import gd_step
 from matsense.methods.rebalance import rebalance
 from matsense.operators import single_threaded
 
@@ -265,7 +265,7 @@ class MultiRebalancedGD:
                                                                                  st.last_applied),
                              next_tau=next_tau)
             F, G = Fn, Gn
-        F, G = gd_step_asymmetric(F, G, S, self.step_size)
+        F, G = gd_step(AsymState(F, G), S @ G, S.mT @ F, self.step_size)  # GD's F Gᵀ step
         return st._replace(F=F, G=G, count=st.count + 1), rnorm
 
     def _again(self, problem, state, rnorm):

@@ -9,17 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import AsymState, Method, SymState, gradients, param, positive, residual_norm, sym
-
-
-def gd_step_symmetric(X, S, eta):
-    """X − η sym(S) X."""
-    return X - eta * (sym(S) @ X)
-
-
-def gd_step_asymmetric(F, G, S, eta):
-    """(F − η S G, G − η Sᵀ F), both from the current (F, G)."""
-    return F - eta * (S @ G), G - eta * (S.mT @ F)
+from .base import AsymState, Method, SymState, gradients, param, positive, residual_norm
 
 
 def gd_step(state, grad_F, grad_G, eta):

@@ -28,18 +28,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import backend
-from .base import (AsymState, Method, SymState, below, gradients, non_negative, param, positive,
-                   residual_norm, sym)
+from .base import (
+    AsymState,
+    Method,
+    SymState,
+    below,
+    gradients,
+    non_negative,
+    param,
+    positive,
+    residual_norm,
+)
 
 DEFAULT_RCOND = 1e-12
 
 #: Validation of the pseudo-inverse cutoff: 0 <= rcond < 1.
 rcond_check = below(1.0, non_negative)
-
-
-def rcond_value(value) -> float:
-    """Validate the relative eigenvalue cutoff of the pseudo-inverse: 0 <= rcond < 1."""
-    return rcond_check("rcond", value)
 
 
 def precondition(Y, H, damping=0.0, rcond: float = DEFAULT_RCOND):
@@ -69,18 +73,6 @@ def precondition(Y, H, damping=0.0, rcond: float = DEFAULT_RCOND):
     keep = (w > cutoff) & (w > 0)
     inv = xp.where(keep, 1.0 / xp.where(keep, w, xp.ones_like(w)), xp.zeros_like(w))
     return ((Y @ Q) * inv[..., None, :]) @ Q.mT
-
-
-def scaled_step_asymmetric(F, G, S, eta, damping=0.0, rcond=DEFAULT_RCOND):
-    """(F − η S G (GᵀG + λI)⁻¹, G − η Sᵀ F (FᵀF + λI)⁻¹), both from the current (F, G)."""
-    F_new = F - eta * precondition(S @ G, G.mT @ G, damping, rcond)
-    G_new = G - eta * precondition(S.mT @ F, F.mT @ F, damping, rcond)
-    return F_new, G_new
-
-
-def scaled_step_symmetric(X, S, eta, damping=0.0, rcond=DEFAULT_RCOND):
-    """X − η sym(S) X (XᵀX + λI)⁻¹."""
-    return X - eta * precondition(sym(S) @ X, X.mT @ X, damping, rcond)
 
 
 def scaled_step(state, grad_F, grad_G, eta, damping=0.0, rcond=DEFAULT_RCOND):

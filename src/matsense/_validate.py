@@ -106,11 +106,19 @@ def backend_dtype_ok(name: str, arr):
     return arr
 
 
+class ProblemBase:
+    """What :func:`problem_arg` accepts: :class:`~matsense.problems.Problem` derives from it.
+
+    It lives here so that this module, which ``problems`` imports for its checks, never
+    imports ``problems`` back (no import cycle, not even a lazy one).
+    """
+
+    __slots__ = ()
+
+
 def problem_arg(problem, where: str = "run"):
     """``problem`` must be a :class:`~matsense.problems.Problem`."""
-    from .problems import Problem
-
-    if not isinstance(problem, Problem):
+    if not isinstance(problem, ProblemBase):
         raise ArgumentTypeError(
             f"{where}: problem must be a matsense Problem (e.g. Problem.gaussian(30, r=2, "
             f"m=900)), got {_describe(problem)}")

@@ -129,7 +129,7 @@ def _column_space(M: np.ndarray, tol: float = 1e-10) -> tuple[np.ndarray, np.nda
 
 
 @dataclass(frozen=True, eq=False)
-class Problem:
+class Problem(V.ProblemBase):
     """A sensing problem: y = 𝒜(M*) (+ noise), with M* known or not.
 
     Build one with :meth:`gaussian` (seeded synthetic problem) or

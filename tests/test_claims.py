@@ -164,7 +164,7 @@ def test_batched_runs_share_the_init_draw():
                                   seed=[sr.init_seed("asymmetric")] * 2)
     np.testing.assert_allclose(F0[0] / 0.08, F0[1] / 0.04)
     X0 = ms.init.symmetric_random(sr.problem(True), TINY.k, sr.settings.c5_alpha, seed=sr.init_seed("symmetric"))
-    from matsense.experiments.runs import asym_on_sym_inits
+    from matsense.experiments.claims.symmetry import asym_on_sym_inits
     F, G = asym_on_sym_inits(sr)
     np.testing.assert_array_equal(F[1], X0)          # balanced F₀ is the X₀ of the C2 run
     np.testing.assert_array_equal(G[1], X0)
@@ -172,12 +172,14 @@ def test_batched_runs_share_the_init_draw():
 
 
 def test_seed_list():
-    assert C.seed_list(None, 3) == [0, 1, 2]
-    assert C.seed_list(2, 3) == [0, 1]
-    assert C.seed_list([5, 7], 3) == [5, 7]
+    from matsense.experiments.reproduction import seed_list
+
+    assert seed_list(None, 3) == [0, 1, 2]
+    assert seed_list(2, 3) == [0, 1]
+    assert seed_list([5, 7], 3) == [5, 7]
     for bad in (0, -1, [1, 1], [-2], "x"):
         with pytest.raises(ValueError):
-            C.seed_list(bad, 3)
+            seed_list(bad, 3)
 
 
 def test_settings_validation():

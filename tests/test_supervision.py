@@ -184,6 +184,7 @@ POOL_SCRIPT = textwrap.dedent("""\
     import os, sys, time
 
     from matsense.experiments import runs as R
+    from matsense.experiments.declare import RunSpec
     from matsense.experiments.settings import ClaimSettings
     from matsense.workers import process_pool
 
@@ -205,8 +206,8 @@ POOL_SCRIPT = textwrap.dedent("""\
         ctypes.CDLL(None).prctl(1, 0, 0, 0, 0)  # PR_SET_PDEATHSIG 0: only the watchdog is left
 
 
-    R.RUNS["slow"] = slow              # in the workers too: they re-import this file
-    R._COST["slow"] = "exact_iters"
+    # in the workers too: they re-import this file
+    R.RUNS["slow"] = RunSpec("slow", slow, cost="exact_iters")
 
     if __name__ == "__main__":
         if sys.argv[2] == "compute_runs":

@@ -291,10 +291,10 @@ def check_init(name: str, obj):
 def check_claim(name: str, obj):
     """A :class:`~matsense.experiments.claims.base.Claim` (or a class of one, built with no
     arguments) whose ``id`` is the entry point's name, in upper case (``--claims`` upper-cases
-    ids), with a ``title``, a figure ``stem`` and ``runs`` from
-    :data:`~matsense.experiments.runs.RUNS`."""
+    ids), with a ``title``, a figure ``stem``, and ``runs`` and ``parameters`` it declares
+    (:mod:`matsense.experiments.declare`; entered there once it passes)."""
     from .experiments.claims.base import Claim
-    from .experiments.runs import RUNS
+    from .experiments.declare import declare
 
     if inspect.isclass(obj) and issubclass(obj, Claim):
         try:
@@ -311,12 +311,10 @@ def check_claim(name: str, obj):
         if not isinstance(getattr(obj, attr), str) or not getattr(obj, attr):
             raise ValueError(f"the claim's {attr} must be a non-empty string, got "
                              f"{getattr(obj, attr)!r}")
-    unknown = [run for run in obj.runs if run not in RUNS]
-    if not isinstance(obj.runs, tuple) or unknown:
-        raise ValueError(f"the claim's runs must be a tuple of names in "
-                         f"matsense.experiments.runs.RUNS ({', '.join(RUNS)}), got {obj.runs!r}"
-                         " (a claim may also run what it needs in its measure())")
-    return obj
+    for attr in ("runs", "parameters"):
+        if not isinstance(getattr(obj, attr), tuple):
+            raise ValueError(f"the claim's {attr} must be a tuple, got {getattr(obj, attr)!r}")
+    return declare(obj)  # ValueError: a run it reads that no claim declares, a name clash
 
 
 # ------------------------------------------------------------------ the command

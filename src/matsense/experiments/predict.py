@@ -1,4 +1,4 @@
-"""Predicted rates and times of the claim experiments, and the budgets derived from them.
+"""Predicted rates and times of the claim experiments, from which the claims derive their budgets.
 
 These are rough, deliberately conservative predictions of *how long* a run
 needs (from the paper's rates and our isotropic-limit reasoning), used to
@@ -16,6 +16,10 @@ the initialization scale, k the factor width, Δ₀ = F₀ᵀF₀ − G₀ᵀG�
   Gaussian matrices);
 * the α² law of C4 needs that rate well below the signal's: the α grid starts
   at α_max with η·λ_min(Δ₀) ≈ 0.075 ησ_r (α_max = 0.08 for the default setting).
+
+Each claim's iteration budget is the rule of its parameter (``c4_iters`` in
+:mod:`~matsense.experiments.claims.alpha`, …): ``budget_factor`` × the iterations
+predicted here, rounded by :func:`round_budget`.
 """
 
 from __future__ import annotations
@@ -71,30 +75,14 @@ def rebalancing_tau(s) -> float:
     return float(f"{min(1e-2, sigma_r(s) / (3 * norm)):.2g}")
 
 
-def budgets(s) -> dict:
-    """Iteration budgets of every claim: ``budget_factor`` × the predicted iterations.
-
-    ``s`` has its α values resolved. Runs stop at a tolerance, so a budget
-    only bounds the cost of a run that is slower than predicted.
-    """
-    F = s.budget_factor
-    a_min = min(s.alphas)
-    exact = F * (escape_iters(s, a_min) + NATS_TO_FLOOR / exact_rate(s))
-    c4_nats = math.log(1.0 / s.c4_window[1])
-    c4 = max(F * (escape_iters(s, a) + c4_nats / imbalance_rate(s, a)) for a in s.c4_alphas)
-    # F Gᵀ on the n1 × n1 PSD problem from c5_alpha must converge within the C5/C6 horizon
-    # (the predicted rate is already a lower estimate: no extra factor), and X Xᵀ must have
-    # entered its 1/t tail well before it.
-    a5 = s.c5_alpha
-    psd_fgt = escape_iters(s, a5) + NATS_TO_FLOOR / imbalance_rate(s, a5, s.n1, s.n1)
-    c2 = max(s.c2_min_iters, 100 * escape_iters(s, max(s.c2_alphas)), psd_fgt)
-    rebalanced = F * (escape_iters(s, a_min) + NATS_TO_FLOOR / exact_rate(s))
-    c8 = s.c8_time / (s.eta * sigma_r(s))
-    return {"exact_iters": _round(exact), "c2_iters": _round(c2), "c4_iters": _round(c4),
-            "c5_iters": _round(c2), "c7_iters": _round(rebalanced), "c8_iters": _round(c8)}
+def exact_budget(s) -> int:
+    """Iterations of a k = r run from the smallest α to the float64 floor, × ``budget_factor``
+    (C1, C3, and C7's rebalanced runs, which end at the k = r rate)."""
+    return round_budget(s.budget_factor * (escape_iters(s, min(s.alphas))
+                                           + NATS_TO_FLOOR / exact_rate(s)))
 
 
-def _round(x: float) -> int:
+def round_budget(x: float) -> int:
     """Up to two significant digits (budgets read better as 12000 than 11873)."""
     x = max(int(math.ceil(x)), 10)
     step = 10 ** max(int(math.floor(math.log10(x))) - 1, 0)

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import runs as _runs
 from .claims import CLAIMS, TITLES
+from .declare import run_names
 from .results import ClaimResult, Verdicts, write_summary
 from .settings import LARGE_CLAIMS, ClaimSettings
 
@@ -35,6 +36,20 @@ def seed_list(seeds, default: int) -> list[int]:
     if not out or min(out) < 0 or len(set(out)) != len(out):
         raise ValueError(f"seeds must be distinct non-negative integers, got {seeds!r}")
     return out
+
+
+def claim_ids(claims, settings: ClaimSettings) -> list[str]:
+    """The ids of ``claims`` ('C4,C7' or a sequence; upper-cased), checked against
+    :data:`~matsense.experiments.CLAIMS`; ``None``: every claim (``large``: its own)."""
+    if isinstance(claims, str):
+        claims = [c for c in claims.replace(" ", ",").split(",") if c]
+    if claims is None:
+        return list(LARGE_CLAIMS) if settings.setting == "large" else list(CLAIMS)
+    ids = [str(c).strip().upper() for c in claims]
+    unknown = [c for c in ids if c not in CLAIMS]
+    if unknown:
+        raise ValueError(f"unknown claims {unknown}; known: {', '.join(CLAIMS)}")
+    return ids
 
 
 def _failed(cid: str, exc: BaseException) -> ClaimResult:
@@ -57,7 +72,8 @@ def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: b
     settings = settings.resolve()
     log = _runs.stderr_log if progress else None
     runs = [_runs.SeedRuns(settings, s, log) for s in seeds]
-    names = list(dict.fromkeys(name for cid in ids for name in CLAIMS[cid].runs))
+    # a run two claims read is built once
+    names = list(dict.fromkeys(name for cid in ids for name in run_names(CLAIMS[cid])))
     used = _runs.compute_runs(runs, names, workers, progress)
     if log and used > 1:
         log(f"built {len(names) * len(runs)} runs in {used} worker processes")
@@ -138,15 +154,7 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
         if overrides:
             settings = settings.with_overrides(overrides)
     settings = settings.resolve()
-    if isinstance(claims, str):
-        claims = [c for c in claims.replace(" ", ",").split(",") if c]
-    if claims is None:
-        ids = list(LARGE_CLAIMS) if settings.setting == "large" else list(CLAIMS)
-    else:
-        ids = [str(c).strip().upper() for c in claims]
-    unknown = [c for c in ids if c not in CLAIMS]
-    if unknown:
-        raise ValueError(f"unknown claims {unknown}; known: {', '.join(CLAIMS)}")
+    ids = claim_ids(claims, settings)
     seeds = seed_list(seeds, settings.n_seeds)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,13 @@
 """Settings of the claim experiments: presets, overrides, and budgets derived from predicted rates.
 
-One frozen :class:`ClaimSettings` holds every number an experiment uses: the
-problem (n1 × n2, rank r, m measurements, σ), the over-parameterized width k,
-the step size η, the initialization scales α, the iterations and fit windows
-of every claim, and the seeds.
+One frozen :class:`ClaimSettings` holds the problem family every claim shares:
+the problem (n1 × n2, rank r, m measurements, σ), the over-parameterized width
+k, the step size η, the initialization scales α and the seeds. The numbers of
+one claim — its iterations, fit windows, horizons — are that claim's
+parameters (:class:`~matsense.experiments.declare.Param`, declared in the
+claim's module with their defaults, quick-mode values and rules); the settings
+carry their values and read them like fields (``settings.c4_window``), and
+``--set NAME=VALUE`` changes the settable ones (:func:`settable_keys`).
 
 *A family of settings, not one tuned case.* Only the problem (n1, n2, r, m,
 σ, k, η) is chosen; everything else follows from it by fixed rules
@@ -22,6 +26,8 @@ resolved values. Presets (:data:`PRESETS`): ``default`` (the paper's claims' set
 n = 30, r = 2, m = 900, σ = (1, 0.5), k = 4, η = 0.3), ``paper`` (the paper's
 figures: 50 × 50, rank 3), ``ill-conditioned`` (κ = 10) and ``rectangular``
 (n1 ≠ n2); :meth:`ClaimSettings.with_overrides` applies ``--set key=value``.
+Quick mode (``mode='quick'``) takes :data:`QUICK` for the family and each claim
+parameter's quick value.
 Symmetric (PSD) problems of the claims C1, C2, C5, C6 are n1 × n1.
 
 *Ensembles.* ``ensemble`` (``matsense reproduce --ensemble NAME``) names the
@@ -55,9 +61,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
+
+from . import declare
 
 _ROLES = {"symmetric": 1, "asymmetric": 2}
 
@@ -100,25 +108,31 @@ COMPLETION_P = 2 / 3
 #: budgets even at p = 0.9 (docs/ensembles.md).
 COMPLETION_SIZE = 2
 
-#: What quick mode changes (fewer seeds and α, shorter horizons; same problem and criteria).
-QUICK = dict(n_seeds=2, c2_min_iters=3000, c4_window=(1e-4, 1e-6), c8_time=45.0,
-             c8_checkpoints=16, quick_alphas=2, c7_kappas=())
+#: What quick mode changes in the family (fewer seeds and α); each claim parameter has its own
+#: quick value (shorter horizons), the problem and the criteria stay.
+QUICK = dict(n_seeds=2, quick_alphas=2)
 
-#: Fields that may be given on the command line (``--set key=value``); the others are derived.
-SETTABLE = ("n1", "n2", "r", "m", "p", "singular_values", "k", "eta", "ratio", "alphas", "n_seeds",
-            "tau", "c7_kappas", "budget_factor", "c2_min_iters", "exact_iters", "c2_iters", "c4_iters",
-            "c5_iters", "c7_iters", "c8_iters", "record_every", "long_record_every")
+#: Fields of the family that may be given on the command line (``--set key=value``).
+FAMILY_SETTABLE = ("n1", "n2", "r", "m", "p", "singular_values", "k", "eta", "ratio", "alphas",
+                   "n_seeds", "budget_factor", "record_every", "long_record_every")
 
 
-@dataclass(frozen=True)
+def settable_keys() -> tuple[str, ...]:
+    """Every ``--set`` key: the family's, then the settable parameters of the declared claims."""
+    return FAMILY_SETTABLE + tuple(p.name for p in declare.PARAMS.values() if p.settable)
+
+
+@dataclass(frozen=True, init=False)
 class ClaimSettings:
-    """Everything the claim experiments use; see the module docstring.
+    """The problem family of the claim experiments, and the claims' parameters; see the module
+    docstring.
 
-    Fields left ``None`` are derived by :meth:`resolve`. Iteration counts are
-    maxima: runs with a tolerance stop early once every trajectory of the
-    batch has met it. Windows are ``(upper, lower)`` bounds on the error
-    relative to its value at the start of the fit
-    (:func:`matsense.rates.linear_rate`).
+    ``ClaimSettings(k=5, c4_window=(1e-4, 1e-6))``: family fields and declared claim
+    parameters alike (``params`` holds the parameters given; a parameter not given has its
+    declared default, or quick value in quick mode). Values left ``None`` are derived by
+    :meth:`resolve`. Iteration counts are maxima: runs with a tolerance stop early once every
+    trajectory of the batch has met it. Windows are ``(upper, lower)`` bounds on the error
+    relative to its value at the start of the fit (:func:`matsense.rates.linear_rate`).
     """
 
     setting: str = "default"
@@ -136,41 +150,40 @@ class ClaimSettings:
     ratio: float = 1 / 3
     # initialization scales (None: derived from σ_r and the predicted imbalance)
     alphas: tuple | None = None
-    c2_alphas: tuple | None = None
-    c4_alphas: tuple | None = None
-    c5_alpha: float | None = None
-    c8_alphas: tuple | None = None
     quick_alphas: int | None = None   # use only the first N α where a claim sweeps α
     n_seeds: int = 3
     record_every: int = 5
     long_record_every: int = 10
     divergence_factor: float = 1e6
-    budget_factor: float = 3.0
-    # C1 / C3: exact parameterization k = r
-    exact_iters: int | None = None
-    exact_window: tuple = (1e-4, 1e-12)
-    exact_tol: float = 1e-13
-    # C2: X Xᵀ with k > r (also the X Xᵀ curve of C5 and C6)
-    c2_iters: int | None = None
-    c2_min_iters: int = 10000
-    c2_tail: float = 0.5
-    # C4: F Gᵀ with k > r, rate vs α
-    c4_iters: int | None = None
-    c4_window: tuple = (1e-4, 1e-8)
-    # C5 / C6: F Gᵀ on the symmetric PSD problem (horizon: c5_iters, default c2_iters)
-    c5_iters: int | None = None
-    c6_tail: float = 0.5
-    c6_checkpoints: int = 40
-    # C7: rebalanced GD
-    tau: float | None = None                   # None: min(1e-2, σ_r/(3‖M*‖_F))
-    c7_iters: int | None = None
-    c7_window: tuple = (1e-2, 1e-10)
-    c7_tol: float = 1e-13
-    c7_kappas: tuple = (1.0, 2.0, 4.0, 10.0)   # the fix across condition numbers (σ geometric)
-    # C8: imbalance drift at η and η/2 over the same time η·t (c8_time in units of 1/σ_r)
-    c8_iters: int | None = None
-    c8_time: float = 150.0
-    c8_checkpoints: int = 24
+    budget_factor: float = 3.0        # iteration budgets: this × the predicted iterations
+    # the claims' parameters given (name -> value; see matsense.experiments.declare)
+    params: dict = field(default_factory=dict)
+
+    def __init__(self, **values):
+        params = dict(values.pop("params", None) or {})
+        params.update((name, values.pop(name)) for name in list(values) if name not in _FAMILY)
+        for name in params:
+            if declare.param(name) is None:
+                raise TypeError(f"ClaimSettings has no field or claim parameter {name!r}; fields: "
+                                f"{', '.join(_FAMILY)}; claim parameters: "
+                                f"{', '.join(declare.PARAMS)}")
+        for f in dataclasses.fields(ClaimSettings):
+            if f.name != "params":
+                object.__setattr__(self, f.name, values.get(f.name, f.default))
+        object.__setattr__(self, "params", params)
+        self.__post_init__()
+
+    def __getattr__(self, name):
+        """A claim parameter: its value given, else its default in this mode."""
+        if name.startswith("_") or name == "params":
+            raise AttributeError(name)
+        params = self.__dict__.get("params", {})
+        if name in params:
+            return params[name]
+        p = declare.param(name)
+        if p is None:
+            raise AttributeError(f"ClaimSettings has no field or claim parameter {name!r}")
+        return p.value(self.__dict__.get("mode", "full"))
 
     def __post_init__(self):
         from .. import _validate as V
@@ -191,23 +204,11 @@ class ClaimSettings:
         V.positive_float("ratio", self.ratio)
         V.int_in_range("n_seeds", self.n_seeds, 1)
         V.positive_float("budget_factor", self.budget_factor)
-        for name in ("alphas", "c2_alphas", "c4_alphas", "c8_alphas"):
-            values = getattr(self, name)
-            if values is not None:
-                if len(values) == 0:
-                    raise ValueError(f"{name} must not be empty")
-                for a in values:
-                    V.positive_float(name, a)
-        if self.c5_alpha is not None:
-            V.positive_float("c5_alpha", self.c5_alpha)
-        if (self.c5_alpha is not None and self.c2_alphas is not None
-                and self.c5_alpha not in self.c2_alphas):
-            raise ValueError(f"c5_alpha={self.c5_alpha} must be one of c2_alphas={self.c2_alphas}: "
-                             "C5 and C6 compare against the C2 run at that α")
-        if (self.c5_iters is not None and self.c2_iters is not None
-                and self.c5_iters > self.c2_iters):
-            raise ValueError(f"c5_iters={self.c5_iters} must be <= c2_iters={self.c2_iters}: "
-                             "C5 and C6 compare against the C2 run at the same iteration")
+        declare.positive_values("alphas", self.alphas, self)
+        for name, value in self.params.items():
+            check = declare.PARAMS[name].check if name in declare.PARAMS else None
+            if value is not None and check is not None:
+                check(name, value, self)
         from ..problems import ENSEMBLES
 
         if self.ensemble not in ENSEMBLES:
@@ -276,9 +277,12 @@ class ClaimSettings:
         for key, value in pairs:
             if key == "n":
                 key = "n1"
-            if key not in SETTABLE:
-                raise ValueError(f"unknown setting key {key!r}; allowed: n, {', '.join(SETTABLE)}")
-            changes[key] = _parse(key, value, _FIELD_TYPES[key])
+            declared = None if key in FAMILY_SETTABLE else declare.param(key)
+            if key not in FAMILY_SETTABLE and not (declared and declared.settable):
+                raise ValueError(f"unknown setting key {key!r}; allowed: n, "
+                                 f"{', '.join(settable_keys())}")
+            kind = declared.type if declared else _FIELD_TYPES[key]
+            changes[key] = _parse(key, value, kind)
         return self.replace(**changes)
 
     # --------------------------------------------------------------- derived
@@ -302,36 +306,24 @@ class ClaimSettings:
         if s.alphas is None:
             a = predict.alpha_max(s)
             s = s.replace(alphas=tuple(float(f"{a / d:.3g}") for d in (1, 2, 4)))
-        limit = s.quick_alphas or len(s.alphas)
-        fill = {}
-        if s.c2_alphas is None:
-            fill["c2_alphas"] = (s.alphas[0],)
-        if s.c5_alpha is None:
-            fill["c5_alpha"] = (fill.get("c2_alphas") or s.c2_alphas)[0]
-        if s.c4_alphas is None:
-            fill["c4_alphas"] = tuple(s.alphas[:limit])
-        if s.c8_alphas is None:
-            fill["c8_alphas"] = tuple(s.alphas[:limit])
-        s = s.replace(**fill)
-        if s.tau is None:
-            s = s.replace(tau=predict.rebalancing_tau(s))
         if s.ensemble == "completion" and s.p is None:
             s = s.replace(p=COMPLETION_P)
-        budgets = predict.budgets(s)
-        fill = {key: value for key, value in budgets.items() if getattr(s, key) is None}
-        if "c5_iters" in fill:  # the C5/C6 horizon is the X Xᵀ run's unless given
-            fill["c5_iters"] = fill.get("c2_iters", s.c2_iters)
-        return s.replace(**fill)
+        return s.replace(params={**s.params, **declare.resolved(s)})
 
     def as_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v)
-                for f in dataclasses.fields(self)}
+        """Every family field and every declared claim parameter, JSON-ready (tuples as lists)."""
+        names = [f.name for f in dataclasses.fields(self) if f.name != "params"]
+        names += list(dict.fromkeys([*declare.PARAMS, *self.params]))
+        return {name: (list(v) if isinstance(v := getattr(self, name), tuple) else v)
+                for name in names}
 
     def family(self) -> "ClaimSettings":
-        """These settings with everything derived unset again (to derive it for another σ)."""
-        derived = ("alphas", "c2_alphas", "c4_alphas", "c5_alpha", "c8_alphas", "exact_iters",
-                   "c2_iters", "c4_iters", "c5_iters", "c7_iters", "c8_iters")
-        return self.replace(**dict.fromkeys(derived))
+        """These settings with everything derived unset again (to derive it for another σ): α and
+        the claim parameters whose rule says so (``Param.rederive``)."""
+        keep = {name: value for name, value in self.params.items()
+                if not (name in declare.PARAMS and declare.PARAMS[name].derive is not None
+                        and declare.PARAMS[name].rederive)}
+        return self.replace(alphas=None, params=keep)
 
     def with_kappa(self, kappa: float) -> "ClaimSettings":
         """The same family with σ spaced geometrically from σ_1 to σ_1/κ, derived anew."""
@@ -374,6 +366,8 @@ class ClaimSettings:
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ClaimSettings)}
+_FAMILY = tuple(name for name in _FIELD_TYPES if name != "params")
+declare.RESERVED.update(_FIELD_TYPES, (n for n in dir(ClaimSettings) if not n.startswith("_")))
 
 
 def _split(item: str) -> tuple[str, str]:
@@ -428,4 +422,5 @@ def _kind(annotation: str) -> str:
     return "a value"
 
 
-__all__ = ["ClaimSettings", "PRESETS", "LARGE", "LARGE_CLAIMS", "SETTABLE", "COMPLETION_P", "COMPLETION_SIZE", "init_seed"]
+__all__ = ["ClaimSettings", "PRESETS", "LARGE", "LARGE_CLAIMS", "QUICK", "FAMILY_SETTABLE",
+           "settable_keys", "COMPLETION_P", "COMPLETION_SIZE", "init_seed"]

@@ -2,9 +2,11 @@
 and small helpers for curves, fits and formatting.
 
 A claim is an object with an ``id``, a ``title``, a figure ``caption``, the
-names of the runs it reads (:data:`~matsense.experiments.runs.RUNS`), and
-typed ``criteria`` (a frozen dataclass of thresholds). Calling it on the
-runs of every seed does three things, each a method of its own:
+``parameters`` it declares and the ``runs`` it reads
+(:mod:`matsense.experiments.declare`: :class:`~..declare.Param`,
+:class:`~..declare.RunSpec` or the name of another claim's run), and typed
+``criteria`` (a frozen dataclass of thresholds). Calling it on the runs of
+every seed does three things, each a method of its own:
 
 * :meth:`Claim.measure` — the numbers: one record per trajectory, per-seed
   aggregates, the summary strings ``measured`` / ``expected`` and ``details``;
@@ -108,6 +110,11 @@ def alpha_label(a) -> str:
     return f"α = {a:g}"
 
 
+def alpha_sweep(s) -> tuple:
+    """The α a claim sweeps: the grid, or its first ``quick_alphas`` values."""
+    return tuple(s.alphas[:s.quick_alphas or len(s.alphas)])
+
+
 def seed_curves(runs, run_name, label, key="error"):
     """Per seed, the recorded (iterations, values) of trajectory ``label`` of run ``run_name``."""
     xs, ys = [], []
@@ -133,14 +140,17 @@ class Measurement:
 class Claim:
     """A claim of the paper as an experiment (see the module docstring).
 
-    Subclasses set ``id``, ``title``, ``caption``, ``runs``, ``stem`` (the
-    figure's file name) and ``criteria``, and implement :meth:`measure`,
-    :meth:`judge` and :meth:`panels`.
+    Subclasses set ``id``, ``title``, ``caption``, ``parameters`` (a tuple of
+    :class:`~matsense.experiments.declare.Param`), ``runs`` (a tuple of
+    :class:`~matsense.experiments.declare.RunSpec` or names of runs other claims
+    declare), ``stem`` (the figure's file name) and ``criteria``, and implement
+    :meth:`measure`, :meth:`judge` and :meth:`panels`.
     """
 
     id: str = ""
     title: str = ""
     caption: str = ""
+    parameters: tuple = ()
     runs: tuple = ()
     stem: str = ""
     criteria = None

@@ -7,10 +7,43 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import init as _init
 from ... import plots
 from ...rates import linear_rate
+from .. import predict
+from ..declare import Param, RunSpec, fit_window, positive_int, positive_number
 from ..results import fmt_num, fmt_spread, spread
+from ..runs import LabeledRun, batch, symmetric_gd
 from .base import MIN_R2, Claim, Measurement, Verdict, alpha_label, fit_dict, seed_curves
+
+#: The parameters of the exact parameterization k = r (C1, C3; read by C5–C7 for their k = r
+#: fits and references).
+EXACT_PARAMS = (
+    Param("exact_iters", None, "int | None", "iterations of the k = r runs (None: the budget "
+          "rule)", derive=predict.exact_budget, check=positive_int),
+    Param("exact_window", (1e-4, 1e-12), "tuple", "linear-fit window of k = r runs (relative "
+          "error)", check=fit_window),
+    Param("exact_tol", 1e-13, "float", "k = r runs stop at this relative residual",
+          check=positive_number),
+)
+
+
+def _sym_exact(sr):
+    s = sr.settings
+    return symmetric_gd(sr, s.r, s.alphas, s.exact_iters, tol=s.exact_tol)
+
+
+def _asym_exact(sr):
+    s = sr.settings
+    p = sr.problem(False)
+    alphas, seeds = batch(s.alphas, sr.init_seed("asymmetric"))
+    traj = sr.gd(p, _init.small_random(p, s.r, alphas, ratio=s.ratio, seed=seeds), s.exact_iters,
+                 tol=s.exact_tol)
+    return LabeledRun(traj, alphas)
+
+
+SYM_EXACT = RunSpec("sym_exact", _sym_exact, "exact_iters", "GD on X Xᵀ, k = r, every α")
+ASYM_EXACT = RunSpec("asym_exact", _asym_exact, "exact_iters", "GD on F Gᵀ, k = r, every α")
 
 
 @dataclass(frozen=True)
@@ -26,11 +59,12 @@ class ExactClaim(Claim):
     """GD with k = r from small random factors: linear convergence to machine precision."""
 
     criteria = ExactCriteria()
+    parameters = EXACT_PARAMS
 
-    def __init__(self, cid, title, caption, run_name, model, stem):
+    def __init__(self, cid, title, caption, run, model, stem):
         self.id, self.title, self.caption = cid, title, caption
-        self.runs = (run_name,)
-        self.run_name, self.model, self.stem = run_name, model, stem
+        self.runs = (run,)
+        self.run_name, self.model, self.stem = run.name, model, stem
 
     def measure(self, runs, settings) -> Measurement:
         window = settings.exact_window
@@ -82,9 +116,9 @@ C1 = ExactClaim(
     "C1", "symmetric X Xᵀ, k = r: linear convergence",
     "GD on X Xᵀ with k = r from small random X₀: relative error vs iteration (log scale), "
     "one colour per α; the first seed bold, the others faint. A straight line is linear convergence.",
-    "sym_exact", "X Xᵀ", "c1_symmetric_exact")
+    SYM_EXACT, "X Xᵀ", "c1_symmetric_exact")
 
 C3 = ExactClaim(
     "C3", "asymmetric F Gᵀ, k = r: linear convergence",
     "GD on F Gᵀ with k = r from small random (F₀, G₀): relative error vs iteration (log scale).",
-    "asym_exact", "F Gᵀ", "c3_asymmetric_exact")
+    ASYM_EXACT, "F Gᵀ", "c3_asymmetric_exact")

@@ -15,9 +15,47 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ... import init as _init
 from ... import plots
+from ..declare import Param, RunSpec, positive_int, positive_number, positive_values
+from ..drift import run_checkpoints
+from ..predict import round_budget, sigma_r
 from ..results import fmt_num, fmt_spread, spread
-from .base import Claim, Measurement, Verdict, alpha_label
+from ..runs import batch
+from .base import Claim, Measurement, Verdict, alpha_label, alpha_sweep
+
+#: C8's parameters: the drift is read over the same time η·t = ``c8_time``/σ_r at η, η/2, η/4.
+PARAMS = (
+    Param("c8_alphas", None, "tuple | None", "the α of the drift runs (None: the α grid, "
+          "quick_alphas of it)", derive=alpha_sweep, check=positive_values),
+    Param("c8_iters", None, "int | None", "iterations at η (None: c8_time / (η σ_r))",
+          derive=lambda s: round_budget(s.c8_time / (s.eta * sigma_r(s))),
+          check=positive_int),
+    Param("c8_time", 150.0, "float", "the horizon in units of 1/σ_r", quick=45.0,
+          check=positive_number),
+    Param("c8_checkpoints", 24, "int", "checkpoints at which the drift is read", quick=16,
+          check=positive_int),
+)
+
+
+def drift_checkpoints(iters: int, n: int) -> np.ndarray:
+    """About ``n`` iterations from 1 to ``iters``, geometrically spaced (the drift builds up early)."""
+    return np.unique(np.round(np.geomspace(1, iters, n)).astype(int))
+
+
+def _drift(sr):
+    s = sr.settings
+    p = sr.problem(False)
+    alphas, seeds = batch(s.c8_alphas, sr.init_seed("asymmetric"))
+    init = _init.small_random(p, s.k, alphas, ratio=s.ratio, seed=seeds)
+    ck = drift_checkpoints(s.c8_iters, s.c8_checkpoints)
+    full = run_checkpoints(p, init, s.eta, ck, divergence_factor=s.divergence_factor)
+    half = run_checkpoints(p, init, s.eta / 2, 2 * ck, divergence_factor=s.divergence_factor)
+    quarter = run_checkpoints(p, init, s.eta / 4, 4 * ck, divergence_factor=s.divergence_factor)
+    return {"eta": full, "half": half, "quarter": quarter, "labels": tuple(alphas)}
+
+
+DRIFT = RunSpec("drift", _drift, "c8_iters", "DriftBoundGD at η, η/2, η/4, every α of c8_alphas")
 
 
 @dataclass(frozen=True)
@@ -46,7 +84,8 @@ class ImbalanceClaim(Claim):
     caption = ("Left: imbalance drift ‖Δ_t − Δ₀‖_F at checkpoints and the bound "
                "η²Σ(‖∇_F f‖² + ‖∇_G f‖²) (dotted). Right: drift against time η·t at η, η/2 and "
                "η/4: halving η halves the drift.")
-    runs = ("drift",)
+    runs = (DRIFT,)
+    parameters = PARAMS
     stem = "c8_imbalance_drift"
     criteria = ImbalanceCriteria()
 

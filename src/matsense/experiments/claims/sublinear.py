@@ -9,8 +9,42 @@ import numpy as np
 
 from ... import plots
 from ...rates import power_law
+from ..declare import Param, RunSpec, positive_int, positive_number, positive_values
+from ..predict import NATS_TO_FLOOR, escape_iters, imbalance_rate, round_budget
 from ..results import fmt_num, fmt_spread, spread
+from ..runs import long_record_every, symmetric_gd
 from .base import MIN_R2, Claim, Measurement, Verdict, alpha_label, fit_dict, seed_curves, within, within_factor
+
+
+def _c2_budget(s) -> int:
+    """The X Xᵀ run is also C5/C6's X Xᵀ curve: it must enter its 1/t tail well before the end,
+    and last as long as F Gᵀ on the n1 × n1 PSD problem needs to converge from ``c5_alpha``
+    (the predicted rate is already a lower estimate: no extra factor)."""
+    a5 = s.c5_alpha
+    psd_fgt = escape_iters(s, a5) + NATS_TO_FLOOR / imbalance_rate(s, a5, s.n1, s.n1)
+    return round_budget(max(s.c2_min_iters, 100 * escape_iters(s, max(s.c2_alphas)), psd_fgt))
+
+
+#: C2's parameters (the X Xᵀ run with k > r, also the X Xᵀ curve of C5 and C6).
+PARAMS = (
+    Param("c2_alphas", None, "tuple | None", "α of the X Xᵀ, k > r run (None: the largest α)",
+          derive=lambda s: (s.alphas[0],), check=positive_values),
+    Param("c2_iters", None, "int | None", "iterations of the X Xᵀ, k > r run (None: the budget "
+          "rule)", derive=_c2_budget, check=positive_int),
+    Param("c2_min_iters", 10000, "int", "the least c2_iters the budget rule gives", quick=3000,
+          check=positive_int),
+    Param("c2_tail", 0.5, "float", "the power law is fitted on t ≥ c2_tail × the last iteration",
+          check=positive_number),
+)
+
+
+def _sym_over(sr):
+    s = sr.settings
+    return symmetric_gd(sr, s.k, s.c2_alphas, s.c2_iters,
+                        record_every=long_record_every(s, s.c2_iters))
+
+
+SYM_OVER = RunSpec("sym_over", _sym_over, "c2_iters", "GD on X Xᵀ, k > r, every α of c2_alphas")
 
 
 def isotropic_prediction(t, k: int, r: int, eta: float):
@@ -36,7 +70,8 @@ class SublinearClaim(Claim):
     caption = ("GD on X Xᵀ with k > r: error vs iteration on log-log axes. The tail follows a line "
                "of slope −1 (1/t), next to our isotropic-limit prediction √(k−r)/(2ηt) (dashed; a "
                "derivation of ours, not a formula of the paper).")
-    runs = ("sym_over",)
+    runs = (SYM_OVER,)
+    parameters = PARAMS
     stem = "c2_symmetric_over"
     criteria = SublinearCriteria()
 

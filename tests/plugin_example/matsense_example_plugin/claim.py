@@ -6,10 +6,22 @@ import numpy as np
 
 from matsense import init, plots, run
 from matsense.experiments.claims.base import Claim, Measurement, Verdict, fit_dict
+from matsense.experiments.declare import Param, RunSpec
 from matsense.methods import GD
 from matsense.rates import linear_rate
 
 from .method import HeavyBallGD
+
+
+def gd_and_heavy_ball(sr):
+    """The run HB1 reads, for one seed (``sr``: its problems, start seeds and settings): GD and
+    heavy-ball GD with k = r from the same small random start."""
+    s = sr.settings
+    problem = sr.problem(False)
+    start = init.small_random(problem, s.r, 0.05, seed=sr.init_seed("asymmetric"))
+    methods = {"GD": GD(s.eta), "heavy ball": HeavyBallGD(s.eta, momentum=s.hb1_momentum)}
+    return {label: run(problem, method, start, s.hb1_iters, tol=1e-12)
+            for label, method in methods.items()}
 
 
 @dataclass(frozen=True)
@@ -23,19 +35,18 @@ class HeavyBallClaim(Claim):
     title = "Heavy-ball GD (β = 0.5) with k = r converges linearly, faster than GD"
     caption = "Relative error of GD and heavy-ball GD, k = r, from the same small random start."
     stem = "hb1_heavy_ball"
-    runs = ()  # no shared run of matsense.experiments.runs: measure() runs its own
+    # settings.hb1_iters, `--set hb1_momentum=0.3`; quick mode (reproduce --quick) runs 300
+    parameters = (Param("hb1_iters", 400, "int", "iterations of both runs", quick=300),
+                  Param("hb1_momentum", 0.5, "float", "heavy ball's β"))
+    # built once per seed (in a worker process if there are several), cost: hb1_iters
+    runs = (RunSpec("hb1_runs", gd_and_heavy_ball, cost="hb1_iters"),)
     criteria = Criteria()
-    iters = 400
 
     def measure(self, runs, settings) -> Measurement:
         records, curves = [], []
-        for sr in runs:  # one SeedRuns per seed: the seed's problem and start seeds
-            problem = sr.problem(False)
-            start = init.small_random(problem, settings.r, 0.05, seed=sr.init_seed("asymmetric"))
+        for sr in runs:  # one SeedRuns per seed: sr.get(name) is that seed's run
             rates, seed_curves = {}, {}
-            for label, method in (("GD", GD(settings.eta)),
-                                  ("heavy ball", HeavyBallGD(settings.eta, momentum=0.5))):
-                traj = run(problem, method, start, self.iters, tol=1e-12)
+            for label, traj in sr.get("hb1_runs").items():
                 t, err = traj.history["iteration"], traj.history["rel_error"]
                 fit = linear_rate(t, err, window=(1e-3, 1e-11))
                 rates[label], seed_curves[label] = fit.value, (t, err)

@@ -519,8 +519,10 @@ def register_reproduce(subparsers) -> None:
                         "OUT/<name>/, and a table ensemble × claim in OUT/ensembles.json and "
                         "OUT/report.html); sizes: docs/ensembles.md")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                   help="change one setting (repeatable), e.g. --set n1=40 --set n2=25 "
-                        "--set singular_values=1,0.2 --set k=5 --set m=1200")
+                   help="change one setting (repeatable): the problem family, e.g. --set n1=40 "
+                        "--set n2=25 --set singular_values=1,0.2 --set k=5 --set m=1200, or a "
+                        "claim's parameter, e.g. --set c4_window=1e-4,1e-6 --set c7_kappas=1,2 "
+                        "(docs/claims.md)")
     p.add_argument("--seeds", type=int, metavar="N", help="number of seeds per setting")
     p.add_argument("--claims", type=_claim_ids, metavar="IDS",
                    help="a subset of the claims, comma-separated (e.g. C4,C7; default: all)")

@@ -256,6 +256,21 @@ def test_plugin_claim_through_reproduce(example, tmp_path, capsys):
     assert "HB1" in text and "Heavy-ball GD" in text
 
 
+def test_plugin_claim_declares_its_parameters_and_run(example, tmp_path, capsys):
+    """HB1's own parameters: read as settings, quick values in quick mode, ``--set`` by name
+    (which reads the entry points); its run is built in spawned workers that find it too."""
+    code, text, err = cli_run(capsys, "reproduce", "--quick", "--seeds", "2", "--claims", "HB1",
+                              "--set", "hb1_momentum=0.3", "--workers", "2",
+                              "--out", str(tmp_path), "--no-progress")
+    assert code == 0, err
+    (claim,) = json.loads((tmp_path / "summary.json").read_text())["claims"]
+    assert claim["holds"], claim["reason"]
+    assert (claim["settings"]["hb1_momentum"], claim["settings"]["hb1_iters"]) == (0.3, 300)
+    code, _, err = cli_run(capsys, "reproduce", "--quick", "--claims", "HB1", "--set",
+                           "hb1_iters=many", "--out", str(tmp_path / "bad"))
+    assert code == 2 and err == "matsense: error: hb1_iters: cannot read 'many' as an integer\n"
+
+
 # ------------------------------------------------------------------ broken plugins
 BROKEN = {
     "matsense.methods": {

@@ -25,6 +25,7 @@ import tomllib
 from pathlib import Path
 
 from . import __version__, compat
+from .flags import method_flags
 
 #: Registrars of commands that live in other modules, as "module:function".
 REGISTRARS = [
@@ -186,34 +187,6 @@ RUN_FLAGS = (
 )
 
 
-def _flag_type(annotation) -> type:
-    text = str(annotation)
-    for name, kind in (("bool", bool), ("int", int), ("float", float)):
-        if name in text:
-            return kind
-    return str
-
-
-def method_flags() -> dict[str, dict]:
-    """The hyper-parameters of every registered method: name -> {type, help, methods}.
-
-    ``matsense run`` offers one flag per name (``--step-size``, ``--tau``, ...),
-    built from the methods' own :func:`~matsense.methods.base.param` declarations,
-    so a new method's parameters need no change here.
-    """
-    import dataclasses
-
-    from .methods import METHODS
-
-    flags: dict[str, dict] = {}
-    for mname, cls in METHODS.items():
-        for f in dataclasses.fields(cls):
-            entry = flags.setdefault(f.name, {"type": _flag_type(f.type),
-                                              "help": f.metadata.get("help", ""), "methods": []})
-            entry["methods"].append(mname)
-    return flags
-
-
 def _key_value(text: str) -> tuple[str, object]:
     """``KEY=VALUE`` with VALUE read as a TOML value (1e-3, 5, true, "s"); else a string."""
     key, sep, raw = text.partition("=")
@@ -270,12 +243,8 @@ def register_run(subparsers) -> None:
     g.add_argument("--init-seed", type=int, help="initialization seed (default 0)")
     g = p.add_argument_group("method")
     g.add_argument("--method", help="method name (default gd; e.g. rebalanced_gd)")
-    for name, spec in method_flags().items():
-        kind = spec["type"]
-        extra = ({"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind})
-        g.add_argument("--" + name.replace("_", "-"), dest=name, default=None,
-                       help=f"{spec['help']} ({', '.join(spec['methods'])}; default: the method's)",
-                       **extra)
+    for flag in method_flags().values():  # each with its methods' types and help (flags.py)
+        flag.add_to(g)
     g.add_argument("--param", metavar="KEY=VALUE", type=_key_value, action="append",
                    default=[], help="any other method hyper-parameter (repeatable)")
     g = p.add_argument_group("run")
@@ -304,8 +273,9 @@ def config_from_args(args):
     """The :class:`~matsense.config.RunConfig` of ``matsense run``: the file, then the flags."""
     from .config import RunConfig
 
-    keys = RUN_FLAGS + tuple(method_flags())
-    overrides = {key: getattr(args, key) for key in keys if getattr(args, key, None) is not None}
+    overrides = {key: getattr(args, key) for key in RUN_FLAGS
+                 if getattr(args, key, None) is not None}
+    overrides.update(_method_flag_values(args))
     if getattr(args, "data", None) is not None:  # the run-file key `data`, as a flag
         _check_data_flags(args)
         overrides["data"] = str(args.data)
@@ -324,6 +294,23 @@ def config_from_args(args):
 
         merged = {k: v for k, v in merged.items() if k not in PROBLEM_KEYS}
     return RunConfig.from_dict({**merged, **overrides})
+
+
+def _method_flag_values(args) -> dict:
+    """The method flags given, each read as the method that runs declares its parameter
+    (--method, else the run file's method, else the default)."""
+    from .config import RunConfig, flatten, read_toml
+
+    flags = {name: flag for name, flag in method_flags().items()
+             if getattr(args, name, None) is not None}
+    method = args.method
+    if method is None and args.config is not None and any(f.kind is None for f in flags.values()):
+        try:  # only for a flag whose methods type it differently
+            method = flatten(read_toml(args.config)[1]).get("method")
+        except ValueError:  # the file's own error follows, from RunConfig.from_toml
+            pass
+    method = method or RunConfig.method
+    return {name: flag.value(method, getattr(args, name)) for name, flag in flags.items()}
 
 
 #: The flags that describe a generated problem: they do not apply to --data.

@@ -128,6 +128,10 @@ class Registry(MutableMapping):
                                                              self._reserved)
         return self._plugins
 
+    def own(self) -> dict:
+        """The entries that do not come from entry points (the built-ins), name → object."""
+        return dict(self._own)
+
     def broken(self, name: str) -> str | None:
         """Why the plugin ``name`` was left out (None: no such broken plugin)."""
         self.plugins()
@@ -259,6 +263,10 @@ def check_method(name: str, obj):
     if taken:
         raise ValueError(f"{obj.__qualname__} has hyper-parameters named like run keys or "
                          f"options of matsense run: {', '.join(taken)}; rename them")
+    from .flags import check_method as check_flags
+    from .methods import METHODS
+
+    check_flags(name, obj, METHODS.own())  # one flag per name: a switch or a value, not both
     return obj
 
 

@@ -59,12 +59,12 @@ import os
 import re
 import warnings
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
 from .._files import atomic_write, atomic_write_bytes, fsync_dir
+from .store_check import QUARANTINE, StoreReport, _add_counts, _examples, check_parts
 
 FORMAT = "matsense-sweep-store"
 VERSION = 1
@@ -72,9 +72,6 @@ VERSION = 1
 _PART = re.compile(r"^part-(\d+)-([0-9a-f]+)\.parquet$")
 #: The sequence number of any part-like name (quarantined copies may carry a suffix).
 _SEQ = re.compile(r"^part-(\d+)-")
-QUARANTINE = "quarantine"
-#: Columns of a runs part that the check needs.
-_CHECK_COLUMNS = ("run_id", "status", "history_rows")
 
 
 class SweepResults(NamedTuple):
@@ -106,128 +103,6 @@ def atomic_write_table(path: Path, table) -> None:
 
     _atomic_write(path, lambda fh: pq.write_table(table, fh, compression="zstd",
                                                   write_page_checksum=True))
-
-
-# ------------------------------------------------------------------ reading
-def _read_table(path: Path, columns=None):
-    """Read a part, verifying its page checksums; requested columns it lacks are skipped."""
-    import pyarrow.parquet as pq
-
-    with pq.ParquetFile(path, page_checksum_verification=True) as pf:
-        if columns is not None:
-            names = set(pf.schema_arrow.names)
-            columns = [c for c in columns if c in names]
-        return pf.read(columns=columns)
-
-
-def _add_counts(counts: Counter, column) -> Counter:
-    import pyarrow.compute as pc
-
-    for item in pc.value_counts(column).to_pylist():
-        counts[item["values"]] += item["counts"]
-    return counts
-
-
-def _history_counts(path: Path, columns) -> Counter:
-    """Rows per run id of a history part, reading ``columns`` (None: all, which checks every page)."""
-    import pyarrow.parquet as pq
-
-    counts = Counter()
-    with pq.ParquetFile(path, page_checksum_verification=True) as pf:
-        for batch in pf.iter_batches(columns=columns):  # one batch at a time: bounded memory
-            _add_counts(counts, batch.column("run_id"))
-    return counts
-
-
-def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
-
-
-# ------------------------------------------------------------------- report
-@dataclass
-class StoreReport:
-    """What a check of a store found (:func:`verify`, :meth:`Store.repair`, :func:`load`).
-
-    ``str(report)`` is a readable summary (what ``matsense sweep --verify``
-    prints).
-
-    Attributes
-    ----------
-    root : Path
-        The store.
-    runs_parts, history_parts : int
-        Parts read without error.
-    runs : int
-        Distinct run ids with a readable runs row.
-    finished : dict
-        Run id -> status of every run whose history checks out: what a
-        resume skips and :func:`load` returns.
-    damaged : dict
-        Run id -> why its history is missing or damaged (it runs again).
-    unreadable : list of (Path, str)
-        Parts that cannot be read (truncated, overwritten, checksum error).
-    mismatched : list of (Path, str)
-        Readable history parts whose rows do not match their runs part.
-    missing : list of str
-        History parts that runs rows need but that are not there.
-    uncommitted : list of Path
-        History parts without a (readable) runs part.
-    moved : list of (Path, Path, str)
-        Files moved to ``quarantine/`` by this check: from, to, why.
-    quarantined : list of Path
-        Every file in ``quarantine/`` (moved there by this or earlier sweeps).
-    """
-
-    root: Path
-    runs_parts: int = 0
-    history_parts: int = 0
-    runs: int = 0
-    finished: dict = field(default_factory=dict)
-    damaged: dict = field(default_factory=dict)
-    unreadable: list = field(default_factory=list)
-    mismatched: list = field(default_factory=list)
-    missing: list = field(default_factory=list)
-    uncommitted: list = field(default_factory=list)
-    moved: list = field(default_factory=list)
-    quarantined: list = field(default_factory=list)
-    _runs_tables: list = field(default_factory=list, repr=False, compare=False)
-    _history_tables: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def healthy(self) -> bool:
-        """Every part readable and committed, every run's history intact."""
-        return not (self.damaged or self.unreadable or self.mismatched or self.uncommitted)
-
-    def _rel(self, path) -> str:
-        try:
-            return str(Path(path).relative_to(self.root))
-        except ValueError:
-            return str(path)
-
-    def __str__(self) -> str:
-        head = f"store {self.root}: " + ("healthy" if self.healthy else "NOT healthy")
-        lines = [head,
-                 f"  read {self.runs_parts} runs parts and {self.history_parts} history parts",
-                 f"  {self.runs} runs: {len(self.finished)} with intact history, "
-                 f"{len(self.damaged)} with missing or damaged history"]
-        for label, items in (("unreadable", self.unreadable),
-                             ("history does not match its runs part", self.mismatched)):
-            lines += [f"  {label}: {self._rel(p)} ({why})" for p, why in items]
-        lines += [f"  missing: history/{name}" for name in self.missing]
-        lines += [f"  uncommitted (no readable runs part): {self._rel(p)}" for p in self.uncommitted]
-        if self.damaged:
-            ids = sorted(self.damaged)
-            more = f" (+{len(ids) - 10} more)" if len(ids) > 10 else ""
-            lines.append(f"  runs to re-run: {', '.join(ids[:10])}{more}")
-        lines += [f"  moved to {self._rel(dest)}: {self._rel(src)} ({why})"
-                  for src, dest, why in self.moved]
-        if self.quarantined:
-            lines.append(f"  {QUARANTINE}/ holds {len(self.quarantined)} file(s) set aside by "
-                         f"sweeps (see {QUARANTINE}/log.txt); delete them once inspected")
-        if not self.healthy:
-            lines.append("  running the sweep again re-runs the damaged runs and moves the "
-                         f"unusable files to {QUARANTINE}/")
-        return "\n".join(lines)
 
 
 # -------------------------------------------------------------------- store
@@ -328,68 +203,9 @@ class Store:
         """
         if history not in ("full", "run_id"):
             raise ValueError(f"history must be 'full' or 'run_id', got {history!r}")
-        report = StoreReport(self.root)
-        runs_parts: dict[str, tuple] = {}      # name -> (ids, statuses, history_rows), in order
-        for p in self._parts(self.runs_dir):
-            try:
-                t = _read_table(p, None if (keep or history == "full") else _CHECK_COLUMNS)
-                ids = t.column("run_id").to_pylist()
-                statuses = t.column("status").to_pylist()
-            except Exception as exc:  # noqa: BLE001 - any reason a part cannot be used
-                report.unreadable.append((p, _why(exc)))
-                continue
-            expected = (t.column("history_rows").to_pylist() if "history_rows" in t.column_names
-                        else [None] * len(ids))    # a part written before the column existed
-            runs_parts[p.name] = (ids, statuses, expected)
-            report.runs_parts += 1
-            if keep:
-                report._runs_tables.append((p.name, t))
-        current = {}                           # run id -> (part, status, history_rows), latest part
-        for name, (ids, statuses, expected) in runs_parts.items():
-            current.update((rid, (name, st, e)) for rid, st, e in zip(ids, statuses, expected))
-        live = {name for name, _, _ in current.values()}
-
-        bad: dict[str, str] = {}               # history part -> why it cannot be used
-        counts: dict[str, Counter] = {}
-        for p in self._parts(self.history_dir):
-            if p.name not in runs_parts:
-                report.uncommitted.append(p)
-                continue
-            if live_only and p.name not in live:
-                continue
-            try:
-                if keep and history == "full":
-                    t = _read_table(p)
-                    counts[p.name] = _add_counts(Counter(), t.column("run_id"))
-                    report._history_tables[p.name] = t
-                else:
-                    counts[p.name] = _history_counts(p, None if history == "full" else ["run_id"])
-            except Exception as exc:  # noqa: BLE001
-                report.unreadable.append((p, _why(exc)))
-                bad[p.name] = f"history/{p.name} unreadable"
-                continue
-            report.history_parts += 1
-            why = _mismatch(runs_parts[p.name], counts[p.name])
-            if why:
-                report.mismatched.append((p, why))
-                bad[p.name] = f"history/{p.name} does not match its runs part"
-                report._history_tables.pop(p.name, None)
-
-        missing = set()
-        for rid, (name, status, expected) in current.items():
-            needs_rows = expected > 0 if expected is not None else status != "failed"
-            if name in bad:
-                has = counts.get(name, Counter()).get(rid, 0)
-                if needs_rows or has:
-                    report.damaged[rid] = bad[name]
-                    continue
-            elif name not in counts and needs_rows:  # a live part is read unless absent
-                missing.add(name)
-                report.damaged[rid] = f"history/{name} is missing"
-                continue
-            report.finished[rid] = status
-        report.runs = len(current)
-        report.missing = sorted(missing, key=lambda n: (self._seq_of(Path(n)), n))
+        report = check_parts(self.root, self.runs_dir, self.history_dir, self._parts,
+                             history=history, live_only=live_only, keep=keep)
+        report.missing = sorted(report.missing, key=lambda n: (self._seq_of(Path(n)), n))
         report.quarantined = self._quarantined()
         return report
 
@@ -486,32 +302,6 @@ class Store:
                 raise
         return name
 
-
-def _mismatch(runs_part: tuple, counts: Counter) -> str | None:
-    """Why a history part's rows per run disagree with its runs part, or None."""
-    ids, statuses, expected = runs_part
-    problems = []
-    for rid, status, want in zip(ids, statuses, expected):
-        have = counts.get(rid, 0)
-        if want is not None and have != want:
-            problems.append(f"run {rid}: {have} rows, {want} recorded")
-        elif want is None and status != "failed" and have == 0:
-            problems.append(f"run {rid}: no rows")
-    strangers = set(counts) - set(ids)
-    if strangers:
-        problems.append(f"rows of {len(strangers)} run(s) not in its runs part")
-    if not problems:
-        return None
-    more = f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
-    return "; ".join(problems[:3]) + more
-
-
-def _examples(damaged: dict, n: int = 3) -> str:
-    items = sorted(damaged.items())
-    text = "; ".join(f"{rid}: {why}" for rid, why in items[:n])
-    return text + (f"; and {len(items) - n} more" if len(items) > n else "")
-
-
 def rows_to_table(rows: list[dict]):
     """A pyarrow Table from dicts that may have different keys (missing → null)."""
     import pyarrow as pa
@@ -606,30 +396,51 @@ def load(out_dir, *, history: bool = True) -> SweepResults:
         with a warning; with ``history=False`` the history parts are checked
         by their run ids and row counts only.
     """
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     store = Store(out_dir)
     report = store.inspect(history="full" if history else "run_id", live_only=True, keep=True)
+    _warn_left_out(store, report)
+    runs = _runs_frame(report)
+    if runs is None:
+        import pandas as pd
+
+        empty = pd.DataFrame({"run_id": pd.Series([], dtype=object)})
+        return SweepResults(empty, empty.copy() if history else None)
+    if not history:
+        return SweepResults(runs, None)
+    return SweepResults(runs, _history_frame(report, runs))
+
+
+def _warn_left_out(store: Store, report: StoreReport) -> None:
+    """Warn about the parts and runs :func:`load` leaves out."""
     for p, why in report.unreadable:
-        warnings.warn(f"skipping unreadable part {p}: {why}", stacklevel=2)
+        warnings.warn(f"skipping unreadable part {p}: {why}", stacklevel=3)
     if report.damaged:
         warnings.warn(f"left out {len(report.damaged)} run(s) of {store.root} whose history is "
                       f"missing or damaged ({_examples(report.damaged)}); running the sweep again "
                       f"re-runs them (`matsense sweep --verify {store.root}` lists them)",
-                      stacklevel=2)
+                      stacklevel=3)
+
+
+def _runs_frame(report: StoreReport):
+    """The latest runs row of each finished run, sorted by run id (None: no runs part)."""
+    import pandas as pd
+    import pyarrow as pa
+
     runs_t = _concat([(name, _with_part(name, t)) for name, t in report._runs_tables])
     if runs_t is None:
-        empty = pd.DataFrame({"run_id": pd.Series([], dtype=object)})
-        return SweepResults(empty, empty.copy() if history else None)
+        return None
     # Nullable integers: a failed run has no 'iterations', yet the column stays integral.
     runs = runs_t.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     runs = runs.drop_duplicates("run_id", keep="last")  # parts are read oldest first
     runs = runs[runs["run_id"].isin(report.finished)]
-    runs = runs.sort_values("run_id", kind="stable").reset_index(drop=True)
-    if not history:
-        return SweepResults(runs, None)
+    return runs.sort_values("run_id", kind="stable").reset_index(drop=True)
+
+
+def _history_frame(report: StoreReport, runs):
+    """The history rows of ``runs`` (each from its run's part), sorted by run id and iteration."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
     keep = runs.groupby("part")["run_id"].agg(list).to_dict()
     tables = []
@@ -639,11 +450,9 @@ def load(out_dir, *, history: bool = True) -> SweepResults:
             tables.append((name, _with_part(name, t.filter(mask))))
     hist_t = _concat(tables)
     if hist_t is None:
-        hist = pd.DataFrame({"run_id": pd.Series([], dtype=object)})
-    else:
-        hist = hist_t.to_pandas()
-        hist = hist.sort_values(["run_id", "iteration"], kind="stable").reset_index(drop=True)
-    return SweepResults(runs, hist)
+        return pd.DataFrame({"run_id": pd.Series([], dtype=object)})
+    hist = hist_t.to_pandas()
+    return hist.sort_values(["run_id", "iteration"], kind="stable").reset_index(drop=True)
 
 
 __all__ = ["Store", "StoreReport", "SweepResults", "load", "verify", "check_store",

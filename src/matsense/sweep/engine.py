@@ -201,6 +201,20 @@ def execute_batch(task: BatchTask) -> BatchResult:
     start = time.perf_counter()
     host = socket.gethostname()
     version = _version()
+    outcomes, tables = _run_batch(task)
+    wall = time.perf_counter() - start
+    runs = _rows(task, outcomes, wall, version=version, host=host,
+                 finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    history = None
+    if tables:
+        import pyarrow as pa
+
+        history = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    return BatchResult(task.batch_id, runs, history, wall)
+
+
+def _run_batch(task: BatchTask) -> tuple[dict[int, dict], list]:
+    """Each run's outcome (its index -> result columns) and the history tables of a batch."""
     outcomes: dict[int, dict] = {}
     tables = []
     try:
@@ -209,35 +223,43 @@ def execute_batch(task: BatchTask) -> BatchResult:
         method = cfgs[0].build_method()
     except Exception as exc:  # the whole batch shares this failure
         fail = _failure(exc)
-        outcomes = {i: dict(fail) for i in range(task.size)}
-        cfgs = None
-    if cfgs is not None:
-        inits = {}
-        for i, cfg in enumerate(cfgs):
-            try:
-                inits[i] = _as_tuple(cfg.build_init(problem))
-            except Exception as exc:
-                outcomes[i] = _failure(exc)
-        todo = sorted(inits)
-        groups = []
-        if todo:
-            try:
-                factors = tuple(np.stack([inits[i][j] for i in todo]) for j in range(len(inits[todo[0]])))
-                groups.append((todo, _run(problem, method, factors, cfgs[0])))
-            except Exception:
-                for i in todo:  # isolate the failing run(s)
-                    try:
-                        factors = tuple(np.stack([f]) for f in inits[i])
-                        groups.append(([i], _run(problem, method, factors, cfgs[0])))
-                    except Exception as exc:
-                        outcomes[i] = _failure(exc)
-        for idx, traj in groups:
-            rows, table = _collect(task, method, idx, traj)
-            outcomes.update(rows)
-            if table is not None:
-                tables.append(table)
-    wall = time.perf_counter() - start
-    finished = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return {i: dict(fail) for i in range(task.size)}, tables
+    inits = {}
+    for i, cfg in enumerate(cfgs):
+        try:
+            inits[i] = _as_tuple(cfg.build_init(problem))
+        except Exception as exc:
+            outcomes[i] = _failure(exc)
+    for idx, traj in _run_inits(problem, method, inits, cfgs[0], outcomes):
+        rows, table = _collect(task, method, idx, traj)
+        outcomes.update(rows)
+        if table is not None:
+            tables.append(table)
+    return outcomes, tables
+
+
+def _run_inits(problem, method, inits: dict, cfg: RunConfig, outcomes: dict) -> list:
+    """(run indices, trajectory) of one batched run from ``inits`` — or, when that call
+    raises, of each run alone (a failing run's failure goes to ``outcomes``)."""
+    todo = sorted(inits)
+    groups = []
+    if todo:
+        try:
+            factors = tuple(np.stack([inits[i][j] for i in todo]) for j in range(len(inits[todo[0]])))
+            groups.append((todo, _run(problem, method, factors, cfg)))
+        except Exception:
+            for i in todo:  # isolate the failing run(s)
+                try:
+                    factors = tuple(np.stack([f]) for f in inits[i])
+                    groups.append(([i], _run(problem, method, factors, cfg)))
+                except Exception as exc:
+                    outcomes[i] = _failure(exc)
+    return groups
+
+
+def _rows(task: BatchTask, outcomes: dict, wall: float, *, version: str, host: str,
+          finished: str) -> list[dict]:
+    """The runs rows of a batch: run id, config, outcome, batch bookkeeping."""
     runs = []
     for i, (rid, cdict) in enumerate(zip(task.run_ids, task.configs)):
         row = {"run_id": rid}
@@ -250,12 +272,7 @@ def execute_batch(task: BatchTask) -> BatchResult:
                    wall_time=wall / task.size, batch_wall_time=wall,
                    matsense_version=version, host=host, finished_at=finished)
         runs.append(row)
-    history = None
-    if tables:
-        import pyarrow as pa
-
-        history = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
-    return BatchResult(task.batch_id, runs, history, wall)
+    return runs
 
 
 def _version() -> str:

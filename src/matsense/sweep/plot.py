@@ -62,6 +62,24 @@ def plot_store(out_dir, x: str, y: str, hue: str | None = None, logx: bool = Fal
 
     if out is not None and Path(out).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise ValueError(f"the figure file must end in .png, .pdf or .svg, got {str(out)!r}")
+    xs, ys, hues = _points(out_dir, x, y, hue, logx, logy)
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    _draw(ax, xs, ys, hues, hue, logx, logy)
+    ax.set_xlabel(LABELS.get(x, x))
+    ax.set_ylabel(LABELS.get(y, y))
+    ax.set_title(f"{y} vs {x} — {Path(out_dir).name} ({xs.size} runs)", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    if ax.get_legend_handles_labels()[1]:
+        ax.legend(fontsize=9)
+    if out is not None:
+        _save(fig, Path(out))
+    return fig
+
+
+def _points(out_dir, x: str, y: str, hue, logx: bool, logy: bool):
+    """(x, y, hue) of every finished run with finite values (positive on a log axis)."""
     runs = load(out_dir, history=False).runs
     if runs.empty or "status" not in runs:
         raise ValueError(f"no runs in {out_dir} to plot")
@@ -80,11 +98,11 @@ def plot_store(out_dir, x: str, y: str, hue: str | None = None, logx: bool = Fal
         raise ValueError(f"no finite {'positive ' if logx or logy else ''}values of {x!r} and "
                          f"{y!r} to plot in {out_dir} ({len(runs)} finished runs)")
     hues = runs[hue].to_numpy()[keep] if hue is not None else np.array(["all"] * int(keep.sum()), dtype=object)
-    xs, ys = xs[keep], ys[keep]
+    return xs[keep], ys[keep], hues
 
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
+
+def _draw(ax, xs, ys, hues, hue, logx: bool, logy: bool) -> None:
+    """The points and, per hue, the line through the median y at each x (with its log-log slope)."""
     for i, h in enumerate(_sorted_unique(hues)):
         sel = hues == h
         color = f"C{i % 10}"
@@ -100,21 +118,16 @@ def plot_store(out_dir, x: str, y: str, hue: str | None = None, logx: bool = Fal
         ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
-    ax.set_xlabel(LABELS.get(x, x))
-    ax.set_ylabel(LABELS.get(y, y))
-    ax.set_title(f"{y} vs {x} — {Path(out_dir).name} ({int(keep.sum())} runs)", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    if ax.get_legend_handles_labels()[1]:
-        ax.legend(fontsize=9)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fmt = out.suffix.lstrip(".").lower()
-        if fmt:  # atomic: a kill or a full disk (named) never leaves a truncated figure
-            atomic_write(out, lambda fh: fig.savefig(fh, format=fmt, dpi=120))
-        else:
-            fig.savefig(out, dpi=120)
-    return fig
+
+
+def _save(fig, out: Path) -> None:
+    """Write the figure (atomically where the name has a suffix)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fmt = out.suffix.lstrip(".").lower()
+    if fmt:  # atomic: a kill or a full disk (named) never leaves a truncated figure
+        atomic_write(out, lambda fh: fig.savefig(fh, format=fmt, dpi=120))
+    else:
+        fig.savefig(out, dpi=120)
 
 
 def _sorted_unique(values):

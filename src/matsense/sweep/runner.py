@@ -146,12 +146,14 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
     spec_or_path : SweepSpec, path to a TOML spec, or dict
         See :class:`~matsense.sweep.spec.SweepSpec` and docs/sweeps.md.
     out_dir : path
-        The results store (created if needed). Re-running on an existing
-        store resumes: finished runs are skipped, nothing is duplicated.
+        The results store (created if needed). Re-running on an existing store resumes: finished
+        runs are skipped, nothing is duplicated. Before running anything the store is checked
+        (every part read in full): unusable files are moved to ``quarantine/`` with a warning, and
+        runs whose history is missing or damaged run again (see :mod:`matsense.sweep.store`).
     executor : {'local', 'dask'}
-        'local': ``workers`` spawned processes on this machine (``workers=0``:
-        in this process). 'dask': Dask distributed — a LocalCluster on
-        127.0.0.1 with ``workers`` processes, or the cluster at ``scheduler``.
+        'local': ``workers`` spawned processes on this machine (``workers=0``: in this process).
+        'dask': Dask distributed — a LocalCluster on 127.0.0.1 with ``workers`` processes, or the
+        cluster at ``scheduler``.
     scheduler : str, optional
         Address of an existing Dask scheduler, e.g. ``'tcp://host:8786'``.
     workers : int, optional
@@ -163,12 +165,11 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
     retry_failed : bool
         Also re-run runs recorded as 'failed'.
     exact : bool
-        Evaluate the operator per trajectory inside a batch, so each run is
-        bitwise identical to running it alone (default). ``False`` uses the
-        operator's batched products: faster for large batches of large
-        problems, but a run's last bits then depend on its batch (batches
-        are then planned independently of ``workers``, so any executor gives
-        the same bits; a resumed sweep batches the remaining runs anew).
+        Evaluate the operator per trajectory inside a batch, so each run is bitwise identical to
+        running it alone (default). ``False`` uses the operator's batched products: faster for
+        large batches of large problems, but a run's last bits then depend on its batch (batches
+        are then planned independently of ``workers``, so any executor gives the same bits; a
+        resumed sweep batches the remaining runs anew).
 
     Returns
     -------
@@ -178,63 +179,63 @@ def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str 
     Raises
     ------
     KeyboardInterrupt
-        On Ctrl-C, or :class:`matsense.workers.Terminated` (a
-        KeyboardInterrupt) on SIGTERM when SIGTERM has no handler of the
-        application's: worker processes are terminated and every batch
-        written so far stays in the store, so running the sweep again
-        resumes it.
-
-    Notes
-    -----
-    Before running anything the store is checked (every part read in full):
-    unusable files are moved to ``quarantine/`` with a warning, and runs
-    whose history is missing or damaged run again (see
-    :mod:`matsense.sweep.store`).
+        On Ctrl-C, or :class:`matsense.workers.Terminated` (a KeyboardInterrupt) on SIGTERM when
+        SIGTERM has no handler of the application's: worker processes are terminated and every
+        batch written so far stays in the store, so running the sweep again resumes it.
     """
     not_in_worker_bootstrap("matsense.sweep.run_sweep()")
     spec = load_spec(spec_or_path)
-    mode = resolve_mode(progress)
-    max_batch = _max_batch(spec, max_batch)
+    mode, max_batch = resolve_mode(progress), _max_batch(spec, max_batch)
     ex = make_executor(executor, scheduler=scheduler, workers=workers)
     store = Store(out_dir, create=True)
     start = time.perf_counter()
     with sigterm_raises(), store.lock():
-        store.cleanup()
-        report = store.repair()
-        todo, skipped = _todo(spec, report.finished, retry_failed)
-        summary = SweepSummary(str(out_dir), len(spec), skipped=skipped,
-                               repaired=sum(cfg.run_id() in report.damaged for cfg in todo),
-                               quarantined=len(report.moved))
-        if spec.text:
-            store.save_spec(spec.text, spec.name)
-        else:
-            store.save_spec(json.dumps(spec.as_dict(), indent=2, default=str), spec.name, ".json")
-        if not todo:
-            summary.executor = f"{executor}, nothing to run"
-            summary.wall_time = time.perf_counter() - start
-            return summary
-        bar = None
-        try:
-            with ex:
-                summary.executor = ex.describe()
-                tasks = plan_batches(todo, max_batch=max_batch, workers=ex.workers or 1,
-                                     rate_window=spec.options.rate_window,
-                                     rate_metric=spec.options.rate_metric, exact=exact)
-                summary.batches = len(tasks)
-                label = f"sweep {spec.name}" if spec.options.name or spec.source else "sweep"
-                bar = Progress(len(todo), mode, label=label)
-                tasks = _refuse_too_large(store, tasks, summary, bar)
-                # closing(): stopping early (an error, Ctrl-C, SIGTERM) closes the executor's
-                # generator at once, which stops its worker processes.
-                with contextlib.closing(ex.run(tasks)) as outcomes:
-                    for task, outcome in outcomes:
-                        statuses = _record(store, task, outcome, summary)
-                        bar.update(statuses)
-        finally:
-            if bar is not None:
-                bar.close()
+        todo, summary = _prepare(store, spec, out_dir, retry_failed)
+        summary.executor = f"{executor}, nothing to run"  # with runs to do: ex.describe()
+        if todo:
+            _execute(store, spec, todo, summary, ex, mode=mode, max_batch=max_batch, exact=exact)
     summary.wall_time = time.perf_counter() - start
     return summary
+
+
+def _prepare(store: Store, spec: SweepSpec, out_dir, retry_failed: bool):
+    """Under the store's lock: clean and repair the store, keep the spec; (runs to do, summary)."""
+    store.cleanup()
+    report = store.repair()
+    todo, skipped = _todo(spec, report.finished, retry_failed)
+    summary = SweepSummary(str(out_dir), len(spec), skipped=skipped,
+                           repaired=sum(cfg.run_id() in report.damaged for cfg in todo),
+                           quarantined=len(report.moved))
+    if spec.text:
+        store.save_spec(spec.text, spec.name)
+    else:
+        store.save_spec(json.dumps(spec.as_dict(), indent=2, default=str), spec.name, ".json")
+    return todo, summary
+
+
+def _execute(store: Store, spec: SweepSpec, todo: list, summary: SweepSummary, ex, *, mode,
+             max_batch: int, exact: bool) -> None:
+    """Plan ``todo`` into batches, run them on executor ``ex`` and write each outcome."""
+    bar = None
+    try:
+        with ex:
+            summary.executor = ex.describe()
+            tasks = plan_batches(todo, max_batch=max_batch, workers=ex.workers or 1,
+                                 rate_window=spec.options.rate_window,
+                                 rate_metric=spec.options.rate_metric, exact=exact)
+            summary.batches = len(tasks)
+            label = f"sweep {spec.name}" if spec.options.name or spec.source else "sweep"
+            bar = Progress(len(todo), mode, label=label)
+            tasks = _refuse_too_large(store, tasks, summary, bar)
+            # closing(): stopping early (an error, Ctrl-C, SIGTERM) closes the executor's
+            # generator at once, which stops its worker processes.
+            with contextlib.closing(ex.run(tasks)) as outcomes:
+                for task, outcome in outcomes:
+                    statuses = _record(store, task, outcome, summary)
+                    bar.update(statuses)
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 def _refuse_too_large(store: Store, tasks: list, summary: SweepSummary, bar) -> list:

@@ -155,74 +155,19 @@ class SweepSpec:
     def from_dict(cls, data: dict, *, source: str | None = None, text: str | None = None) -> "SweepSpec":
         """Validate a spec given as a dict with 'base', 'grid', 'zip' and 'sweep' entries."""
         lines = _Lines(text)
-        if not isinstance(data, dict):
-            raise ValueError(f"{_at(source, None)}a sweep spec must be a table, got {_type_name(data)}")
-        for key, value in data.items():
-            if key not in TABLES:
-                hint = ("; run settings go under [base], lists to sweep under [grid]"
-                        if key in RunConfig.__dataclass_fields__ else "")
-                line = lines.header(key) or lines.line("", key)
-                raise ValueError(f"{_at(source, line)}unknown table {key!r} in the sweep spec; "
-                                 f"allowed: [sweep], [base], [grid], [[zip]]{hint}")
-            want = list if key == "zip" else dict
-            if not isinstance(value, want):
-                line = lines.line("", key) or lines.header(key)
-                shape = "an array of tables [[zip]]" if key == "zip" else f"a table [{key}]"
-                raise ValueError(f"{_at(source, line)}{key!r} must be {shape}, "
-                                 f"got {value!r} ({_type_name(value)})")
+        _check_tables(data, source, lines)
         options = _parse_options(data.get("sweep", {}), source, lines)
-
-        # Where each key is set: key -> (table, index) for error locations.
-        origin: dict[str, tuple[str, int]] = {}
-
-        def claim(key, where):
-            if key in origin:
-                first, second = origin[key], where
-                l1 = lines.line(first[0], key, first[1])
-                l2 = lines.line(second[0], key, second[1])
-                raise ValueError(
-                    f"{_at(source, l2)}key {key!r} is set in {_table_label(*first)}"
-                    f"{f' (line {l1})' if l1 else ''} and again in {_table_label(*second)}; "
-                    "set each key in one place")
-            origin[key] = where
-
+        origin = _Origins(source, lines)
         base = flatten(data.get("base", {}), source=source,
                        locate=lambda k: lines.line("base", k))
         for key in base:
-            claim(key, ("base", 0))
+            origin.claim(key, ("base", 0))
         grid = dict(data.get("grid", {}))
         for key, values in grid.items():
-            claim(key, ("grid", 0))
+            origin.claim(key, ("grid", 0))
             _check_list(values, key, "grid", 0, source, lines)
-        zips = []
-        for i, group in enumerate(data.get("zip", [])):
-            if not isinstance(group, dict) or not group:
-                raise ValueError(f"{_at(source, lines.header('zip', i))}[[zip]] group {i + 1} "
-                                 "must be a non-empty table of equal-length lists")
-            lengths = {}
-            for key, values in group.items():
-                claim(key, ("zip", i))
-                _check_list(values, key, "zip", i, source, lines)
-                lengths[key] = len(values)
-            if len(set(lengths.values())) > 1:
-                desc = ", ".join(f"{k} ({n})" for k, n in lengths.items())
-                raise ValueError(f"{_at(source, lines.header('zip', i))}[[zip]] group {i + 1}: "
-                                 f"lists must have equal lengths, got {desc}")
-            zips.append(dict(group))
-
-        def locate(key):
-            table, index = origin.get(key, ("", 0))
-            return lines.line(table, key, index) if table else None
-
-        configs, seen, dups = [], set(), 0
-        for point in _points(base, grid, zips):
-            cfg = RunConfig.from_dict(point, source=source, locate=locate)
-            rid = cfg.run_id()
-            if rid in seen:
-                dups += 1
-                continue
-            seen.add(rid)
-            configs.append(cfg)
+        zips = _zip_groups(data.get("zip", []), origin, source, lines)
+        configs, dups = _unique_configs(base, grid, zips, source, origin.locate)
         return cls(base, grid, tuple(zips), options, tuple(configs), source, text, dups)
 
     # ------------------------------------------------------------- queries
@@ -260,6 +205,83 @@ class SweepSpec:
         d = cfg.to_dict()
         keys = list(self.varying) or ["method"]
         return " ".join(f"{k}={_fmt(d.get(k))}" for k in keys)
+
+
+def _check_tables(data, source, lines) -> None:
+    """A spec is a table of the tables [sweep], [base], [grid] and [[zip]]."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{_at(source, None)}a sweep spec must be a table, got {_type_name(data)}")
+    for key, value in data.items():
+        if key not in TABLES:
+            hint = ("; run settings go under [base], lists to sweep under [grid]"
+                    if key in RunConfig.__dataclass_fields__ else "")
+            line = lines.header(key) or lines.line("", key)
+            raise ValueError(f"{_at(source, line)}unknown table {key!r} in the sweep spec; "
+                             f"allowed: [sweep], [base], [grid], [[zip]]{hint}")
+        want = list if key == "zip" else dict
+        if not isinstance(value, want):
+            line = lines.line("", key) or lines.header(key)
+            shape = "an array of tables [[zip]]" if key == "zip" else f"a table [{key}]"
+            raise ValueError(f"{_at(source, line)}{key!r} must be {shape}, "
+                             f"got {value!r} ({_type_name(value)})")
+
+
+class _Origins:
+    """Where each key of a spec is set, (table, index): a key set twice is an error."""
+
+    def __init__(self, source, lines):
+        self.source, self.lines = source, lines
+        self.origin: dict[str, tuple[str, int]] = {}
+
+    def claim(self, key, where) -> None:
+        if key in self.origin:
+            first, second = self.origin[key], where
+            l1 = self.lines.line(first[0], key, first[1])
+            l2 = self.lines.line(second[0], key, second[1])
+            raise ValueError(
+                f"{_at(self.source, l2)}key {key!r} is set in {_table_label(*first)}"
+                f"{f' (line {l1})' if l1 else ''} and again in {_table_label(*second)}; "
+                "set each key in one place")
+        self.origin[key] = where
+
+    def locate(self, key):
+        """The line that sets ``key`` (None if unknown), for error messages."""
+        table, index = self.origin.get(key, ("", 0))
+        return self.lines.line(table, key, index) if table else None
+
+
+def _zip_groups(groups, origin: _Origins, source, lines) -> list[dict]:
+    """The [[zip]] groups, each checked to be a non-empty table of equal-length lists."""
+    zips = []
+    for i, group in enumerate(groups):
+        if not isinstance(group, dict) or not group:
+            raise ValueError(f"{_at(source, lines.header('zip', i))}[[zip]] group {i + 1} "
+                             "must be a non-empty table of equal-length lists")
+        lengths = {}
+        for key, values in group.items():
+            origin.claim(key, ("zip", i))
+            _check_list(values, key, "zip", i, source, lines)
+            lengths[key] = len(values)
+        if len(set(lengths.values())) > 1:
+            desc = ", ".join(f"{k} ({n})" for k, n in lengths.items())
+            raise ValueError(f"{_at(source, lines.header('zip', i))}[[zip]] group {i + 1}: "
+                             f"lists must have equal lengths, got {desc}")
+        zips.append(dict(group))
+    return zips
+
+
+def _unique_configs(base: dict, grid: dict, zips: list, source, locate):
+    """(the RunConfig of each distinct grid point in order, the number of duplicates dropped)."""
+    configs, seen, dups = [], set(), 0
+    for point in _points(base, grid, zips):
+        cfg = RunConfig.from_dict(point, source=source, locate=locate)
+        rid = cfg.run_id()
+        if rid in seen:
+            dups += 1
+            continue
+        seen.add(rid)
+        configs.append(cfg)
+    return configs, dups
 
 
 def _table_label(table: str, index: int) -> str:

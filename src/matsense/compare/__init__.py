@@ -100,8 +100,16 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
     log_path = out / "compare_runs.jsonl"
     log_path.write_text("")
     records, curves = run_grid(settings, seeds, log_path, progress, workers)
-    run_seconds = time.perf_counter() - start
+    total = _write_outputs(out, settings, seeds, records, curves, figures=figures, start=start,
+                           run_seconds=time.perf_counter() - start)
+    log(progress, f"done in {total:.1f} s; wrote {out / 'compare.json'}")
+    return records
 
+
+def _write_outputs(out: Path, settings, seeds, records, curves, *, figures: bool, start: float,
+                   run_seconds: float) -> float:
+    """Figures, compare_curves.csv, compare.json, compare.md and the report section; returns
+    the seconds since ``start`` that compare.json and compare.md record."""
     figure_paths = write_figures(curves, settings, out, seeds[0]) if figures else []
     write_curves(curves, out / "compare_curves.csv")
     total = time.perf_counter() - start
@@ -110,8 +118,7 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
     atomic_write_text(out / "compare.md", markdown_table(records, settings, seeds, total))
     report.publish_section(out, "compare", compare_section(records, [p.name for p in figure_paths]),
                            order=2)
-    log(progress, f"done in {total:.1f} s; wrote {out / 'compare.json'}")
-    return records
+    return total
 
 
 __all__ = ["compare", "compare_section", "compare_html_section", "register", "CompareSettings",

@@ -105,27 +105,9 @@ def nuclear_norm_solve(problem, *, max_size: int = DEFAULT_MAX_SIZE, psd: bool |
     **solver_options
         Passed to ``cvxpy.Problem.solve`` (e.g. ``max_iters``, ``eps``).
     """
-    V.problem_arg(problem, "nuclear_norm_solve")
-    n1, n2 = problem.shape
-    max_size = V.int_in_range("max_size", max_size, 1)
-    if psd is not None:
-        psd = V.strict_bool("psd", psd)
-    verbose = V.strict_bool("verbose", verbose)
-    if solver is not None and not isinstance(solver, str):
-        raise TypeError(f"solver must be a CVXPY solver name such as 'CLARABEL' or 'SCS', or "
-                        f"None, got {solver!r:.40} ({type(solver).__name__})")
-    if n1 * n2 > max_size:
-        raise ValueError(
-            f"nuclear-norm minimization of a {n1}×{n2} matrix (n1·n2 = {n1 * n2}) exceeds "
-            f"max_size = {max_size}: the SDP has a {n1 + n2}×{n1 + n2} PSD cone and "
-            f"{problem.m} dense constraints over {n1 * n2} unknowns and would not finish in "
-            f"reasonable time; use a smaller problem or pass a larger max_size knowingly"
-        )
-    psd = bool(problem.symmetric) if psd is None else psd
-    if psd and n1 != n2:
-        raise ValueError(f"psd=True needs a square problem, got shape {(n1, n2)}")
+    psd, verbose = _check_args(problem, max_size, psd, solver, verbose)
     cp = _import_cvxpy()
-
+    n1, n2 = problem.shape
     A = backend.to_numpy(problem.operator.as_matrix()).astype(float)  # (m, n1·n2), row-major vec
     y = backend.to_numpy(problem.y).astype(float)
     start = time.perf_counter()
@@ -151,10 +133,40 @@ def nuclear_norm_solve(problem, *, max_size: int = DEFAULT_MAX_SIZE, psd: bool |
         solver_name = prob.solver_stats.solver_name
     except Exception:  # pragma: no cover - stats are best effort
         pass
-    if M.value is None:
+    return _result(problem, prob, M.value, A, y, status, solver_name, seconds)
+
+
+def _check_args(problem, max_size, psd, solver, verbose) -> tuple[bool, bool]:
+    """The checks of :func:`nuclear_norm_solve`'s arguments; (psd, verbose) as booleans."""
+    V.problem_arg(problem, "nuclear_norm_solve")
+    n1, n2 = problem.shape
+    max_size = V.int_in_range("max_size", max_size, 1)
+    if psd is not None:
+        psd = V.strict_bool("psd", psd)
+    verbose = V.strict_bool("verbose", verbose)
+    if solver is not None and not isinstance(solver, str):
+        raise TypeError(f"solver must be a CVXPY solver name such as 'CLARABEL' or 'SCS', or "
+                        f"None, got {solver!r:.40} ({type(solver).__name__})")
+    if n1 * n2 > max_size:
+        raise ValueError(
+            f"nuclear-norm minimization of a {n1}×{n2} matrix (n1·n2 = {n1 * n2}) exceeds "
+            f"max_size = {max_size}: the SDP has a {n1 + n2}×{n1 + n2} PSD cone and "
+            f"{problem.m} dense constraints over {n1 * n2} unknowns and would not finish in "
+            f"reasonable time; use a smaller problem or pass a larger max_size knowingly"
+        )
+    psd = bool(problem.symmetric) if psd is None else psd
+    if psd and n1 != n2:
+        raise ValueError(f"psd=True needs a square problem, got shape {(n1, n2)}")
+    return psd, verbose
+
+
+def _result(problem, prob, value, A, y, status: str, solver_name: str,
+            seconds: float) -> NuclearResult:
+    """The result of a finished solve: the solution M, its residual, objective and error."""
+    if value is None:
         return NuclearResult(None, status, False, solver_name, seconds,
                              message=f"no solution: solver status {status!r}")
-    Mv = np.asarray(M.value, dtype=float)
+    Mv = np.asarray(value, dtype=float)
     exact = status == "optimal"
     residual = float(np.linalg.norm(A @ Mv.reshape(-1) - y))
     err = rel = None

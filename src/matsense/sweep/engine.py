@@ -245,7 +245,8 @@ def _run_inits(problem, method, inits: dict, cfg: RunConfig, outcomes: dict) -> 
     groups = []
     if todo:
         try:
-            factors = tuple(np.stack([inits[i][j] for i in todo]) for j in range(len(inits[todo[0]])))
+            sides = range(len(inits[todo[0]]))
+            factors = tuple(np.stack([inits[i][j] for i in todo]) for j in sides)
             groups.append((todo, _run(problem, method, factors, cfg)))
         except Exception:
             for i in todo:  # isolate the failing run(s)

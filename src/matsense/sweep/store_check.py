@@ -38,7 +38,7 @@ def _add_counts(counts: Counter, column) -> Counter:
 
 
 def _history_counts(path: Path, columns) -> Counter:
-    """Rows per run id of a history part, reading ``columns`` (None: all, which checks every page)."""
+    """Rows per run id of a history part, reading ``columns`` (None: all: checks every page)."""
     import pyarrow.parquet as pq
 
     counts = Counter()
@@ -118,13 +118,14 @@ class StoreReport:
         head = f"store {self.root}: " + ("healthy" if self.healthy else "NOT healthy")
         lines = [head,
                  f"  read {self.runs_parts} runs parts and {self.history_parts} history parts",
-                 f"  {self.runs} runs: {len(self.finished)} with intact history, "
-                 f"{len(self.damaged)} with missing or damaged history"]
+                 (f"  {self.runs} runs: {len(self.finished)} with intact history, "
+                  f"{len(self.damaged)} with missing or damaged history")]
         for label, items in (("unreadable", self.unreadable),
                              ("history does not match its runs part", self.mismatched)):
             lines += [f"  {label}: {self._rel(p)} ({why})" for p, why in items]
         lines += [f"  missing: history/{name}" for name in self.missing]
-        lines += [f"  uncommitted (no readable runs part): {self._rel(p)}" for p in self.uncommitted]
+        lines += [f"  uncommitted (no readable runs part): {self._rel(p)}"
+                  for p in self.uncommitted]
         if self.damaged:
             ids = sorted(self.damaged)
             more = f" (+{len(ids) - 10} more)" if len(ids) > 10 else ""

@@ -12,9 +12,8 @@ import numpy as np
 import pytest
 
 import matsense as ms
-from matsense import diagnostics, init
+from matsense import diagnostics, init, limits
 from matsense.init import small_random
-from matsense.operators import base as op_base
 from matsense.operators import completion as completion_mod
 
 
@@ -213,7 +212,7 @@ def test_spectral_matrix_free_equals_dense(builder, monkeypatch):
     assert _relmax(Fm @ Gm.T, F @ G.T) <= 1e-10
     np.testing.assert_allclose(np.abs(Fm), np.abs(F), atol=1e-10)  # vectors up to sign
     # the default switches at the operators' dense limit
-    monkeypatch.setattr(op_base, "DENSE_LIMIT", 10)
+    monkeypatch.setattr(limits, "DENSE", limits.DENSE.replace(operator=10))
     Fd, Gd = init.spectral(p, 3)
     assert _relmax(Fd @ Gd.T, F @ G.T) <= 1e-10
     if p.symmetric:

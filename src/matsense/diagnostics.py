@@ -10,7 +10,7 @@ import functools
 
 import numpy as np
 
-from . import backend
+from . import backend, limits
 from .methods import base as _base
 
 
@@ -345,14 +345,13 @@ class Truth:
     (``Problem.from_arrays`` with a dense M*) it is ‖F Gᵀ − M*‖_F directly.
     """
 
-    #: Below this many entries of M*, a known dense M* is used for the error: forming F Gᵀ
-    #: costs less than the two QR factorizations, and is as accurate (no squared norms).
-    DENSE_LIMIT = 2**20
-
     def __init__(self, *, U=None, S=None, V=None, dense=None, norm: float):
         self.U, self.S, self.V, self.dense = U, S, V, dense
         self.norm = float(norm)
-        small = dense is not None and dense.shape[-2] * dense.shape[-1] <= self.DENSE_LIMIT
+        # Within the dense limit for errors (matsense.limits.DENSE, use 'error'), a known dense
+        # M* is used: forming F Gᵀ costs less than the two QR factorizations, and is as
+        # accurate (no squared norms).
+        small = dense is not None and limits.DENSE.allows(dense.shape, "error")
         self.factored = S is not None and not small
         self._US = None if S is None else U @ S
 

@@ -148,13 +148,11 @@ def _adjoint_of_y(problem) -> np.ndarray:
 
 
 def _use_matrix_free(problem, k: int, matrix_free) -> bool:
-    """Whether the spectral init works on 𝒜*(y) as a linear operator (default: above the
-    operators' dense limit, where 𝒜*(y) is never formed)."""
-    from .operators import base
-
+    """Whether the spectral init works on 𝒜*(y) as a linear operator (default: where the
+    operator does not form n1 × n2 matrices, above the dense limit: 𝒜*(y) is never formed)."""
     n1, n2 = problem.shape
     if matrix_free is None:
-        matrix_free = n1 * n2 > base.DENSE_LIMIT
+        matrix_free = not problem.operator.forms_dense()
     matrix_free = V.strict_bool("matrix_free", matrix_free)
     return matrix_free and k < min(n1, n2)  # ARPACK needs k < min(n1, n2)
 
@@ -192,7 +190,8 @@ def spectral(problem, k: int, *, matrix_free: bool | None = None):
     """Spectral (F_0, G_0): top-k SVD 𝒜*(y) ≈ U_k Σ_k V_kᵀ split as F_0 = U_k √Σ_k, G_0 = V_k √Σ_k.
 
     Deterministic (no seed): the factors have no batch axis. ``matrix_free``
-    (default: when n1·n2 exceeds :data:`matsense.operators.DENSE_LIMIT`) finds
+    (default: when the operator does not form n1 × n2 matrices, above the dense
+    limit :data:`matsense.limits.DENSE`) finds
     the top k singular triplets with ARPACK (``scipy.sparse.linalg.svds``) on
     𝒜*(y) as a linear operator instead of an SVD of the dense n1 × n2 matrix;
     the two agree to solver precision (singular vectors up to sign).

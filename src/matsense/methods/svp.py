@@ -14,9 +14,10 @@ keep the k largest and X = U_k √max(λ_k, 0).
 
 Cost per iteration: one operator pass plus a dense SVD (eigh) of an n1×n2
 matrix, O(n1 n2 min(n1, n2)) — cheap next to the O(m n1 n2) pass when m ≫ n.
-Above :data:`~matsense.operators.base.DENSE_LIMIT` entries (matrix-free
-ensembles at large sizes, NumPy) the top-k SVD of F Gᵀ − η 𝒜*(r) is computed
-by ARPACK (``scipy.sparse.linalg.svds``) on that matrix as a linear operator,
+Where the operator does not form n1 × n2 matrices
+(:meth:`~matsense.operators.MatrixOperator.forms_dense`: above the dense limit,
+:data:`matsense.limits.DENSE`; matrix-free ensembles at large sizes, NumPy) the
+top-k SVD of F Gᵀ − η 𝒜*(r) is computed by ARPACK (``scipy.sparse.linalg.svds``) on that matrix as a linear operator,
 x ↦ F(Gᵀx) − η 𝒜*(r)x, without forming it.
 """
 
@@ -25,7 +26,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import backend
-from ..operators.base import DENSE_LIMIT
 from .base import AsymState, Method, SymState, param, positive, product, residual_norm, sym
 
 
@@ -66,8 +66,7 @@ class SVP(Method):
     step_size: float = param(0.5, positive, "step size η")
 
     def step(self, problem, state):
-        n1, n2 = problem.shape
-        if n1 * n2 > DENSE_LIMIT:
+        if not problem.operator.forms_dense():
             return self._step_matrix_free(problem, state)
         P = product(tuple(state))
         r, S = problem.residual_and_adjoint(P)

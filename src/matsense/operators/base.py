@@ -12,8 +12,14 @@ only need, for P = F Gᵀ,
 which :meth:`MatrixOperator.residual_and_grads` returns, so no n1 × n2 matrix
 is formed where the ensemble does not need one (rank-one measurements,
 matrix completion). The dense calls ``apply`` / ``adjoint`` (on n1 × n2
-matrices) exist for every ensemble but refuse sizes above
-:data:`DENSE_LIMIT` entries with one clear line.
+matrices) exist for every ensemble but refuse sizes above the dense limit
+(:data:`matsense.limits.DENSE`, use 'operator') with one clear line;
+:meth:`MatrixOperator.forms_dense` says beforehand whether they will.
+
+What an operator can or cannot do is asked of the operator (lineax style), never
+found by ``isinstance`` or a size test elsewhere: :meth:`~MatrixOperator.forms_dense`,
+:meth:`~MatrixOperator.packs_symmetric` / :meth:`~MatrixOperator.symmetric_packed`,
+:meth:`~MatrixOperator.measure_truth`.
 
 :class:`FlatMatrixOperator` stores one (m × d) matrix ``A_flat`` whose row i
 is the i-th measurement matrix, already divided by √m and written in some
@@ -27,11 +33,12 @@ from __future__ import annotations
 import abc
 import copy
 
-from .. import backend
+from .. import backend, limits
 from .dispatch import planned_kernel, residual_and_adjoint_flat
 
-#: Largest n1·n2 for which an operator forms n1 × n2 matrices (𝒜*(r), a dense M*) on request.
-DENSE_LIMIT = 2**26
+#: The default largest n1·n2 for which an operator forms n1 × n2 matrices on request, kept for
+#: imports; the policy in force is :data:`matsense.limits.DENSE` (``DENSE.operator``).
+DENSE_LIMIT = limits.DENSE.operator
 
 
 class MatrixOperator(abc.ABC):
@@ -135,14 +142,38 @@ class MatrixOperator(abc.ABC):
                 for i in range(0, self.m, 256)]
         return xp.concat(rows, axis=0)
 
+    def forms_dense(self) -> bool:
+        """Whether this operator forms n1 × n2 matrices (``adjoint``, ``residual_and_adjoint``,
+        ``as_matrix``) at its size: the dense limit (:data:`matsense.limits.DENSE`)."""
+        return limits.DENSE.allows(self.shape, "operator")
+
     def check_dense(self, what: str) -> None:
         """ValueError (one line) when an n1 × n2 matrix of this operator would be too large."""
-        n1, n2 = self.shape
-        if n1 * n2 > DENSE_LIMIT:
+        if not self.forms_dense():
+            n1, n2 = self.shape
+            limit = limits.DENSE.operator
             raise ValueError(
                 f"{what} needs n1 × n2 = {n1} × {n2} matrices, more than matsense forms "
-                f"({DENSE_LIMIT} entries, {DENSE_LIMIT * 8 / 2**30:.1f} GiB in float64); this "
+                f"({limit} entries, {limit * 8 / 2**30:.1f} GiB in float64); this "
                 f"ensemble works with factors: use the factored calls (residual_and_grads)")
+
+    def packs_symmetric(self) -> bool:
+        """Whether :meth:`symmetric_packed` exists: the measurement matrices' symmetric parts
+        can be stored packed (the dense Gaussian operators)."""
+        return False
+
+    def symmetric_packed(self) -> "MatrixOperator":
+        """This operator's symmetric part stored packed (half the bytes; see
+        :class:`~matsense.operators.SymmetricOperator`); ValueError where there is none."""
+        raise ValueError(f"{type(self).__name__} has no packed symmetric form (only dense "
+                         "measurement matrices have one)")
+
+    def measure_truth(self, U, sigma, V, dense=None):
+        """𝒜(M*) of shape (m,) for M* = U diag(σ) Vᵀ (``dense``: M* formed, or None).
+
+        From the factors, O(m(n1 + n2)r) or O(mr); the flat operators measure the dense M*
+        when it is given (their y as before the factored interface)."""
+        return self.apply_factored((U * sigma)[None], V[None])[0]
 
     def _probe(self):
         """Any array of the operator (to find its namespace and device)."""
@@ -218,6 +249,11 @@ class FlatMatrixOperator(MatrixOperator):
 
     def adjoint_rmatmul(self, z, F):
         return self.adjoint(z).mT @ F
+
+    def measure_truth(self, U, sigma, V, dense=None):
+        if dense is None:
+            return super().measure_truth(U, sigma, V)
+        return self.apply(dense[None])[0]
 
     def residual_and_adjoint(self, P, y):
         """Residual r = 𝒜(P) − y and S = 𝒜*(r) for a batch of products.

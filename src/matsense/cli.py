@@ -24,7 +24,7 @@ import warnings
 import tomllib
 from pathlib import Path
 
-from . import __version__, compat
+from . import __version__, compat, ensembles
 from .flags import method_flags
 
 #: Registrars of commands that live in other modules, as "module:function".
@@ -181,7 +181,7 @@ def _show_progress(args) -> bool:
 # Flags of `matsense run` whose destination is a RunConfig key of the same name (the
 # methods' hyper-parameters are added from the methods themselves, see method_flags).
 RUN_FLAGS = (
-    "ensemble", "n1", "n2", "r", "m", "p", "kappa", "symmetric", "noise", "seed",
+    "ensemble", "n1", "n2", "r", "m", *ensembles.keys(), "kappa", "symmetric", "noise", "seed",
     "init", "k", "alpha", "ratio", "normalization", "init_seed",
     "method", "iters", "tol", "record_every", "backend", "device", "dtype",
 )
@@ -198,6 +198,14 @@ def _key_value(text: str) -> tuple[str, object]:
     except tomllib.TOMLDecodeError:
         value = raw.strip()
     return key, value
+
+
+def _add_ensemble_keys(group) -> None:
+    """A flag for each run key an ensemble adds besides m (its record's params: ``--p``)."""
+    for key, (param, owners) in ensembles.keys().items():
+        group.add_argument(f"--{key}", type=float if float in param.types else int,
+                           help=f"{', '.join(owners)} only: {param.describe()}"
+                                + (" (instead of m)" if param.replaces_m else ""))
 
 
 def register_run(subparsers) -> None:
@@ -217,16 +225,14 @@ def register_run(subparsers) -> None:
                         "shape), dense measurements (.npz with A, y) or rank-one ones (.npz "
                         "with a, b, y), each .npz optionally with M_star (docs/api.md)")
     g.add_argument("--ensemble", metavar="NAME",
-                   help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one, "
-                        "completion (docs/ensembles.md) or an installed plugin's "
-                        "(matsense plugins)")
+                   help=f"measurement ensemble: {ensembles.listing()} (docs/ensembles.md) or an "
+                        "installed plugin's (matsense plugins)")
     g.add_argument("--n1", type=int, help="rows of M* (default 30)")
     g.add_argument("--n2", type=int, help="columns of M* (default n1)")
     g.add_argument("--r", type=int, help="rank of M* (default 2)")
-    g.add_argument("--m", type=int, help="number of measurements (default 900; completion: "
-                                         "observed entries)")
-    g.add_argument("--p", type=float, help="completion only: observe each entry with "
-                                           "probability p instead of m entries")
+    g.add_argument("--m", type=int, help="number of measurements, e.g. observed entries "
+                                         "(default 900)")
+    _add_ensemble_keys(g)
     g.add_argument("--kappa", type=float, help="condition number σ_1/σ_r (default 1)")
     g.add_argument("--symmetric", action=argparse.BooleanOptionalAction, default=None,
                    help="PSD ground truth M* = U diag(σ) Uᵀ (default: no)")
@@ -314,8 +320,8 @@ def _method_flag_values(args) -> dict:
 
 
 #: The flags that describe a generated problem: they do not apply to --data.
-GENERATED_PROBLEM_FLAGS = ("ensemble", "n1", "n2", "r", "m", "p", "kappa", "symmetric", "noise",
-                           "seed")
+GENERATED_PROBLEM_FLAGS = ("ensemble", "n1", "n2", "r", "m", *ensembles.keys(), "kappa",
+                           "symmetric", "noise", "seed")
 
 
 def _check_data_flags(args) -> None:
@@ -411,7 +417,7 @@ def cmd_run(args) -> int:
     if cfg.data is not None:
         (n1_, n2_), rank = problem.shape, problem.rank
         header = (f"{cfg.method} on {parameterization}: data {cfg.data} "
-                  f"({problem.meta['kind']}), n1={n1_}, n2={n2_}"
+                  f"({problem.meta['source']}), n1={n1_}, n2={n2_}"
                   + (f", r={rank}" if rank is not None else "")
                   + f", m={problem.m}, k={cfg.k}, init={cfg.init}{scale}")
     print(header)
@@ -497,12 +503,11 @@ def register_reproduce(subparsers) -> None:
     p.add_argument("--setting", default="default", metavar="NAME",
                    help="the problem family: default (30×30, r = 2, σ = (1, 0.5)), paper (50×50, "
                         "rank 3), ill-conditioned (κ = 10), rectangular (40×25) or large "
-                        "(completion at n = 10⁴ with 100 entries per row, rank-one at n = 2000, "
-                        "m = 10⁵; r = 5, k = 10; claims C3, C4, C7, C8 unless --claims); α grids "
-                        "and iteration budgets follow from it")
-    p.add_argument("--ensemble", default="gaussian", metavar="NAME",
-                   help="measurement ensemble of every problem: gaussian (default), "
-                        "symmetric-gaussian, rank-one, completion, or 'all' (each in "
+                        f"({ensembles.large_listing()}; r = 5, k = 10; claims C3, C4, C7, C8 "
+                        "unless --claims); α grids and iteration budgets follow from it")
+    p.add_argument("--ensemble", default=ensembles.DEFAULT, metavar="NAME",
+                   help=f"measurement ensemble of every problem: {ensembles.listing()}, or "
+                        "'all' (each in "
                         "OUT/<name>/, and a table ensemble × claim in OUT/ensembles.json and "
                         "OUT/report.html); sizes: docs/ensembles.md")
     p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
@@ -546,10 +551,9 @@ def _reproduce(args) -> int:
               "'reproduce' is unavailable", file=sys.stderr)
         return 1
     from .experiments import ClaimSettings
-    from .problems import ENSEMBLES
-
-    if args.ensemble != "all" and args.ensemble not in ENSEMBLES:
-        raise ValueError(f"unknown ensemble {args.ensemble!r}; known: {', '.join(ENSEMBLES)}, all")
+    if args.ensemble != "all" and args.ensemble not in ensembles.NAMES:
+        raise ValueError(f"unknown ensemble {args.ensemble!r}; known: "
+                         f"{', '.join(ensembles.NAMES)}, all")
     subset = {} if args.claims is None else {"claims": args.claims}
     if args.ensemble == "all":
         return _reproduce_all(args, subset)

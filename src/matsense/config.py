@@ -20,11 +20,14 @@ A TOML file may hold the keys at top level or under ``[problem]``, ``[init]``,
 types raise ``ValueError`` naming the key (and the file and line when loaded
 from a file) and what is allowed.
 
-``ensemble`` names the measurement model (:data:`matsense.problems.ENSEMBLES`:
-'gaussian' — the default —, 'symmetric-gaussian', 'rank-one', 'completion';
-docs/ensembles.md). ``p`` is completion's observation probability: when given,
-each entry is observed with probability p and ``m`` is ignored; otherwise
-completion observes ``m`` entries. ``p`` with another ensemble is an error.
+``ensemble`` names the measurement model (:func:`matsense.ensembles.names`:
+'gaussian' — the default —, 'symmetric-gaussian', 'rank-one', 'completion', or
+a plugin's; docs/ensembles.md). What differs between ensembles is read from
+their records (:mod:`matsense.ensembles`): the keys an ensemble adds besides
+``m`` and their checks (completion's ``p``, the observation probability: when
+given, each entry is observed with probability p and ``m`` is ignored; ``p``
+with another ensemble is an error), and the memory estimate. An ensemble's key
+is a field of :class:`RunConfig` (``p`` is the only one so far).
 """
 
 from __future__ import annotations
@@ -32,29 +35,32 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import ensembles
 from . import init as _init
 from .methods import METHODS, get_method
-from .problems import ENSEMBLE_PLUGINS, ENSEMBLES, Problem, unknown_ensemble
+from .problems import Problem
 
 SECTIONS = ("problem", "init", "method", "run")
 
 # key -> (accepted types, description)
 _NUM = (int, float)
+#: The run keys the ensembles add besides m (their records' params): completion's p.
+ENSEMBLE_KEYS = tuple(ensembles.keys())
 CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
-    "ensemble": ((str,), "measurement ensemble (" + " | ".join(ENSEMBLES) + ")"),
+    "ensemble": ((str,), "measurement ensemble (" + " | ".join(ensembles.NAMES) + ")"),
     "data": ((str, type(None)), "your own data file instead of a generated problem "
                                 "(.csv, .parquet or .npz: matsense.data)"),
     "n1": ((int,), "rows of M* (int >= 1)"),
     "n2": ((int, type(None)), "columns of M* (int >= 1; default n1)"),
     "r": ((int,), "rank of M* (int >= 1)"),
     "m": ((int,), "number of measurements (int >= 1)"),
-    "p": ((*_NUM, type(None)), "completion: observation probability in (0, 1]"),
+    **{key: ((*param.types, type(None)), f"{', '.join(owners)}: {param.describe()}")
+       for key, (param, owners) in ensembles.keys().items()},
     "kappa": (_NUM, "condition number (>= 1)"),
     "singular_values": ((list, type(None)), "explicit σ_1..σ_r (list of floats)"),
     "spacing": ((str,), "'geometric' or 'linear'"),
@@ -76,12 +82,15 @@ CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "dtype": ((str,), "'float64' or 'float32'"),
 }
 
-PROBLEM_KEYS = ("ensemble", "n1", "n2", "r", "m", "p", "kappa", "singular_values", "spacing",
-                "symmetric", "noise", "seed")
+PROBLEM_KEYS = ("ensemble", "n1", "n2", "r", "m", *ENSEMBLE_KEYS, "kappa", "singular_values",
+                "spacing", "symmetric", "noise", "seed")
 
 #: Keys left out of :meth:`RunConfig.run_id` at these values, so that run ids (and the
 #: sweep stores keyed by them) from before the key existed stay the same.
-_ID_DEFAULTS = {"ensemble": "gaussian", "p": None}
+_ID_DEFAULTS = {"ensemble": ensembles.DEFAULT, **dict.fromkeys(ENSEMBLE_KEYS)}
+#: Number keys stored as float when given as int.
+_FLOAT_KEYS = ("kappa", "noise", "alpha", "ratio", "tol",
+               *(key for key, (param, _) in ensembles.keys().items() if float in param.types))
 
 class _InitsByName(Mapping):
     """``INITS[name](problem, config) -> factors``: a live view of :data:`matsense.init.INITS`.
@@ -118,7 +127,7 @@ def method_param_names(name: str) -> tuple[str, ...]:
 class RunConfig:
     """A complete, validated description of one run (see the module docstring)."""
 
-    ensemble: str = "gaussian"
+    ensemble: str = ensembles.DEFAULT
     data: str | None = None
     n1: int = 30
     n2: int | None = None
@@ -176,7 +185,7 @@ class RunConfig:
                 core["init"], f"unknown init {core['init']!r}; known: {', '.join(sorted(_init.INITS))}")))
         _check_ensemble(core, source, locate)
         _check_data(core, source, locate)
-        for key in ("kappa", "noise", "alpha", "ratio", "tol", "p"):
+        for key in _FLOAT_KEYS:
             if key in core and isinstance(core[key], int) and not isinstance(core[key], bool):
                 core[key] = float(core[key])
         cfg = cls(**core, method_params=mparams)
@@ -225,7 +234,7 @@ class RunConfig:
 
             problem = load_problem(self.data)
         else:
-            size = dict(p=self.p) if self.p is not None else dict(m=self.m)
+            size = self.ensemble_record().sizes(self.m, self._ensemble_values())
             problem = Problem.generate(
                 self.ensemble, self.n1, self.n2, r=self.r, **size, kappa=self.kappa,
                 singular_values=self.singular_values, spacing=self.spacing,
@@ -234,13 +243,21 @@ class RunConfig:
             return problem
         return problem.to(backend=self.backend, device=self.device, dtype=self.dtype)
 
+    def ensemble_record(self) -> ensembles.Ensemble:
+        """The record of this run's ensemble (:func:`matsense.ensembles.get`)."""
+        return ensembles.get(self.ensemble)
+
+    def _ensemble_values(self) -> dict:
+        return {key: getattr(self, key) for key in ENSEMBLE_KEYS}
+
     def memory_bytes(self, batch: int = 1) -> int:
         """Estimated bytes of this run's problem and of a batch of ``batch`` such runs.
 
-        Per ensemble (:func:`problem_bytes`): the dense Gaussian ones store m·n1·n2
-        numbers, rank-one m·(n1 + n2), completion O(m) indices and values — a completion
-        sweep at n1 = 20 000 with m = 4·10⁵ needs tens of MB, not the 1.3 PB of a dense
-        operator of that size.
+        What the ensemble's record says (:meth:`matsense.ensemble.Ensemble.memory`, its
+        ``work_bytes``): the dense Gaussian ones store m·n1·n2 numbers, rank-one
+        m·(n1 + n2), completion O(m) indices and values — a completion sweep at
+        n1 = 20 000 with m = 4·10⁵ needs tens of MB, not the 1.3 PB of a dense operator
+        of that size.
         """
         from .run import state_bytes
 
@@ -248,14 +265,16 @@ class RunConfig:
             return 3 * Path(self.data).stat().st_size if Path(self.data).is_file() else 0
         n2 = self.n1 if self.n2 is None else self.n2
         m = self.measurements()
-        return (problem_bytes(self.ensemble, self.n1, n2, self.r, m, symmetric=self.symmetric)
-                + batch * operator_work_bytes(self.ensemble, m, self.k)
+        record = self.ensemble_record()
+        return (record.memory(self.n1, n2, self.r, m, symmetric=self.symmetric)
+                + batch * record.work_bytes(m, self.k)
                 + state_bytes((self.n1, n2), m, batch, self.k, self.iters, self.record_every))
 
     def measurements(self) -> int:
-        """The number of measurements: ``m``, or completion's expected p·n1·n2 with ``p``."""
+        """The number of measurements: ``m``, or what the ensemble's keys give (completion's
+        round(p·n1·n2) with ``p``)."""
         n2 = self.n1 if self.n2 is None else self.n2
-        return self.m if self.p is None else max(1, math.ceil(self.p * self.n1 * n2))
+        return self.ensemble_record().measurements(self.n1, n2, self.m, self._ensemble_values())
 
     def check_memory(self, batch: int = 1) -> None:
         """ValueError (one line) when :meth:`memory_bytes` exceed the memory limit in force."""
@@ -275,54 +294,31 @@ class RunConfig:
 
 def problem_bytes(ensemble: str, n1: int, n2: int, r: int, m: int, *,
                   symmetric: bool = False) -> int:
-    """Estimated bytes of a generated problem of ``ensemble`` (float64), what it stores:
-
-    * gaussian, symmetric-gaussian: the m dense n1 × n2 measurement matrices;
-    * rank-one: the vectors a_i (n1) and b_i (n2) of every measurement, O(m(n1 + n2))
-      (b_i = a_i, not stored, when the problem is symmetric);
-    * completion: O(m) — each observed entry's row and column (int64), its position
-      while the entries are drawn and sorted, and its value;
-    * an ensemble plugin: what its builder's ``memory_bytes(n1, n2, m)`` says (0 without
-      one: docs/plugins.md);
-
-    plus, for every ensemble, y (m), M*'s factors ((n1 + n2)·r) and M* itself where it is
-    formed densely (n1·n2 <= :data:`matsense.problems.DENSE_TRUTH_LIMIT`).
-    """
-    from .problems import DENSE_TRUTH_LIMIT, gaussian_bytes
-
-    truth = 8 * ((n1 + n2) * r + m + (n1 * n2 if n1 * n2 <= DENSE_TRUTH_LIMIT else 0))
-    if ensemble in ("gaussian", "symmetric-gaussian"):
-        return gaussian_bytes(n1, n2, m) + 8 * (n1 + n2) * r
-    if ensemble == "rank-one":
-        return 8 * m * (n1 + (0 if symmetric else n2)) + truth
-    if ensemble == "completion":
-        return 4 * 8 * m + truth
-    if ensemble in ENSEMBLE_PLUGINS:
-        estimate = getattr(ENSEMBLE_PLUGINS[ensemble], "memory_bytes", None)
-        return (0 if estimate is None else int(estimate(n1, n2, m))) + truth
-    raise unknown_ensemble(ensemble)
+    """Estimated bytes of a generated problem of ``ensemble`` (float64): what its record
+    says (:func:`matsense.ensembles.problem_bytes`)."""
+    return ensembles.problem_bytes(ensemble, n1, n2, r, m, symmetric=symmetric)
 
 
 def operator_work_bytes(ensemble: str, m: int, k: int) -> int:
-    """Bytes one trajectory's operator call holds beyond the problem and the method's state:
-    the matrix-free ensembles form m × k arrays (the factors' rows at the observed entries,
-    resp. a_iᵀF and b_iᵀG); the dense ones work in place of their m-vectors."""
-    return 2 * 8 * m * k if ensemble in ("rank-one", "completion") else 0
+    """Bytes one trajectory's operator call holds beyond the problem and the method's state
+    (the record's ``work_bytes``: the matrix-free ensembles form m × k arrays)."""
+    return int(ensembles.get(ensemble).work_bytes(m, k))
 
 
 def _check_ensemble(core: dict, source, locate) -> None:
-    """A known ``ensemble``; ``p`` only for completion, in (0, 1]."""
-    ensemble = core.get("ensemble", "gaussian")
-    if ensemble not in ENSEMBLES and ensemble not in ENSEMBLE_PLUGINS:
-        raise ValueError(_where(source, locate, "ensemble") + str(unknown_ensemble(ensemble)))
-    p = core.get("p")
-    if p is None:
-        return
-    if ensemble != "completion":
-        raise ValueError(_where(source, locate, "p") + f"p (observation probability) applies to "
-                         f"the completion ensemble only, not {ensemble!r}")
-    if not 0 < p <= 1:
-        raise ValueError(_where(source, locate, "p") + f"p must be in (0, 1], got {p!r}")
+    """A known ``ensemble`` (an alias becomes its name); the keys of other ensembles absent,
+    this one's valid (its record's checks)."""
+    try:
+        record = ensembles.get(core.get("ensemble", ensembles.DEFAULT))
+    except ValueError as exc:
+        raise ValueError(_where(source, locate, "ensemble") + str(exc)) from None
+    if "ensemble" in core:
+        core["ensemble"] = record.name
+    try:
+        ensembles.check_keys(record, {key: core.get(key) for key in ENSEMBLE_KEYS})
+    except ValueError as exc:
+        key, message = exc.args
+        raise ValueError(_where(source, locate, key) + message) from None
 
 
 def _check_data(core: dict, source, locate) -> None:

@@ -10,8 +10,9 @@ mechanism of pytest and benchopt plugins) in its ``pyproject.toml``::
     a method class: a dataclass with ``name``, ``init``, ``step``, ``factors`` and
     ``extras``; joins :data:`matsense.methods.METHODS`.
 ``matsense.ensembles``
-    a builder ``(n1, n2, *, r, m, seed, **kw) -> Problem``; joins
-    :data:`matsense.problems.ENSEMBLE_PLUGINS` (``Problem.generate``).
+    a :class:`~matsense.ensemble.Ensemble` record, or a builder
+    ``(n1, n2, *, r, m, seed, **kw) -> Problem`` (made a record); joins
+    :data:`matsense.ensembles.PLUGINS` (``Problem.generate``).
 ``matsense.inits``
     an :class:`~matsense.init.InitSpec`; joins :data:`matsense.init.INITS`.
 ``matsense.claims``

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import _validate as V
-from . import backend, plugins
+from . import backend, ensembles, limits
 from . import backend as _backend  # Problem.to() has a parameter named `backend`
-from .operators import DenseOperator, FlatMatrixOperator, MatrixOperator, SymmetricOperator
+from .operators import DenseOperator, MatrixOperator
 
 
 def singular_value_profile(r: int, kappa: float = 1.0, spacing: str = "geometric") -> np.ndarray:
@@ -37,40 +37,29 @@ def singular_value_profile(r: int, kappa: float = 1.0, spacing: str = "geometric
     raise ValueError(f"spacing must be 'geometric' or 'linear', got {spacing!r}")
 
 
-#: The built-in ensembles of :meth:`Problem.generate` (and of the ``ensemble`` key of run files).
-ENSEMBLES = ("gaussian", "symmetric-gaussian", "rank-one", "completion")
+#: The built-in ensembles of :meth:`Problem.generate` (and of the ``ensemble`` key of run files),
+#: in order; each is a record in its operator's module (:mod:`matsense.ensembles`).
+ENSEMBLES = ensembles.NAMES
 
 #: Ensembles of other packages (entry-point group ``matsense.ensembles``, read on first use):
-#: name -> builder ``(n1, n2, *, r, m, seed, **kw) -> Problem`` (:mod:`matsense.plugins`,
+#: name -> :class:`~matsense.ensemble.Ensemble` (:data:`matsense.ensembles.PLUGINS`,
 #: docs/plugins.md). ``all`` (``reproduce --ensemble all``) and the built-in names are taken.
-ENSEMBLE_PLUGINS = plugins.Registry("ensemble", {}, plugins.check_ensemble,
-                                    reserved=(*ENSEMBLES, "all"))
+ENSEMBLE_PLUGINS = ensembles.PLUGINS
+ensemble_names = ensembles.names
+unknown_ensemble = ensembles.unknown
 
 
-def ensemble_names() -> tuple[str, ...]:
-    """Every ensemble :meth:`Problem.generate` knows: :data:`ENSEMBLES`, then the plugins'."""
-    return ENSEMBLES + tuple(ENSEMBLE_PLUGINS)
-
-
-def unknown_ensemble(ensemble) -> ValueError:
-    """The error for an ensemble name :meth:`Problem.generate` does not know (a broken plugin's
-    own message when a plugin of that name was left out)."""
-    return ENSEMBLE_PLUGINS.unknown(
-        ensemble, f"unknown ensemble {ensemble!r}; known: {', '.join(ensemble_names())}")
-
-
-#: Generated problems form M* densely up to this many entries; larger ones keep its factors.
-DENSE_TRUTH_LIMIT = 2**22
-
-
-def _check_memory(what: str, nbytes: int, max_memory=None) -> None:
+def check_memory(what: str, nbytes: int, max_memory=None) -> None:
+    """ValueError (one line) when ``nbytes`` for ``what`` exceed the memory limit in force."""
     from . import memory
 
     memory.check(what, nbytes, max_memory)
 
 
-def _common(n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed, max_memory=None):
-    """The validated arguments every generated problem shares, with σ descending."""
+def common_arguments(n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed,
+                     max_memory=None):
+    """The validated arguments every generated problem shares, with σ descending:
+    (n1, n2, r, σ, noise, seed) — what an ensemble's builder checks first."""
     n1 = V.int_in_range("n1", n1, 1)
     n2 = n1 if n2 is None else V.int_in_range("n2", n2, 1)
     symmetric = V.strict_bool("symmetric", symmetric)
@@ -93,22 +82,16 @@ def _common(n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed, 
         if not (math.isfinite(spread) and math.isfinite(size)):
             raise ValueError(f"singular_values {sigma.tolist()} overflow float64 (σ_1/σ_r = "
                              f"{spread:g}, ‖σ‖ = {size:g}): keep them within about 1e±150")
-    _check_memory("the factors of M*", (n1 + n2) * r * 8, max_memory)
+    check_memory("the factors of M*", (n1 + n2) * r * 8, max_memory)
     return n1, n2, r, sigma, noise, seed
 
 
-def gaussian_bytes(n1: int, n2: int, m: int) -> int:
-    """Bytes of a dense Gaussian problem: the m × n1 × n2 measurement matrices (float64), y,
-    and M* when it is formed densely (n1·n2 <= :data:`DENSE_TRUTH_LIMIT`)."""
-    dense = n1 * n2 if n1 * n2 <= DENSE_TRUTH_LIMIT else 0
-    return 8 * (m * n1 * n2 + m + dense)
-
-
-def _draw_truth(rng, n1, n2, r, sigma, symmetric):
-    """(U, σ, V, dense M* or None): Haar U, V (V = U when symmetric), drawn first from ``rng``."""
+def draw_truth(rng, n1, n2, r, sigma, symmetric):
+    """(U, σ, V, dense M* or None): Haar U, V (V = U when symmetric), drawn first from ``rng``;
+    M* formed densely within the dense limit (:data:`matsense.limits.DENSE`, use 'truth')."""
     U = haar_orthonormal(rng, n1, r)
     Vb = U if symmetric else haar_orthonormal(rng, n2, r)
-    if n1 * n2 > DENSE_TRUTH_LIMIT:
+    if not limits.DENSE.allows((n1, n2), "truth"):
         return U, sigma, Vb, None
     M_star = (U * sigma) @ Vb.T
     if symmetric:
@@ -220,61 +203,22 @@ class Problem(V.ProblemBase):
         """
         if ensemble not in ("gaussian", "symmetric"):
             raise ValueError(f"ensemble must be 'gaussian' or 'symmetric', got {ensemble!r}")
-        n1, n2, r, sigma, noise, seed = _common(n1, n2, r, kappa, singular_values, spacing,
-                                                symmetric, noise, seed, max_memory)
-        symmetric = bool(symmetric)  # validated by _common: a bool or a NumPy bool
-        m = V.int_in_range("m", m, 1)
-        if ensemble == "symmetric" and n1 != n2:
-            raise ValueError(f"symmetric measurement matrices need n1 == n2, got n1={n1}, n2={n2}")
-        _check_memory(f"the measurement matrices A (m={m} × {n1} × {n2} float64)",
-                      gaussian_bytes(n1, n2, m), max_memory)
-        rng = np.random.default_rng(seed)
-        truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
-        # Scaled in place: no second copy of the m·n1·n2 measurement data.
-        op = DenseOperator.from_raw_inplace(rng.standard_normal((m, n1, n2)))
-        if ensemble == "symmetric":
-            op = SymmetricOperator.from_dense(op)
-        name = "gaussian" if ensemble == "gaussian" else "symmetric-gaussian"
-        return cls._observe(op, rng, truth, noise, symmetric,
-                            dict(kind=name, ensemble=name, n1=n1, n2=n2, r=r, m=m, seed=seed))
+        return ensembles.get(ensemble).build(
+            n1, n2, r=r, m=m, kappa=kappa, singular_values=singular_values, spacing=spacing,
+            symmetric=symmetric, noise=noise, seed=seed, max_memory=max_memory)
 
     @classmethod
     def generate(cls, ensemble: str, n1: int, n2: int | None = None, **kwargs) -> "Problem":
         """A seeded synthetic problem of the named ensemble (the ``ensemble`` key of run files).
 
-        ``ensemble``: 'gaussian', 'symmetric-gaussian', 'rank-one' or
-        'completion'; ``kwargs`` are those of the ensemble's builder
-        (:meth:`gaussian`, :meth:`rank_one`, :meth:`completion`). The name of
-        an installed ensemble plugin (:data:`ENSEMBLE_PLUGINS`) calls its builder
-        ``builder(n1, n2, **kwargs)``; ``meta['ensemble']`` then names it.
+        ``ensemble``: a name of :func:`matsense.ensembles.names` — 'gaussian',
+        'symmetric-gaussian', 'rank-one', 'completion', or an installed
+        ensemble plugin's (:data:`ENSEMBLE_PLUGINS`); ``kwargs`` are those of
+        the ensemble's builder (:meth:`gaussian`, :meth:`rank_one`,
+        :meth:`completion`; a plugin's ``builder(n1, n2, **kwargs)``).
+        ``meta['ensemble']`` names it.
         """
-        if ensemble not in ENSEMBLES:
-            return cls._from_plugin(ensemble, n1, n2, kwargs)
-        if ensemble == "gaussian":
-            return cls.gaussian(n1, n2, **kwargs)
-        if ensemble == "symmetric-gaussian":
-            return cls.gaussian(n1, n2, ensemble="symmetric", **kwargs)
-        if ensemble == "rank-one":
-            return cls.rank_one(n1, n2=n2, **kwargs)
-        return cls.completion(n1, n2=n2, **kwargs)
-
-    @classmethod
-    def _from_plugin(cls, ensemble, n1, n2, kwargs) -> "Problem":
-        try:
-            build = ENSEMBLE_PLUGINS[ensemble]
-        except KeyError:
-            raise unknown_ensemble(ensemble) from None
-        try:  # the arguments checked first: a TypeError from inside the builder is its own
-            inspect.signature(build).bind(n1, n2, **kwargs)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"ensemble plugin {ensemble!r} does not take ({n1}, {n2}, "
-                             f"{', '.join(f'{k}=' for k in kwargs)}): {exc}; a builder takes "
-                             "(n1, n2, *, r, m, seed, **kw)") from None
-        problem = build(n1, n2, **kwargs)
-        if not isinstance(problem, Problem):
-            raise ValueError(f"ensemble plugin {ensemble!r} returned {type(problem).__name__}, "
-                             "not a matsense.problems.Problem")
-        return problem.replace(meta={**problem.meta, "ensemble": ensemble})
+        return ensembles.get(ensemble).build(n1, n2, **kwargs)
 
     @classmethod
     def rank_one(cls, n: int, *, r: int, m: int, n2: int | None = None, singular_values=None,
@@ -293,22 +237,10 @@ class Problem(V.ProblemBase):
         for a PSD M* seen through independent a_i, b_i (what ``matsense
         reproduce --ensemble rank-one`` uses). Other arguments as :meth:`gaussian`.
         """
-        from .operators.rank_one import RankOneOperator
-
-        n1, n2, r, sigma, noise, seed = _common(n, n2, r, kappa, singular_values, spacing,
-                                                symmetric, noise, seed, max_memory)
-        symmetric = bool(symmetric)  # validated by _common: a bool or a NumPy bool
-        m = V.int_in_range("m", m, 1)
-        shared = symmetric if symmetric_measurements is None else V.strict_bool(
-            "symmetric_measurements", symmetric_measurements)
-        _check_memory("the measurement vectors a_i, b_i",
-                      m * (n1 + (0 if shared else n2)) * 8, max_memory)
-        rng = np.random.default_rng(seed)
-        truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
-        op = RankOneOperator.draw(rng, m, n1, n2, symmetric=shared)
-        return cls._observe(op, rng, truth, noise, symmetric,
-                            dict(kind="rank-one", ensemble="rank-one", n1=n1, n2=n2, r=r, m=m,
-                                 seed=seed))
+        return ensembles.get("rank-one").build(
+            n, n2, r=r, m=m, singular_values=singular_values, kappa=kappa, spacing=spacing,
+            symmetric=symmetric, noise=noise, seed=seed,
+            symmetric_measurements=symmetric_measurements, max_memory=max_memory)
 
     @classmethod
     def completion(cls, n: int, *, r: int, m: int | None = None, p: float | None = None,
@@ -325,43 +257,19 @@ class Problem(V.ProblemBase):
         incoherent with high probability). M* is kept as factors when n1·n2 is
         large. Other arguments as :meth:`gaussian`.
         """
-        from .operators.completion import EntryOperator
-
-        n1, n2, r, sigma, noise, seed = _common(n, n2, r, kappa, singular_values, spacing,
-                                                symmetric, noise, seed, max_memory)
-        symmetric = bool(symmetric)  # validated by _common: a bool or a NumPy bool
-        if (m is None) == (p is None):
-            raise ValueError("completion needs exactly one of m (observed entries) and p "
-                             "(observation probability)")
-        if m is not None:
-            m = V.int_in_range("m", m, 1, n1 * n2)
-        else:
-            p = V.positive_float("p", p)
-            if p > 1:
-                raise ValueError(f"p must be in (0, 1], got {p}")
-        expected = m if m is not None else int(p * n1 * n2)
-        _check_memory("the observed entries (indices and values)", expected * 20, max_memory)
-        rng = np.random.default_rng(seed)
-        truth = _draw_truth(rng, n1, n2, r, sigma, symmetric)
-        op = (EntryOperator.draw(rng, m, n1, n2) if m is not None
-              else EntryOperator.bernoulli(rng, p, n1, n2))
-        return cls._observe(op, rng, truth, noise, symmetric,
-                            dict(kind="completion", ensemble="completion", n1=n1, n2=n2, r=r,
-                                 m=op.m, p=op.m / (n1 * n2), seed=seed))
+        return ensembles.get("completion").build(
+            n, n2, r=r, m=m, p=p, singular_values=singular_values, kappa=kappa, spacing=spacing,
+            symmetric=symmetric, noise=noise, seed=seed, max_memory=max_memory)
 
     @classmethod
-    def _observe(cls, op, rng, truth, noise, symmetric, meta) -> "Problem":
-        """y = 𝒜(M*) (+ noise), from its factors.
-
-        The flat (dense Gaussian) operators measure the dense M* when it is formed
-        (their y as before the factored interface); rank-one and completion always
-        use the factors: O(m(n1 + n2)r) resp. O(mr), not an m × n2 product.
+    def observe(cls, op, rng, truth, noise, symmetric, meta) -> "Problem":
+        """The generated problem of operator ``op`` and ``truth`` (:func:`draw_truth`):
+        y = 𝒜(M*) (:meth:`~matsense.operators.MatrixOperator.measure_truth`), plus
+        ``noise``·ε drawn from ``rng``; ``meta`` completed with σ, κ, symmetric and noise.
+        What an ensemble's builder ends with.
         """
         U, sigma, Vb, M_dense = truth
-        if M_dense is not None and isinstance(op, FlatMatrixOperator):
-            y = op.apply(M_dense[None])[0]
-        else:
-            y = op.apply_factored((U * sigma)[None], Vb[None])[0]
+        y = op.measure_truth(U, sigma, Vb, M_dense)
         if noise > 0:
             with np.errstate(over="ignore"):
                 y = y + noise * rng.standard_normal(op.m)
@@ -459,8 +367,9 @@ class Problem(V.ProblemBase):
         return cls._from_data(op, y, M_star, symmetric, "entries")
 
     @classmethod
-    def _from_data(cls, op, y, M_star, symmetric, kind) -> "Problem":
-        """A problem from a user's operator and observations, with an optional dense M*."""
+    def _from_data(cls, op, y, M_star, symmetric, source) -> "Problem":
+        """A problem from a user's operator and observations, with an optional dense M*
+        (``meta['source']`` says what the data were: 'arrays', 'rank-one arrays', 'entries')."""
         n1, n2 = op.shape
         U = Vb = None
         rank = None
@@ -479,7 +388,7 @@ class Problem(V.ProblemBase):
         symmetric = bool(symmetric)
         if symmetric and n1 != n2:
             raise ValueError(f"a symmetric problem needs square measurements, got n1={n1}, n2={n2}")
-        meta = dict(kind=kind, n1=n1, n2=n2, m=op.m, r=rank, symmetric=symmetric)
+        meta = dict(source=source, n1=n1, n2=n2, m=op.m, r=rank, symmetric=symmetric)
         return cls(op, y, M_star, symmetric, rank, meta, U, Vb)
 
     # ----------------------------------------------------------------- accessors
@@ -571,7 +480,7 @@ class Problem(V.ProblemBase):
         if not self.symmetric:
             raise ValueError("with_symmetric_operator() needs a symmetric problem "
                              "(symmetric=True); this one is asymmetric")
-        if isinstance(self.operator, SymmetricOperator):
+        packed = self.operator.symmetric_packed()
+        if packed is self.operator:
             return self
-        return self.replace(operator=SymmetricOperator.from_dense(self.operator),
-                            meta=dict(self.meta, operator="symmetric"))
+        return self.replace(operator=packed, meta=dict(self.meta, operator="symmetric"))

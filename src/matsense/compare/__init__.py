@@ -79,8 +79,9 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
         spawned: a script calling this with ``workers`` ≠ 1 needs an
         ``if __name__ == "__main__":`` guard (the CLI has one).
     ensemble : str, optional
-        The measurement ensemble (:data:`matsense.problems.ENSEMBLES`); default:
-        the settings' (gaussian). The reference figures apply to gaussian only.
+        The measurement ensemble (:func:`matsense.ensembles.names`); default:
+        the settings' (the default ensemble, gaussian), to which alone the reference
+        figures apply.
 
     Returns
     -------

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .. import ensembles
+
 
 def register(subparsers):
     """Add ``compare [--out DIR] [--quick] [--seeds N] [--no-progress] [--data FILE]`` to an
@@ -22,8 +24,8 @@ def register(subparsers):
                    help="processes that run the (seed, κ) cells (default: the usable cores; 1: "
                         "none); the results do not depend on it")
     p.add_argument("--ensemble", metavar="NAME", default=None,
-                   help="measurement ensemble: gaussian (default), symmetric-gaussian, rank-one "
-                        "or completion (docs/ensembles.md); m = 5nr measurements (entries)")
+                   help=f"measurement ensemble: {ensembles.listing()} (docs/ensembles.md); "
+                        "m = 5nr measurements (entries)")
     g = p.add_argument_group("your own data (instead of the grid of generated problems)")
     g.add_argument("--data", metavar="FILE", type=Path,
                    help="run every method on this data set, as `matsense run --data` reads it "

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable
 
 from .. import _validate as V
+from .. import ensembles
 from .. import init as _init
 from ..methods import GD, PrecGD, RebalancedGD, SVP, AlternatingPrecGD, ScaledGD, ScaledGDLambda
 
@@ -72,7 +73,7 @@ class CompareSettings:
     m = ``m_factor``·n·r measurements; k = multiplier·r for each of
     ``k_multipliers``; ``max_iters`` per run, except the methods named in
     ``max_iters_override`` (key → budget). ``ensemble``: the measurement model
-    (:data:`matsense.problems.ENSEMBLES`; completion observes m of the n² entries).
+    (:func:`matsense.ensembles.names`; completion observes m of the n² entries).
     """
 
     n: int = 100
@@ -88,13 +89,10 @@ class CompareSettings:
     record_every: int = 1
     methods: tuple = ENTRY_KEYS
     name: str = "full"
-    ensemble: str = "gaussian"
+    ensemble: str = ensembles.DEFAULT
 
     def __post_init__(self):
-        from ..problems import ENSEMBLES
-
-        if self.ensemble not in ENSEMBLES:
-            raise ValueError(f"unknown ensemble {self.ensemble!r}; known: {', '.join(ENSEMBLES)}")
+        ensembles.get(self.ensemble)  # ValueError listing the known ones
         V.int_in_range("n", self.n, 2)
         V.int_in_range("r", self.r, 1, self.n)
         V.int_in_range("m_factor", self.m_factor, 1)

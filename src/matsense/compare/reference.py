@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from .. import ensembles
 from .entries import CompareSettings
 
-#: The setting the reference runs used: (n, r, m_factor, spacing, tol).
+#: The setting the reference runs used: (n, r, m_factor, spacing, tol), on the default
+#: ensemble (:data:`matsense.ensembles.DEFAULT`, dense Gaussian).
 REFERENCE_SETTING = (100, 5, 5, "linear", 1e-10)
 
 
@@ -16,7 +18,7 @@ def reference_figure(settings: CompareSettings, key: str, kappa: float, k: int):
     'rel_error' and 'at_iteration'.
     """
     if ((settings.n, settings.r, settings.m_factor, settings.spacing, settings.tol) != REFERENCE_SETTING
-            or settings.ensemble != "gaussian"):
+            or settings.ensemble != ensembles.DEFAULT):
         return None
     r = settings.r
     if key == "scaledgd" and k == r:

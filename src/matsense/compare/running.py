@@ -42,12 +42,10 @@ def make_problem(settings: CompareSettings, kappa: float, symmetric: bool, seed:
     the same y and, for X Xᵀ, the same trajectory (to rounding) from half the
     bytes per iteration.
     """
-    from ..operators import DenseOperator
-
     problem = Problem.generate(settings.ensemble, settings.n, r=settings.r, m=settings.m,
                                kappa=kappa, spacing=settings.spacing, symmetric=symmetric,
                                seed=seed)
-    if symmetric and type(problem.operator) is DenseOperator:
+    if symmetric and problem.operator.packs_symmetric():
         problem = problem.with_symmetric_operator()
     return problem
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import report
+from .. import ensembles, report
 from .outputs import TABLE_HEADER, table_row
 
 TITLE = "Peer comparison"
@@ -18,7 +18,8 @@ def compare_section(records, figure_paths=()) -> report.Section:
     to the report); when a PNG and an SVG share a stem only the SVG is shown.
     """
     tol = records[0]["tol"] if records else 1e-10
-    ensemble = records[0].get("ensemble", "gaussian") if records else "gaussian"
+    # records of before the key existed are of the default ensemble
+    ensemble = records[0].get("ensemble", ensembles.DEFAULT) if records else ensembles.DEFAULT
     intro = (f"Iterations and wall time to relative error {tol:g} (medians over seeds, "
              f"{ensemble} measurements), for the "
              "paper's GD and rebalanced GD next to ScaledGD, ScaledGD(λ), PrecGD, alternating "

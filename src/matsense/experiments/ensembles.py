@@ -15,13 +15,13 @@ import json
 import time
 from pathlib import Path
 
+from .. import ensembles as _ensembles
 from .. import report
 from .._files import atomic_write_text
-from ..problems import ENSEMBLES
 from .claims import TITLES
 from .reproduction import reproduce
 from .results import jsonable
-from .settings import LARGE, ClaimSettings
+from .settings import ClaimSettings
 
 TITLE = "Claims across ensembles"
 ANCHOR = "ensembles"
@@ -46,7 +46,7 @@ def key_number(result) -> str:
     return text
 
 
-def reproduce_ensembles(out_dir, ensembles=ENSEMBLES, *, quick: bool = False,
+def reproduce_ensembles(out_dir, ensembles=_ensembles.NAMES, *, quick: bool = False,
                         setting: str = "default", overrides=(), seeds=None, claims=None,
                         progress: bool = False, workers: int | None = None, echo=None) -> dict:
     """Reproduce the claims on each of ``ensembles``; write ensembles.json and the report section.
@@ -56,8 +56,8 @@ def reproduce_ensembles(out_dir, ensembles=ENSEMBLES, *, quick: bool = False,
     ``echo`` (e.g. ``print``) receives one line per finished ensemble.
     """
     out = Path(out_dir)
-    if setting == "large":  # only the ensembles that have a large size (settings.LARGE)
-        ensembles = [e for e in ensembles if e in LARGE]
+    if setting == "large":  # only the ensembles whose record has a large size
+        ensembles = [e for e in ensembles if e in _ensembles.with_large()]
     # every ensemble's settings first: a bad override fails before anything runs
     plan = [(ensemble, ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
              .with_overrides(list(overrides or ())).resolve()) for ensemble in ensembles]

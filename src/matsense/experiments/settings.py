@@ -31,8 +31,11 @@ parameter's quick value.
 Symmetric (PSD) problems of the claims C1, C2, C5, C6 are n1 × n1.
 
 *Ensembles.* ``ensemble`` (``matsense reproduce --ensemble NAME``) names the
-measurement model of every problem (:data:`matsense.problems.ENSEMBLES`);
-the family, the rules and the criteria stay the same. Sizes are chosen so
+measurement model of every problem (:mod:`matsense.ensembles`); the family,
+the rules and the criteria stay the same, and what differs per ensemble is
+read from its record's claim defaults
+(:class:`matsense.ensemble.ClaimDefaults`: the presets' size factor, the
+values of its keys, extra builder arguments, the ``large`` sizes). Sizes are chosen so
 that recovery is possible (docs/ensembles.md): the Gaussian ensembles and
 rank-one use m = 900 = 7.5 (n1 + n2) r at the default setting (rank-one
 needs m ≳ a few (n1 + n2) r); completion observes a fraction ``p`` of the
@@ -65,6 +68,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import ensembles
+# Re-exported (completion's claim defaults, defined with its record).
+from ..operators.completion_ensemble import COMPLETION_P, COMPLETION_SIZE
 from . import declare
 
 _ROLES = {"symmetric": 1, "asymmetric": 2}
@@ -86,12 +92,10 @@ PRESETS: dict[str, dict] = {
 }
 
 #: ``--setting large``: the claims of the asymmetric problem at the sizes where researchers run
-#: over-parameterized models (issue #19), per ensemble — completion with 100 observed entries per
-#: row at n = 10⁴, rank-one at n = 2000 with m = 10⁵; r = 5, k = 10, σ from 1 to 0.5, η = 0.5.
-LARGE = {
-    "completion": dict(n1=10_000, p=0.01, m=1_000_000),
-    "rank-one": dict(n1=2000, m=100_000),
-}
+#: over-parameterized models (issue #19), per ensemble (its record's ``claims.large``) —
+#: completion with 100 observed entries per row at n = 10⁴, rank-one at n = 2000 with m = 10⁵;
+#: r = 5, k = 10, σ from 1 to 0.5, η = 0.5.
+LARGE = {name: dict(ensembles.get(name).claims.large) for name in ensembles.with_large()}
 #: What ``large`` sets on every ensemble of :data:`LARGE`: two seeds, the first two α of the
 #: grid, C4's quick window and C8's quick horizon, no κ sweep of C7 (each κ is a new problem).
 LARGE_SHARED = dict(r=5, k=10, singular_values=tuple(np.geomspace(1.0, 0.5, 5).round(6).tolist()),
@@ -100,13 +104,6 @@ LARGE_SHARED = dict(r=5, k=10, singular_values=tuple(np.geomspace(1.0, 0.5, 5).r
 #: The claims ``large`` runs unless some are named: those on the asymmetric problem (the PSD
 #: claims' 1/t tails need budgets far beyond 10 minutes at these sizes).
 LARGE_CLAIMS = ("C3", "C4", "C7", "C8")
-
-#: The observed fraction of the entries for ``ensemble = "completion"`` when ``p`` is not set.
-COMPLETION_P = 2 / 3
-#: Completion's presets are this many times larger in n1 and n2 (60 × 60 for the default
-#: setting): at 30 × 30 the over-parameterized (k = 4) runs do not recover M* within the
-#: budgets even at p = 0.9 (docs/ensembles.md).
-COMPLETION_SIZE = 2
 
 #: What quick mode changes in the family (fewer seeds and α); each claim parameter has its own
 #: quick value (shorter horizons), the problem and the criteria stay.
@@ -137,8 +134,8 @@ class ClaimSettings:
 
     setting: str = "default"
     mode: str = "full"
-    ensemble: str = "gaussian"
-    p: float | None = None            # completion: observed fraction (None: COMPLETION_P)
+    ensemble: str = ensembles.DEFAULT
+    p: float | None = None            # completion: observed fraction (None: the record's, 2/3)
     # the problem family
     n1: int = 30
     n2: int | None = None
@@ -209,44 +206,39 @@ class ClaimSettings:
             check = declare.PARAMS[name].check if name in declare.PARAMS else None
             if value is not None and check is not None:
                 check(name, value, self)
-        from ..problems import ENSEMBLES
-
-        if self.ensemble not in ENSEMBLES:
-            raise ValueError(f"unknown ensemble {self.ensemble!r}; known: {', '.join(ENSEMBLES)}")
-        if self.p is not None:
-            if self.ensemble != "completion":
-                raise ValueError(f"p (observed fraction) applies to the completion ensemble only, "
-                                 f"not {self.ensemble!r}")
-            if not 0 < self.p <= 1:
-                raise ValueError(f"p must be in (0, 1], got {self.p}")
-        if self.ensemble == "symmetric-gaussian" and n1 != n2:
-            raise ValueError(f"the symmetric-gaussian ensemble needs n1 == n2, got n1={n1}, "
-                             f"n2={n2}")
+        record = ensembles.get(self.ensemble)
+        try:
+            ensembles.check_keys(record, self._ensemble_values())
+        except ValueError as exc:
+            raise ValueError(exc.args[1]) from None
+        record.check_shape(n1, n2)
         if self.mode not in ("full", "quick"):
             raise ValueError(f"mode must be 'full' or 'quick', got {self.mode!r}")
 
     # ------------------------------------------------------------- presets
     @classmethod
-    def preset(cls, name: str = "default", *, quick: bool = False, ensemble: str = "gaussian",
+    def preset(cls, name: str = "default", *, quick: bool = False,
+               ensemble: str = ensembles.DEFAULT,
                **overrides) -> "ClaimSettings":
         """The named setting of :data:`PRESETS` (quick or full mode) on ``ensemble``, with
         ``overrides``."""
         if name not in PRESETS:
             raise ValueError(f"unknown setting {name!r}; known settings: {', '.join(PRESETS)}")
         values = dict(PRESETS[name], setting=name, ensemble=ensemble)
+        record = ensembles.get(ensemble)
         if name == "large":
-            if ensemble not in LARGE:
+            if record.claims.large is None:
                 raise ValueError(f"setting 'large' is defined for the ensembles "
-                                 f"{', '.join(LARGE)}, not {ensemble!r} (a dense Gaussian "
-                                 f"operator at that size does not fit in memory)")
-            values.update(LARGE_SHARED, **LARGE[ensemble])
-            if ensemble == "completion":
-                values.pop("m")  # completion reads p
-        elif ensemble == "completion":
+                                 f"{', '.join(ensembles.with_large())}, not {ensemble!r} (a dense "
+                                 f"Gaussian operator at that size does not fit in memory)")
+            values.update(LARGE_SHARED, **record.claims.large)
+            if "m" not in record.sizes(values.get("m", cls.m), values):
+                values.pop("m")  # a key of the ensemble replaces m (completion reads p)
+        elif record.claims.size != 1:
             for key in ("n1", "n2"):
                 size = values.get(key, getattr(cls, key))
                 if size is not None:
-                    values[key] = COMPLETION_SIZE * size
+                    values[key] = record.claims.size * size
         if quick:
             values.update(QUICK, mode="quick")
         values.update(overrides)
@@ -306,8 +298,10 @@ class ClaimSettings:
         if s.alphas is None:
             a = predict.alpha_max(s)
             s = s.replace(alphas=tuple(float(f"{a / d:.3g}") for d in (1, 2, 4)))
-        if s.ensemble == "completion" and s.p is None:
-            s = s.replace(p=COMPLETION_P)
+        unset = {key: value for key, value in ensembles.get(s.ensemble).claims.params.items()
+                 if getattr(s, key) is None}
+        if unset:  # the ensemble's keys at its defaults (completion: p = 2/3)
+            s = s.replace(**unset)
         return s.replace(params={**s.params, **declare.resolved(s)})
 
     def as_dict(self) -> dict:
@@ -334,21 +328,28 @@ class ClaimSettings:
     def problem_kwargs(self) -> dict:
         return dict(r=self.r, m=self.m, singular_values=list(self.singular_values))
 
+    def _ensemble_values(self, defaults: bool = False) -> dict:
+        """The ensemble keys' values (``defaults``: unset ones at the record's claim defaults)."""
+        record = ensembles.get(self.ensemble)
+        values = {key: getattr(self, key) for key in _ENSEMBLE_KEYS}
+        if defaults:
+            values.update({k: v for k, v in record.claims.params.items() if values.get(k) is None})
+        return values
+
     def measurements(self, n1: int, n2: int) -> int:
-        """m of an n1 × n2 problem: ``m``, or round(p·n1·n2) observed entries for completion."""
-        if self.ensemble != "completion":
-            return self.m
-        p = COMPLETION_P if self.p is None else self.p
-        return max(1, min(n1 * n2, round(p * n1 * n2)))
+        """m of an n1 × n2 problem: ``m``, or what the ensemble's keys give (round(p·n1·n2)
+        observed entries for completion)."""
+        return ensembles.get(self.ensemble).measurements(n1, n2, self.m,
+                                                         self._ensemble_values(defaults=True))
 
     def make_problem(self, symmetric: bool, seed: int):
         """The seeded problem of this setting: PSD n1 × n1 or general n1 × n2, on the ensemble."""
         from ..problems import Problem
 
         n1, n2 = (self.n, self.n) if symmetric else self.shape
-        # rank-one: independent a_i, b_i on the PSD problems too (isotropic, like the general
-        # Gaussian A_i of the paper's PSD problems); covariance sensing b_i = a_i is not.
-        extra = dict(symmetric_measurements=False) if self.ensemble == "rank-one" else {}
+        # the record's extra arguments, e.g. rank-one: independent a_i, b_i on the PSD problems
+        # too (isotropic, like the general Gaussian A_i of the paper's PSD problems)
+        extra = ensembles.get(self.ensemble).claims.generate
         return Problem.generate(self.ensemble, n1, n2, r=self.r, m=self.measurements(n1, n2),
                                 singular_values=list(self.singular_values), symmetric=symmetric,
                                 seed=seed, **extra)
@@ -359,8 +360,9 @@ class ClaimSettings:
         n1, n2 = self.shape
         sv = ", ".join(f"{v:g}" for v in self.singular_values)
         m = f"m = {self.measurements(n1, n2)}"
-        if self.ensemble == "completion":
-            m += f" (p = {COMPLETION_P if self.p is None else self.p:.3g})"
+        for key, value in self._ensemble_values(defaults=True).items():
+            if value is not None:  # the ensemble's own keys (completion: p)
+                m += f" ({key} = {value:.3g})"
         return (f"{self.setting}: {n1}×{n2}, r = {self.r}, {m}, σ = ({sv}), "
                 f"k = {self.k}, η = {self.eta:g}, {self.ensemble} measurements")
 
@@ -368,6 +370,8 @@ class ClaimSettings:
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ClaimSettings)}
 _FAMILY = tuple(name for name in _FIELD_TYPES if name != "params")
 declare.RESERVED.update(_FIELD_TYPES, (n for n in dir(ClaimSettings) if not n.startswith("_")))
+#: The ensemble keys (of any ensemble) that are fields here: completion's p.
+_ENSEMBLE_KEYS = tuple(key for key in ensembles.keys() if key in _FIELD_TYPES)
 
 
 def _split(item: str) -> tuple[str, str]:

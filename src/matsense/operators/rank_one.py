@@ -12,6 +12,9 @@ GEMMs of size m × n × k:
     r = (a F ⊙ b G) 1/√m − y,     S G = aᵀ (r ⊙ b G)/√m,     Sᵀ F = bᵀ (r ⊙ a F)/√m,
 
 O(m (n1 + n2) k) flops, and the only temporaries are the two m × k products.
+
+:data:`RANK_ONE` is the ensemble's record (:mod:`matsense.ensembles`), drawn by
+:func:`generate`.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import math
 import numpy as np
 
 from .. import backend
+from ..ensemble import ClaimDefaults, Ensemble
 from .base import MatrixOperator
 
 
@@ -152,3 +156,48 @@ class RankOneOperator(MatrixOperator):
         new.a = backend.convert(self.a, tgt)
         new.b = backend.convert(self.b, tgt)
         return new
+
+
+def generate(n1: int, n2: int | None = None, *, r: int, m: int, singular_values=None,
+             kappa: float = 1.0, spacing: str = "geometric", symmetric: bool = False,
+             noise: float = 0.0, seed: int = 0, symmetric_measurements: bool | None = None,
+             max_memory=None):
+    """The seeded rank-one problem (:meth:`matsense.Problem.rank_one` documents it)."""
+    from .. import _validate as V
+    from ..problems import Problem, check_memory, common_arguments, draw_truth
+
+    n1, n2, r, sigma, noise, seed = common_arguments(n1, n2, r, kappa, singular_values,
+                                                     spacing, symmetric, noise, seed, max_memory)
+    symmetric = bool(symmetric)  # validated: a bool or a NumPy bool
+    m = V.int_in_range("m", m, 1)
+    shared = symmetric if symmetric_measurements is None else V.strict_bool(
+        "symmetric_measurements", symmetric_measurements)
+    check_memory("the measurement vectors a_i, b_i", vector_bytes(n1, n2, m, symmetric=shared),
+                 max_memory)
+    rng = np.random.default_rng(seed)
+    truth = draw_truth(rng, n1, n2, r, sigma, symmetric)
+    op = RankOneOperator.draw(rng, m, n1, n2, symmetric=shared)
+    return Problem.observe(op, rng, truth, noise, symmetric,
+                           dict(ensemble="rank-one", n1=n1, n2=n2, r=r, m=m, seed=seed))
+
+
+def vector_bytes(n1: int, n2: int, m: int, *, symmetric: bool = False) -> int:
+    """Bytes of the vectors a_i (n1) and b_i (n2) of m measurements (b = a when symmetric)."""
+    return 8 * m * (n1 + (0 if symmetric else n2))
+
+
+def _from_rank_one(*args, **kwargs):
+    from ..problems import Problem
+
+    return Problem.from_rank_one(*args, **kwargs)
+
+
+#: Rank-one measurements A_i = a_i b_iᵀ; the claims draw independent a_i, b_i on the PSD
+#: problems too (covariance sensing b_i = a_i is not isotropic: docs/ensembles.md), and
+#: ``--setting large`` is n = 2000 with m = 10⁵.
+RANK_ONE = Ensemble(
+    "rank-one", generate, from_data=_from_rank_one, data_bytes=vector_bytes,
+    work_bytes=lambda m, k: 2 * 8 * m * k,
+    help="rank-one measurements a_i b_iᵀ (m·(n1 + n2) numbers)",
+    claims=ClaimDefaults(generate={"symmetric_measurements": False},
+                         large={"n1": 2000, "m": 100_000}))

@@ -20,6 +20,10 @@ is symmetric. Both are valid Gaussian-type sensing operators (for PSD M* they
 have the same y and the same minimizers F Gᵀ = M*), but F Gᵀ trajectories
 differ from the dense operator's. Select it explicitly with
 :meth:`matsense.Problem.with_symmetric_operator`.
+
+:data:`SYMMETRIC_GAUSSIAN` is the ensemble of symmetric Gaussian measurement
+matrices A_i = (Z_i + Z_iᵀ)/2 stored this way (:mod:`matsense.ensembles`; also
+spelled ``"symmetric"``, as in ``Problem.gaussian(..., ensemble="symmetric")``).
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ import math
 import numpy as np
 
 from .. import backend
+from ..ensemble import Ensemble
 from .base import FlatMatrixOperator
-from .dense import DenseOperator
+from .dense import DenseOperator, generate
 
 # Rows converted per chunk when packing a dense operator (bounds the temporary).
 _PACK_CHUNK_BYTES = 64 * 2**20
@@ -100,6 +105,12 @@ class SymmetricOperator(FlatMatrixOperator):
             packed[lo:lo + rows, ...] = self._pack_flat(A[lo:lo + rows, ...])
         FlatMatrixOperator.__init__(self, packed, n, n)
 
+    def packs_symmetric(self) -> bool:
+        return True
+
+    def symmetric_packed(self) -> "SymmetricOperator":
+        return self
+
     def _pack_flat(self, Pf):
         xp = backend.namespace(Pf)
         return (xp.take(Pf, self.upper, axis=1) + xp.take(Pf, self.lower, axis=1)) * self.pack_weight
@@ -127,3 +138,25 @@ class SymmetricOperator(FlatMatrixOperator):
         for name in ("pack_weight", "unpack_weight"):
             out[name] = backend.convert(getattr(self, name), tgt)
         return out
+
+
+def generate_packed(n1: int, n2: int | None = None, **kwargs):
+    """The seeded symmetric-gaussian problem: :func:`.dense.generate` with the measurement
+    matrices' symmetric parts stored packed (``Problem.gaussian(..., ensemble="symmetric")``)."""
+    return generate(n1, n2, packed=True, name="symmetric-gaussian", **kwargs)
+
+
+def packed_bytes(n1: int, n2: int, m: int, *, symmetric: bool = False) -> int:
+    """Bytes while a packed symmetric problem is drawn (float64): the m dense n × n
+    matrices, their packed copy (m·n(n+1)/2 numbers) and the packing's temporaries (two packed
+    chunks of ``_PACK_CHUNK_BYTES`` of dense rows; measured: tests/test_ensemble_registry.py)."""
+    d = n1 * (n1 + 1) // 2
+    rows = min(m, max(1, _PACK_CHUNK_BYTES // (n1 * n2 * 8)))
+    return 8 * (m * n1 * n2 + m * d + 2 * rows * d)
+
+
+#: Symmetric Gaussian measurement matrices (GOE-like), packed: n1 = n2 (docs/ensembles.md).
+SYMMETRIC_GAUSSIAN = Ensemble(
+    "symmetric-gaussian", generate_packed,
+    data_bytes=packed_bytes, aliases=("symmetric",), square=True,
+    help="symmetric Gaussian measurement matrices (A_i + A_iᵀ)/2, stored packed; n1 = n2")

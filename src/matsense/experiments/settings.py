@@ -229,8 +229,8 @@ class ClaimSettings:
         if name == "large":
             if record.claims.large is None:
                 raise ValueError(f"setting 'large' is defined for the ensembles "
-                                 f"{', '.join(ensembles.with_large())}, not {ensemble!r} (a dense "
-                                 f"Gaussian operator at that size does not fit in memory)")
+                                 f"{', '.join(ensembles.with_large())}, not {ensemble!r} (its "
+                                 f"measurement data at that size do not fit in memory)")
             values.update(LARGE_SHARED, **record.claims.large)
             if "m" not in record.sizes(values.get("m", cls.m), values):
                 values.pop("m")  # a key of the ensemble replaces m (completion reads p)

@@ -115,8 +115,9 @@ class Ensemble:
 
     def sizes(self, m: int, values: Mapping) -> dict:
         """The builder's size arguments: the given keys, and ``m`` unless one replaces it."""
-        given = {k: v for k, v in values.items() if v is not None and self.param(k) is not None}
-        if any(self.param(k).replaces_m for k in given):
+        params = {p.name: p for p in self.params}
+        given = {k: v for k, v in values.items() if v is not None and k in params}
+        if any(params[k].replaces_m for k in given):
             return given
         return dict(given, m=m)
 

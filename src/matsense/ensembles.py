@@ -120,12 +120,13 @@ def check_keys(record: Ensemble, values: Mapping) -> None:
     for key, value in values.items():
         if value is None:
             continue
-        if record.param(key) is None:
+        own = record.param(key)
+        if own is None:
             param, owners = keys()[key]
             raise ValueError(key, f"{key} ({param.help}) applies to the "
                                   f"{', '.join(owners)} ensemble only, not {record.name!r}")
         try:
-            record.param(key).check(value)
+            own.check(value)
         except ValueError as exc:
             raise ValueError(key, str(exc)) from None
 

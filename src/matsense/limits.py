@@ -46,7 +46,7 @@ class DenseLimits:
         n1, n2 = shape[-2], shape[-1]
         return int(n1) * int(n2) <= getattr(self, use)
 
-    def replace(self, **changes) -> "DenseLimits":
+    def replace(self, **changes) -> DenseLimits:
         return dataclasses.replace(self, **changes)
 
 

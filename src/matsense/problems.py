@@ -10,7 +10,6 @@ same arguments give bitwise-identical problems.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from dataclasses import dataclass, field
 

@@ -69,8 +69,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import ensembles
-# Re-exported (completion's claim defaults, defined with its record).
-from ..operators.completion_ensemble import COMPLETION_P, COMPLETION_SIZE
+from ..operators.completion_ensemble import COMPLETION_P, COMPLETION_SIZE  # re-exported
 from . import declare
 
 _ROLES = {"symmetric": 1, "asymmetric": 2}
@@ -95,7 +94,7 @@ PRESETS: dict[str, dict] = {
 #: over-parameterized models (issue #19), per ensemble (its record's ``claims.large``) —
 #: completion with 100 observed entries per row at n = 10⁴, rank-one at n = 2000 with m = 10⁵;
 #: r = 5, k = 10, σ from 1 to 0.5, η = 0.5.
-LARGE = {name: dict(ensembles.get(name).claims.large) for name in ensembles.with_large()}
+LARGE = {name: dict(ensembles.get(name).claims.large or {}) for name in ensembles.with_large()}
 #: What ``large`` sets on every ensemble of :data:`LARGE`: two seeds, the first two α of the
 #: grid, C4's quick window and C8's quick horizon, no κ sweep of C7 (each κ is a new problem).
 LARGE_SHARED = dict(r=5, k=10, singular_values=tuple(np.geomspace(1.0, 0.5, 5).round(6).tolist()),

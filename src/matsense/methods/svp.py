@@ -17,8 +17,8 @@ matrix, O(n1 n2 min(n1, n2)) — cheap next to the O(m n1 n2) pass when m ≫ n.
 Where the operator does not form n1 × n2 matrices
 (:meth:`~matsense.operators.MatrixOperator.forms_dense`: above the dense limit,
 :data:`matsense.limits.DENSE`; matrix-free ensembles at large sizes, NumPy) the
-top-k SVD of F Gᵀ − η 𝒜*(r) is computed by ARPACK (``scipy.sparse.linalg.svds``) on that matrix as a linear operator,
-x ↦ F(Gᵀx) − η 𝒜*(r)x, without forming it.
+top-k SVD of F Gᵀ − η 𝒜*(r) is computed by ARPACK (``scipy.sparse.linalg.svds``) on that
+matrix as a linear operator, x ↦ F(Gᵀx) − η 𝒜*(r)x, without forming it.
 """
 
 from __future__ import annotations

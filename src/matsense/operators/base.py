@@ -162,7 +162,7 @@ class MatrixOperator(abc.ABC):
         can be stored packed (the dense Gaussian operators)."""
         return False
 
-    def symmetric_packed(self) -> "MatrixOperator":
+    def symmetric_packed(self) -> MatrixOperator:
         """This operator's symmetric part stored packed (half the bytes; see
         :class:`~matsense.operators.SymmetricOperator`); ValueError where there is none."""
         raise ValueError(f"{type(self).__name__} has no packed symmetric form (only dense "

@@ -42,16 +42,17 @@ def generate(n1: int, n2: int | None = None, *, r: int, m: int | None = None,
                          "(observation probability)")
     if m is not None:
         m = V.int_in_range("m", m, 1, n1 * n2)
+        expected = m
     else:
-        p = V.positive_float("p", p)
-        if p > 1:
-            raise ValueError(f"p must be in (0, 1], got {p}")
-    expected = m if m is not None else int(p * n1 * n2)
+        prob = V.positive_float("p", p)
+        if prob > 1:
+            raise ValueError(f"p must be in (0, 1], got {prob}")
+        expected = int(prob * n1 * n2)
     check_memory("the observed entries (indices and values)", expected * 20, max_memory)
     rng = np.random.default_rng(seed)
     truth = draw_truth(rng, n1, n2, r, sigma, symmetric)
     op = (EntryOperator.draw(rng, m, n1, n2) if m is not None
-          else EntryOperator.bernoulli(rng, p, n1, n2))
+          else EntryOperator.bernoulli(rng, prob, n1, n2))
     return Problem.observe(op, rng, truth, noise, symmetric,
                            dict(ensemble="completion", n1=n1, n2=n2, r=r, m=op.m,
                                 p=op.m / (n1 * n2), seed=seed))

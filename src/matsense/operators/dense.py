@@ -68,7 +68,7 @@ class DenseOperator(FlatMatrixOperator):
     def packs_symmetric(self) -> bool:
         return True
 
-    def symmetric_packed(self) -> "FlatMatrixOperator":
+    def symmetric_packed(self) -> FlatMatrixOperator:
         """The packed symmetric part (:meth:`SymmetricOperator.from_dense`); n1 = n2 only."""
         from .symmetric import SymmetricOperator
 
@@ -97,9 +97,8 @@ def generate(n1: int, n2: int | None = None, *, r: int, m: int, kappa: float = 1
     rng = np.random.default_rng(seed)
     truth = draw_truth(rng, n1, n2, r, sigma, symmetric)
     # Scaled in place: no second copy of the m·n1·n2 measurement data.
-    op = DenseOperator.from_raw_inplace(rng.standard_normal((m, n1, n2)))
-    if packed:
-        op = op.symmetric_packed()
+    dense = DenseOperator.from_raw_inplace(rng.standard_normal((m, n1, n2)))
+    op = dense.symmetric_packed() if packed else dense
     return Problem.observe(op, rng, truth, noise, symmetric,
                            dict(ensemble=name, n1=n1, n2=n2, r=r, m=m, seed=seed))
 

@@ -108,7 +108,7 @@ class SymmetricOperator(FlatMatrixOperator):
     def packs_symmetric(self) -> bool:
         return True
 
-    def symmetric_packed(self) -> "SymmetricOperator":
+    def symmetric_packed(self) -> SymmetricOperator:
         return self
 
     def _pack_flat(self, Pf):

@@ -165,7 +165,7 @@ def case_rank_one(s: dict, quick: bool) -> dict:
 
 
 def _record_once(p, fac, truth, Delta0):
-    """What the recorder computes for one record (run._Recorder.measure), from factors: the
+    """What the recorder computes for one record (driver.record.Recorder.row), from factors: the
     error (the QR formula at these sizes), then one compiled call for the rest — or the
     NumPy calls where that does not apply."""
     from matsense import diagnostics

@@ -438,6 +438,25 @@ class Problem(V.ProblemBase):
         """
         return self.operator.residual_and_grads(F, G, self.y)
 
+    def evaluate(self, request):
+        """The evaluation a method's step asks for (an
+        :class:`~matsense.operators.stacking.Evaluation` at F, G): (r, S G, Sᵀ F) from
+        :meth:`residual_and_grads`, or with ``request.adjoint`` (r, S, P) at P = F Gᵀ from
+        :meth:`residual_and_adjoint` (small sizes)."""
+        if request.adjoint:
+            P = request.F @ request.G.mT
+            return (*self.residual_and_adjoint(P), P)
+        return self.residual_and_grads(request.F, request.G)
+
+    def adjoint_matmul(self, r, V):
+        """𝒜*(r) V for residuals r (B, m) and V (B, n2, j) → (B, n1, j), without forming
+        the n1 × n2 matrix 𝒜*(r)."""
+        return self.operator.adjoint_matmul(r, V)
+
+    def adjoint_rmatmul(self, r, U):
+        """𝒜*(r)ᵀ U for residuals r (B, m) and U (B, n1, j) → (B, n2, j)."""
+        return self.operator.adjoint_rmatmul(r, U)
+
     def replace(self, **changes) -> "Problem":
         return dataclasses.replace(self, **changes)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import AsymState, Method, below, param, residual_norm
+from .base import AsymState, Method, below, gradient_request, param, residual_norm
 from .scaledgd import DEFAULT_RCOND, precondition, rcond_check
 
 
@@ -54,9 +54,12 @@ class AlternatingPrecGD(Method):
     step_size: float = param(1.0, below(2.0), "step size η, in (0, 2)")
     rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
-    def step(self, problem, state):
+    def request(self, problem, state):
+        return gradient_request(state)
+
+    def advance(self, problem, state, answer):
         F, G = state.F, state.G
-        r, SG, _ = problem.residual_and_grads(F, G)
+        r, SG, _ = answer
         F = apgd_f_step(F, G, SG, self.step_size, self.rcond)
         _, _, StF = problem.residual_and_grads(F, G)
         G = apgd_g_step(F, G, StF, self.step_size, self.rcond)

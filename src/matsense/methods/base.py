@@ -9,7 +9,13 @@ A method is a frozen dataclass of hyper-parameters with two pure functions
   residual anyway), so the driver records the loss without another pass.
 
 and two read-outs, ``factors(state)`` and ``extras(state)`` (per-trajectory
-events such as the rebalancing switch). Stopping, recording, timing and
+events such as the rebalancing switch). A method can split its step in two
+(matsense's own do): ``request(problem, state)`` names the first operator
+evaluation (an :class:`~matsense.operators.stacking.Evaluation`) and
+``advance(problem, state, answer)`` finishes the step from its answer;
+:meth:`Method.step` is then ``advance(problem, state, problem.evaluate(request))``,
+and :func:`matsense.run_together` answers the requests of several runs with one
+stacked operator call. Stopping, recording, timing and
 divergence checks live in :func:`matsense.run` only. States are NamedTuples
 whose array fields all have the batch axis first, so the driver can freeze
 finished trajectories with a batched ``where``.
@@ -33,6 +39,7 @@ from typing import Callable, ClassVar, NamedTuple, Protocol
 
 from .. import _validate as V
 from .. import backend, compat
+from ..operators.stacking import Evaluation
 
 
 class AsymState(NamedTuple):
@@ -160,7 +167,21 @@ class Method:
         self.check_factors(factors)
         return factor_state(factors)
 
-    def step(self, problem, state):  # pragma: no cover - abstract
+    def step(self, problem, state):
+        """One iteration: the evaluation :meth:`request` names, then :meth:`advance`."""
+        request = self.request(problem, state)
+        if request is None:
+            raise NotImplementedError(f"{type(self).__name__} implements neither step() nor "
+                                      f"request() and advance()")
+        return self.advance(problem, state, problem.evaluate(request))
+
+    def request(self, problem, state) -> Evaluation | None:
+        """The first operator evaluation of :meth:`step` (None: the method implements
+        ``step`` itself)."""
+        return None
+
+    def advance(self, problem, state, answer):  # pragma: no cover - abstract
+        """The rest of the step, from ``answer`` = ``problem.evaluate(request)``."""
         raise NotImplementedError
 
     def factors(self, state) -> tuple:
@@ -207,17 +228,39 @@ def sym(S):
     return (S + S.mT) / 2
 
 
-def gradients(problem, state):
-    """(r, ∇_F-part, ∇_G-part) of a factor state from one factored operator call.
+def request_of(method, problem, state) -> Evaluation | None:
+    """The evaluation ``method``'s step asks for first, when its step is :meth:`Method.step`
+    (:meth:`Method.request`, then :meth:`Method.advance`); else None: its step makes its
+    own calls (a method of your own, or a subclass that overrides ``step``)."""
+    if getattr(type(method), "step", None) is not Method.step:
+        return None
+    return method.request(problem, state)
+
+
+def gradient_request(state) -> Evaluation:
+    """The evaluation a gradient step needs: r, S G, Sᵀ F at (F, G), or at (X, X) for X Xᵀ."""
+    if isinstance(state, SymState):
+        return Evaluation(state.X, state.X)
+    return Evaluation(state.F, state.G)
+
+
+def gradients_from(state, answer):
+    """(r, ∇_F-part, ∇_G-part) from the answer to :func:`gradient_request`.
 
     For F Gᵀ: (r, S G, Sᵀ F); for X Xᵀ: (r, sym(S) X, None) with
     sym(S) X = (S X + Sᵀ X)/2 — the gradients of ½‖r‖² and ¼‖r‖²
     (docs/conventions.md), S = 𝒜*(r), r = 𝒜(P) − y.
     """
+    r, SG, StF = answer
     if isinstance(state, SymState):
-        r, SX, StX = problem.residual_and_grads(state.X, state.X)
-        return r, (SX + StX) / 2, None
-    return problem.residual_and_grads(state.F, state.G)
+        return r, (SG + StF) / 2, None
+    return r, SG, StF
+
+
+def gradients(problem, state):
+    """(r, ∇_F-part, ∇_G-part) of a factor state from one factored operator call
+    (:func:`gradients_from` of ``problem.evaluate(gradient_request(state))``)."""
+    return gradients_from(state, problem.evaluate(gradient_request(state)))
 
 
 def residual_norm(r):

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import AsymState, Method, SymState, gradients, param, positive, residual_norm
+from .base import (AsymState, Method, SymState, gradient_request, gradients_from, param, positive,
+                   residual_norm)
 
 
 def gd_step(state, grad_F, grad_G, eta):
@@ -31,6 +32,9 @@ class GD(Method):
     name = "gd"
     step_size: float = param(0.3, positive, "step size η")
 
-    def step(self, problem, state):
-        r, grad_F, grad_G = gradients(problem, state)
+    def request(self, problem, state):
+        return gradient_request(state)
+
+    def advance(self, problem, state, answer):
+        r, grad_F, grad_G = gradients_from(state, answer)
         return gd_step(state, grad_F, grad_G, self.step_size), residual_norm(r)

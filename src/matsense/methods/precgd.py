@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .base import Method, gradients, param, positive, residual_norm
+from .base import Method, gradient_request, gradients_from, param, positive, residual_norm
 from .scaledgd import DEFAULT_RCOND, rcond_check, scaled_step
 
 
@@ -54,8 +54,11 @@ class PrecGD(Method):
     damping_scale: float = param(1.0, positive, "c in the damping λ_t = c·√(½‖r_t‖²) (> 0)")
     rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
-    def step(self, problem, state):
-        r, grad_F, grad_G = gradients(problem, state)
+    def request(self, problem, state):
+        return gradient_request(state)
+
+    def advance(self, problem, state, answer):
+        r, grad_F, grad_G = gradients_from(state, answer)
         rnorm = residual_norm(r)
         lam = precgd_damping(rnorm, self.damping_scale)
         return scaled_step(state, grad_F, grad_G, self.step_size, lam, self.rcond), rnorm

@@ -59,6 +59,7 @@ import warnings
 import numpy as np
 
 from .. import backend, curvature
+from ..operators.stacking import Evaluation
 from .base import (Method, Phase, integer, non_negative, optional, param, positive,
                    residual_norm)
 
@@ -384,36 +385,43 @@ class RebalancedGD(Method):
         return rebalance_balanced(F, G, S_times, rnorm, self.step_size, lift=self.lift,
                                   rank=self.rank)
 
-    def step(self, problem, state):
+    def request(self, problem, state):
+        return Evaluation(state.F, state.G)
+
+    def advance(self, problem, state, answer):
         F, G = state.F, state.G
-        r, SG, StF = problem.residual_and_grads(F, G)
+        r, SG, StF = answer
         rnorm = residual_norm(r)
         due = self._trigger(problem, state, rnorm)
-        switched_at, rank = state.switched_at, state.rank
         if bool(backend.namespace(due).any(due)):
-            op = problem.operator
-            Fb, Gb, rhat = self._transformed(F, G, lambda V: op.adjoint_matmul(r, V), rnorm)
-            F = backend.where_batch(due, Fb, F)
-            G = backend.where_batch(due, Gb, G)
-            if self.transform in PRODUCT_PRESERVING:
-                # F Gᵀ is unchanged, so S is too: its products with the new factors cost one
-                # more adjoint, once per run.
-                SG_new, StF_new = op.adjoint_matmul(r, G), op.adjoint_rmatmul(r, F)
-            else:
-                # the truncated transform moved F Gᵀ (by its redundant part): the step after
-                # the switch is GD's from the new point, one more operator pass, once per run
-                _, SG_new, StF_new = problem.residual_and_grads(F, G)
-            SG = backend.where_batch(due, SG_new, SG)
-            StF = backend.where_batch(due, StF_new, StF)
-            xp = backend.namespace(switched_at)
-            switched_at = xp.where(due, state.count, switched_at)
-            rank = xp.where(due, xp.astype(rhat, rank.dtype), rank)
-            change, before, after = self._switch_report(op, state, F, G, due)
-            state = state._replace(change=change, curvature_before=before,
-                                   curvature_after=after)
+            state, F, G, SG, StF = self._switch(problem, state, r, rnorm, due, SG, StF)
         F, G = F - self.step_size * SG, G - self.step_size * StF
-        return state._replace(F=F, G=G, count=state.count + 1, switched_at=switched_at,
-                              rank=rank), rnorm
+        return state._replace(F=F, G=G, count=state.count + 1), rnorm
+
+    def _switch(self, problem, state, r, rnorm, due, SG, StF):
+        """The transform on the trajectories ``due``: the new state's records, the new (F, G)
+        and the S G, Sᵀ F of the step after the switch."""
+        F, G = state.F, state.G
+        Fb, Gb, rhat = self._transformed(F, G, lambda V: problem.adjoint_matmul(r, V), rnorm)
+        F = backend.where_batch(due, Fb, F)
+        G = backend.where_batch(due, Gb, G)
+        if self.transform in PRODUCT_PRESERVING:
+            # F Gᵀ is unchanged, so S is too: its products with the new factors cost one
+            # more adjoint, once per run.
+            SG_new, StF_new = problem.adjoint_matmul(r, G), problem.adjoint_rmatmul(r, F)
+        else:
+            # the truncated transform moved F Gᵀ (by its redundant part): the step after
+            # the switch is GD's from the new point, one more operator pass, once per run
+            _, SG_new, StF_new = problem.residual_and_grads(F, G)
+        SG = backend.where_batch(due, SG_new, SG)
+        StF = backend.where_batch(due, StF_new, StF)
+        xp = backend.namespace(state.switched_at)
+        change, before, after = self._switch_report(problem.operator, state, F, G, due)
+        state = state._replace(
+            switched_at=xp.where(due, state.count, state.switched_at),
+            rank=xp.where(due, xp.astype(rhat, state.rank.dtype), state.rank),
+            change=change, curvature_before=before, curvature_after=after)
+        return state, F, G, SG, StF
 
     def _switch_report(self, operator, state, F, G, due):
         """The switch's change of F Gᵀ and η·λ_max of the Gauss–Newton blocks before and after
@@ -435,7 +443,7 @@ class RebalancedGD(Method):
                 f"blocks at {worst:.3g} (was {float(before_np.max()):.3g}), above the stable "
                 f"limit {curvature.STABLE_LIMIT:g}: GD may diverge or stall (a smaller "
                 f"step_size does not help a lift); use transform='truncated'", RuntimeWarning,
-                stacklevel=4)
+                stacklevel=6)
         before = _scatter(xp, state.curvature_before, due, before_np)
         after = _scatter(xp, state.curvature_after, due, after_np)
         return change, before, after

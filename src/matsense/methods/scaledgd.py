@@ -33,7 +33,8 @@ from .base import (
     Method,
     SymState,
     below,
-    gradients,
+    gradient_request,
+    gradients_from,
     non_negative,
     param,
     positive,
@@ -111,8 +112,11 @@ class ScaledGD(Method):
     damping: float = param(0.0, non_negative, "damping λ of the Gram matrices (>= 0)")
     rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
-    def step(self, problem, state):
-        r, grad_F, grad_G = gradients(problem, state)
+    def request(self, problem, state):
+        return gradient_request(state)
+
+    def advance(self, problem, state, answer):
+        r, grad_F, grad_G = gradients_from(state, answer)
         return (scaled_step(state, grad_F, grad_G, self.step_size, self.damping, self.rcond),
                 residual_norm(r))
 

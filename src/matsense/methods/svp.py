@@ -26,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .. import backend
-from .base import AsymState, Method, SymState, param, positive, product, residual_norm, sym
+from ..operators.stacking import Evaluation
+from .base import AsymState, Method, SymState, param, positive, residual_norm, sym
 
 
 def svp_project(M, k: int):
@@ -65,11 +66,16 @@ class SVP(Method):
     name = "svp"
     step_size: float = param(0.5, positive, "step size η")
 
-    def step(self, problem, state):
+    def request(self, problem, state):
+        """r and S = 𝒜*(r) at P = F Gᵀ (X Xᵀ) where the operator forms n1 × n2 matrices;
+        else r, S G, Sᵀ F (the matrix-free step)."""
+        F, G = (state.X, state.X) if isinstance(state, SymState) else (state.F, state.G)
+        return Evaluation(F, G, adjoint=problem.operator.forms_dense())
+
+    def advance(self, problem, state, answer):
         if not problem.operator.forms_dense():
-            return self._step_matrix_free(problem, state)
-        P = product(tuple(state))
-        r, S = problem.residual_and_adjoint(P)
+            return self._step_matrix_free(problem, state, answer[0])
+        r, S, P = answer
         M = P - self.step_size * S
         k = state[0].shape[-1]
         if isinstance(state, SymState):
@@ -78,7 +84,7 @@ class SVP(Method):
             new = AsymState(*svp_project(M, k))
         return new, residual_norm(r)
 
-    def _step_matrix_free(self, problem, state):
+    def _step_matrix_free(self, problem, state, r):
         """P_k(F Gᵀ − η 𝒜*(r)) by ARPACK on the matrix as a linear operator (NumPy only)."""
         import numpy as np
         from scipy.sparse.linalg import LinearOperator, svds
@@ -87,8 +93,7 @@ class SVP(Method):
         F, G = (state.X, state.X) if sym_ else (state.F, state.G)
         if not isinstance(F, np.ndarray):
             raise ValueError("SVP on problems above the dense limit runs on NumPy only")
-        r, _, _ = problem.residual_and_grads(F, G)
-        op, eta, k = problem.operator, self.step_size, F.shape[-1]
+        eta, k = self.step_size, F.shape[-1]
         n1, n2 = problem.shape
         outs = []
         for b in range(F.shape[0]):
@@ -96,11 +101,11 @@ class SVP(Method):
 
             def mv(x, Fb=Fb, Gb=Gb, rb=rb):
                 x = np.asarray(x).reshape(n2, -1)
-                return Fb @ (Gb.T @ x) - eta * op.adjoint_matmul(rb, x[None])[0]
+                return Fb @ (Gb.T @ x) - eta * problem.adjoint_matmul(rb, x[None])[0]
 
             def rmv(x, Fb=Fb, Gb=Gb, rb=rb):
                 x = np.asarray(x).reshape(n1, -1)
-                return Gb @ (Fb.T @ x) - eta * op.adjoint_rmatmul(rb, x[None])[0]
+                return Gb @ (Fb.T @ x) - eta * problem.adjoint_rmatmul(rb, x[None])[0]
 
             lin = LinearOperator((n1, n2), matvec=mv, rmatvec=rmv, matmat=mv, rmatmat=rmv,
                                  dtype=F.dtype)

@@ -34,6 +34,7 @@ import abc
 import copy
 
 from .. import backend, limits
+from . import stacking
 from .dispatch import planned_kernel, residual_and_adjoint_flat
 
 #: The default largest n1·n2 for which an operator forms n1 × n2 matrices on request, kept for
@@ -179,6 +180,19 @@ class MatrixOperator(abc.ABC):
         """Any array of the operator (to find its namespace and device)."""
         raise NotImplementedError
 
+    # ------------------------------------------------------ stacked evaluation
+    def stack_key(self, request):
+        """Requests (:class:`~matsense.operators.stacking.Evaluation`) with equal keys are
+        answered together by one :meth:`evaluate_stacked` call; None: this operator answers
+        ``request`` only alone (through the problem). Default: (r, S G, Sᵀ F) requests with the
+        same factor shapes, stacked along the batch axis every call has."""
+        return stacking.factor_key(request)
+
+    def evaluate_stacked(self, requests, y) -> list:
+        """The answers of ``requests`` (one :meth:`stack_key`) from one operator call, in order,
+        each what ``problem.evaluate(request)`` gives alone (see :mod:`~.stacking`)."""
+        return stacking.stacked_factors(self, requests, y)
+
 
 class FlatMatrixOperator(MatrixOperator):
     """𝒜(P) = pack(P) A_flatᵀ, 𝒜*(z) = unpack(z A_flat): the measurement data as one matrix.
@@ -274,6 +288,18 @@ class FlatMatrixOperator(MatrixOperator):
         """r, S G, Sᵀ F from one pass over ``A_flat`` (the residual and adjoint kernel)."""
         r, S = self.residual_and_adjoint(F @ G.mT, y)
         return r, S @ G, S.mT @ F
+
+    def stack_key(self, request):
+        """On NumPy: every request, of any k, shares one call on the stacked products F Gᵀ
+        (which gives S itself too, so SVP's request stacks as well)."""
+        key = stacking.product_key(request)
+        return key if key is not None else super().stack_key(request)
+
+    def evaluate_stacked(self, requests, y) -> list:
+        """One pass over ``A_flat`` for the stacked products (on NumPy), else the default."""
+        if self.stack_key(requests[0]) == stacking.PRODUCTS:
+            return stacking.stacked_products(self, requests, y)
+        return super().evaluate_stacked(requests, y)
 
     def as_matrix(self):
         """The (m, n1·n2) matrix of 𝒜 on row-major flattened matrices."""

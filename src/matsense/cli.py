@@ -338,17 +338,18 @@ def _check_suffix(path: Path | None, allowed: tuple[str, ...], what: str) -> Non
         raise ValueError(f"{what} must end in {' or '.join(allowed)}, got {str(path)!r}")
 
 
-def _fit_rate(traj, method):
-    """Linear rate of the error (of the residual without M*) on the method's last phase."""
-    from .rates import method_rate
+def _fit_rate(traj):
+    """Linear rate of the error (of the residual without M*) on the trajectory's last phase."""
+    from .rates import phase_rate
 
     h = traj.history
     err = h["error"] if "error" in h else h["residual_norm"]
-    return method_rate(method, h["iteration"], err, traj.extras)
+    return phase_rate(traj.phases, h["iteration"], err)
 
 
-def save_figure(traj, path: Path, title: str, method=None) -> Path:
-    """Log-scale relative error (or residual) against the iteration, via the Agg canvas."""
+def save_figure(traj, path: Path, title: str) -> Path:
+    """Log-scale relative error (or residual) against the iteration, via the Agg canvas; each
+    phase's start (the trajectory's ``phases``, e.g. the rebalancing switch) a dashed line."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -361,9 +362,7 @@ def save_figure(traj, path: Path, title: str, method=None) -> Path:
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.semilogy(h["iteration"], h[key])
-    from .methods import phases_of
-
-    events = [ph for ph in phases_of(method, traj.extras) if ph.event]
+    events = [ph for ph in traj.phases if ph.event]
     for ph in events:
         ax.axvline(ph.start, color="0.5", ls="--", lw=1, label=f"{ph.event} at t = {ph.start}")
     if events:
@@ -434,7 +433,7 @@ def cmd_run(args) -> int:
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     summary = traj.summary()[0]
-    fit, phase = _fit_rate(traj, method)
+    fit, phase = _fit_rate(traj)
     rel = summary.get("final_rel_error")
     print(f"status       {traj.status}")
     print(f"iterations   {traj.iterations}")
@@ -462,7 +461,9 @@ def cmd_run(args) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         written.append(traj.save(args.out))
         record = {"config": cfg.to_dict(), "summary": summary,
-                  "linear_rate": fit.as_dict(), "wall_time": traj.wall_time}
+                  "linear_rate": fit.as_dict(), "wall_time": traj.wall_time,
+                  "start_imbalance": (None if traj.start_imbalance is None
+                                      else traj.start_imbalance.tolist())}
         meta = args.out.with_suffix(".json")
         from ._files import atomic_write_text
         from .experiments.results import jsonable  # NaN (not measured) as null
@@ -475,7 +476,7 @@ def cmd_run(args) -> int:
     if figure is not None and not args.no_figure:
         figure.parent.mkdir(parents=True, exist_ok=True)
         title = f"{cfg.method}, {parameterization}, k={cfg.k}, {cfg.init}{scale}: {traj.status}"
-        written.append(save_figure(traj, figure, title, method))
+        written.append(save_figure(traj, figure, title))
     for path in written:
         print(f"wrote        {path}")
     return 0

@@ -64,9 +64,7 @@ def _method_line(config: dict) -> str:
 
 
 def _phases(traj) -> str:
-    from .plots import method_phases
-
-    phases = method_phases(traj.config, traj.extras)
+    phases = traj.phases
     if len(phases) < 2:
         return ""
     parts = [f"{p.name} [{p.start}, {'end' if p.end is None else p.end})" for p in phases]

@@ -275,7 +275,8 @@ ERROR_KEYS = {"rel_error": "‖P − M*‖_F / ‖M*‖_F", "error": "‖P − M
 def method_phases(config: dict, extras: dict) -> tuple:
     """The phases of one trajectory, from its ``config`` (method name and hyper-parameters)
     and its ``extras`` (:class:`~matsense.methods.Phase` s, one for methods of your own
-    that :data:`~matsense.methods.METHODS` does not know)."""
+    that :data:`~matsense.methods.METHODS` does not know), for records that do not carry
+    them: a trajectory stores its own (``traj.phases``)."""
     import dataclasses
 
     from .methods import METHODS, Phase, phases_of
@@ -316,7 +317,7 @@ def trajectory_panel(traj, y: str | None = None, title: str | None = None) -> Pa
         for j in range(values.shape[1]):
             panel.curves.append(Curve(h["iteration"], values[:, j], label=label if j == 0 else None,
                                       color=col))
-        for phase in method_phases(member.config, member.extras):
+        for phase in member.phases:
             if phase.event:
                 tag = f"{phase.event}" + (f" ({member.index})" if traj.batched else "")
                 panel.vlines.append(VLine(phase.start, label=tag,

@@ -8,9 +8,10 @@
   (default f = 0.5).
 
 Both return the fit with the window actually used, so every reported number
-can be traced to the iterations behind it. :func:`method_rate` fits the
-linear rate of the phase a method declares as its own (e.g. after the
-rebalancing switch): the one place the CLI, sweeps and claims do that.
+can be traced to the iterations behind it. :func:`phase_rate` fits the
+linear rate of a trajectory's last phase (e.g. after the rebalancing switch),
+from the phases the trajectory stores (``traj.phases``): the one place the
+CLI, sweeps and claims do that; :func:`method_rate` asks a method for them.
 """
 
 from __future__ import annotations
@@ -97,19 +98,27 @@ def linear_rate(t, err, window=(1e-4, 1e-12)) -> Fit:
     return Fit(-slope, fit.t_start, fit.t_end, fit.n_points, fit.r2)
 
 
-def method_rate(method, t, err, extras: dict | None = None, window=(1e-4, 1e-12)):
-    """Linear rate on the last phase ``method`` declares for a trajectory with ``extras``.
+def phase_rate(phases, t, err, window=(1e-4, 1e-12)):
+    """Linear rate on the last of a trajectory's ``phases`` (``traj.phases``).
 
     Returns ``(fit, phase)``. For methods without phases (plain GD, ...) the
     phase is the whole run; for rebalanced GD it starts at the switch, so the
     window is relative to the error at the switch.
     """
-    from .methods.base import phases_of
-
-    phase = phases_of(method, extras or {})[-1]
+    if not phases:
+        raise ValueError("phases must hold at least one Phase (a trajectory's .phases)")
+    phase = phases[-1]
     t = np.asarray(t)
     keep = phase.contains(t)
     return linear_rate(t[keep], np.asarray(err)[keep], window=window), phase
+
+
+def method_rate(method, t, err, extras: dict | None = None, window=(1e-4, 1e-12)):
+    """:func:`phase_rate` on the phases ``method`` declares for a trajectory with ``extras``
+    (a trajectory stores them: prefer ``phase_rate(traj.phases, ...)``)."""
+    from .methods.base import phases_of
+
+    return phase_rate(phases_of(method, extras or {}), t, err, window=window)
 
 
 def power_law(t, err, tail: float = 0.5) -> Fit:

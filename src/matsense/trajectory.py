@@ -56,7 +56,10 @@ class RunRecord:
 
     ``history[key]`` has shape (n_records,) for :data:`SHARED_KEYS` and
     (n_records, B[, k]) otherwise, NaN where a trajectory was not recorded;
-    ``recorded`` (n_records, B) says where it was.
+    ``recorded`` (n_records, B) says where it was. ``phases[b]`` are the phases of
+    trajectory b (:class:`~matsense.methods.Phase`: e.g. before and after rebalanced GD's
+    switch), as its method declared them; ``start_imbalance`` is Δ₀ = F₀ᵀF₀ − G₀ᵀG₀ of
+    the starts (B, k, k), None for X Xᵀ runs.
     """
 
     factors: tuple
@@ -67,6 +70,8 @@ class RunRecord:
     recorded: np.ndarray     # (n_records, B) bool
     extras: dict             # name -> (B,) numpy array
     config: dict = field(default_factory=dict)
+    phases: tuple = ()       # (B,) tuples of Phase; empty: not known (one phase "run")
+    start_imbalance: np.ndarray | None = None  # (B, k, k) Δ₀ of F Gᵀ starts
 
     def __post_init__(self):
         # A record without rows (every trajectory ended before its first record, or a record
@@ -108,6 +113,14 @@ class _Result:
     def _indices(self) -> range:
         raise NotImplementedError
 
+    def _phases(self, b: int) -> tuple:
+        phases = self._record.phases
+        if not phases:
+            from .methods.base import Phase
+
+            return (Phase("run"),)
+        return tuple(phases[b])
+
     def to_frame(self):
         """Long-format pandas DataFrame: one row per trajectory per recorded iteration."""
         import pandas as pd
@@ -142,6 +155,7 @@ class _Result:
                                            else float("nan"))
             for key, val in rec.extras.items():
                 row[key] = val[b].item()
+            row["phases"] = [phase_dict(ph) for ph in self._phases(b)]
             out.append(row)
         return out
 
@@ -242,6 +256,19 @@ class Trajectory(_Result):
     def extras(self) -> dict:
         return {key: val[self.index].item() for key, val in self._record.extras.items()}
 
+    @property
+    def phases(self) -> tuple:
+        """The trajectory's phases (:class:`~matsense.methods.Phase`), as its method declared
+        them from its extras: e.g. rebalanced GD's before and after the switch; the last one
+        is the phase whose rate the CLI, sweeps and claims report."""
+        return self._phases(self.index)
+
+    @property
+    def start_imbalance(self):
+        """Δ₀ = F₀ᵀF₀ − G₀ᵀG₀ (k, k) of the start (None for X Xᵀ, or not recorded)."""
+        delta0 = self._record.start_imbalance
+        return None if delta0 is None else delta0[self.index]
+
     def __repr__(self) -> str:
         return (f"Trajectory(status={str(self.status)!r}, iterations={self.iterations}, "
                 f"method={self.config.get('method')!r})")
@@ -313,6 +340,16 @@ class BatchTrajectory(_Result):
     def extras(self) -> dict:
         return self._record.extras
 
+    @property
+    def phases(self) -> list:
+        """One tuple of :class:`~matsense.methods.Phase` per trajectory."""
+        return [self._phases(b) for b in range(self.batch_size)]
+
+    @property
+    def start_imbalance(self):
+        """Δ₀ = F₀ᵀF₀ − G₀ᵀG₀ (B, k, k) of the starts (None for X Xᵀ, or not recorded)."""
+        return self._record.start_imbalance
+
     @classmethod
     def stack(cls, trajectories) -> "BatchTrajectory":
         """One batch from separate single-trajectory results (e.g. runs made one at a time).
@@ -342,9 +379,14 @@ class BatchTrajectory(_Result):
         extras = {k: np.array([t.extras[k] for t in trs]) for k in trs[0].extras}
         status = np.empty(len(trs), dtype=object)
         status[:] = [t.status for t in trs]
+        starts = [t.start_imbalance for t in trs]
         record = RunRecord(factors, status, np.array([t.iterations for t in trs]),
                            sum(t.wall_time for t in trs), hist, recorded, extras,
-                           dict(trs[0].config, batch=len(trs)))
+                           dict(trs[0].config, batch=len(trs)),
+                           phases=tuple(t.phases for t in trs),
+                           start_imbalance=(None if any(d is None for d in starts)
+                                            or len({d.shape for d in starts}) > 1
+                                            else np.stack(starts)))
         return cls(record)
 
     def __repr__(self) -> str:
@@ -352,4 +394,10 @@ class BatchTrajectory(_Result):
         return f"BatchTrajectory(B={self.batch_size}, status={counts}, method={self.config.get('method')!r})"
 
 
-__all__ = ["Trajectory", "BatchTrajectory", "RunRecord", "Status", "SCALAR_METRICS"]
+def phase_dict(phase) -> dict:
+    """A :class:`~matsense.methods.Phase` as plain data (name, start, end, event), for saved
+    results."""
+    return {"name": phase.name, "start": phase.start, "end": phase.end, "event": phase.event}
+
+
+__all__ = ["phase_dict", "Trajectory", "BatchTrajectory", "RunRecord", "Status", "SCALAR_METRICS"]

@@ -41,7 +41,7 @@ import numpy as np
 from .. import backend
 from ..config import RunConfig
 from ..operators import MatrixOperator, single_threaded
-from ..rates import method_rate
+from ..rates import phase_rate
 from ..run import run
 from ..trajectory import SCALAR_METRICS
 
@@ -231,7 +231,7 @@ def _run_batch(task: BatchTask) -> tuple[dict[int, dict], list]:
         except Exception as exc:
             outcomes[i] = _failure(exc)
     for idx, traj in _run_inits(problem, method, inits, cfgs[0], outcomes):
-        rows, table = _collect(task, method, idx, traj)
+        rows, table = _collect(task, idx, traj)
         outcomes.update(rows)
         if table is not None:
             tables.append(table)
@@ -306,7 +306,7 @@ def _history_arrays(traj):
     return it, out
 
 
-def _collect(task: BatchTask, method, idx, traj):
+def _collect(task: BatchTask, idx, traj):
     """Per-run rows and the history table for the trajectories ``idx`` of one ``run`` call."""
     import pyarrow as pa
 
@@ -332,6 +332,7 @@ def _collect(task: BatchTask, method, idx, traj):
     status = np.atleast_1d(traj.status)
     iterations = np.atleast_1d(traj.iterations)
     metric = task.rate_metric if task.rate_metric in h else "residual_norm"
+    phases = traj.phases if traj.batched else [traj.phases]
     rows = {}
     for pos, i in enumerate(idx):
         mask = valid[pos]
@@ -343,8 +344,8 @@ def _collect(task: BatchTask, method, idx, traj):
                 row[f"final_{key}"] = float(vals[-1]) if vals.size else math.nan
         extras = {k: np.atleast_1d(v)[pos].item() for k, v in traj.extras.items()}
         series = h[metric][:, pos][mask]
-        # The rate of the method's own last phase (for rebalanced GD: after the switch).
-        fit, _ = method_rate(method, t, series, extras, window=task.rate_window)
+        # The rate of the trajectory's last phase (for rebalanced GD: after the switch).
+        fit, _ = phase_rate(phases[pos], t, series, window=task.rate_window)
         row.update(rate=fit.value, rate_t_start=fit.t_start, rate_t_end=fit.t_end,
                    rate_n_points=fit.n_points, rate_r2=fit.r2, rate_reason=fit.reason or None,
                    rate_metric=metric, rate_window_upper=task.rate_window[0],

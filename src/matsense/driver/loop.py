@@ -187,14 +187,18 @@ def _result(run_: _Run, wall: float):
     final, extras = run_.batch.final()
     history, recorded = run_.rec.history()
     B = run_.size
-    phases = tuple(phases_of(run_.method, {k: v[b].item() for k, v in extras.items()})
-                   for b in range(B))
+    phases = tuple(phases_of(run_.method, _extras_of(extras, b)) for b in range(B))
     result = RunRecord(final, run_.stopping.status, run_.stopping.iterations, wall, history,
                        recorded, extras,
                        config_of(run_.method, run_.iters, run_.tol, run_.record_every, B,
                                  kernel_name(run_.problem, B)),
                        phases=phases, start_imbalance=run_.start_imbalance)
     return BatchTrajectory(result) if run_.batched else Trajectory(result)
+
+
+def _extras_of(extras: dict, b: int) -> dict:
+    """Trajectory b's extras: scalars as Python numbers, other per-trajectory values as they are."""
+    return {k: (v[b].item() if np.ndim(v[b]) == 0 else v[b]) for k, v in extras.items()}
 
 
 def _progress_bar(progress: bool, iters: int, method):

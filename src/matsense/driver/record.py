@@ -15,7 +15,6 @@ from .. import backend, diagnostics
 from .batch import Batch
 from .stopping import scale
 
-
 #: History quantities ``run(record=...)`` can select; 'iteration', 'time' and
 #: 'residual_norm' are always recorded.
 RECORDABLE = ("loss", "error", "rel_error", "off_subspace", "imbalance_drift", "singular_values")

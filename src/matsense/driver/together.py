@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from .. import _validate as V
-from .. import backend, threads
+from .. import threads
 from .loop import iterate, kernel_name
 
 

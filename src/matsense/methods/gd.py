@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import (AsymState, Method, SymState, gradient_request, gradients_from, param, positive,
-                   residual_norm)
+from .base import (
+    AsymState,
+    Method,
+    SymState,
+    gradient_request,
+    gradients_from,
+    param,
+    positive,
+    residual_norm,
+)
 
 
 def gd_step(state, grad_F, grad_G, eta):

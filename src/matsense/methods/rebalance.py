@@ -51,17 +51,15 @@ direction is learned (at κ = 100 use τ = 3e-3 or give ``rank``).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
-
-import warnings
 
 import numpy as np
 
 from .. import backend, curvature
 from ..operators.stacking import Evaluation
-from .base import (Method, Phase, integer, non_negative, optional, param, positive,
-                   residual_norm)
+from .base import Method, Phase, integer, non_negative, optional, param, positive, residual_norm
 
 TRANSFORMS = ("truncated", "balanced", "paper")
 #: The transforms that leave F Gᵀ unchanged (to rounding); 'truncated' drops its redundant part.

@@ -87,10 +87,9 @@ class AlphaClaim(Claim):
         alphas = np.asarray(s.c4_alphas, dtype=float)
         for sr in runs:
             run = sr.get("asym_over")
-            p = sr.problem(False)
-            F0, G0 = _init.small_random(p, s.k, list(alphas), ratio=s.ratio,
-                                        seed=[sr.init_seed("asymmetric")] * len(alphas))
-            lam = np.linalg.eigvalsh(F0.mT @ F0 - G0.mT @ G0)[:, 0]
+            # Δ₀ = F₀ᵀF₀ − G₀ᵀG₀ of each start, as the run stored it (no start redrawn)
+            delta0 = np.stack([run[float(a)].start_imbalance for a in alphas])
+            lam = np.linalg.eigvalsh(delta0)[:, 0]
             rates = []
             for b, a in enumerate(alphas):
                 t, err = run.curve(float(a))

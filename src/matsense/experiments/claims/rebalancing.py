@@ -2,7 +2,7 @@
 rate of the exact parameterization (k = r).
 
 The rate is fitted on the phase the method declares as its own (after the
-switch), with :func:`matsense.rates.method_rate`, the same function the CLI
+switch), with :func:`matsense.rates.phase_rate`, the same function the CLI
 and sweeps use; the k = r reference is GD from the first r columns of the
 same start on the same problem. In full mode the fix is also measured across
 condition numbers (``c7_kappas``, one problem per κ of the same family).
@@ -18,7 +18,7 @@ import numpy as np
 from ... import init as _init
 from ... import plots
 from ...methods import GD, RebalancedGD
-from ...rates import linear_rate, method_rate
+from ...rates import linear_rate, phase_rate
 from ...run import run_together
 from ..declare import Param, RunSpec, fit_window, positive_int, positive_number
 from ..predict import exact_budget, rebalancing_tau
@@ -163,16 +163,17 @@ class RebalancingClaim(Claim):
 
     def measure(self, runs, settings) -> Measurement:
         s = settings
-        method = RebalancedGD(step_size=s.eta, tau=s.tau)
         records, per_seed = [], []
         for sr in runs:
             run, gd, ref = sr.get("rebalanced"), sr.get("asym_over"), sr.get("exact_reference")
+            transform = run.traj.config["transform"]
             bal = sr.get("exact_balanced")
             for a in s.alphas:
                 t, err = run.curve(a)
                 extras = run[a].extras
                 sw = int(extras.get("switch_iteration", -1))
-                fit = method_rate(method, t, err, extras, window=s.c7_window)[0] if sw >= 0 else None
+                fit = (phase_rate(run[a].phases, t, err, window=s.c7_window)[0] if sw >= 0
+                       else None)
                 gd_rate = math.nan
                 if a in s.c4_alphas:
                     tg, eg = gd.curve(a)
@@ -201,7 +202,7 @@ class RebalancingClaim(Claim):
                       for r in records if r["seed"] == ps["seed"]]
             spreads.append({"seed": ps["seed"], "spread": _spread(usable)})
         gd_spreads = [{"seed": ps["seed"], "spread": ps["plain_gd_spread"]} for ps in per_seed]
-        kappas = _kappa_records(runs, s, method)
+        kappas = _kappa_records(runs, s)
         rate = spread([r["rate_after_switch"] for r in records])
         sp = spread([x["spread"] for x in spreads])
         gsp = spread([x["spread"] for x in gd_spreads])
@@ -225,7 +226,7 @@ class RebalancingClaim(Claim):
         details = {"rate_after_switch": rate, "rate_per_alpha": per_alpha, "spread": sp,
                    "spreads": spreads, "plain_gd_spread": gsp, "plain_gd_spreads": gd_spreads,
                    "ratio_to_exact": ratio, "ratio_to_exact_balanced": ratio_bal, "tau": s.tau, "window_after_switch": list(s.c7_window),
-                   "iterations": s.c7_iters, "transform": method.transform, "records": records,
+                   "iterations": s.c7_iters, "transform": transform, "records": records,
                    "kappas": kappas}
         return Measurement(records, measured, expected, details, per_seed=spreads)
 
@@ -317,15 +318,14 @@ def _require_ratio(v: Verdict, rec: dict, where: str, c: RebalancingCriteria) ->
               f"(< {c.min_ratio_to_exact:g})")
 
 
-def _kappa_records(runs, s, method) -> list:
+def _kappa_records(runs, s) -> list:
     """Rates of rebalanced, plain and k = r GD for each κ of ``c7_kappas``, every seed."""
     out = []
     for sr in runs:
         for item in sr.get("rebalancing_kappas"):
             reb, plain, exact = item["rebalanced"], item["plain"], item["exact"]
             h = reb.history
-            fit, _ = method_rate(method, h["iteration"], h["error"], reb.extras,
-                                 window=s.c7_window)
+            fit, _ = phase_rate(reb.phases, h["iteration"], h["error"], window=s.c7_window)
             ph, eh = plain.history, exact.history
             plain_rate = linear_rate(ph["iteration"], ph["error"], window=s.c4_window).value
             exact_rate = linear_rate(eh["iteration"], eh["error"], window=s.exact_window).value

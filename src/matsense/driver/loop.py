@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Any
 
 import numpy as np
 
@@ -91,17 +92,17 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
 class _Run:
     """One run's pieces inside :func:`iterate`."""
 
-    problem: object
-    method: object
+    problem: Any
+    method: Any
     iters: int
     tol: float | None
     record_every: int
-    callback: object
+    callback: Any
     batched: bool
     rec: Recorder
     batch: Batch
     stopping: Stopping
-    start_imbalance: object  # Δ₀ (B, k, k) of F Gᵀ starts, None for X Xᵀ
+    start_imbalance: Any  # Δ₀ (B, k, k) of F Gᵀ starts, None for X Xᵀ
 
     @property
     def size(self) -> int:

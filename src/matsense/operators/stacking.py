@@ -16,7 +16,7 @@ Answers: ``(r, S G, Sᵀ F)`` for ``Evaluation(F, G)`` and ``(r, S, P)`` for
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -31,8 +31,8 @@ class Evaluation(NamedTuple):
     sizes; what SVP needs).
     """
 
-    F: object
-    G: object
+    F: Any
+    G: Any
     adjoint: bool = False
 
     @property

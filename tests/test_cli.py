@@ -12,6 +12,7 @@ import pytest
 
 import matsense
 from matsense import cli
+from matsense.driver import cli as run_cli
 
 TINY = ["--n1", "8", "--r", "1", "--m", "100", "--k", "2", "--alpha", "0.1", "--no-progress"]
 
@@ -187,7 +188,7 @@ def test_keyboard_interrupt_exits_130(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "cmd_run", interrupted)
+    monkeypatch.setattr(run_cli, "cmd_run", interrupted)
     assert cli.main(["run"]) == 130
     assert capsys.readouterr().err == "matsense: interrupted\n"
 
@@ -196,7 +197,7 @@ def test_programming_errors_are_not_swallowed(monkeypatch):
     def broken(args):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(cli, "cmd_run", broken)
+    monkeypatch.setattr(run_cli, "cmd_run", broken)
     with pytest.raises(RuntimeError, match="bug"):
         cli.main(["run"])
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from matsense import cli, flags, plugins
+from matsense.driver import cli as run_cli
 from matsense.methods import GD, METHODS
 from matsense.methods.base import param
 
@@ -44,7 +45,7 @@ def _run_action(option: str):
 
 def _config(*argv):
     args = cli.build_parser().parse_args(["run", *argv])
-    return cli.config_from_args(args)
+    return run_cli.config_from_args(args)
 
 
 @pytest.mark.parametrize(("annotation", "kind"), [

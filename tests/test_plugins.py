@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import tomllib
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import matsense as ms
 from matsense import cli, plugins
 from matsense.config import CORE_KEYS, RunConfig
 from matsense.experiments import CLAIMS
+from matsense.flags import method_flags
 from matsense.methods import METHODS
 from matsense.problems import ENSEMBLE_PLUGINS, ENSEMBLES, Problem
 
@@ -358,7 +358,7 @@ def test_the_reserved_names_cover_every_option_of_matsense_run():
     parser = cli.build_parser()
     run = parser._subparsers._group_actions[0].choices["run"]
     dests = {a.dest for a in run._actions}
-    assert dests - set(CORE_KEYS) - set(plugins.RUN_OPTIONS) - set(cli.method_flags()) == set()
+    assert dests - set(CORE_KEYS) - set(plugins.RUN_OPTIONS) - set(method_flags()) == set()
 
 
 def test_broken_plugin_does_not_break_the_command_line(site, capsys):

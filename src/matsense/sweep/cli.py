@@ -120,9 +120,8 @@ def _one_line_warnings():
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from .plot import plot_store
-
     from ..cli import check_output
+    from .plot import plot_store
 
     check_output(args.out, "--out")
     out = args.out or Path(args.dir) / f"plot-{args.y}-vs-{args.x}.png"

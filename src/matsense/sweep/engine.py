@@ -34,7 +34,7 @@ import time
 import traceback
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -204,7 +204,7 @@ def execute_batch(task: BatchTask) -> BatchResult:
     outcomes, tables = _run_batch(task)
     wall = time.perf_counter() - start
     runs = _rows(task, outcomes, wall, version=version, host=host,
-                 finished=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+                 finished=datetime.now(UTC).isoformat(timespec="seconds"))
     history = None
     if tables:
         import pyarrow as pa
@@ -216,7 +216,7 @@ def execute_batch(task: BatchTask) -> BatchResult:
 def _run_batch(task: BatchTask) -> tuple[dict[int, dict], list]:
     """Each run's outcome (its index -> result columns) and the history tables of a batch."""
     outcomes: dict[int, dict] = {}
-    tables = []
+    tables: list = []
     try:
         cfgs = [RunConfig.from_dict(d) for d in task.configs]
         problem = problem_for(cfgs[0], task.exact)

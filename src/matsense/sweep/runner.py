@@ -11,11 +11,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .._validate import not_in_worker_bootstrap
+from ..workers import sigterm_raises
 from .engine import BatchTask, batch_key
 from .executors import LostBatch, make_executor
 from .progress import Progress, resolve_mode
-from .._validate import not_in_worker_bootstrap
-from ..workers import sigterm_raises
 from .spec import SweepSpec, load_spec
 from .store import Store
 
@@ -323,7 +323,7 @@ def describe_sweep(spec_or_path, out_dir=None, *, workers: int | None = None,
     if out_dir is not None:
         lines.append(f"  {skipped} already finished in {out_dir}")
     shown = todo[:examples]
-    for i, cfg in enumerate(shown, 1):
+    for cfg in shown:
         lines.append(f"  e.g. {cfg.run_id()}  {spec.label(cfg)}  "
                      f"(method={cfg.method}, iters={cfg.iters}, n1={cfg.n1}, m={cfg.m}, k={cfg.k})")
     return "\n".join(lines)

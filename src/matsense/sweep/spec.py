@@ -33,6 +33,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config import RunConfig, flatten, read_toml
 
@@ -43,8 +44,8 @@ OPTION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "name": ((str,), "a label for the sweep (string)"),
     "description": ((str,), "free text (string)"),
     "max_batch": ((int,), "most runs advanced together in one batch (int >= 1)"),
-    "rate_window": ((list,), "[upper, lower] relative-error window of the linear-rate fit, "
-                             "1 >= upper > lower > 0 (e.g. [1e-4, 1e-12])"),
+    "rate_window": ((list,), ("[upper, lower] relative-error window of the linear-rate fit, "
+                              "1 >= upper > lower > 0 (e.g. [1e-4, 1e-12])")),
     "rate_metric": ((str,), "'error' (‖P − M*‖_F) or 'residual_norm' (‖𝒜(P) − y‖)"),
 }
 RATE_METRICS = ("error", "residual_norm")
@@ -81,7 +82,8 @@ class _Lines:
         self.headers: dict[tuple[str, int], int] = {}
         if not text:
             return
-        table, counts = "", {}
+        table = ""
+        counts: dict[str, int] = {}
         index = 0
         for no, line in enumerate(text.splitlines(), 1):
             h = _HEADER.match(line)
@@ -146,13 +148,13 @@ class SweepSpec:
 
     # ------------------------------------------------------------ building
     @classmethod
-    def from_toml(cls, path) -> "SweepSpec":
+    def from_toml(cls, path) -> SweepSpec:
         """Load and validate a TOML spec; errors name the key, the file and the line."""
         text, data = read_toml(path)
         return cls.from_dict(data, source=str(path), text=text)
 
     @classmethod
-    def from_dict(cls, data: dict, *, source: str | None = None, text: str | None = None) -> "SweepSpec":
+    def from_dict(cls, data: dict, *, source: str | None = None, text: str | None = None) -> SweepSpec:
         """Validate a spec given as a dict with 'base', 'grid', 'zip' and 'sweep' entries."""
         lines = _Lines(text)
         _check_tables(data, source, lines)
@@ -195,7 +197,7 @@ class SweepSpec:
         """The spec's tables as a dict (``SweepSpec.from_dict(spec.as_dict())`` round-trips)."""
         opts = {k: (list(v) if isinstance(v, tuple) else v)
                 for k, v in dataclasses.asdict(self.options).items()}
-        out = {"sweep": opts, "base": dict(self.base), "grid": dict(self.grid)}
+        out: dict[str, object] = {"sweep": opts, "base": dict(self.base), "grid": dict(self.grid)}
         if self.zips:
             out["zip"] = [dict(z) for z in self.zips]
         return out
@@ -229,7 +231,7 @@ def _check_tables(data, source, lines) -> None:
 class _Origins:
     """Where each key of a spec is set, (table, index): a key set twice is an error."""
 
-    def __init__(self, source, lines):
+    def __init__(self, source, lines) -> None:
         self.source, self.lines = source, lines
         self.origin: dict[str, tuple[str, int]] = {}
 
@@ -321,7 +323,7 @@ def _points(base: dict, grid: dict, zips: list):
 def _parse_options(table: dict, source, lines) -> SweepOptions:
     if not isinstance(table, dict):
         raise ValueError(f"{_at(source, lines.line('', 'sweep'))}[sweep] must be a table")
-    opts = {}
+    opts: dict[str, Any] = {}
     for key, value in table.items():
         line = lines.line("sweep", key)
         if key not in OPTION_KEYS:

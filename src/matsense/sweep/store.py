@@ -59,9 +59,9 @@ import os
 import re
 import warnings
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from .._files import atomic_write, atomic_write_bytes, fsync_dir
 from .store_check import QUARANTINE, StoreReport, _add_counts, _examples, check_parts
@@ -86,8 +86,8 @@ class SweepResults(NamedTuple):
         iteration; ``None`` when loaded with ``history=False``.
     """
 
-    runs: object
-    history: object
+    runs: Any      # pandas.DataFrame (pandas is imported only when loading)
+    history: Any   # pandas.DataFrame or None
 
 
 # ------------------------------------------------------------ atomic writes
@@ -143,7 +143,8 @@ class Store:
 
     @staticmethod
     def _seq_of(path: Path) -> int:
-        return int(_SEQ.match(path.name).group(1))
+        match = _SEQ.match(path.name)  # only part files' names come here: always a match
+        return int(cast(re.Match, match).group(1))
 
     @contextlib.contextmanager
     def lock(self, *, read_only: bool = False):
@@ -248,7 +249,7 @@ class Store:
         os.replace(path, dest)
         _fsync_dir(dest_dir)
         _fsync_dir(path.parent)
-        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        stamp = datetime.now(UTC).isoformat(timespec="seconds")
         with open(self.quarantine_dir / "log.txt", "a", encoding="utf-8") as log:
             log.write(f"{stamp}\t{path.relative_to(self.root)}\t{dest.relative_to(self.root)}\t{why}\n")
         return dest
@@ -284,7 +285,7 @@ class Store:
 
         self._seq += 1
         name = f"part-{self._seq:08d}-{result.batch_id}.parquet"
-        counts = Counter()
+        counts: Counter = Counter()
         if result.history is not None and result.history.num_rows:
             _add_counts(counts, result.history.column("run_id"))
         rows = [dict(row, history_rows=counts.get(row["run_id"], 0)) for row in result.runs]

@@ -41,7 +41,7 @@ def _history_counts(path: Path, columns) -> Counter:
     """Rows per run id of a history part, reading ``columns`` (None: all: checks every page)."""
     import pyarrow.parquet as pq
 
-    counts = Counter()
+    counts: Counter = Counter()
     with pq.ParquetFile(path, page_checksum_verification=True) as pf:
         for batch in pf.iter_batches(columns=columns):  # one batch at a time: bounded memory
             _add_counts(counts, batch.column("run_id"))
@@ -96,7 +96,7 @@ class StoreReport:
     damaged: dict = field(default_factory=dict)
     unreadable: list = field(default_factory=list)
     mismatched: list = field(default_factory=list)
-    missing: list = field(default_factory=list)
+    missing: list | set = field(default_factory=list)  # a set until the store orders it
     uncommitted: list = field(default_factory=list)
     moved: list = field(default_factory=list)
     quarantined: list = field(default_factory=list)
@@ -152,7 +152,7 @@ def check_parts(root: Path, runs_dir: Path, history_dir: Path, parts, *, history
     report = StoreReport(root)
     columns = None if (keep or history == "full") else _CHECK_COLUMNS
     runs_parts = _read_runs_parts(report, parts(runs_dir), columns, keep)
-    current = {}                           # run id -> (part, status, history_rows), latest part
+    current: dict = {}                     # run id -> (part, status, history_rows), latest part
     for name, (ids, statuses, expected) in runs_parts.items():
         current.update((rid, (name, st, e)) for rid, st, e in zip(ids, statuses, expected))
     live = {name for name, _, _ in current.values()}

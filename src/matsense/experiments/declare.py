@@ -21,8 +21,8 @@ computed once); two different declarations of one name are an error.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -137,9 +137,10 @@ def forget(claim) -> None:
     for table, kind, items in ((PARAMS, "parameter", getattr(claim, "parameters", ())),
                                (RUNS, "run", [r for r in claim.runs if isinstance(r, RunSpec)])):
         for obj in items:
-            if table.get(obj.name) is obj and _OWNERS.get(kind + obj.name) == cid:
-                del table[obj.name]
-                del _OWNERS[kind + obj.name]
+            name = obj.name
+            if table.get(name) is obj and _OWNERS.get(kind + name) == cid:
+                del table[name]
+                del _OWNERS[kind + name]
 
 
 def resolved(settings) -> dict:
@@ -152,7 +153,7 @@ class _Resolving:
     """The settings as the parameters' rules see them: a claim parameter that is ``None`` is
     derived by its rule when first read (rules read each other by name, in any order)."""
 
-    def __init__(self, settings):
+    def __init__(self, settings) -> None:
         self._settings = settings
         self._values: dict = {}
         self._busy: list[str] = []

@@ -218,7 +218,7 @@ class ClaimSettings:
     @classmethod
     def preset(cls, name: str = "default", *, quick: bool = False,
                ensemble: str = ensembles.DEFAULT,
-               **overrides) -> "ClaimSettings":
+               **overrides) -> ClaimSettings:
         """The named setting of :data:`PRESETS` (quick or full mode) on ``ensemble``, with
         ``overrides``."""
         if name not in PRESETS:
@@ -244,19 +244,19 @@ class ClaimSettings:
         return cls(**values)
 
     @classmethod
-    def full(cls) -> "ClaimSettings":
+    def full(cls) -> ClaimSettings:
         """The default setting (docs/claims.md), full mode: 3 seeds."""
         return cls.preset("default")
 
     @classmethod
-    def quick(cls) -> "ClaimSettings":
+    def quick(cls) -> ClaimSettings:
         """The default setting in quick mode: 2 seeds, two α for C4 and C8, shorter horizons."""
         return cls.preset("default", quick=True)
 
-    def replace(self, **changes) -> "ClaimSettings":
+    def replace(self, **changes) -> ClaimSettings:
         return dataclasses.replace(self, **changes)
 
-    def with_overrides(self, items) -> "ClaimSettings":
+    def with_overrides(self, items) -> ClaimSettings:
         """Apply ``key=value`` strings or a dict (values parsed by the field's type).
 
         ``n`` sets n1 (and n2 when it was not set); tuples are comma-separated
@@ -287,7 +287,7 @@ class ClaimSettings:
         """Shape of the asymmetric problems."""
         return (self.n1, self.n1 if self.n2 is None else self.n2)
 
-    def resolve(self) -> "ClaimSettings":
+    def resolve(self) -> ClaimSettings:
         """These settings with every ``None`` replaced by its rule (see the module docstring)."""
         from . import predict
 
@@ -310,7 +310,7 @@ class ClaimSettings:
         return {name: (list(v) if isinstance(v := getattr(self, name), tuple) else v)
                 for name in names}
 
-    def family(self) -> "ClaimSettings":
+    def family(self) -> ClaimSettings:
         """These settings with everything derived unset again (to derive it for another σ): α and
         the claim parameters whose rule says so (``Param.rederive``)."""
         keep = {name: value for name, value in self.params.items()
@@ -318,7 +318,7 @@ class ClaimSettings:
                         and declare.PARAMS[name].rederive)}
         return self.replace(alphas=None, params=keep)
 
-    def with_kappa(self, kappa: float) -> "ClaimSettings":
+    def with_kappa(self, kappa: float) -> ClaimSettings:
         """The same family with σ spaced geometrically from σ_1 to σ_1/κ, derived anew."""
         s1 = max(self.singular_values)
         sv = tuple(float(v) for v in np.geomspace(s1, s1 / kappa, self.r))
@@ -380,7 +380,7 @@ def _split(item: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def _parse(key: str, value, annotation: str):
+def _parse(key: str, value, annotation: object):
     """``value`` (a string from the command line, or already typed) as field ``key``'s type."""
     text = str(annotation)
     if not isinstance(value, str):
@@ -395,6 +395,7 @@ def _parse(key: str, value, annotation: str):
                 tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
             raise ValueError(f"{key}: cannot read {value!r} as {_kind(text)}") from None
+    out: object
     try:
         if "tuple" in text:
             out = tuple(float(x) for x in (raw if isinstance(raw, (list, tuple)) else [raw]))

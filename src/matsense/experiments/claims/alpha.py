@@ -14,7 +14,18 @@ from ..declare import Param, RunSpec, fit_window, positive_int, positive_values
 from ..predict import escape_iters, imbalance_rate, round_budget
 from ..results import fmt_num, fmt_spread, spread
 from ..runs import LabeledRun, batch, long_record_every
-from .base import MIN_R2, Claim, Measurement, Verdict, alpha_label, alpha_sweep, fit_dict, seed_curves, within, within_factor
+from .base import (
+    MIN_R2,
+    Claim,
+    Measurement,
+    Verdict,
+    alpha_label,
+    alpha_sweep,
+    fit_dict,
+    seed_curves,
+    within,
+    within_factor,
+)
 
 
 def _c4_budget(s) -> int:
@@ -90,7 +101,7 @@ class AlphaClaim(Claim):
             # Δ₀ = F₀ᵀF₀ − G₀ᵀG₀ of each start, as the run stored it (no start redrawn)
             delta0 = np.stack([run[float(a)].start_imbalance for a in alphas])
             lam = np.linalg.eigvalsh(delta0)[:, 0]
-            rates = []
+            rate_list = []
             for b, a in enumerate(alphas):
                 t, err = run.curve(float(a))
                 fit = linear_rate(t, err, window=s.c4_window)
@@ -100,14 +111,14 @@ class AlphaClaim(Claim):
                        "rate": fit.value, "fit": fit_dict(fit), "lambda_min_delta0": float(lam[b]),
                        "eta_lambda_min": scale, "rate_over_eta_lambda_min": ratio}
                 records.append(rec)
-                rates.append(fit.value if _usable(rec, c.min_r2) else math.nan)
-            rates = np.asarray(rates)
+                rate_list.append(fit.value if _usable(rec, c.min_r2) else math.nan)
+            rates = np.asarray(rate_list)
             good = np.isfinite(rates) & (rates > 0)
             if good.sum() >= 2:
-                slope = float(np.polyfit(np.log(alphas[good]), np.log(rates[good]), 1)[0])
+                seed_slope = float(np.polyfit(np.log(alphas[good]), np.log(rates[good]), 1)[0])
             else:
-                slope = math.nan
-            slopes.append({"seed": sr.seed, "slope": slope, "alphas_used": alphas[good].tolist()})
+                seed_slope = math.nan
+            slopes.append({"seed": sr.seed, "slope": seed_slope, "alphas_used": alphas[good].tolist()})
         slope = spread([x["slope"] for x in slopes])
         per_alpha = {f"{a:g}": spread([r["rate"] for r in records if r["alpha"] == a]) for a in alphas}
         ratio = spread([r["rate_over_eta_lambda_min"] for r in records])

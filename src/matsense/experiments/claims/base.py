@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -153,7 +154,7 @@ class Claim:
     parameters: tuple = ()
     runs: tuple = ()
     stem: str = ""
-    criteria = None
+    criteria: Any = None  # a frozen dataclass of thresholds in each claim
 
     def measure(self, runs, settings) -> Measurement:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -75,10 +75,10 @@ class ExactClaim(Claim):
                 t, err = run.curve(a)
                 _, rel = run.curve(a, "rel_error")
                 fit = linear_rate(t, err, window=window)
-                final = float(rel[-1]) if rel.size else math.nan
+                final_rel = float(rel[-1]) if rel.size else math.nan
                 records.append({"seed": sr.seed, "alpha": a, "status": run.status(a),
                                 "rate": fit.value, "fit": fit_dict(fit),
-                                "final_rel_error": final,
+                                "final_rel_error": final_rel,
                                 "final_iteration": float(t[-1]) if t.size else math.nan})
         c = self.criteria
         rate = spread([r["rate"] for r in records])

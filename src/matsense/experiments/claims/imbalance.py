@@ -102,18 +102,18 @@ class ImbalanceClaim(Claim):
                     bound_ok = all(bool(np.all(c.drift[:, b] <= c.bound[:, b]
                                                + 1e-9 * c.bound[:, b] + 1e-14))
                                    for c in (full, half, quarter))
-                    ratio = max_f / max_h if max_h > 0 else math.nan
+                    eta_ratio = max_f / max_h if max_h > 0 else math.nan
                     ratio_fine = max_h / max_q if max_q > 0 else math.nan
-                    rel = max_f / growth if growth > 0 else math.nan
+                    rel_growth = max_f / growth if growth > 0 else math.nan
                 statuses = (full.status[b], half.status[b], quarter.status[b])
                 status = "diverged" if "diverged" in statuses else "ok"
                 records.append({"seed": sr.seed, "alpha": a, "status": status, "max_drift": max_f,
                                 "max_drift_half_eta": max_h, "max_drift_quarter_eta": max_q,
-                                "eta_ratio": ratio, "eta_ratio_fine": ratio_fine,
+                                "eta_ratio": eta_ratio, "eta_ratio_fine": ratio_fine,
                                 "final_bound": float(full.bound[-1, b]), "bound_holds": bound_ok,
                                 "delta0_norm": float(full.delta0_norm[b]),
                                 "drift_over_delta0": max_f / float(full.delta0_norm[b]),
-                                "max_gram_change": growth, "drift_over_gram_change": rel,
+                                "max_gram_change": growth, "drift_over_gram_change": rel_growth,
                                 "final_rel_error": float(full.rel_error[-1, b])})
         c = self.criteria
         ratio = spread([r["eta_ratio"] for r in records])

@@ -13,7 +13,17 @@ from ..declare import Param, RunSpec, positive_int, positive_number, positive_va
 from ..predict import NATS_TO_FLOOR, escape_iters, imbalance_rate, round_budget
 from ..results import fmt_num, fmt_spread, spread
 from ..runs import long_record_every, symmetric_gd
-from .base import MIN_R2, Claim, Measurement, Verdict, alpha_label, fit_dict, seed_curves, within, within_factor
+from .base import (
+    MIN_R2,
+    Claim,
+    Measurement,
+    Verdict,
+    alpha_label,
+    fit_dict,
+    seed_curves,
+    within,
+    within_factor,
+)
 
 
 def _c2_budget(s) -> int:
@@ -85,11 +95,11 @@ class SublinearClaim(Claim):
                 fit = power_law(t, err, tail=s.c2_tail)
                 T = float(t[-1]) if t.size else math.nan
                 pred = float(isotropic_prediction(T, s.k, s.r, s.eta)) if T > 0 else math.nan
-                ratio = float(err[-1]) / pred if T > 0 else math.nan
+                ratio_T = float(err[-1]) / pred if T > 0 else math.nan
                 records.append({"seed": sr.seed, "alpha": a, "status": run.status(a),
                                 "slope": fit.value, "fit": fit_dict(fit), "T": T,
                                 "error_T": float(err[-1]) if t.size else math.nan,
-                                "prediction_T": pred, "ratio_to_prediction": ratio})
+                                "prediction_T": pred, "ratio_to_prediction": ratio_T})
         c = self.criteria
         slope = spread([r["slope"] for r in records])
         ratio = spread([r["ratio_to_prediction"] for r in records])

@@ -12,14 +12,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ... import diagnostics
+from ... import diagnostics, plots
 from ... import init as _init
-from ... import plots
 from ...rates import linear_rate, power_law
 from ..declare import Param, RunSpec, positive_int, positive_number
 from ..results import fmt_num, fmt_spread, spread
 from ..runs import LabeledRun, long_record_every
-from .base import MIN_R2, Claim, Measurement, Verdict, fit_dict, seed_curves, value_at, within, within_factor
+from .base import (
+    MIN_R2,
+    Claim,
+    Measurement,
+    Verdict,
+    fit_dict,
+    seed_curves,
+    value_at,
+    within,
+    within_factor,
+)
 from .sublinear import isotropic_prediction
 
 
@@ -111,7 +120,7 @@ class SymmetricProblemCurves:
     """One seed's curves on the PSD problem: the F Gᵀ starts by label, and X Xᵀ (up to T)."""
 
     seed: int
-    asym: object        # LabeledRun of asym_on_sym
+    asym: LabeledRun    # of asym_on_sym
     xxt_t: np.ndarray
     xxt_err: np.ndarray
     xxt_status: str

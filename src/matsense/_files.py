@@ -40,9 +40,10 @@ def is_disk_full(exc: BaseException) -> bool:
 def disk_full_message(exc: OSError, fallback=None) -> str:
     """One line: which file could not be written and why (``fallback``: the folder, when the
     error does not name a file)."""
-    reason = {errno.ENOSPC: "no space left on device",
-              errno.EFBIG: "file too large (the file-size limit, RLIMIT_FSIZE / ulimit -f)"}.get(
-        exc.errno, "disk quota exceeded")
+    reasons: dict[int | None, str] = {
+        errno.ENOSPC: "no space left on device",
+        errno.EFBIG: "file too large (the file-size limit, RLIMIT_FSIZE / ulimit -f)"}
+    reason = reasons.get(exc.errno, "disk quota exceeded")
     where = exc.filename or ("an output file" + (f" (--out {fallback})" if fallback else ""))
     return f"could not write {where}: {reason}; free space and rerun"
 

@@ -20,7 +20,9 @@ import numpy as np
 from numba import njit
 
 #: Options of the helpers: called only from compiled code (no Python wrappers to compile).
-_inner = njit(cache=True, nogil=True, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+# (numba's stubs omit these two real options: numba.core.options.TargetOptions has them)
+_inner = njit(cache=True, nogil=True, no_cpython_wrapper=True,  # type: ignore[call-overload]
+              no_cfunc_wrapper=True)
 
 
 @_inner

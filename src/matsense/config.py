@@ -36,7 +36,7 @@ import dataclasses
 import hashlib
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +53,8 @@ _NUM = (int, float)
 ENSEMBLE_KEYS = tuple(ensembles.keys())
 CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "ensemble": ((str,), "measurement ensemble (" + " | ".join(ensembles.NAMES) + ")"),
-    "data": ((str, type(None)), "your own data file instead of a generated problem "
-                                "(.csv, .parquet or .npz: matsense.data)"),
+    "data": ((str, type(None)), ("your own data file instead of a generated problem "
+                                 "(.csv, .parquet or .npz: matsense.data)")),
     "n1": ((int,), "rows of M* (int >= 1)"),
     "n2": ((int, type(None)), "columns of M* (int >= 1; default n1)"),
     "r": ((int,), "rank of M* (int >= 1)"),
@@ -157,7 +157,7 @@ class RunConfig:
 
     # ------------------------------------------------------------- building
     @classmethod
-    def from_dict(cls, data: dict, *, source: str | None = None, locate=None) -> "RunConfig":
+    def from_dict(cls, data: dict, *, source: str | None = None, locate=None) -> RunConfig:
         """Validate a flat (or sectioned) dict; unknown keys / wrong types → ValueError."""
         flat = flatten(data, source=source, locate=locate)
         method = flat.get("method", cls.method)
@@ -193,7 +193,7 @@ class RunConfig:
         return cfg
 
     @classmethod
-    def from_toml(cls, path) -> "RunConfig":
+    def from_toml(cls, path) -> RunConfig:
         """Load a TOML run file; errors name the file and the line of the key."""
         text, data = read_toml(path)
         return cls.from_dict(data, source=str(path), locate=lambda key: find_line(text, key))
@@ -208,7 +208,7 @@ class RunConfig:
         d.update(self.method_params)
         return d
 
-    def replace(self, **changes) -> "RunConfig":
+    def replace(self, **changes) -> RunConfig:
         d = self.to_dict()
         d.update(changes)
         return RunConfig.from_dict(d)
@@ -343,6 +343,7 @@ def flatten(data: dict, *, source=None, locate=None) -> dict:
         raise ValueError(f"a run configuration must be a table of keys, got {type(data).__name__}")
     flat: dict = {}
     for key, value in data.items():
+        items: Iterable[tuple[object, object]]
         if key in SECTIONS and isinstance(value, dict):
             items = value.items()
         else:

@@ -95,7 +95,7 @@ def batch_html(batch) -> str:
     """The HTML summary of a :class:`~matsense.BatchTrajectory`: the method, a count per
     status and one row per trajectory (status, iterations, final errors, events)."""
     summary = batch.summary()
-    counts = {}
+    counts: dict[str, int] = {}
     for row in summary:
         counts[row["status"]] = counts.get(row["status"], 0) + 1
     tally = ", ".join(f"{_status(s)} × {n}" for s, n in counts.items())

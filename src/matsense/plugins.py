@@ -85,7 +85,7 @@ def _distribution(ep) -> str:
     return f"{dist.name} {dist.version}" if dist is not None else "unknown"
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
@@ -186,7 +186,9 @@ def _load(kind: str, check: Callable, reserved: frozenset):
     """(name → object, name → error, every Plugin) of group ``GROUPS[kind]``; one
     :class:`PluginWarning` per plugin left out."""
     group = GROUPS[kind]
-    good, broken, origins = {}, {}, {}
+    good: dict[str, object] = {}
+    broken: dict[str, str] = {}
+    origins: dict[str, str] = {}
     eps = entry_points(group)
     for ep in eps:
         name, here = ep.name, origin(ep)

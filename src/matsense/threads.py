@@ -185,7 +185,7 @@ def _cache_writes_may_fail() -> None:
             if exc.errno not in DISK_FULL_ERRNOS:
                 raise
 
-    caching.Cache.save_overload = save_overload
+    caching.Cache.save_overload = save_overload  # type: ignore[method-assign]  # the patch
 
 
 def numba_import_error() -> str | None:

@@ -40,6 +40,8 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from typing import Any, cast
 
 #: Exit status of a worker whose watchdog found its parent gone.
 PARENT_GONE_EXIT = 70
@@ -91,7 +93,7 @@ def sigterm_raises():
 
 
 @contextlib.contextmanager
-def deferred_signals():
+def deferred_signals() -> Iterator[None]:
     """Hold SIGINT and SIGTERM until the block is done, then act on the first one that came.
 
     For short steps that must not be cut in two, such as committing a batch
@@ -103,7 +105,8 @@ def deferred_signals():
         yield
         return
     caught: list[int] = []
-    previous = {}
+    previous: dict[int, Any] = {}  # signal number -> its handler (a callable or an int)
+    signum: int
     for signum in (signal.SIGINT, signal.SIGTERM):
         handler = signal.getsignal(signum)
         if handler not in (signal.SIG_IGN, None):  # None: a handler not set from Python
@@ -223,14 +226,18 @@ class SupervisedPool(concurrent.futures.Executor):
 
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (empty once shut down)."""
-        return [p.pid for p in list((self._pool._processes or {}).values()) if p.is_alive()]
+        # a live process has a pid (None only before start())
+        return [cast(int, p.pid) for p in list((self._pool._processes or {}).values())
+                if p.is_alive()]
 
     def terminate(self, timeout: float = 5.0) -> None:
         """Cancel pending tasks and stop every worker now (SIGTERM, SIGKILL after ``timeout``)."""
         # ``_processes`` is private but has been ProcessPoolExecutor's pid -> Process map
         # since Python 3.2; 3.14 adds terminate_workers() for exactly this.
         processes = list((self._pool._processes or {}).values())
-        manager = self._pool._executor_manager_thread
+        # typeshed types this private attribute as a _ThreadWakeup; it is the manager Thread
+        manager: threading.Thread | None = (
+            self._pool._executor_manager_thread)  # type: ignore[assignment]
         for p in processes:
             with contextlib.suppress(Exception):
                 p.terminate()

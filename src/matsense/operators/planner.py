@@ -146,7 +146,7 @@ class Plan:
     def _decide(self) -> str:
         """The candidate with the lowest median, unless the fallback is within the margin."""
         median = {c: statistics.median(self.samples[c]) for c in self.candidates}
-        best = min(self.candidates, key=median.get)
+        best = min(self.candidates, key=median.__getitem__)
         fallback = self.fallback
         if fallback in median and median[best] > SWITCH_MARGIN * median[fallback]:
             return fallback
@@ -219,7 +219,9 @@ def run_planned(plan: Plan, run, on_failure):
     with plan.lock:
         if plan.choice is not None:  # another thread planned meanwhile
             return run(plan.choice)
-        last, failed, previous = {}, {}, None
+        last: dict[str, object] = {}
+        failed: dict[str, Exception] = {}
+        previous: str | None = None
         while plan.choice is None:
             name = plan.next_candidate(exclude=failed, previous=previous)
             if name is None:  # every candidate failed on this input: the input is at fault
@@ -234,10 +236,10 @@ def run_planned(plan: Plan, run, on_failure):
                 failed[name] = exc
                 continue
             seconds = time.perf_counter() - t0
-            for bad, exc in failed.items():  # one kernel ran: the others are at fault
+            for bad, error in failed.items():  # one kernel ran: the others are at fault
                 if bad in plan.candidates:
-                    plan.drop(bad, exc)
-                    on_failure(bad, exc)
+                    plan.drop(bad, error)
+                    on_failure(bad, error)
             plan.record(name, seconds, timed)
             _warm.add(warm)
             previous = name

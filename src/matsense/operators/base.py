@@ -113,10 +113,15 @@ class MatrixOperator(abc.ABC):
         """The same operator with its arrays on ``tgt`` (see :func:`matsense.backend.target`)."""
 
     # ------------------------------------------------------------- built on it
-    def residual_and_grads(self, F, G, y):
-        """r = 𝒜(F Gᵀ) − y, S G and Sᵀ F with S = 𝒜*(r): (B, m), (B, n1, k), (B, n2, k)."""
+    def residual_and_grads(self, F, G, y, rmap=None):
+        """r = 𝒜(F Gᵀ) − y, S G and Sᵀ F with S = 𝒜*(r): (B, m), (B, n1, k), (B, n2, k).
+
+        ``rmap``: a residual map φ (:class:`matsense.losses.ResidualMap`, the robust
+        losses): then S = 𝒜*(φ(r)); r is the plain residual either way.
+        """
         r = self.apply_factored(F, G) - y
-        return r, self.adjoint_matmul(r, G), self.adjoint_rmatmul(r, F)
+        z = r if rmap is None else rmap(r)
+        return r, self.adjoint_matmul(z, G), self.adjoint_rmatmul(z, F)
 
     def kernel_for(self, B: int = 1) -> str | None:
         """The name of the code :meth:`residual_and_grads` runs for a batch of ``B``.
@@ -127,11 +132,12 @@ class MatrixOperator(abc.ABC):
         """
         return "factored"
 
-    def residual_and_adjoint(self, P, y):
-        """r = 𝒜(P) − y and S = 𝒜*(r) as matrices, for products P (B, n1, n2) (small sizes)."""
+    def residual_and_adjoint(self, P, y, rmap=None):
+        """r = 𝒜(P) − y and S = 𝒜*(r) as matrices, for products P (B, n1, n2) (small sizes);
+        S = 𝒜*(φ(r)) with a residual map ``rmap``."""
         self.check_dense("residual_and_adjoint (the n1 × n2 matrix 𝒜*(r))")
         r = self.apply(P) - y
-        return r, self.adjoint(r)
+        return r, self.adjoint(r if rmap is None else rmap(r))
 
     def as_matrix(self):
         """The (m, n1·n2) matrix of 𝒜 on row-major flattened matrices (small sizes only)."""
@@ -269,13 +275,16 @@ class FlatMatrixOperator(MatrixOperator):
             return super().measure_truth(U, sigma, V)
         return self.apply(dense[None])[0]
 
-    def residual_and_adjoint(self, P, y):
+    def residual_and_adjoint(self, P, y, rmap=None):
         """Residual r = 𝒜(P) − y and S = 𝒜*(r) for a batch of products.
 
         One pass over ``A_flat`` on NumPy for small batches (cache-blocked),
         two matrix products otherwise. Returns ``(r, S)`` with shapes (B, m)
-        and (B, n1, n2).
+        and (B, n1, n2). With a residual map ``rmap`` S = 𝒜*(φ(r)), same kernels.
         """
+        if rmap is not None:
+            r, s = residual_and_adjoint_flat(self.A_flat, self.pack(P), y, self.block_rows, rmap)
+            return r, self.unpack(s)
         r, s = residual_and_adjoint_flat(self.A_flat, self.pack(P), y, self.block_rows)
         return r, self.unpack(s)
 
@@ -284,8 +293,12 @@ class FlatMatrixOperator(MatrixOperator):
         :func:`matsense.operators.dispatch.planned_kernel`."""
         return planned_kernel(self, B)
 
-    def residual_and_grads(self, F, G, y):
-        """r, S G, Sᵀ F from one pass over ``A_flat`` (the residual and adjoint kernel)."""
+    def residual_and_grads(self, F, G, y, rmap=None):
+        """r, S G, Sᵀ F from one pass over ``A_flat`` (the residual and adjoint kernel);
+        S = 𝒜*(φ(r)) with a residual map ``rmap``."""
+        if rmap is not None:
+            r, S = self.residual_and_adjoint(F @ G.mT, y, rmap)
+            return r, S @ G, S.mT @ F
         r, S = self.residual_and_adjoint(F @ G.mT, y)
         return r, S @ G, S.mT @ F
 

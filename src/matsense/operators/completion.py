@@ -336,17 +336,24 @@ class EntryOperator(MatrixOperator):
         compiled = self._numpy(self.rows) and _entries_kernel() is not None
         return "numba-entries" if compiled else "sparse"
 
-    def residual_and_grads(self, F, G, y):
+    def residual_and_grads(self, F, G, y, rmap=None):
         """r, S G, Sᵀ F in one pass over the entries (compiled on NumPy when numba is there).
 
         float64: the padded-register kernel, on several threads for operators of
         :data:`~matsense.threads.THREADED_MIN_BYTES` and more (``MATSENSE_THREADS``
         fixes the count) with results bitwise independent of it; other dtypes:
-        the scalar kernel, serial.
+        the scalar kernel, serial. With a residual map ``rmap`` (robust losses)
+        S = 𝒜*(φ(r)), by the same kernels with φ (:mod:`.kernels.entries_mapped`).
         """
         kernels = _entries_kernel() if self._numpy(F, G) else None
         if kernels is None:
+            if rmap is not None:
+                return super().residual_and_grads(F, G, y, rmap)
             return super().residual_and_grads(F, G, y)
+        if rmap is not None:  # the kernels' twins with φ; None keeps the ℓ2 kernels themselves
+            from .kernels.entries_mapped import MappedCalls
+
+            kernels = MappedCalls(rmap)
         B, n1, k = F.shape
         n2 = G.shape[1]
         yb = np.broadcast_to(np.asarray(y, dtype=F.dtype), (B, self.m))

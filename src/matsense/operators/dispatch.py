@@ -86,8 +86,13 @@ def selected_kernel() -> str:
     return kernel
 
 
-def _torch_pass(kernel: str, A, p, y):
+def _torch_pass(kernel: str, A, p, y, rmap=None):
     """torch tensors: two matmuls, or the Triton kernel when it is asked for and can run."""
+    if rmap is not None:  # the Triton kernel has no residual map
+        if kernel == "triton":
+            _warn_once("MATSENSE_KERNEL=triton has no residual map (robust losses); using "
+                       "two-pass (two matrix products) for them instead")
+        return two_pass(A, p, y, rmap)
     if kernel == "triton":
         from . import _triton  # looked up per call: tests replace _triton.fused_triton
 
@@ -119,7 +124,7 @@ def _numba_or_loop(A, warn: bool) -> str:
     return "numpy"
 
 
-def _decide(A, B: int, block_rows, kernel: str, threads, warn: bool = True):
+def _decide(A, B: int, block_rows, kernel: str, threads, warn: bool = True, rmap=None):
     """The kernel name for this call, or the :class:`~.planner.Plan` that will choose it."""
     if kernel == "triton":
         if warn:
@@ -145,18 +150,24 @@ def _decide(A, B: int, block_rows, kernel: str, threads, warn: bool = True):
     # dearer (planning must stay under 2 % of a 1000-iteration run).
     candidates = [one_pass, "two-pass"]
     key = (A.shape, A.dtype.str, B, threads)
+    if rmap is not None:  # a mapped pass is planned on its own
+        key += (rmap.kind,)
     return planner.plan_for(key, candidates) if warn else planner.lookup(key)
 
 
-def _run(name: str, A, p, y, block_rows):
+def _run(name: str, A, p, y, block_rows, rmap=None):
     """Kernel ``name`` on NumPy arrays (p, y of A's dtype, C-contiguous)."""
     if name == "numba":
+        if rmap is not None:
+            return numba_kernel.fused_numba(A, p, y, numba_threads(A.nbytes), rmap)
         return numba_kernel.fused_numba(A, p, y, numba_threads(A.nbytes))
     if name == "numpy":
         if block_rows is None:
             block_rows = block_rows_for(A.shape[1], A.dtype.itemsize)
+        if rmap is not None:
+            return fused_numpy(A, p, y, block_rows, kernel_threads(A.nbytes), rmap)
         return fused_numpy(A, p, y, block_rows, kernel_threads(A.nbytes))
-    return two_pass(A, p, y)
+    return two_pass(A, p, y, rmap)
 
 
 def _candidate_failed(name: str, error: BaseException) -> None:
@@ -164,8 +175,12 @@ def _candidate_failed(name: str, error: BaseException) -> None:
                f"{error}); it is not used for this configuration")
 
 
-def residual_and_adjoint_flat(A, p, y, block_rows: int | None = None):
+def residual_and_adjoint_flat(A, p, y, block_rows: int | None = None, rmap=None):
     """(r, s) = (p Aᵀ − y, r A) for a flat operator matrix, by the kernel that suits.
+
+    With a residual map φ (``rmap``, :class:`matsense.losses.ResidualMap`, for
+    the robust losses) s = φ(r) A, by the same kernels (the numba one runs its
+    mapped tiles); ``rmap=None`` is the plain ℓ2 code.
 
     NumPy arrays: ``MATSENSE_KERNEL`` (numba, numpy, two-pass) forces a kernel
     for every batch size; with the default ``auto`` the planner
@@ -181,17 +196,17 @@ def residual_and_adjoint_flat(A, p, y, block_rows: int | None = None):
     kernel = selected_kernel()
     threads = threads_setting()  # validated whichever kernel runs
     if not isinstance(A, np.ndarray):
-        return _torch_pass(kernel, A, p, y)
+        return _torch_pass(kernel, A, p, y, rmap)
     p_in, y_in = p, y
     p = np.ascontiguousarray(p, dtype=A.dtype)
     y = np.ascontiguousarray(y, dtype=A.dtype)
 
     def run(name):
         if name == "two-pass":  # the GEMMs on the caller's arrays, as they always were
-            return two_pass(A, p_in, y_in)
-        return _run(name, A, p, y, block_rows)
+            return two_pass(A, p_in, y_in, rmap)
+        return _run(name, A, p, y, block_rows, rmap)
 
-    decision = _decide(A, p.shape[0], block_rows, kernel, threads)
+    decision = _decide(A, p.shape[0], block_rows, kernel, threads, rmap=rmap)
     if isinstance(decision, str):
         return run(decision)
     return planner.run_planned(decision, run, _candidate_failed)

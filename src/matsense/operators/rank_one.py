@@ -124,13 +124,14 @@ class RankOneOperator(MatrixOperator):
     def kernel_for(self, B: int = 1) -> str | None:
         return "four-gemm"
 
-    def residual_and_grads(self, F, G, y):
-        """r, S G, Sᵀ F from four GEMMs (a F and b G are computed once)."""
+    def residual_and_grads(self, F, G, y, rmap=None):
+        """r, S G, Sᵀ F from four GEMMs (a F and b G are computed once); S = 𝒜*(φ(r))
+        with a residual map ``rmap``."""
         xp = backend.namespace(F)
         aF = self.a @ F
         bG = aF if (G is F and self.b is None) else self._b @ G
         r = xp.sum(aF * bG, axis=-1) * self.scale - y
-        rs = r[..., None] * self.scale
+        rs = (r if rmap is None else rmap(r))[..., None] * self.scale
         SG = _tmul(self.a, rs * bG)
         StF = SG if (G is F and self.b is None) else _tmul(self._b, rs * aF)
         return r, SG, StF

@@ -101,10 +101,14 @@ class BatchInvariantOperator(MatrixOperator):
     def adjoint_rmatmul(self, z, F):
         return self._each(self.wrapped.adjoint_rmatmul, z, F)
 
-    def residual_and_adjoint(self, P, y):
+    def residual_and_adjoint(self, P, y, rmap=None):
+        if rmap is not None:
+            return self._each(lambda p: self.wrapped.residual_and_adjoint(p, y, rmap), P)
         return self._each(lambda p: self.wrapped.residual_and_adjoint(p, y), P)
 
-    def residual_and_grads(self, F, G, y):
+    def residual_and_grads(self, F, G, y, rmap=None):
+        if rmap is not None:
+            return self._each(lambda f, g: self.wrapped.residual_and_grads(f, g, y, rmap), F, G)
         return self._each(lambda f, g: self.wrapped.residual_and_grads(f, g, y), F, G)
 
     def to(self, tgt):

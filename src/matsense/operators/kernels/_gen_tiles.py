@@ -31,6 +31,12 @@ on the batch):
 
 Only the drivers that :func:`~.numba_kernel.tile_plan` uses for B = 1 … 16
 are generated, and only their tiles; larger batches reuse them (checked here).
+
+The same tiles and drivers are written a second time into
+``_numba_tiles_mapped.py`` with a residual map (robust losses, :mod:`matsense.losses`):
+each tile stores the residual ``r[b+w, i+k]`` as above and then adds
+``φ(r) · A[i+k, :]`` to ``S``, φ given by the trailing arguments ``(code, a, delta)``
+(:func:`._rmap.rmap`). The plain module stays the ℓ2 path, untouched.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from pathlib import Path
 from .numba_kernel import driver_name, tile_plan
 
 TARGET = Path(__file__).with_name("_numba_tiles.py")
+#: The tiles with a residual map φ between the residual and the adjoint.
+MAPPED_TARGET = Path(__file__).with_name("_numba_tiles_mapped.py")
 
 #: The batch sizes whose plans get drivers; every larger B must map onto one of them.
 PLANNED_BATCHES = range(1, 17)
@@ -69,6 +77,12 @@ from numba import njit, prange
 from ._simd import fma, vfma, vload, vsplat, vstore, vsum, vzero
 '''
 
+MAPPED_HEADER = HEADER.replace(
+    "Float64 tiles", "Float64 tiles with a residual map φ (S += φ(r) A; robust losses)").replace(
+    "from ._simd import", "from ._rmap import rmap\nfrom ._simd import")
+#: The extra arguments of the mapped tiles and drivers: φ's code, scale and threshold.
+MAP_ARGS = ", code, a, delta"
+
 
 def _plan_key(B: int) -> tuple[int, tuple[int, ...]]:
     """(R, distinct chunk widths, widest first): what a driver is specialised on."""
@@ -85,12 +99,13 @@ def drivers() -> list[tuple[int, tuple[int, ...]]]:
     return keys
 
 
-def tile_source(R: int, W: int) -> str:
+def tile_source(R: int, W: int, mapped: bool = False) -> str:
     """``tile_R_W``: rows i..i+R-1 × trajectories b..b+W-1 (see the module docstring)."""
     rows, trajs = range(R), range(W)
     pairs = [(k, w) for k in rows for w in trajs]
+    extra = MAP_ARGS if mapped else ""
     out = [TILE_DECORATOR,
-           f"def tile_{R}_{W}(A, p, y, r, S, i, b):",
+           f"def tile_{R}_{W}(A, p, y, r, S, i, b{extra}):",
            "    d = A.shape[1]",
            "    dL = d - d % 8"]
     out += [f"    a{k} = A[i + {k}]" for k in rows]
@@ -108,6 +123,8 @@ def tile_source(R: int, W: int) -> str:
     for k, w in pairs:
         out += [f"    t{k}_{w} = t{k}_{w} - y[i + {k}]",
                 f"    r[b + {w}, i + {k}] = t{k}_{w}"]
+        if mapped:
+            out += [f"    t{k}_{w} = rmap(t{k}_{w}{MAP_ARGS})"]
     out += [f"    v{k}_{w} = vsplat(t{k}_{w})" for k, w in pairs]
     # adjoint: S[b + w, j] += r[b + w, i + k] * A[i + k, j], one fma per row, k increasing
     out += ["    for j in range(0, dL, 8):"]
@@ -126,22 +143,23 @@ def tile_source(R: int, W: int) -> str:
     return "\n".join(out) + "\n"
 
 
-def _chunk_calls(R: int, widths: tuple[int, ...], indent: str) -> list[str]:
+def _chunk_calls(R: int, widths: tuple[int, ...], indent: str, extra: str = "") -> list[str]:
     """The loop over the trajectory chunks of one R-row tile."""
     out = [f"{indent}for c in range(chunks.shape[0]):"]
     if len(widths) == 1:
-        return out + [f"{indent}    tile_{R}_{widths[0]}(A, p, y, r, S, i, chunks[c, 0])"]
+        return out + [f"{indent}    tile_{R}_{widths[0]}(A, p, y, r, S, i, chunks[c, 0]{extra})"]
     out += [f"{indent}    w = chunks[c, 1]"]
     for n, w in enumerate(widths):
         out += [f"{indent}    {'el' if n else ''}if w == {w}:",
-                f"{indent}        tile_{R}_{w}(A, p, y, r, S, i, chunks[c, 0])"]
+                f"{indent}        tile_{R}_{w}(A, p, y, r, S, i, chunks[c, 0]{extra})"]
     return out
 
 
-def driver_source(R: int, widths: tuple[int, ...]) -> str:
+def driver_source(R: int, widths: tuple[int, ...], mapped: bool = False) -> str:
     """The parallel driver of the plan (R, widths) (see the module docstring)."""
+    extra = MAP_ARGS if mapped else ""
     out = ["@njit(parallel=True, cache=True, nogil=True)",
-           f"def {driver_name(R, widths)}(A, p, y, r, parts, chunks):",
+           f"def {driver_name(R, widths)}(A, p, y, r, parts, chunks{extra}):",
            "    m = A.shape[0]",
            "    T = parts.shape[0]",
            "    rows = (m + T - 1) // T",
@@ -151,23 +169,23 @@ def driver_source(R: int, widths: tuple[int, ...]) -> str:
            "        i = t * rows",
            "        hi = min(m, i + rows)",
            f"        while i + {R} <= hi:"]
-    out += _chunk_calls(R, widths, " " * 12)
+    out += _chunk_calls(R, widths, " " * 12, extra)
     out += [f"            i += {R}",
             "        while i < hi:",
             "            for b in range(p.shape[0]):",
-            "                tile_1_1(A, p, y, r, S, i, b)",
+            f"                tile_1_1(A, p, y, r, S, i, b{extra})",
             "            i += 1"]
     return "\n".join(out) + "\n"
 
 
-def module_source() -> str:
-    """The full text of ``_numba_tiles.py``."""
+def module_source(mapped: bool = False) -> str:
+    """The full text of ``_numba_tiles.py`` (``_numba_tiles_mapped.py`` when ``mapped``)."""
     plans = drivers()
     tiles = sorted({(R, w) for R, widths in plans for w in widths} | {(1, 1)},
                    key=lambda t: (-t[0], -t[1]))
-    parts = [HEADER]
-    parts += [tile_source(R, W) for R, W in tiles]
-    parts += [driver_source(R, widths) for R, widths in plans]
+    parts = [MAPPED_HEADER if mapped else HEADER]
+    parts += [tile_source(R, W, mapped) for R, W in tiles]
+    parts += [driver_source(R, widths, mapped) for R, widths in plans]
     return "\n\n".join(parts)
 
 
@@ -176,14 +194,17 @@ def main(argv=None) -> int:
     ap.add_argument("--check", action="store_true",
                     help="exit 1 if the committed module differs from the output (write nothing)")
     args = ap.parse_args(argv)
-    text = module_source()
-    if args.check:
-        same = TARGET.exists() and TARGET.read_text(encoding="utf-8") == text
-        print(f"{TARGET.name} is {'up to date' if same else 'OUT OF DATE'}")
-        return 0 if same else 1
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET} ({text.count(chr(10))} lines)")
-    return 0
+    status = 0
+    for target, mapped in ((TARGET, False), (MAPPED_TARGET, True)):
+        text = module_source(mapped)
+        if args.check:
+            same = target.exists() and target.read_text(encoding="utf-8") == text
+            print(f"{target.name} is {'up to date' if same else 'OUT OF DATE'}")
+            status = status or (0 if same else 1)
+            continue
+        target.write_text(text, encoding="utf-8")
+        print(f"wrote {target} ({text.count(chr(10))} lines)")
+    return status
 
 
 if __name__ == "__main__":

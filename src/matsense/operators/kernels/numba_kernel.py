@@ -36,6 +36,12 @@ numba's on-disk cache.
 Other dtypes (float32), and A that is not C-contiguous (dispatch never sends
 one): a loop over rows four at a time that LLVM vectorizes with
 ``reassoc``/``contract``; its rounding depends on B.
+
+Residual maps (robust losses, :mod:`matsense.losses`): with ``rmap`` the pass
+returns r = p Aᵀ − y and s = φ(r) A, from the same tiles generated with φ
+between the residual and the adjoint (``_numba_tiles_mapped``); the same
+summation order, so the same independence of the batch. Without ``rmap`` the
+code is the plain ℓ2 kernel above, untouched.
 """
 
 from __future__ import annotations
@@ -80,18 +86,22 @@ class _Kernels:
     def __init__(self, reassoc):
         self.reassoc = reassoc
         self._tiles = importlib.import_module("._numba_tiles", __package__)
+        self._mapped = None
         self._plans = {}
 
-    def tiled(self, B: int):
+    def tiled(self, B: int, mapped: bool = False):
         """(driver, chunks) of the float64 tile plan for B ≥ 1; chunks: int64 rows
-        (first trajectory, width)."""
+        (first trajectory, width). ``mapped``: the driver with a residual map."""
         plan = self._plans.get(B)
         if plan is None:
             R, widths = tile_plan(B)
             starts = np.cumsum((0,) + widths[:-1])
-            plan = self._plans[B] = (getattr(self._tiles, driver_name(R, widths)),
+            plan = self._plans[B] = (driver_name(R, widths),
                                      np.array([starts, widths], dtype=np.int64).T.copy())
-        return plan
+        name, chunks = plan
+        if mapped and self._mapped is None:
+            self._mapped = importlib.import_module("._numba_tiles_mapped", __package__)
+        return getattr(self._mapped if mapped else self._tiles, name), chunks
 
     def _entry_points(self):
         yield self.reassoc
@@ -193,8 +203,9 @@ def unavailable_reason(A) -> str | None:
     return None
 
 
-def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None = None):
-    """r = p Aᵀ − y and s = r A in one pass, compiled with numba.
+def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None = None,
+                rmap=None):
+    """r = p Aᵀ − y and s = r A (s = φ(r) A with a residual map) in one pass, compiled with numba.
 
     Same arguments and results as :func:`~.numpy_loop.fused_numpy` (no block
     size: each thread streams its rows in tiles, see the module docstring).
@@ -206,6 +217,8 @@ def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None
     that are not C-contiguous are copied. Calls are serialized by a lock
     because numba's default thread pool must not be entered from two Python
     threads at once. Raises ``RuntimeError`` if numba is not installed.
+    ``rmap`` (a :class:`matsense.losses.ResidualMap`) runs the mapped tiles; outside
+    the float64 tiles (float32) it takes the two products instead.
     """
     kernels = _numba_kernel()
     if kernels is None:
@@ -218,6 +231,10 @@ def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None
     f64 = np.dtype(np.float64)
     tiled = (B > 0 and A.dtype == f64 and p.dtype == f64 and y.dtype == f64
              and A.flags.c_contiguous)  # the tiles' vector loads assume C-contiguous rows
+    if rmap is not None and not tiled:  # float32 & co.: no mapped tiles, two products
+        from .two_pass import two_pass
+
+        return two_pass(A, p, y, rmap)
     r = np.empty((B, m), dtype=A.dtype)
     with _numba_lock:
         saved = numba.get_num_threads()
@@ -226,7 +243,10 @@ def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None
             numba.set_num_threads(count)
         try:
             parts = np.empty((count, B, d), dtype=A.dtype)
-            if tiled:
+            if rmap is not None:
+                driver, chunks = kernels.tiled(B, mapped=True)
+                driver(A, p, y, r, parts, chunks, rmap.code, rmap.scale, rmap.delta)
+            elif tiled:
                 driver, chunks = kernels.tiled(B)
                 driver(A, p, y, r, parts, chunks)
             else:

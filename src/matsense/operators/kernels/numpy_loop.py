@@ -24,7 +24,7 @@ import numpy as np
 from ...threads import single_blas_thread
 
 
-def _rows_pass(A, p, y, r, lo: int, hi: int, block_rows: int) -> np.ndarray:
+def _rows_pass(A, p, y, r, lo: int, hi: int, block_rows: int, rmap=None) -> np.ndarray:
     """Rows lo:hi of the one-pass loop: fill r[:, lo:hi], return this range's share of s.
 
     Within a block every trajectory takes two BLAS matrix–vector calls (the
@@ -42,14 +42,14 @@ def _rows_pass(A, p, y, r, lo: int, hi: int, block_rows: int) -> np.ndarray:
             rb = r[b, b0:b1]
             np.matmul(Ab, p[b], out=rb)
             rb -= yb
-            np.matmul(rb, Ab, out=part)
+            np.matmul(rb if rmap is None else rmap(rb), Ab, out=part)
             s[b] += part
     return s
 
 
 def fused_numpy(A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int,
-                threads: int = 1):
-    """r = p Aᵀ − y and s = r A in one blocked pass over the rows of A (NumPy).
+                threads: int = 1, rmap=None):
+    """r = p Aᵀ − y and s = r A (φ(r) A with a residual map) in one blocked pass over A (NumPy).
 
     Parameters
     ----------
@@ -63,6 +63,8 @@ def fused_numpy(A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int,
         shared pool (NumPy releases the GIL inside BLAS); their partial
         adjoints are summed in range order, so the result does not depend on
         which thread finishes first. BLAS runs single-threaded meanwhile.
+    rmap : :class:`matsense.losses.ResidualMap` or None
+        φ applied to each block's residuals before its share of s.
 
     Returns
     -------
@@ -74,14 +76,14 @@ def fused_numpy(A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int,
     threads = max(1, min(int(threads), m))
     with single_blas_thread():
         if threads == 1:
-            return r, _rows_pass(A, p, y, r, 0, m, block_rows)
+            return r, _rows_pass(A, p, y, r, 0, m, block_rows, rmap)
         cuts = np.linspace(0, m, threads + 1).astype(int)
         pool = _thread_pool(threads - 1)
         ranges = [(int(lo), int(hi), max(1, min(block_rows, int(hi - lo))))
                   for lo, hi in zip(cuts[:-1], cuts[1:])]
         # The calling thread takes the first range itself: one hand-off fewer.
-        futures = [pool.submit(_rows_pass, A, p, y, r, *rng) for rng in ranges[1:]]
-        s = _rows_pass(A, p, y, r, *ranges[0])
+        futures = [pool.submit(_rows_pass, A, p, y, r, *rng, rmap) for rng in ranges[1:]]
+        s = _rows_pass(A, p, y, r, *ranges[0], rmap)
         for f in futures:
             s += f.result()
         return r, s

@@ -6,7 +6,10 @@ unique across the problem, the initialization, the method and the run:
 
 ======================  =====================================================
 problem                 ensemble, n1, n2, r, m, p, kappa, singular_values,
-                        spacing, symmetric, noise, seed
+                        spacing, symmetric, noise, seed; outliers:
+                        outlier_fraction (p_s in [0, 1), default 0),
+                        outlier_scale (c >= 0, default 10), outlier_mode
+                        ('add' | 'replace'; :mod:`matsense.corruption`)
 initialization          init ('small_random' | 'balanced' | 'symmetric_random'
                         | any name in ``matsense.init.INITS``), k, alpha, ratio,
                         normalization, init_seed
@@ -67,6 +70,9 @@ CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "symmetric": ((bool,), "PSD ground truth (true/false)"),
     "noise": (_NUM, "noise standard deviation (>= 0)"),
     "seed": ((int,), "problem seed (int >= 0)"),
+    "outlier_fraction": (_NUM, "fraction p_s of measurements with outliers, in [0, 1)"),
+    "outlier_scale": (_NUM, "outlier magnitude c (>= 0): up to c·‖𝒜(M*)‖_∞"),
+    "outlier_mode": ((str,), "outliers 'add' to y_i or 'replace' it"),
     "init": ((str,), "initialization name"),
     "k": ((int,), "factor columns (1 <= k <= min(n1, n2))"),
     "alpha": (_NUM, "initialization scale (> 0)"),
@@ -91,6 +97,9 @@ _ID_DEFAULTS = {"ensemble": ensembles.DEFAULT, **dict.fromkeys(ENSEMBLE_KEYS)}
 #: Number keys stored as float when given as int.
 _FLOAT_KEYS = ("kappa", "noise", "alpha", "ratio", "tol",
                *(key for key, (param, _) in ensembles.keys().items() if float in param.types))
+#: The outlier keys (matsense.corruption) and their defaults: left out of records, run ids and
+#: problem keys at these values, so every run without outliers is described as before.
+OUTLIER_DEFAULTS = {"outlier_fraction": 0.0, "outlier_scale": 10.0, "outlier_mode": "add"}
 
 class _InitsByName(Mapping):
     """``INITS[name](problem, config) -> factors``: a live view of :data:`matsense.init.INITS`.
@@ -140,6 +149,9 @@ class RunConfig:
     symmetric: bool = False
     noise: float = 0.0
     seed: int = 0
+    outlier_fraction: float = 0.0
+    outlier_scale: float = 10.0
+    outlier_mode: str = "add"
     init: str = "small_random"
     k: int = 4
     alpha: float = 0.04
@@ -185,7 +197,8 @@ class RunConfig:
                 core["init"], f"unknown init {core['init']!r}; known: {', '.join(sorted(_init.INITS))}")))
         _check_ensemble(core, source, locate)
         _check_data(core, source, locate)
-        for key in _FLOAT_KEYS:
+        _check_outliers(core, source, locate)
+        for key in _FLOAT_KEYS + ("outlier_fraction", "outlier_scale"):
             if key in core and isinstance(core[key], int) and not isinstance(core[key], bool):
                 core[key] = float(core[key])
         cfg = cls(**core, method_params=mparams)
@@ -205,6 +218,9 @@ class RunConfig:
             del d["data"]
         else:  # the file is the problem: no generated-problem keys (from_dict refuses them)
             d = {k: v for k, v in d.items() if k not in PROBLEM_KEYS}
+        for key, default in OUTLIER_DEFAULTS.items():
+            if d[key] == default:
+                del d[key]
         d.update(self.method_params)
         return d
 
@@ -223,6 +239,7 @@ class RunConfig:
     def problem_key(self) -> str:
         """Hash of the problem fields: runs with equal keys share one operator."""
         keys = PROBLEM_KEYS if self.data is None else ("data",)
+        keys += tuple(k for k, v in OUTLIER_DEFAULTS.items() if getattr(self, k) != v)
         blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -239,6 +256,10 @@ class RunConfig:
                 self.ensemble, self.n1, self.n2, r=self.r, **size, kappa=self.kappa,
                 singular_values=self.singular_values, spacing=self.spacing,
                 symmetric=self.symmetric, noise=self.noise, seed=self.seed)
+        if self.outlier_fraction > 0:  # on generated problems and data files alike
+            from . import corruption
+
+            problem = corruption.with_outliers(problem, self.outliers(), self.seed)
         if (self.backend, self.device, self.dtype) == ("numpy", "cpu", "float64"):
             return problem
         return problem.to(backend=self.backend, device=self.device, dtype=self.dtype)
@@ -285,6 +306,12 @@ class RunConfig:
                      f"k={self.k} (batch of {batch}, {self.iters} iterations)",
                      self.memory_bytes(batch))
 
+    def outliers(self):
+        """The :class:`matsense.corruption.Outliers` of this run (p_s = 0: none)."""
+        from .corruption import Outliers
+
+        return Outliers(self.outlier_fraction, self.outlier_scale, self.outlier_mode)
+
     def build_method(self):
         return get_method(self.method, **self.method_params)
 
@@ -319,6 +346,18 @@ def _check_ensemble(core: dict, source, locate) -> None:
     except ValueError as exc:
         key, message = exc.args
         raise ValueError(_where(source, locate, key) + message) from None
+
+
+def _check_outliers(core: dict, source, locate) -> None:
+    """The outlier keys' values (matsense.corruption.Outliers): one line naming key and range."""
+    from .corruption import OUTLIER_KEYS, Outliers
+
+    given = {field: core[key] for key, field in OUTLIER_KEYS.items() if key in core}
+    try:
+        Outliers(**given)
+    except ValueError as exc:
+        key = str(exc).split()[0]
+        raise ValueError(_where(source, locate, key) + str(exc)) from None
 
 
 def _check_data(core: dict, source, locate) -> None:

@@ -215,9 +215,17 @@ class Problem(V.ProblemBase):
         ensemble plugin's (:data:`ENSEMBLE_PLUGINS`); ``kwargs`` are those of
         the ensemble's builder (:meth:`gaussian`, :meth:`rank_one`,
         :meth:`completion`; a plugin's ``builder(n1, n2, **kwargs)``).
-        ``meta['ensemble']`` names it.
+        ``meta['ensemble']`` names it. ``outlier_fraction``, ``outlier_scale``,
+        ``outlier_mode``: outliers on any ensemble, seeded by ``seed``
+        (:func:`matsense.corruption.with_outliers`).
         """
-        return ensembles.get(ensemble).build(n1, n2, **kwargs)
+        from . import corruption
+
+        outliers = corruption.outliers_from(kwargs)  # takes its keys out of kwargs
+        problem = ensembles.get(ensemble).build(n1, n2, **kwargs)
+        if outliers is None:
+            return problem
+        return corruption.with_outliers(problem, outliers, kwargs.get("seed", 0))
 
     @classmethod
     def rank_one(cls, n: int, *, r: int, m: int, n2: int | None = None, singular_values=None,

@@ -26,6 +26,7 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 # methods' hyper-parameters are added from the methods themselves, see method_flags).
 RUN_FLAGS = (
     "ensemble", "n1", "n2", "r", "m", *ensembles.keys(), "kappa", "symmetric", "noise", "seed",
+    "outlier_fraction", "outlier_scale", "outlier_mode",
     "init", "k", "alpha", "ratio", "normalization", "init_seed",
     "method", "iters", "tol", "record_every", "backend", "device", "dtype",
 )
@@ -91,6 +92,12 @@ def _add_problem_flags(g) -> None:
                    help="PSD ground truth M* = U diag(σ) Uᵀ (default: no)")
     g.add_argument("--noise", type=float, help="noise standard deviation on y (default 0)")
     g.add_argument("--seed", type=int, help="problem seed (default 0)")
+    g.add_argument("--outlier-fraction", type=float,
+                   help="outliers on this fraction p_s of the measurements, in [0, 1) "
+                        "(default 0; docs/robust.md)")
+    g.add_argument("--outlier-scale", type=float,
+                   help="outlier magnitude c: up to c·‖𝒜(M*)‖_∞ (default 10)")
+    g.add_argument("--outlier-mode", help="outliers 'add' to y_i (default) or 'replace' it")
 
 
 def _add_init_flags(g) -> None:

@@ -7,7 +7,9 @@ F_0ᵀF_0 − G_0ᵀG_0 the asymmetric rate depends on). With
 factor's number of rows). ``balanced`` sets G_0 = F_0; ``symmetric_random``
 draws X_0 for X Xᵀ. ``spectral`` (top-k SVD of 𝒜*(y)) and
 ``spectral_symmetric`` (top-k eigenpairs of sym(𝒜*(y))) are deterministic, as
-are ``zeros`` / ``zeros_symmetric`` (SVP's start M_0 = 0). :data:`INITS` names
+are ``zeros`` / ``zeros_symmetric`` (SVP's start M_0 = 0). ``spectral_trimmed`` and
+``spectral_trimmed_symmetric`` are the spectral starts from the (1 − p_s)m
+measurements of smallest |y_i| (robust recovery, docs/robust.md). :data:`INITS` names
 them all (an :class:`InitSpec` each: random or not, F Gᵀ or X Xᵀ, how to build).
 
 Batching: ``alpha`` and ``seed`` may be scalars or sequences; they broadcast
@@ -241,6 +243,43 @@ def spectral_symmetric(problem, k: int, *, matrix_free: bool | None = None):
     return Q * np.sqrt(np.maximum(w, 0.0))
 
 
+def _trimmed(problem, fraction):
+    """The problem with its round(fraction·m) largest |y_i| set to 0 (the rest kept).
+
+    ``fraction`` None: the problem's outlier fraction (``meta['outliers']``, 0 without)."""
+    from . import backend
+
+    if fraction is None:
+        fraction = problem.meta.get("outliers", {}).get("fraction", 0.0)
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
+            0 <= fraction < 1):
+        raise ValueError(f"trim fraction must be a number in [0, 1), got {fraction!r}")
+    y = backend.to_numpy(problem.y)
+    drop = int(round(fraction * y.shape[0]))
+    if drop == 0:
+        return problem
+    keep = np.ones(y.shape[0], dtype=bool)
+    keep[np.argsort(np.abs(y), kind="stable")[y.shape[0] - drop:]] = False
+    return problem.replace(y=backend.convert(np.where(keep, y, 0.0), backend.target_of(problem.y)))
+
+
+def spectral_trimmed(problem, k: int, *, fraction: float | None = None,
+                     matrix_free: bool | None = None):
+    """:func:`spectral` of the trimmed observations: the (1 − p_s)m measurements of smallest
+    |y_i| kept, the others set to 0 (the ScaledSM code's start under outliers).
+
+    ``fraction`` = p_s, default the problem's outlier fraction (``meta['outliers']``; 0,
+    the plain spectral start, when it has none).
+    """
+    return spectral(_trimmed(problem, fraction), k, matrix_free=matrix_free)
+
+
+def spectral_trimmed_symmetric(problem, k: int, *, fraction: float | None = None,
+                               matrix_free: bool | None = None):
+    """:func:`spectral_symmetric` of the trimmed observations (see :func:`spectral_trimmed`)."""
+    return spectral_symmetric(_trimmed(problem, fraction), k, matrix_free=matrix_free)
+
+
 def zeros(problem, k: int):
     """Zero factors (F_0, G_0) = (0, 0) of k columns: the start M_0 = 0 of SVP.
 
@@ -300,6 +339,8 @@ INITS = plugins.Registry("init", _specs(
     InitSpec("symmetric_random", symmetric_random, random=True, symmetric=True),
     InitSpec("spectral", spectral),
     InitSpec("spectral_symmetric", spectral_symmetric, symmetric=True),
+    InitSpec("spectral_trimmed", spectral_trimmed),
+    InitSpec("spectral_trimmed_symmetric", spectral_trimmed_symmetric, symmetric=True),
     InitSpec("zeros", zeros),
     InitSpec("zeros_symmetric", zeros_symmetric, symmetric=True),
 ), plugins.check_init)

@@ -14,10 +14,12 @@ from .apgd import AlternatingPrecGD
 from .precgd import PrecGD
 from .scaledgd import ScaledGD, ScaledGDLambda
 from .svp import SVP
+from .subgm import SubGM
+from .scaledsm import ScaledSM
 
 #: name -> method class: the built-ins, then the installed plugins (read on first use).
 METHODS = plugins.Registry("method", {cls.name: cls for cls in (
-    GD, RebalancedGD, ScaledGD, ScaledGDLambda, PrecGD, AlternatingPrecGD, SVP)},
+    GD, RebalancedGD, ScaledGD, ScaledGDLambda, PrecGD, AlternatingPrecGD, SVP, SubGM, ScaledSM)},
     plugins.check_method)
 
 
@@ -33,5 +35,5 @@ def get_method(name: str, **params):
 
 
 __all__ = ["GD", "RebalancedGD", "rebalance", "ScaledGD", "ScaledGDLambda", "PrecGD",
-           "AlternatingPrecGD", "SVP", "AsymState", "SymState", "Method", "Phase", "param",
-           "phases_of", "product", "sym", "METHODS", "get_method"]
+           "AlternatingPrecGD", "SVP", "SubGM", "ScaledSM", "AsymState", "SymState", "Method",
+           "Phase", "param", "phases_of", "product", "sym", "METHODS", "get_method"]

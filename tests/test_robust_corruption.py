@@ -90,10 +90,10 @@ def test_problem_without_truth_uses_y_and_f_star_is_refused():
     (dict(outlier_fraction=1.0), r"outlier_fraction must be a number in \[0, 1\), got 1.0"),
     (dict(outlier_fraction=-0.1), r"outlier_fraction must be a number in \[0, 1\), got -0.1"),
     (dict(outlier_fraction="x"), r"outlier_fraction must be a number in \[0, 1\), got 'x'"),
-    (dict(outlier_fraction=0.1, outlier_scale=-1), r"outlier_scale must be a finite number "
-                                                   r">= 0, got -1"),
-    (dict(outlier_fraction=0.1, outlier_mode="swap"), r"outlier_mode must be one of add, "
-                                                      r"replace, got 'swap'"),
+    (dict(outlier_fraction=0.1, outlier_scale=-1),
+     r"outlier_scale must be a finite number >= 0, got -1"),
+    (dict(outlier_fraction=0.1, outlier_mode="swap"),
+     r"outlier_mode must be one of add, replace, got 'swap'"),
 ])
 def test_bad_values_are_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -28,8 +28,8 @@ def test_registered_with_their_parameters():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(schedule="cosine"), r"schedule must be one of constant, geometric, diminishing, "
-                              r"polyak, got 'cosine'"),
+    (dict(schedule="cosine"), (r"schedule must be one of constant, geometric, diminishing, "
+                               r"polyak, got 'cosine'")),
     (dict(loss="l0"), r"loss must be one of l2, l1, huber, got 'l0'"),
     (dict(decay=1.5), r"decay must be in \(0, 1\], got 1.5"),
     (dict(step_size=-1), r"step_size must be a finite number > 0, got -1"),
@@ -136,8 +136,8 @@ def test_cli_and_run_files(tmp_path):
     f = tmp_path / "run.toml"
     f.write_text('n1 = 12\nr = 1\nm = 300\noutlier_fraction = 0.1\ninit = "spectral_trimmed"\n'
                  'k = 1\n[method]\nmethod = "scaledsm"\nloss = "l1"\n[run]\niters = 60\n')
-    out = subprocess.run([sys.executable, "-m", "matsense", "run", "--config", str(f), "--no-figure"],
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, "-m", "matsense", "run", "--config", str(f),
+                          "--no-figure"], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     bad = subprocess.run([sys.executable, "-m", "matsense", "run", "--method", "subgm",
                           "--schedule", "cosine", "--iters", "2"], capture_output=True,

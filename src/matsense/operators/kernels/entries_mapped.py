@@ -105,8 +105,9 @@ def serial_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, tiles, kp, phi):  # pragma:
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def wavefront_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, seg, groups, kp, phi):  # pragma: no cover
-    """:func:`.entries.wavefront` with φ (the same schedule, so the same bits at any thread count)."""
+def wavefront_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, seg, groups, kp,
+                phi):  # pragma: no cover
+    """:func:`.entries.wavefront` with φ (the same schedule: the same bits at any thread count)."""
     P = seg.shape[0] - 1
     Q = groups.shape[0] - 1
     for s in range(P + Q - 1):

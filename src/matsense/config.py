@@ -238,7 +238,7 @@ class RunConfig:
 
     def problem_key(self) -> str:
         """Hash of the problem fields: runs with equal keys share one operator."""
-        keys = PROBLEM_KEYS if self.data is None else ("data",)
+        keys: tuple[str, ...] = PROBLEM_KEYS if self.data is None else ("data",)
         keys += tuple(k for k, v in OUTLIER_DEFAULTS.items() if getattr(self, k) != v)
         blob = json.dumps({k: getattr(self, k) for k in keys}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]

@@ -149,7 +149,7 @@ def _decide(A, B: int, block_rows, kernel: str, threads, warn: bool = True, rmap
     # quiet 2-core VM of benchmarks/bench_kernels.py, and every candidate makes planning
     # dearer (planning must stay under 2 % of a 1000-iteration run).
     candidates = [one_pass, "two-pass"]
-    key = (A.shape, A.dtype.str, B, threads)
+    key: tuple = (A.shape, A.dtype.str, B, threads)
     if rmap is not None:  # a mapped pass is planned on its own
         key += (rmap.kind,)
     return planner.plan_for(key, candidates) if warn else planner.lookup(key)

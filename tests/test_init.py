@@ -26,7 +26,7 @@ def test_registry_flags():
     inits = ms.init.INITS
     assert {n for n, s in inits.items() if s.random} == {"small_random", "balanced", "symmetric_random"}
     assert {n for n, s in inits.items() if s.symmetric} == {
-        "symmetric_random", "spectral_symmetric", "zeros_symmetric"}
+        "symmetric_random", "spectral_symmetric", "zeros_symmetric", "spectral_trimmed_symmetric"}
     assert all(name == spec.name for name, spec in inits.items())
 
 

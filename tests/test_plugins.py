@@ -27,7 +27,8 @@ from matsense.problems import ENSEMBLE_PLUGINS, ENSEMBLES, Problem
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "tests" / "plugin_example"
-BUILTIN_METHODS = ("gd", "rebalanced_gd", "scaledgd", "scaledgd_lambda", "precgd", "apgd", "svp")
+BUILTIN_METHODS = ("gd", "rebalanced_gd", "scaledgd", "scaledgd_lambda", "precgd", "apgd", "svp",
+                   "subgm", "scaledsm")
 
 
 def entry_points_txt(groups: dict) -> str:
@@ -124,7 +125,8 @@ def test_import_matsense_reads_no_entry_point(site):
 def test_plugin_method_runs_through_ms_run(example):
     from matsense_example_plugin.method import HeavyBallGD
 
-    assert METHODS["heavy_ball_gd"] is HeavyBallGD and list(METHODS)[:7] == list(BUILTIN_METHODS)
+    assert METHODS["heavy_ball_gd"] is HeavyBallGD and list(METHODS)[:len(BUILTIN_METHODS)] == list(
+        BUILTIN_METHODS)
     p = Problem.gaussian(12, r=2, m=200, singular_values=[1.0, 0.5], seed=3)
     start = ms.init.small_random(p, 2, 0.05, seed=1)
     by_name = ms.run(p, ms.get_method("heavy_ball_gd", momentum=0.5), start, 300, tol=1e-12)

@@ -71,7 +71,8 @@ def test_every_ensemble_with_a_map_equals_the_dense_formula(kernel, rmap, B, mon
             assert _rel(S @ G, ref[1]) <= 1e-12, name
 
 
-def test_the_residual_returned_is_the_plain_one_and_sign_zero_is_zero():
+def test_the_residual_returned_is_the_plain_one_and_sign_zero_is_zero(monkeypatch):
+    monkeypatch.setenv("MATSENSE_KERNEL", "numba")  # not the planner's pick per call
     p = ms.Problem.gaussian(6, r=1, m=40, seed=0)
     F, G = _factors(p, 1, 1)
     r, _, _ = p.operator.residual_and_grads(F, G, p.y, MAPS[0])

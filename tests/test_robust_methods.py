@@ -166,3 +166,22 @@ def test_a_sweep_over_outliers_and_methods(tmp_path):
     row = runs[(runs.outlier_fraction == 0.1) & (runs.init_seed == 1)
                & (runs.schedule == "geometric")]
     assert row["final_error"].iloc[0] == pytest.approx(alone.history["error"][-1], rel=1e-9)
+
+
+def test_the_phase_diagram_example_quick(tmp_path):
+    import json
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "robust_phase.py"
+    out = subprocess.run([sys.executable, str(script), "--quick", "--workers", "0", "--out",
+                          str(tmp_path / "phase")], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    data = json.loads((tmp_path / "phase" / "phase.json").read_text())
+    assert set(data) == {"ℓ2 GD", "ℓ1 SubGM (geometric)", "ScaledSM (Polyak)"}
+    for d in data.values():
+        assert d["p_s"] == [0.0, 0.1, 0.3] and d["m_over_nr"] == [4.0, 10.0]
+        assert np.asarray(d["error"]).shape == (3, 2)
+    # ℓ2 GD breaks down under any outliers; ScaledSM recovers at p_s = 0.3 with m = 10nr
+    assert min(data["ℓ2 GD"]["error"][1]) >= 0.5
+    assert data["ScaledSM (Polyak)"]["error"][2][1] <= 1e-8
+    assert (tmp_path / "phase" / "phase.png").stat().st_size > 0

@@ -102,7 +102,8 @@ def _add_toctree(app, docname, source):
         source[0] = source[0].replace("](../README.md)", "](readme.md)")
         source[0] += (
             "\n\n```{toctree}\n:hidden:\n:caption: Guide\n\nreadme\nconventions\napi\nmethods\n"
-            "ensembles\nrobust\nclaims\nsweeps\nplugins\nextending\nperformance\nrebalance_study\n```\n"
+            "ensembles\nrobust\nclaims\nsweeps\nplugins\nextending\nperformance\n"
+            "rebalance_study\n```\n"
             "\n```{toctree}\n:hidden:\n:caption: Gallery and reference\n\n"
             "auto_examples/index\nreference/index\n```\n"
         )

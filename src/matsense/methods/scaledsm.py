@@ -32,7 +32,8 @@ class ScaledSM(SubGM):
     name = "scaledsm"
     schedule: str = param("polyak", check_schedule,
                           "step schedule: polyak (default), constant, geometric or diminishing")
-    damping: float = param(0.0, non_negative, "damping λ of the Gram matrices (>= 0)")
+    damping: float = param(0.0, non_negative,
+                           "damping λ of the preconditioner's Gram matrices (>= 0)")
     rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
     def _grams(self, state):

@@ -98,8 +98,9 @@ class Loss:
 def loss_grads(problem, F, G, rmap):
     """(r, D G, Dᵀ F) with D = 𝒜*(φ(r)) for the problem's operator (φ = ``rmap``; ℓ2 if None).
 
-    ℓ2 goes through ``problem.residual_and_grads`` (so :func:`matsense.run_together`
-    can share its pass); a map goes to the operator itself.
+    ℓ2 goes through ``problem.residual_and_grads``; a map goes to the operator's factored
+    call. (The robust methods implement ``step`` themselves: :func:`matsense.run_together`
+    evaluates them one run at a time, not stacked with other runs.)
     """
     if rmap is None:
         return problem.residual_and_grads(F, G)

@@ -14,6 +14,7 @@ from matsense import cli
 from matsense.experiments import CLAIMS, ClaimSettings, run_claims
 from matsense.experiments import declare as D
 from matsense.experiments.claims.base import Claim, Measurement, Verdict
+from matsense.experiments.reproduction import settings_record
 from matsense.experiments.settings import settable_keys
 
 #: ``--set`` keys before the claims declared their parameters (users' scripts use them).
@@ -93,7 +94,11 @@ def toys():
 
 def test_every_old_set_key_and_settings_key_is_still_there():
     assert set(OLD_SETTABLE) <= set(settable_keys())
-    assert set(ClaimSettings.quick().resolve().as_dict()) == set(OLD_FIELDS)
+    # the paper suite's settings record (summary.json) is exactly the old one; as_dict() also
+    # holds the parameters of the other suites' claims (the robust suite's R1–R5)
+    settings = ClaimSettings.quick().resolve()
+    assert set(settings_record(settings, "paper")) == set(OLD_FIELDS)
+    assert set(OLD_FIELDS) <= set(settings.as_dict())
 
 
 def test_quick_values_come_from_the_claims_and_given_values_win():
@@ -137,7 +142,8 @@ def test_family_unsets_derived_values_but_keeps_tau():
 
 
 def test_a_ninth_claim_is_one_module_and_a_shared_run_is_built_once(toys, tmp_path):
-    assert list(CLAIMS)[-2:] == ["T9", "T10"] and len(CLAIMS) == 10
+    # C1–C8, R1–R5 and the two toys
+    assert list(CLAIMS)[-2:] == ["T9", "T10"] and len(CLAIMS) == 15
     s = ClaimSettings.quick().with_overrides(["t9_base=5", "n_seeds=2"]).resolve()
     assert (s.t9_scale, s.t9_base, s.t9_steps) == (0.5, 5, 10)
     assert s.as_dict()["t9_steps"] == 10

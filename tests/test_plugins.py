@@ -95,7 +95,7 @@ def test_builtin_lookups_never_read_the_entry_points(example):
 
 def test_without_plugins_the_registries_are_the_builtins():
     assert tuple(METHODS) == BUILTIN_METHODS
-    assert list(CLAIMS) == [f"C{i}" for i in range(1, 9)]
+    assert list(CLAIMS) == [f"C{i}" for i in range(1, 9)] + [f"R{i}" for i in range(1, 6)]
     assert tuple(ENSEMBLE_PLUGINS) == () and ms.problems.ensemble_names() == ENSEMBLES
     with pytest.raises(ValueError, match=r"unknown method 'nope'; known methods: apgd, gd,"):
         ms.get_method("nope")
@@ -326,7 +326,7 @@ def test_broken_ensembles_inits_and_claims(site):
         with pytest.raises(ValueError, match="init plugin 'wrong'"):
             ms.init.get_init("wrong")
     with pytest.warns(plugins.PluginWarning) as caught:
-        assert list(CLAIMS) == [f"C{i}" for i in range(1, 9)]
+        assert list(CLAIMS) == [f"C{i}" for i in range(1, 9)] + [f"R{i}" for i in range(1, 6)]
     messages = sorted(str(w.message) for w in caught)
     assert "claim plugin 'HB2'" in messages[0] and "'HB1': it must be the entry point's name "\
         "'HB2'" in messages[0]

@@ -24,7 +24,8 @@ def out(tmp_path_factory):
 def test_summary_json_schema(out):
     out_dir, results = out
     data = json.loads((out_dir / "summary.json").read_text())
-    assert set(data) == {"ensemble", "claims"} and data["ensemble"] == "gaussian"
+    assert set(data) == {"suite", "ensemble", "claims"} and data["ensemble"] == "gaussian"
+    assert data["suite"] == "paper"
     assert [c["id"] for c in data["claims"]] == ["C1", "C3"]
     for c in data["claims"]:
         for key in ("id", "title", "measured", "expected", "holds", "details", "figures",

@@ -196,8 +196,11 @@ def pick_figures(paths, prefer: str = "png") -> list[str]:
     return list(chosen.values())
 
 
-def claims_section(results, *, settings: dict | None = None, seconds: float | None = None) -> Section:
-    """The section of the claims C1–C8: the verdict table and one subsection per claim."""
+def claims_section(results, *, settings: dict | None = None, seconds: float | None = None,
+                   title: str = "Claims C1–C8 of Xiong, Ding & Du (ICLR 2024)",
+                   docs: str = "docs/claims.md", anchor: str = "claims") -> Section:
+    """The section of a suite of claims (``title``; C1–C8 by default): the verdict table and one
+    subsection per claim; ``docs`` names where the criteria are explained."""
     rows, classes, subs = [], [], []
     for r in results:
         verdict = "holds" if r.holds else "does not hold"
@@ -221,7 +224,7 @@ def claims_section(results, *, settings: dict | None = None, seconds: float | No
     intro = (f"{n_hold} of {len(results)} claims hold. Each claim is measured on every seed "
              "(and every α where it applies); the table gives the median and [min, max]. The "
              "criteria are fixed before any run, the same for every setting, and explained in "
-             "docs/claims.md.")
+             f"{docs}.")
     if settings:
         sv = ", ".join(f"{v:g}" for v in settings.get("singular_values", []))
         n2 = settings.get("n2") or settings.get("n1", settings.get("n"))
@@ -232,12 +235,14 @@ def claims_section(results, *, settings: dict | None = None, seconds: float | No
                   + f": {settings.get('n1', settings.get('n'))}×{n2} (PSD problems "
                   f"{settings.get('n1', settings.get('n'))}×{settings.get('n1', settings.get('n'))}), "
                   f"r = {settings.get('r')}, m = {settings.get('m')}, σ = ({sv}), "
-                  f"k = {settings.get('k')}, η = {settings.get('eta')}, α ∈ {settings.get('alphas')}.")
+                  f"k = {settings.get('k')}"
+                  + (f", η = {settings['eta']}, α ∈ {settings['alphas']}." if "eta" in settings
+                     else "."))
     if seconds is not None:
         intro += f" Total time {seconds:.1f} s."
-    return Section("Claims C1–C8 of Xiong, Ding & Du (ICLR 2024)", intro=intro,
+    return Section(title, intro=intro,
                    table=Table(["claim", "statement", "measured", "expected", "verdict"], rows, classes),
-                   subsections=subs, anchor="claims")
+                   subsections=subs, anchor=anchor)
 
 
 def _caption(result, path) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import runs as _runs
-from .claims import CLAIMS, TITLES
+from .claims import CLAIMS, DEFAULT_SUITE, SUITE_DOCS, SUITE_TITLES, TITLES, suite_ids, suite_of
 from .declare import run_names
 from .results import ClaimResult, Verdicts, write_summary
 from .settings import LARGE_CLAIMS, ClaimSettings
@@ -38,18 +38,36 @@ def seed_list(seeds, default: int) -> list[int]:
     return out
 
 
-def claim_ids(claims, settings: ClaimSettings) -> list[str]:
+def claim_ids(claims, settings: ClaimSettings, suite: str = DEFAULT_SUITE) -> list[str]:
     """The ids of ``claims`` ('C4,C7' or a sequence; upper-cased), checked against
-    :data:`~matsense.experiments.CLAIMS`; ``None``: every claim (``large``: its own)."""
+    :data:`~matsense.experiments.CLAIMS` and ``suite``; ``None``: every claim of the suite
+    (the paper's at ``large``: its own)."""
+    every = suite_ids(suite)
+    if settings.setting == "large" and suite != DEFAULT_SUITE:
+        raise ValueError(f"setting 'large' is defined for the paper suite only, not {suite!r}")
     if isinstance(claims, str):
         claims = [c for c in claims.replace(" ", ",").split(",") if c]
     if claims is None:
-        return list(LARGE_CLAIMS) if settings.setting == "large" else list(CLAIMS)
+        return list(LARGE_CLAIMS) if settings.setting == "large" else every
     ids = [str(c).strip().upper() for c in claims]
     unknown = [c for c in ids if c not in CLAIMS]
     if unknown:
         raise ValueError(f"unknown claims {unknown}; known: {', '.join(CLAIMS)}")
+    other = [c for c in ids if c not in every]
+    if other:
+        raise ValueError(f"claims {other} are not in suite {suite!r} (its claims: "
+                         f"{', '.join(every)}); choose their suite, e.g. --suite "
+                         f"{suite_of(CLAIMS[other[0]])}")
     return ids
+
+
+def settings_record(settings: ClaimSettings, suite: str = DEFAULT_SUITE) -> dict:
+    """``settings.as_dict()`` without the parameters that only other suites' claims declare
+    (the paper suite's record is the same as before the robust suite existed)."""
+    mine = {p.name for cid in suite_ids(suite) for p in CLAIMS[cid].parameters}
+    others = {p.name for cid in CLAIMS if suite_of(CLAIMS[cid]) != suite
+              for p in CLAIMS[cid].parameters} - mine
+    return {k: v for k, v in settings.as_dict().items() if k not in others}
 
 
 def _failed(cid: str, exc: BaseException) -> ClaimResult:
@@ -60,8 +78,10 @@ def _failed(cid: str, exc: BaseException) -> ClaimResult:
 
 
 def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: bool = False,
-               catch: bool = True, workers: int | None = 1) -> list[ClaimResult]:
+               catch: bool = True, workers: int | None = 1,
+               suite: str = DEFAULT_SUITE) -> list[ClaimResult]:
     """Run the claims ``ids`` over ``seeds`` (runs shared between claims); no files but figures.
+    Each result's settings are those of ``suite`` (:func:`settings_record`).
 
     The runs the claims need are built first, ``workers`` processes at a time
     (see :func:`~matsense.experiments.runs.compute_runs`); the analysis then
@@ -78,6 +98,7 @@ def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: b
     if log and used > 1:
         log(f"built {len(names) * len(runs)} runs in {used} worker processes")
     results = []
+    record = settings_record(settings, suite)
     for cid in ids:
         start = time.perf_counter()
         if log:
@@ -90,18 +111,36 @@ def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: b
             res = _failed(cid, exc)
         res.seconds = time.perf_counter() - start
         res.seeds = list(seeds)
-        res.settings = settings.as_dict()
+        res.settings = dict(record)
         results.append(res)
         if log:
             log(f"{cid}: {'holds' if res.holds else 'does NOT hold'} ({res.seconds:.1f} s)")
     return results
 
 
+def _publish(out_dir, results, settings, suite: str, seconds: float) -> None:
+    """The suite's section of out_dir/report.html (the paper's first, under the anchor 'claims')."""
+    from .. import report
+
+    paper = suite == DEFAULT_SUITE
+    key = "claims" if paper else f"claims-{suite}"
+    family = settings.as_dict()
+    if not paper:  # GD's η and the α grid are the paper suite's; its claims name their own
+        family = {k: v for k, v in family.items() if k not in ("eta", "alphas")}
+    section = report.claims_section(
+        results, settings=family, seconds=seconds,
+        title=SUITE_TITLES.get(suite, f"Claims of the suite {suite}"),
+        docs=SUITE_DOCS.get(suite, "the suite's documentation"), anchor=key)
+    report.publish_section(out_dir, key, section, order=1 if paper else 2)
+
+
 def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
               claims=None, settings: ClaimSettings | None = None,
               workers: int | None = None, setting: str = "default",
-              overrides=None, ensemble: str = "gaussian") -> list[ClaimResult]:
-    """Reproduce the paper's claims C1–C8; write summary.json, figures and report.html.
+              overrides=None, ensemble: str = "gaussian",
+              suite: str = DEFAULT_SUITE) -> list[ClaimResult]:
+    """Reproduce a suite of claims (the paper's C1–C8 by default); write summary.json, figures
+    and report.html.
 
     Parameters
     ----------
@@ -124,7 +163,11 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     progress : bool
         Log each run and verdict to stderr.
     claims : sequence of str or str, optional
-        A subset of 'C1'…'C8' (default all), e.g. ``["C4", "C7"]`` or ``"C4,C7"``.
+        A subset of the suite's claims (default all), e.g. ``["C4", "C7"]`` or ``"C4,C7"``.
+    suite : str
+        'paper' (C1–C8 and the plugins' claims, the default) or 'robust' (R1–R5:
+        docs/robust.md), or a suite a plugin's claims name
+        (:func:`~matsense.experiments.claims.suite_names`). ``summary.json`` names it.
     ensemble : str
         The measurement ensemble of every problem (:data:`matsense.problems.ENSEMBLES`;
         sizes in :mod:`~matsense.experiments.settings`, docs/ensembles.md).
@@ -145,7 +188,6 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     -------
     list of ClaimResult, in claim order.
     """
-    from .. import report
     from .._validate import not_in_worker_bootstrap
 
     not_in_worker_bootstrap("matsense.experiments.reproduce()")
@@ -154,13 +196,13 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
         if overrides:
             settings = settings.with_overrides(overrides)
     settings = settings.resolve()
-    ids = claim_ids(claims, settings)
+    ids = claim_ids(claims, settings, suite)
     seeds = seed_list(seeds, settings.n_seeds)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    results = run_claims(ids, settings, seeds, out_dir, progress=progress, workers=workers)
-    write_summary(results, out_dir / "summary.json", ensemble=settings.ensemble)
-    report.publish_section(out_dir, "claims", report.claims_section(
-        results, settings=settings.as_dict(), seconds=time.perf_counter() - start), order=1)
+    results = run_claims(ids, settings, seeds, out_dir, progress=progress, workers=workers,
+                         suite=suite)
+    write_summary(results, out_dir / "summary.json", ensemble=settings.ensemble, suite=suite)
+    _publish(out_dir, results, settings, suite, time.perf_counter() - start)
     return Verdicts(results)

@@ -132,16 +132,18 @@ def fmt_spread(s: dict, fmt: str = "{:.3g}") -> str:
     return f"{med} [{lo}, {hi}]"
 
 
-def write_summary(results, path, *, ensemble: str | None = None) -> Path:
-    """Write ``{"ensemble": ..., "claims": [...]}`` to ``path`` (the ensemble: the argument,
-    else the results' settings', else 'gaussian')."""
+def write_summary(results, path, *, ensemble: str | None = None,
+                  suite: str = "paper") -> Path:
+    """Write ``{"suite": ..., "ensemble": ..., "claims": [...]}`` to ``path`` (the ensemble: the
+    argument, else the results' settings', else 'gaussian'; the suite: 'paper' or 'robust')."""
     from .._files import atomic_write_text
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if ensemble is None:
         ensemble = next((r.settings.get("ensemble") for r in results if r.settings), None)
-    payload = {"ensemble": ensemble or "gaussian", "claims": [r.as_dict() for r in results]}
+    payload = {"suite": suite, "ensemble": ensemble or "gaussian",
+               "claims": [r.as_dict() for r in results]}
     # Atomic (temp file, then rename): never a truncated summary.json that looks complete.
     atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
     return path

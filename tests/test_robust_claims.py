@@ -11,7 +11,8 @@ import pytest
 from matsense import cli
 from matsense.experiments import ClaimSettings, reproduce
 from matsense.experiments.claims import CLAIMS, PAPER_CLAIMS, suite_ids, suite_names
-from matsense.experiments.claims.base import Measurement
+from matsense.experiments import declare
+from matsense.experiments.claims.base import Claim, Measurement, Verdict
 from matsense.experiments.reproduction import claim_ids, settings_record
 
 ROBUST = ["R1", "R2", "R3", "R4", "R5"]
@@ -184,3 +185,37 @@ def test_phase_spec_needs_outlier_fraction_and_m_or_k(tmp_path):
     assert module.x_key({"grid": {"outlier_fraction": [0.1], "k": [2]}}) == "k"
     with pytest.raises(ValueError, match=r"outlier_fraction and one of m, k, got \['alpha'\]"):
         module.x_key({"grid": {"alpha": [0.1]}})
+
+
+# ------------------------------------------------------------------ a plugin's own suite
+class _OwnSuiteClaim(Claim):
+    """A claim (as a plugin would add one) that names a suite of its own and reads no run."""
+
+    id, suite, title, caption, stem = "Z1", "mine", "a claim of its own suite", "", "z1"
+
+    def measure(self, runs, settings):
+        return Measurement([{"seed": sr.seed} for sr in runs], "seeds counted", "any", {})
+
+    def judge(self, m, settings):
+        return Verdict()
+
+    def panels(self, m, runs, settings):
+        from matsense import plots
+
+        return [plots.Panel("seeds", "x", "y", curves=[plots.Curve([1, 2], [1, 2])])]
+
+
+def test_a_claim_naming_a_new_suite_makes_one(tmp_path):
+    claim = _OwnSuiteClaim()
+    CLAIMS["Z1"] = declare.declare(claim)
+    try:
+        assert suite_names()[-1] == "mine" and suite_ids("mine") == ["Z1"]
+        assert "Z1" not in suite_ids("paper") and "Z1" not in suite_ids("robust")
+        results = reproduce(tmp_path, quick=True, suite="mine", seeds=1, workers=1)
+        assert [r.id for r in results] == ["Z1"] and results[0].holds
+        data = json.loads((tmp_path / "summary.json").read_text())
+        assert data["suite"] == "mine" and "r1_iters" not in data["claims"][0]["settings"]
+        assert "Claims of the suite mine" in (tmp_path / "report.html").read_text()
+    finally:
+        del CLAIMS["Z1"]
+        declare.forget(claim)

@@ -147,13 +147,16 @@ def test_same_gd_trajectory_numpy_torch_symmetric(sym):
 
 
 def test_same_rebalanced_gd_trajectory_numpy_torch(asym):
-    a, b = _same_run(asym, ms.RebalancedGD(step_size=0.3, tau=0.05),
-                     small_random(asym, 3, 0.05, seed=1), 80)
+    a, b = _same_run(
+        asym, ms.RebalancedGD(step_size=0.3, tau=0.05), small_random(asym, 3, 0.05, seed=1), 80
+    )
     assert a.extras["switch_iteration"] == b.extras["switch_iteration"] >= 0
 
 
 def test_same_batched_run_numpy_torch(asym):
-    _same_run(asym, ms.GD(step_size=0.3), small_random(asym, 3, [0.05, 0.1, 0.02], seed=[1, 2, 3]), 60)
+    _same_run(
+        asym, ms.GD(step_size=0.3), small_random(asym, 3, [0.05, 0.1, 0.02], seed=[1, 2, 3]), 60
+    )
 
 
 def test_torch_float32_run(asym):

@@ -18,18 +18,76 @@ from matsense.experiments.reproduction import settings_record
 from matsense.experiments.settings import settable_keys
 
 #: ``--set`` keys before the claims declared their parameters (users' scripts use them).
-OLD_SETTABLE = ("n1", "n2", "r", "m", "p", "singular_values", "k", "eta", "ratio", "alphas",
-                "n_seeds", "tau", "c7_kappas", "budget_factor", "c2_min_iters", "exact_iters",
-                "c2_iters", "c4_iters", "c5_iters", "c7_iters", "c8_iters", "record_every",
-                "long_record_every")
+OLD_SETTABLE = (
+    "n1",
+    "n2",
+    "r",
+    "m",
+    "p",
+    "singular_values",
+    "k",
+    "eta",
+    "ratio",
+    "alphas",
+    "n_seeds",
+    "tau",
+    "c7_kappas",
+    "budget_factor",
+    "c2_min_iters",
+    "exact_iters",
+    "c2_iters",
+    "c4_iters",
+    "c5_iters",
+    "c7_iters",
+    "c8_iters",
+    "record_every",
+    "long_record_every",
+)
 #: The fields of the settings before (summary.json's "settings" keys).
 OLD_FIELDS = (
-    "setting", "mode", "ensemble", "p", "n1", "n2", "r", "m", "singular_values", "k", "eta",
-    "ratio", "alphas", "c2_alphas", "c4_alphas", "c5_alpha", "c8_alphas", "quick_alphas",
-    "n_seeds", "record_every", "long_record_every", "divergence_factor", "budget_factor",
-    "exact_iters", "exact_window", "exact_tol", "c2_iters", "c2_min_iters", "c2_tail", "c4_iters",
-    "c4_window", "c5_iters", "c6_tail", "c6_checkpoints", "tau", "c7_iters", "c7_window",
-    "c7_tol", "c7_kappas", "c8_iters", "c8_time", "c8_checkpoints")
+    "setting",
+    "mode",
+    "ensemble",
+    "p",
+    "n1",
+    "n2",
+    "r",
+    "m",
+    "singular_values",
+    "k",
+    "eta",
+    "ratio",
+    "alphas",
+    "c2_alphas",
+    "c4_alphas",
+    "c5_alpha",
+    "c8_alphas",
+    "quick_alphas",
+    "n_seeds",
+    "record_every",
+    "long_record_every",
+    "divergence_factor",
+    "budget_factor",
+    "exact_iters",
+    "exact_window",
+    "exact_tol",
+    "c2_iters",
+    "c2_min_iters",
+    "c2_tail",
+    "c4_iters",
+    "c4_window",
+    "c5_iters",
+    "c6_tail",
+    "c6_checkpoints",
+    "tau",
+    "c7_iters",
+    "c7_window",
+    "c7_tol",
+    "c7_kappas",
+    "c8_iters",
+    "c8_time",
+    "c8_checkpoints",
+)
 
 BUILT = []
 
@@ -43,9 +101,11 @@ def _double_steps(s):
     return 2 * s.t9_base
 
 
-TOY_PARAMS = (D.Param("t9_scale", 1.0, "float", "a scale", quick=0.5),
-              D.Param("t9_base", 3, "int", "a base"),
-              D.Param("t9_steps", None, "int | None", "derived: 2 × t9_base", derive=_double_steps))
+TOY_PARAMS = (
+    D.Param("t9_scale", 1.0, "float", "a scale", quick=0.5),
+    D.Param("t9_base", 3, "int", "a base"),
+    D.Param("t9_steps", None, "int | None", "derived: 2 × t9_base", derive=_double_steps),
+)
 TOY_RUN = D.RunSpec("t9_run", _toy_run, cost="t9_steps")
 
 
@@ -65,8 +125,10 @@ class ToyClaim(Claim):
 
     def measure(self, runs, settings) -> Measurement:
         values = [sr.get("t9_run")["value"] for sr in runs]
-        records = [{"seed": sr.seed, "alpha": 0.0, "status": "ok", "value": v}
-                   for sr, v in zip(runs, values)]
+        records = [
+            {"seed": sr.seed, "alpha": 0.0, "status": "ok", "value": v}
+            for sr, v in zip(runs, values)
+        ]
         return Measurement(records, f"values {values}", "> 0", {"values": values})
 
     def judge(self, m, settings) -> Verdict:
@@ -104,18 +166,29 @@ def test_every_old_set_key_and_settings_key_is_still_there():
 def test_quick_values_come_from_the_claims_and_given_values_win():
     full, quick = ClaimSettings.full(), ClaimSettings.quick()
     assert full.c4_window == (1e-4, 1e-8) and quick.c4_window == (1e-4, 1e-6)
-    assert (full.c8_time, quick.c8_time, quick.c7_kappas, quick.c2_min_iters) == (150.0, 45.0, (), 3000)
+    assert (full.c8_time, quick.c8_time, quick.c7_kappas, quick.c2_min_iters) == (
+        150.0,
+        45.0,
+        (),
+        3000,
+    )
     assert quick.replace(c4_window=(1e-3, 1e-5)).c4_window == (1e-3, 1e-5)
     assert quick.with_overrides(["c4_window=1e-3,1e-5"]).resolve().c4_window == (1e-3, 1e-5)
     assert ClaimSettings(c4_window=(1e-2, 1e-3)).params == {"c4_window": (1e-2, 1e-3)}
 
 
 def test_unknown_and_bad_keys_are_clear_errors(capsys, tmp_path):
-    with pytest.raises(ValueError, match=r"unknown setting key 'c4_windw'; allowed: n, n1, .*"
-                                         r"c4_window, .*c8_checkpoints"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown setting key 'c4_windw'; allowed: n, n1, .*"
+        r"c4_window, .*c8_checkpoints",
+    ):
         ClaimSettings.quick().with_overrides(["c4_windw=1,2"])
-    with pytest.raises(ValueError, match=r"c4_window must be two numbers upper,lower with upper "
-                                         r"> lower > 0 .* got \(1e-06, 0.001\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"c4_window must be two numbers upper,lower with upper "
+        r"> lower > 0 .* got \(1e-06, 0.001\)",
+    ):
         ClaimSettings.quick().with_overrides(["c4_window=1e-6,1e-3"])
     with pytest.raises(ValueError, match="c8_checkpoints must be >= 1, got 0"):
         ClaimSettings.quick().with_overrides(["c8_checkpoints=0"])
@@ -155,12 +228,13 @@ def test_a_ninth_claim_is_one_module_and_a_shared_run_is_built_once(toys, tmp_pa
 
 def test_declarations_that_clash_are_refused(toys):
     other = D.Param("t9_scale", 2.0, "float")
-    with pytest.raises(ValueError, match="claim T11 declares parameter 't9_scale', which claim "
-                                         "T9 declares differently"):
+    with pytest.raises(
+        ValueError,
+        match="claim T11 declares parameter 't9_scale', which claim T9 declares differently",
+    ):
         D.declare(ToyClaim("T11", runs=(), parameters=(other,)))
     with pytest.raises(ValueError, match="claim T11 declares run 't9_run', which claim T9"):
-        D.declare(ToyClaim("T11", runs=(D.RunSpec("t9_run", _toy_run, "t9_steps"),),
-                           parameters=()))
+        D.declare(ToyClaim("T11", runs=(D.RunSpec("t9_run", _toy_run, "t9_steps"),), parameters=()))
     with pytest.raises(ValueError, match="parameter 'eta' takes the name of a field"):
         D.declare(ToyClaim("T11", runs=(), parameters=(D.Param("eta", 1.0, "float"),)))
     with pytest.raises(ValueError, match=r"claim T11 reads runs \['nope'\] that no claim declares"):

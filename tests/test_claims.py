@@ -21,9 +21,18 @@ from matsense.experiments.drift import DriftBoundGD, run_checkpoints
 from matsense.experiments.runs import SeedRuns
 
 TINY = ClaimSettings.quick().replace(
-    n_seeds=1, exact_iters=500, c2_iters=2000, c4_alphas=(0.08, 0.04), c4_iters=4000,
-    c4_window=(1e-3, 1e-5), c5_iters=1000, c7_iters=1500, c8_alphas=(0.08, 0.04), c8_iters=200,
-    c8_checkpoints=10)
+    n_seeds=1,
+    exact_iters=500,
+    c2_iters=2000,
+    c4_alphas=(0.08, 0.04),
+    c4_iters=4000,
+    c4_window=(1e-3, 1e-5),
+    c5_iters=1000,
+    c7_iters=1500,
+    c8_alphas=(0.08, 0.04),
+    c8_iters=200,
+    c8_checkpoints=10,
+)
 
 
 @pytest.fixture(scope="module")
@@ -160,13 +169,17 @@ def test_init_seed_is_deterministic_and_role_specific():
 
 def test_batched_runs_share_the_init_draw():
     sr = SeedRuns(TINY, 0)
-    F0, G0 = ms.init.small_random(sr.problem(False), TINY.k, [0.08, 0.04],
-                                  seed=[sr.init_seed("asymmetric")] * 2)
+    F0, G0 = ms.init.small_random(
+        sr.problem(False), TINY.k, [0.08, 0.04], seed=[sr.init_seed("asymmetric")] * 2
+    )
     np.testing.assert_allclose(F0[0] / 0.08, F0[1] / 0.04)
-    X0 = ms.init.symmetric_random(sr.problem(True), TINY.k, sr.settings.c5_alpha, seed=sr.init_seed("symmetric"))
+    X0 = ms.init.symmetric_random(
+        sr.problem(True), TINY.k, sr.settings.c5_alpha, seed=sr.init_seed("symmetric")
+    )
     from matsense.experiments.claims.symmetry import asym_on_sym_inits
+
     F, G = asym_on_sym_inits(sr)
-    np.testing.assert_array_equal(F[1], X0)          # balanced F₀ is the X₀ of the C2 run
+    np.testing.assert_array_equal(F[1], X0)  # balanced F₀ is the X₀ of the C2 run
     np.testing.assert_array_equal(G[1], X0)
     np.testing.assert_allclose(G[2], X0 / 3)
 
@@ -223,14 +236,25 @@ def test_budgets_and_alphas_follow_the_predicted_rates():
 
 def test_presets_and_overrides():
     p = ClaimSettings.preset("paper", quick=True)
-    assert (p.n1, p.r, p.m, p.k, p.singular_values, p.mode) == (50, 3, 1500, 5, (1.0, 0.75, 0.5), "quick")
+    assert (p.n1, p.r, p.m, p.k, p.singular_values, p.mode) == (
+        50,
+        3,
+        1500,
+        5,
+        (1.0, 0.75, 0.5),
+        "quick",
+    )
     r = ClaimSettings.preset("rectangular").resolve()
     assert r.shape == (40, 25) and r.n == 40
-    s = ClaimSettings.full().with_overrides(["n1=40", "n2=25", "singular_values=1,0.2", "k=5",
-                                             "m=1200"])
+    s = ClaimSettings.full().with_overrides(
+        ["n1=40", "n2=25", "singular_values=1,0.2", "k=5", "m=1200"]
+    )
     assert (s.shape, s.singular_values, s.k, s.m) == ((40, 25), (1.0, 0.2), 5, 1200)
     assert ClaimSettings.full().with_overrides({"n": 20}).shape == (20, 20)
-    assert ClaimSettings.full().with_overrides(["alphas=0.1,0.05"]).resolve().c4_alphas == (0.1, 0.05)
+    assert ClaimSettings.full().with_overrides(["alphas=0.1,0.05"]).resolve().c4_alphas == (
+        0.1,
+        0.05,
+    )
     with pytest.raises(ValueError, match="unknown setting 'huge'; known settings: default, paper"):
         ClaimSettings.preset("huge")
     with pytest.raises(ValueError, match="unknown setting key 'kapa'; allowed: n, n1"):
@@ -250,8 +274,16 @@ def test_unknown_claim_is_rejected(tmp_path):
 
 # ---------------------------------------------------------------------- divergence
 def test_diverging_step_size_makes_claims_fail_with_a_reason(tmp_path):
-    bad = TINY.replace(eta=50.0, exact_iters=20, c2_iters=40, c4_iters=40, c5_iters=40,
-                       c7_iters=40, c8_iters=20, c8_checkpoints=4)
+    bad = TINY.replace(
+        eta=50.0,
+        exact_iters=20,
+        c2_iters=40,
+        c4_iters=40,
+        c5_iters=40,
+        c7_iters=40,
+        c8_iters=20,
+        c8_checkpoints=4,
+    )
     results = reproduce(tmp_path, settings=bad)
     assert [r.id for r in results] == C.suite_ids("paper")  # the default suite: C1–C8
     for r in results:
@@ -266,8 +298,16 @@ def test_diverging_step_size_makes_claims_fail_with_a_reason(tmp_path):
 
 
 # ---------------------------------------------------------------------- parallel runs
-SMALL = TINY.replace(n_seeds=2, exact_iters=60, c2_iters=200, c4_iters=300, c5_iters=100,
-                     c7_iters=200, c8_iters=40, c8_checkpoints=4)
+SMALL = TINY.replace(
+    n_seeds=2,
+    exact_iters=60,
+    c2_iters=200,
+    c4_iters=300,
+    c5_iters=100,
+    c7_iters=200,
+    c8_iters=40,
+    c8_checkpoints=4,
+)
 
 
 def _history_equal(a, b):
@@ -278,12 +318,19 @@ def _history_equal(a, b):
     if hasattr(a, "labels"):  # a LabeledRun
         return a.labels == b.labels and _history_equal(a.traj, b.traj)
     if hasattr(a, "history"):
-        return (a.history.keys() == b.history.keys()
-                and all(np.array_equal(a.history[k], b.history[k], equal_nan=True)
-                        for k in a.history if k != "time")
-                and all(np.array_equal(x, y) for x, y in zip(a.factors, b.factors)))
-    return all(np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)
-               for f in ("iterations", "drift", "bound", "growth", "rel_error"))
+        return (
+            a.history.keys() == b.history.keys()
+            and all(
+                np.array_equal(a.history[k], b.history[k], equal_nan=True)
+                for k in a.history
+                if k != "time"
+            )
+            and all(np.array_equal(x, y) for x, y in zip(a.factors, b.factors))
+        )
+    return all(
+        np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)
+        for f in ("iterations", "drift", "bound", "growth", "rel_error")
+    )
 
 
 def test_runs_in_worker_processes_are_bitwise_equal_to_serial_runs():
@@ -345,14 +392,17 @@ def test_a_script_without_main_guard_runs_its_work_once(tmp_path):
     import textwrap
 
     script = tmp_path / "noguard.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         from matsense.experiments import reproduce, ClaimSettings
         s = ClaimSettings.quick().replace(n_seeds=2, exact_iters=60)
         res = reproduce({str(tmp_path / "out")!r}, claims=["C1", "C3"], settings=s, workers=2)
         print("DONE", len(res))
-    """))
-    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=300, cwd=tmp_path)
+    """)
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("DONE 2") == 1
     assert 'guard the script\'s entry point with `if __name__ == "__main__":`' in proc.stderr

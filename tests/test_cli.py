@@ -24,8 +24,13 @@ def _commands() -> list[str]:
 
 
 def _python_m(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "matsense", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "matsense", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 # ----------------------------------------------------------------------- help
@@ -69,12 +74,24 @@ def test_run_from_flags_writes_csv_json_and_figure(tmp_path, capsys):
 
 def test_run_from_toml_with_flag_overrides(tmp_path, capsys):
     config = tmp_path / "run.toml"
-    config.write_text('[problem]\nn1 = 8\nr = 1\nm = 100\n\n[init]\nk = 1\nalpha = 0.1\n\n'
-                      '[method]\nmethod = "gd"\nstep_size = 0.3\n\n[run]\niters = 400\ntol = 1e-9\n')
+    config.write_text(
+        "[problem]\nn1 = 8\nr = 1\nm = 100\n\n[init]\nk = 1\nalpha = 0.1\n\n"
+        '[method]\nmethod = "gd"\nstep_size = 0.3\n\n[run]\niters = 400\ntol = 1e-9\n'
+    )
     out = tmp_path / "traj.parquet"
     figure = tmp_path / "figs" / "curve.svg"
-    args = ["run", "--config", str(config), "--iters", "300", "--out", str(out),
-            "--figure", str(figure), "--no-progress"]
+    args = [
+        "run",
+        "--config",
+        str(config),
+        "--iters",
+        "300",
+        "--out",
+        str(out),
+        "--figure",
+        str(figure),
+        "--no-progress",
+    ]
     assert cli.main(args) == 0
     stdout = capsys.readouterr().out
     assert "converged" in stdout and "per iteration" in stdout  # a linear rate was fitted
@@ -87,8 +104,21 @@ def test_run_from_toml_with_flag_overrides(tmp_path, capsys):
 
 def test_run_method_parameters_and_no_figure(tmp_path, capsys):
     out = tmp_path / "t.csv"
-    args = ["run", *TINY, "--method", "rebalanced_gd", "--step-size", "0.25",
-            "--param", "switch_at=5", "--iters", "20", "--out", str(out), "--no-figure"]
+    args = [
+        "run",
+        *TINY,
+        "--method",
+        "rebalanced_gd",
+        "--step-size",
+        "0.25",
+        "--param",
+        "switch_at=5",
+        "--iters",
+        "20",
+        "--out",
+        str(out),
+        "--no-figure",
+    ]
     assert cli.main(args) == 0
     stdout = capsys.readouterr().out
     assert "reconstruction" in stdout and "switch at t = 5" in stdout
@@ -113,8 +143,20 @@ def test_run_on_the_torch_backend(capsys):
 
 
 def test_run_deterministic_init_and_peer_method(capsys):
-    args = ["run", *TINY, "--k", "1", "--init", "spectral", "--method", "scaledgd",
-            "--iters", "100", "--tol", "1e-8"]
+    args = [
+        "run",
+        *TINY,
+        "--k",
+        "1",
+        "--init",
+        "spectral",
+        "--method",
+        "scaledgd",
+        "--iters",
+        "100",
+        "--tol",
+        "1e-8",
+    ]
     assert cli.main(args) == 0
     out = capsys.readouterr().out
     assert "init=spectral\n" in out and "converged" in out
@@ -156,16 +198,19 @@ def test_bad_run_input_is_one_line_and_exit_2(extra, message, capsys, tmp_path, 
 
 
 BAD_TOML = [
-    ('[problem]\nn1 = 8\nrr = 2\n', "run.toml:3: unknown key 'rr'"),
+    ("[problem]\nn1 = 8\nrr = 2\n", "run.toml:3: unknown key 'rr'"),
     ('[init]\nk = "two"\n', "run.toml:2: k must be"),
-    ('[run]\niters = 1.5\n', "run.toml:2: iters must be"),
-    ('[problem]\nn1 = = 8\n', "invalid TOML"),
-    ('[problem]\nn1 = 8\nr = 9\n', "r must be in [1, 8], got 9"),
+    ("[run]\niters = 1.5\n", "run.toml:2: iters must be"),
+    ("[problem]\nn1 = = 8\n", "invalid TOML"),
+    ("[problem]\nn1 = 8\nr = 9\n", "r must be in [1, 8], got 9"),
 ]
 
 
-@pytest.mark.parametrize("text, message", BAD_TOML,
-                         ids=["unknown-key", "wrong-type", "float-for-int", "syntax", "bad-value"])
+@pytest.mark.parametrize(
+    "text, message",
+    BAD_TOML,
+    ids=["unknown-key", "wrong-type", "float-for-int", "syntax", "bad-value"],
+)
 def test_bad_toml_as_a_subprocess(tmp_path, text, message):
     (tmp_path / "run.toml").write_text(text)
     res = _python_m("run", "--config", "run.toml", "--no-progress", cwd=tmp_path)
@@ -213,7 +258,8 @@ def test_broken_command_modules_surface(tmp_path, monkeypatch):
     (tmp_path / "good_cmd.py").write_text(
         "def register(subparsers):\n"
         "    p = subparsers.add_parser('hello', help='say hello')\n"
-        "    p.set_defaults(func=lambda args: print('hello') or 0)\n")
+        "    p.set_defaults(func=lambda args: print('hello') or 0)\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(ModuleNotFoundError, match="a_dependency_that_is_missing_xyz"):
         cli._load_registrar("broken_cmd:register")
@@ -243,8 +289,17 @@ def test_reproduce_rejects_zero_workers(capsys, tmp_path):
 def test_reproduce_quick_through_the_cli(tmp_path):
     """The whole path (runs, table, summary.json, figures, report) on two cheap claims."""
     out = tmp_path / "results"
-    res = _python_m("reproduce", "--quick", "--seeds", "1", "--claims", "c1,C3",
-                    "--out", str(out), "--no-progress")
+    res = _python_m(
+        "reproduce",
+        "--quick",
+        "--seeds",
+        "1",
+        "--claims",
+        "c1,C3",
+        "--out",
+        str(out),
+        "--no-progress",
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "Traceback" not in res.stderr
     summary = json.loads((out / "summary.json").read_text())
@@ -270,8 +325,20 @@ def test_run_verbose_names_the_kernel(capsys, monkeypatch):
 
 
 def test_run_verbose_prints_the_switch_report(capsys):
-    args = ["run", *TINY, "--method", "rebalanced_gd", "--step-size", "0.25",
-            "--param", "switch_at=5", "--iters", "20", "--no-figure", "-v"]
+    args = [
+        "run",
+        *TINY,
+        "--method",
+        "rebalanced_gd",
+        "--step-size",
+        "0.25",
+        "--param",
+        "switch_at=5",
+        "--iters",
+        "20",
+        "--no-figure",
+        "-v",
+    ]
     assert cli.main(args) == 0
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("switch ")]
     assert len(line) == 1
@@ -281,10 +348,33 @@ def test_run_verbose_prints_the_switch_report(capsys):
 
 def test_run_warns_in_one_line_when_the_switch_leaves_the_stable_region(capsys):
     """The previous default lift on completion (coherent redundant directions, issue #19)."""
-    args = ["run", "--ensemble", "completion", "--n1", "1000", "--m", "100000", "--r", "5",
-            "--k", "10", "--alpha", "1e-3", "--normalization", "sqrt_n", "--method",
-            "rebalanced_gd", "--step-size", "0.5", "--param", "transform=balanced",
-            "--iters", "50", "--no-figure", "--no-progress"]
+    args = [
+        "run",
+        "--ensemble",
+        "completion",
+        "--n1",
+        "1000",
+        "--m",
+        "100000",
+        "--r",
+        "5",
+        "--k",
+        "10",
+        "--alpha",
+        "1e-3",
+        "--normalization",
+        "sqrt_n",
+        "--method",
+        "rebalanced_gd",
+        "--step-size",
+        "0.5",
+        "--param",
+        "transform=balanced",
+        "--iters",
+        "50",
+        "--no-figure",
+        "--no-progress",
+    ]
     cli.main(args)
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
     assert len(err) == 1, err
@@ -294,9 +384,22 @@ def test_run_warns_in_one_line_when_the_switch_leaves_the_stable_region(capsys):
 
 def test_run_summary_without_a_switch_is_strict_json(tmp_path):
     out = tmp_path / "t.csv"
-    args = ["run", *TINY, "--method", "rebalanced_gd", "--param", "switch_at=500",
-            "--iters", "10", "--out", str(out), "--no-figure"]
+    args = [
+        "run",
+        *TINY,
+        "--method",
+        "rebalanced_gd",
+        "--param",
+        "switch_at=500",
+        "--iters",
+        "10",
+        "--out",
+        str(out),
+        "--no-figure",
+    ]
     assert cli.main(args) == 0
-    record = json.loads(out.with_suffix(".json").read_text(),
-                        parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    record = json.loads(
+        out.with_suffix(".json").read_text(),
+        parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"),
+    )
     assert record["summary"]["switch_iteration"] == -1

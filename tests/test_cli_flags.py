@@ -59,9 +59,9 @@ def test_compare_progress_still_works_with_a_deprecation_line(capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and err.startswith("matsense: warning: ")
     assert "--progress is deprecated" in err and "0.3.0" in err and "--no-progress" in err
-    assert cli._show_progress(args) is True          # on even when stderr is not a terminal
+    assert cli._show_progress(args) is True  # on even when stderr is not a terminal
     both = cli.build_parser().parse_args(["compare", "--progress", "--no-progress"])
-    assert cli._show_progress(both) is False         # an explicit --no-progress wins
+    assert cli._show_progress(both) is False  # an explicit --no-progress wins
 
 
 def test_every_deprecated_flag_is_registered_and_parses(capsys):

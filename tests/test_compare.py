@@ -14,10 +14,23 @@ from matsense.compare import figures
 from matsense.compare.reference import reference_check, reference_figure
 from matsense.compare.running import aggregate
 
-TINY = C.CompareSettings(n=8, r=1, m_factor=8, kappas=(1.0, 10.0), k_multipliers=(1, 2),
-                         max_iters=150, name="test")
-REQUIRED = ("method", "kappa", "k", "iterations_to_tol", "seconds", "final_rel_error", "status",
-            "seeds", "per_seed", "n_converged", "reference", "reference_check")
+TINY = C.CompareSettings(
+    n=8, r=1, m_factor=8, kappas=(1.0, 10.0), k_multipliers=(1, 2), max_iters=150, name="test"
+)
+REQUIRED = (
+    "method",
+    "kappa",
+    "k",
+    "iterations_to_tol",
+    "seconds",
+    "final_rel_error",
+    "status",
+    "seeds",
+    "per_seed",
+    "n_converged",
+    "reference",
+    "reference_check",
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +87,9 @@ def test_html_section(tiny_run):
     out, records = tiny_run
     figs = sorted(p.name for p in out.glob("compare_kappa*"))
     html = C.compare_html_section(records, figs)
-    assert html.startswith('<section id="peer-comparison">') and html.rstrip().endswith("</section>")
+    assert html.startswith('<section id="peer-comparison">') and html.rstrip().endswith(
+        "</section>"
+    )
     assert html.count("<tr>") == len(records) + 1
     assert html.count("<img") == 4  # SVG preferred over the PNG of the same stem
     assert ".svg" in html and ".png" not in html
@@ -90,8 +105,12 @@ def test_reference_figures_and_checks():
     rec["iterations_to_tol"] = 400.0
     assert reference_check(ref, rec) == "outside ±20%"
     gd100 = reference_figure(C.FULL, "gd", 100.0, 5)
-    assert reference_check(gd100, {"iterations_to_tol": None, "status": "not_reached",
-                                      "final_rel_error": 1e-4}) == "agrees (not reached)"
+    assert (
+        reference_check(
+            gd100, {"iterations_to_tol": None, "status": "not_reached", "final_rel_error": 1e-4}
+        )
+        == "agrees (not reached)"
+    )
     assert reference_figure(C.FULL, "precgd", 1.0, 10)["iterations"] == (264, 281)
     assert reference_figure(C.FULL, "precgd", 1.0, 5) is None
     assert reference_figure(C.QUICK, "scaledgd", 1.0, 2) is None
@@ -109,8 +128,16 @@ def test_settings_and_seeds_validated(tmp_path):
 
 
 def test_cli_register_and_handler(tmp_path, monkeypatch, capsys):
-    small = C.CompareSettings(n=6, r=1, m_factor=8, kappas=(1.0,), k_multipliers=(1,),
-                              max_iters=60, methods=("scaledgd", "precgd"), name="quick")
+    small = C.CompareSettings(
+        n=6,
+        r=1,
+        m_factor=8,
+        kappas=(1.0,),
+        k_multipliers=(1,),
+        max_iters=60,
+        methods=("scaledgd", "precgd"),
+        name="quick",
+    )
     monkeypatch.setattr(C, "QUICK", small)
     parser = argparse.ArgumentParser(prog="matsense")
     sub = parser.add_subparsers(dest="command")
@@ -146,16 +173,25 @@ def test_final_error_ignores_diverged_seeds():
     method = entry.make_method(1.0)
 
     def seed(i, status, err):
-        return {"seed": i, "status": status, "iterations": 40, "iterations_to_tol": None,
-                "seconds": 0.1, "seconds_per_iteration": 0.0025, "final_rel_error": err,
-                "budget": 150}
+        return {
+            "seed": i,
+            "status": status,
+            "iterations": 40,
+            "iterations_to_tol": None,
+            "seconds": 0.1,
+            "seconds_per_iteration": 0.0025,
+            "final_rel_error": err,
+            "budget": 150,
+        }
 
-    rec = aggregate(entry, method, TINY, 1.0, 1,
-                    [seed(0, "diverged", 3e5), seed(1, "not_reached", 2e-3)])
+    rec = aggregate(
+        entry, method, TINY, 1.0, 1, [seed(0, "diverged", 3e5), seed(1, "not_reached", 2e-3)]
+    )
     assert rec["status"] == "mixed" and rec["final_rel_error"] == 2e-3
     assert [p["final_rel_error"] for p in rec["per_seed"]] == [3e5, 2e-3]  # kept per seed
-    rec = aggregate(entry, method, TINY, 1.0, 1,
-                    [seed(0, "diverged", 3e5), seed(1, "diverged", 1e6)])
+    rec = aggregate(
+        entry, method, TINY, 1.0, 1, [seed(0, "diverged", 3e5), seed(1, "diverged", 1e6)]
+    )
     assert rec["status"] == "diverged" and rec["final_rel_error"] is None
     row = [ln for ln in C.markdown_table([rec], TINY, [0, 1], 1.0).splitlines() if ln][-1]
     assert "| — | diverged |" in row and "e+05" not in row and "e+06" not in row
@@ -175,9 +211,11 @@ def test_section_is_a_report_section_with_the_markdown_cells(tiny_run):
 def test_figure_panels_cut_and_mark_a_diverged_curve():
     it = np.arange(6.0)
     run = {"kappa": 1.0, "k": 1, "seed": 0, "iteration": it, "time": it / 10}
-    curves = [{**run, "method": "scaledgd", "rel_error": np.array([1, 0.5, 3, 50, 1e4, 1e7])},
-              {**run, "method": "precgd", "rel_error": np.array([1, 1e-2, 1e-4, 1e-6, 1e-8, 1e-11])},
-              {**run, "method": "gd", "seed": 1, "rel_error": np.ones(6)}]  # another seed: not shown
+    curves = [
+        {**run, "method": "scaledgd", "rel_error": np.array([1, 0.5, 3, 50, 1e4, 1e7])},
+        {**run, "method": "precgd", "rel_error": np.array([1, 1e-2, 1e-4, 1e-6, 1e-8, 1e-11])},
+        {**run, "method": "gd", "seed": 1, "rel_error": np.ones(6)},
+    ]  # another seed: not shown
     by_it, by_time = figures.figure_panels(curves, TINY, 1.0, 1, 0)
     lines = [c for c in by_it.curves if c.marker is None]
     assert [c.label for c in lines] == ["ScaledGD (spectral)", "PrecGD on XXᵀ (small random)"]
@@ -196,8 +234,9 @@ def test_stacked_cell_equals_one_method_at_a_time(kappa):
     from matsense.compare.running import cell_runs, make_problem, one_run
     from matsense.operators import single_threaded
 
-    settings = C.CompareSettings(n=10, r=2, m_factor=8, kappas=(kappa,), k_multipliers=(1, 2),
-                                 max_iters=120, name="test")
+    settings = C.CompareSettings(
+        n=10, r=2, m_factor=8, kappas=(kappa,), k_multipliers=(1, 2), max_iters=120, name="test"
+    )
     stacked = cell_runs(settings, 0, kappa)
     entries = {e.key: e for e in settings.entries()}
     assert len(stacked) == 2 * len(entries)

@@ -70,8 +70,7 @@ def test_close_to_the_scalar_kernel(k, monkeypatch):
     r, SG, StF = op.residual_and_grads(F, G, p.y)
     r1 = np.empty_like(r)
     SG1, StF1 = np.zeros_like(F), np.zeros_like(G)
-    entries.generic(op.rows, op.cols, op.scale, F, G, np.broadcast_to(p.y, r.shape), r1, SG1,
-                    StF1)
+    entries.generic(op.rows, op.cols, op.scale, F, G, np.broadcast_to(p.y, r.shape), r1, SG1, StF1)
     for got, ref in ((r, r1), (SG, SG1), (StF, StF1)):
         assert _relmax(got, ref) <= 1e-13
 
@@ -103,10 +102,23 @@ def test_every_schedule_gives_the_serial_bits(P, groups, monkeypatch):
 
     def call(driver, *plan):
         r = np.empty((2, op.m))
-        SG, StF = completion_mod._zeros_padded(2, op.n1, kp), completion_mod._zeros_padded(
-            2, op.n2, kp)
-        driver(op.rows, op.cols, op.scale, completion_mod._padded(F, kp),
-               completion_mod._padded(G, kp), y, r, SG, StF, *plan, kp)
+        SG, StF = (
+            completion_mod._zeros_padded(2, op.n1, kp),
+            completion_mod._zeros_padded(2, op.n2, kp),
+        )
+        driver(
+            op.rows,
+            op.cols,
+            op.scale,
+            completion_mod._padded(F, kp),
+            completion_mod._padded(G, kp),
+            y,
+            r,
+            SG,
+            StF,
+            *plan,
+            kp,
+        )
         return r, SG, StF
 
     ref = call(entries.serial, op._tile_starts())
@@ -125,7 +137,7 @@ def test_a_trajectory_is_the_same_bits_in_any_batch(monkeypatch):
     F, G = _factors(p, 10, 4)
     r, SG, StF = p.operator.residual_and_grads(F, G, p.y)
     for b in (0, 3):
-        rb, SGb, StFb = p.operator.residual_and_grads(F[b:b + 1], G[b:b + 1], p.y)
+        rb, SGb, StFb = p.operator.residual_and_grads(F[b : b + 1], G[b : b + 1], p.y)
         np.testing.assert_array_equal(rb[0], r[b])
         np.testing.assert_array_equal(SGb[0], SG[b])
         np.testing.assert_array_equal(StFb[0], StF[b])
@@ -157,8 +169,9 @@ def test_non_contiguous_and_shared_factors(monkeypatch):
     F, G = _factors(p, 10, 2)
     Ft = np.ascontiguousarray(F.transpose(0, 2, 1)).transpose(0, 2, 1)  # strided view
     assert not Ft.flags.c_contiguous
-    for a, b in zip(p.operator.residual_and_grads(Ft, G, p.y),
-                    p.operator.residual_and_grads(F, G, p.y)):
+    for a, b in zip(
+        p.operator.residual_and_grads(Ft, G, p.y), p.operator.residual_and_grads(F, G, p.y)
+    ):
         np.testing.assert_array_equal(a, b)
     # G is F (X Xᵀ on a square problem): one padded copy serves both
     r, SG, StF = p.operator.residual_and_grads(F, F, p.y)
@@ -179,8 +192,7 @@ def test_per_trajectory_y(monkeypatch):
 def test_float32_uses_the_scalar_kernel(monkeypatch):
     p = _problem(monkeypatch)
     F, G = _factors(p, 6, 1)
-    r, SG, StF = p.operator.residual_and_grads(F.astype(np.float32), G.astype(np.float32),
-                                               p.y)
+    r, SG, StF = p.operator.residual_and_grads(F.astype(np.float32), G.astype(np.float32), p.y)
     assert r.dtype == SG.dtype == StF.dtype == np.float32
     r0, SG0, StF0 = _dense(p, F, G)
     assert max(_relmax(r, r0), _relmax(SG, SG0), _relmax(StF, StF0)) <= 1e-4
@@ -190,8 +202,9 @@ def test_a_forked_child_runs_serially(monkeypatch):
     """Where numba's pool cannot be used (a child forked from a numba user), one thread."""
     p = _problem(monkeypatch)
     monkeypatch.setattr(completion_mod, "numba_threads", lambda nbytes: 2)
-    assert p.operator._kernel_threads() == min(2, completion_mod.numba_module().config
-                                               .NUMBA_NUM_THREADS)
+    assert p.operator._kernel_threads() == min(
+        2, completion_mod.numba_module().config.NUMBA_NUM_THREADS
+    )
     monkeypatch.setattr(completion_mod, "numba_usable", lambda: False)
     assert p.operator._kernel_threads() == 1
     F, G = _factors(p, 10, 1)

@@ -62,8 +62,10 @@ def _taylor_slope(problem, factors, direction, grad):
     f0 = _loss(problem, factors)
     dot = sum(float(np.sum(g * d)) for g, d in zip(grad, direction))
     hs = np.logspace(-1, -3.5, 8)
-    rem = [abs(_loss(problem, tuple(x + h * d for x, d in zip(factors, direction)))
-               - f0 - h * dot) for h in hs]
+    rem = [
+        abs(_loss(problem, tuple(x + h * d for x, d in zip(factors, direction))) - f0 - h * dot)
+        for h in hs
+    ]
     return np.polyfit(np.log(hs), np.log(rem), 1)[0]
 
 
@@ -163,8 +165,9 @@ def test_rebalance_keeps_product_and_sets_singular_values_of_F():
     F1, G1 = rebalance(F, G, beta)
     P, P1 = F @ G.transpose(0, 2, 1), F1 @ G1.transpose(0, 2, 1)
     assert np.abs(P1 - P).max() <= 1e-12 * np.abs(P).max()
-    np.testing.assert_allclose(np.linalg.svd(F1, compute_uv=False),
-                               np.repeat(beta[:, None], 3, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(
+        np.linalg.svd(F1, compute_uv=False), np.repeat(beta[:, None], 3, axis=1), rtol=1e-12
+    )
 
 
 def test_rebalanced_gd_switches_on_tau(small):
@@ -176,9 +179,12 @@ def test_rebalanced_gd_switches_on_tau(small):
     expected = int(np.flatnonzero(gd.history["residual_norm"] <= tau * small.y_norm)[0])
     assert t_switch == expected
     # identical to plain GD up to (and including the residual at) the switch
-    np.testing.assert_array_equal(reb.history["error"][: t_switch + 1],
-                                  gd.history["error"][: t_switch + 1])
-    assert not np.array_equal(reb.history["error"][t_switch + 1:], gd.history["error"][t_switch + 1:])
+    np.testing.assert_array_equal(
+        reb.history["error"][: t_switch + 1], gd.history["error"][: t_switch + 1]
+    )
+    assert not np.array_equal(
+        reb.history["error"][t_switch + 1 :], gd.history["error"][t_switch + 1 :]
+    )
     assert reb.config["method"] == "rebalanced_gd"
 
 
@@ -197,8 +203,9 @@ def test_rebalanced_gd_rejects_symmetric_init(small_psd):
 
 
 # ------------------------------------------------------------------ batching
-@pytest.mark.parametrize("method", [ms.GD(step_size=ETA), ms.RebalancedGD(step_size=ETA)],
-                         ids=["gd", "rebalanced_gd"])
+@pytest.mark.parametrize(
+    "method", [ms.GD(step_size=ETA), ms.RebalancedGD(step_size=ETA)], ids=["gd", "rebalanced_gd"]
+)
 def test_batched_run_equals_runs_one_by_one(small, method):
     alphas, seeds = [0.2, 0.05, 0.01], [1, 2, 3]
     F0, G0 = ms.init.small_random(small, k=2, alpha=alphas, seed=seeds)
@@ -221,8 +228,9 @@ def test_batched_run_equals_runs_one_by_one(small, method):
         rows = np.isfinite(batch.history["residual_norm"][:, b])
         np.testing.assert_array_equal(batch.history["iteration"][rows], one.history["iteration"])
         for key in ("error", "residual_norm", "imbalance_drift", "singular_values"):
-            np.testing.assert_allclose(batch.history[key][rows, b], one.history[key],
-                                       rtol=1e-8, atol=1e-14)
+            np.testing.assert_allclose(
+                batch.history[key][rows, b], one.history[key], rtol=1e-8, atol=1e-14
+            )
 
 
 def test_batch_with_one_diverging_trajectory(small):
@@ -244,9 +252,15 @@ def test_same_seed_gives_bitwise_identical_results():
         return p, init, ms.run(p, ms.GD(step_size=ETA), init, iters=30)
 
     (p1, i1, t1), (p2, i2, t2) = once(), once()
-    for a, b in [(p1.operator.A_flat, p2.operator.A_flat), (p1.y, p2.y),
-                 (p1.M_star, p2.M_star), (i1[0], i2[0]), (i1[1], i2[1]),
-                 (t1.factors[0], t2.factors[0]), (t1.factors[1], t2.factors[1])]:
+    for a, b in [
+        (p1.operator.A_flat, p2.operator.A_flat),
+        (p1.y, p2.y),
+        (p1.M_star, p2.M_star),
+        (i1[0], i2[0]),
+        (i1[1], i2[1]),
+        (t1.factors[0], t2.factors[0]),
+        (t1.factors[1], t2.factors[1]),
+    ]:
         np.testing.assert_array_equal(a, b)
     for key in t1.history:
         if key != "time":
@@ -299,8 +313,9 @@ def test_symmetric_gd_converges_for_exact_rank(small_psd):
 @pytest.mark.parametrize("tol", [None, 1e-6])
 def test_record_every(small, tol):
     init = ms.init.small_random(small, k=2, alpha=0.05, seed=1)
-    traj = ms.run(small, ms.GD(step_size=ETA), init, iters=300 if tol else 23,
-                  record_every=5, tol=tol)
+    traj = ms.run(
+        small, ms.GD(step_size=ETA), init, iters=300 if tol else 23, record_every=5, tol=tol
+    )
     it = traj.history["iteration"]
     if tol is None:
         np.testing.assert_array_equal(it, [0, 5, 10, 15, 20, 23])
@@ -348,8 +363,17 @@ def test_trajectory_frame_and_files(small, tmp_path):
     F0, G0 = ms.init.small_random(small, k=3, alpha=[0.1, 0.05], seed=[1, 2])
     traj = ms.run(small, ms.GD(step_size=ETA), (F0, G0), iters=300, tol=1e-5)
     df = traj.to_frame()
-    assert {"trajectory", "iteration", "error", "rel_error", "residual_norm", "loss",
-            "imbalance_drift", "sv_1", "sv_3"} <= set(df.columns)
+    assert {
+        "trajectory",
+        "iteration",
+        "error",
+        "rel_error",
+        "residual_norm",
+        "loss",
+        "imbalance_drift",
+        "sv_1",
+        "sv_3",
+    } <= set(df.columns)
     n_rows = [int(np.isfinite(traj.history["residual_norm"][:, b]).sum()) for b in range(2)]
     assert df.groupby("trajectory").size().tolist() == n_rows
     summary = traj.summary()
@@ -430,8 +454,9 @@ def test_factored_error_equals_the_dense_one_and_stays_accurate_near_the_solutio
     assert truth.factored
     rng = np.random.default_rng(1)
     F, G = rng.standard_normal((4, 20, 5)), rng.standard_normal((4, 15, 5))
-    np.testing.assert_allclose(truth.error((F, G)), ms.diagnostics.error(F @ G.mT, p.M_star),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        truth.error((F, G)), ms.diagnostics.error(F @ G.mT, p.M_star), rtol=1e-12
+    )
     # at the solution plus a perturbation of size 1e-9 · 1e-9 the error is ~1e-18 of ‖M*‖
     # in exact arithmetic; the factored formula stays at the rounding floor, not 1e-8
     root = np.sqrt(np.diag(p.S_star))
@@ -450,8 +475,9 @@ def test_factored_error_equals_the_dense_one_and_stays_accurate_near_the_solutio
     X = rng.standard_normal((2, 20, 4))
     sym = ms.Problem.gaussian(20, r=3, m=300, symmetric=True, seed=2)
     t_sym = ms.diagnostics.Truth(U=sym.U_star, S=sym.S_star, V=sym.V_star, norm=sym.M_star_norm)
-    np.testing.assert_allclose(t_sym.error((X,)), ms.diagnostics.error(X @ X.mT, sym.M_star),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        t_sym.error((X,)), ms.diagnostics.error(X @ X.mT, sym.M_star), rtol=1e-12
+    )
 
 
 def test_record_selects_the_history_quantities(small):
@@ -483,8 +509,7 @@ def test_history_rows_compiled_equal_numpy(symmetric, monkeypatch):
     iterations — through a tolerance stop, a compacted batch and off-grid records."""
     from matsense import diagnostics
 
-    p = ms.Problem.gaussian(9, r=2, m=150, singular_values=[1, 0.6], symmetric=symmetric,
-                            seed=4)
+    p = ms.Problem.gaussian(9, r=2, m=150, singular_values=[1, 0.6], symmetric=symmetric, seed=4)
     init = _spread_batch(p, 2 if symmetric else 3, symmetric)  # X Xᵀ: k = r (linear rate)
     method = ms.GD(step_size=0.25)
     fast = ms.run(p, method, init, iters=400, tol=1e-6, record_every=7)
@@ -496,16 +521,23 @@ def test_history_rows_compiled_equal_numpy(symmetric, monkeypatch):
     np.testing.assert_array_equal(fast.status, slow.status)
     np.testing.assert_array_equal(fast._record.recorded, slow._record.recorded)
     assert set(fast.history) == set(slow.history)
-    expected = {"residual_norm", "loss", "error", "rel_error", "off_subspace",
-                "singular_values"} | ({"imbalance_drift"} if not symmetric else set())
+    expected = {
+        "residual_norm",
+        "loss",
+        "error",
+        "rel_error",
+        "off_subspace",
+        "singular_values",
+    } | ({"imbalance_drift"} if not symmetric else set())
     assert expected <= set(fast.history)
     for key, val in fast.history.items():
         if key == "time":
             continue
         np.testing.assert_array_equal(np.isnan(val), np.isnan(slow.history[key]), err_msg=key)
         scale = np.nanmax(np.abs(slow.history[key]))
-        np.testing.assert_allclose(val, slow.history[key], rtol=1e-9, atol=1e-13 * scale,
-                                   err_msg=key)
+        np.testing.assert_allclose(
+            val, slow.history[key], rtol=1e-9, atol=1e-13 * scale, err_msg=key
+        )
 
 
 def test_row_stats_columns_and_refusals():
@@ -521,8 +553,9 @@ def test_row_stats_columns_and_refusals():
     F = rng.standard_normal((B, k, n1)).transpose(0, 2, 1)  # not C-contiguous
     G = rng.standard_normal((B, n2, k))
     Delta0 = D.imbalance(F, G) + 0.1
-    out, Delta = D.row_stats((F, G), M_star=M, U=U, V=V, Delta0=Delta0, delta=True,
-                             singular_values=True)
+    out, Delta = D.row_stats(
+        (F, G), M_star=M, U=U, V=V, Delta0=Delta0, delta=True, singular_values=True
+    )
     np.testing.assert_allclose(out[:, 0], D.error(F @ G.mT, M), rtol=1e-12)
     np.testing.assert_allclose(out[:, 1], D.off_subspace((F, G), U, V), rtol=1e-12)
     np.testing.assert_allclose(out[:, 2], D.imbalance_drift(F, G, Delta0), rtol=1e-12)
@@ -553,10 +586,16 @@ def test_run_together_equals_the_runs_one_by_one(small):
 
     init = ms.init.small_random(small, k=2, alpha=0.05, seed=1)
     wide = ms.init.small_random(small, k=3, alpha=0.05, seed=2)
-    runs = [(ms.GD(step_size=ETA), init), (ScaledGD(0.5), ms.init.spectral(small, 2)),
-            (PrecGD(0.5), init), (ms.RebalancedGD(step_size=ETA), init),
-            (ms.methods.AlternatingPrecGD(), init), (ms.methods.SVP(0.5), ms.init.zeros(small, 2)),
-            (ms.GD(step_size=ETA), wide), (ms.methods.SVP(0.5), ms.init.zeros(small, 3))]
+    runs = [
+        (ms.GD(step_size=ETA), init),
+        (ScaledGD(0.5), ms.init.spectral(small, 2)),
+        (PrecGD(0.5), init),
+        (ms.RebalancedGD(step_size=ETA), init),
+        (ms.methods.AlternatingPrecGD(), init),
+        (ms.methods.SVP(0.5), ms.init.zeros(small, 2)),
+        (ms.GD(step_size=ETA), wide),
+        (ms.methods.SVP(0.5), ms.init.zeros(small, 3)),
+    ]
     with single_threaded():
         together = ms.run_together(small, runs, 300, tol=1e-10, record_every=7)
         alone = [ms.run(small, m, x0, 300, tol=1e-10, record_every=7) for m, x0 in runs]
@@ -575,9 +614,11 @@ def test_run_together_shares_one_pass_across_widths_and_with_svp(small, monkeypa
     operator pass per iteration between them, and each run is bitwise what it is alone."""
     from matsense.operators import single_threaded
 
-    runs = [(ms.GD(step_size=ETA), ms.init.small_random(small, k=2, alpha=0.05, seed=1)),
-            (ms.GD(step_size=ETA), ms.init.small_random(small, k=3, alpha=0.05, seed=2)),
-            (ms.methods.SVP(0.5), ms.init.zeros(small, 3))]
+    runs = [
+        (ms.GD(step_size=ETA), ms.init.small_random(small, k=2, alpha=0.05, seed=1)),
+        (ms.GD(step_size=ETA), ms.init.small_random(small, k=3, alpha=0.05, seed=2)),
+        (ms.methods.SVP(0.5), ms.init.zeros(small, 3)),
+    ]
     op = small.operator
     calls = []
     original = type(op).residual_and_adjoint
@@ -631,11 +672,16 @@ def test_recorded_off_subspace_and_drift_equal_the_diagnostics(compiled, monkeyp
     traj = ms.run(p, ms.GD(step_size=0.3), (F0, G0), iters=6, record_every=3)
     F, G = (x[None] for x in traj.factors)
     Delta0 = diagnostics.imbalance(F0[None], G0[None])
-    np.testing.assert_allclose(traj.history["imbalance_drift"][-1],
-                               diagnostics.imbalance_drift(F, G, Delta0)[0], rtol=1e-12)
-    np.testing.assert_allclose(traj.history["off_subspace"][-1],
-                               diagnostics.off_subspace((F, G), p.U_star, p.V_star)[0],
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        traj.history["imbalance_drift"][-1],
+        diagnostics.imbalance_drift(F, G, Delta0)[0],
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(
+        traj.history["off_subspace"][-1],
+        diagnostics.off_subspace((F, G), p.U_star, p.V_star)[0],
+        rtol=1e-12,
+    )
     if compiled:  # bitwise: the recorder takes Δ₀ from the same compiled code
         Delta0 = diagnostics.factor_stats(F0[None], G0[None], p.U_star, p.V_star)[2]
         off, drift, _ = diagnostics.factor_stats(F, G, p.U_star, p.V_star, Delta0)

@@ -28,9 +28,9 @@ def truth():
 def entries(truth):
     rng = np.random.default_rng(1)
     rows, cols = np.nonzero(rng.random(truth.shape) < 0.6)
-    order = rng.permutation(rows.size)          # files need not be sorted
+    order = rng.permutation(rows.size)  # files need not be sorted
     rows, cols = rows[order], cols[order]
-    assert rows.max() == N1 - 1 and cols.max() == N2 - 1   # so the tables' shape is (N1, N2)
+    assert rows.max() == N1 - 1 and cols.max() == N2 - 1  # so the tables' shape is (N1, N2)
     return rows, cols, truth[rows, cols]
 
 
@@ -97,8 +97,28 @@ def test_cli_run_data_is_the_python_run(tmp_path, entries, truth, capsys):
     path = tmp_path / "entries.npz"
     np.savez(path, rows=rows, cols=cols, values=values, shape=np.array([N1, N2]), M_star=truth)
     out = tmp_path / "run.parquet"
-    assert main(["run", "--data", str(path), "--k", "2", "--alpha", "0.05", "--init-seed", "3",
-                 "--iters", "150", "--out", str(out), "--no-figure", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--data",
+                str(path),
+                "--k",
+                "2",
+                "--alpha",
+                "0.05",
+                "--init-seed",
+                "3",
+                "--iters",
+                "150",
+                "--out",
+                str(out),
+                "--no-figure",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert f"data {path} (entries), n1={N1}, n2={N2}, r={R}, m={rows.size}" in printed
     expected = _run(ms.Problem.from_entries(rows, cols, values, (N1, N2), M_star=truth))
@@ -130,10 +150,14 @@ def _bad_files(tmp_path, entries):
     nan_values[5] = np.nan
     cases = [
         (_table(tmp_path, "no-value.csv", row=rows, col=cols), ["value", "no column"]),
-        (_table(tmp_path, "nan.csv", row=rows, col=cols, value=nan_values),
-         ["value", "non-finite"]),
-        (_table(tmp_path, "text.csv", row=rows, col=cols, value=["x"] * rows.size),
-         ["value", "real numbers"]),
+        (
+            _table(tmp_path, "nan.csv", row=rows, col=cols, value=nan_values),
+            ["value", "non-finite"],
+        ),
+        (
+            _table(tmp_path, "text.csv", row=rows, col=cols, value=["x"] * rows.size),
+            ["value", "real numbers"],
+        ),
         (_table(tmp_path, "float-rows.csv", **{**good, "row": rows + 0.5}), ["row", "integers"]),
         (_table(tmp_path, "negative.csv", **{**good, "col": cols - 1}), ["col", "out of range"]),
     ]
@@ -160,7 +184,7 @@ def _bad_files(tmp_path, entries):
     p.write_bytes(pq.read_bytes()[: pq.stat().st_size // 2])
     cases.append((p, ["truncated"]))
     csv = _table(tmp_path, "full.csv", **good)
-    p = tmp_path / "truncated.csv"   # cut inside the last line: its value is missing
+    p = tmp_path / "truncated.csv"  # cut inside the last line: its value is missing
     p.write_text(csv.read_text().rsplit(",", 1)[0] + ",")
     cases.append((p, ["value", "non-finite"]))
     cases.append((tmp_path / "missing.csv", ["no such file"]))
@@ -197,13 +221,28 @@ def test_the_example_data_sets_run(tmp_path, capsys):
     script = Path(__file__).resolve().parents[1] / "examples" / "make_data.py"
     namespace = runpy.run_path(str(script), run_name="make_data")
     assert namespace["main"](["--out", str(tmp_path)]) == 0
-    runs = {"ratings.parquet": ["--k", "4", "--step-size", "5e-4", "--iters", "5000"],
-            "dense.npz": ["--k", "2", "--iters", "2000"],
-            "rank_one.npz": ["--k", "2", "--iters", "2000"]}
+    runs = {
+        "ratings.parquet": ["--k", "4", "--step-size", "5e-4", "--iters", "5000"],
+        "dense.npz": ["--k", "2", "--iters", "2000"],
+        "rank_one.npz": ["--k", "2", "--iters", "2000"],
+    }
     capsys.readouterr()
     for name, flags in runs.items():
-        assert main(["run", "--data", str(tmp_path / name), *flags, "--tol", "1e-8",
-                     "--no-figure", "--no-progress"]) == 0
+        assert (
+            main(
+                [
+                    "run",
+                    "--data",
+                    str(tmp_path / name),
+                    *flags,
+                    "--tol",
+                    "1e-8",
+                    "--no-figure",
+                    "--no-progress",
+                ]
+            )
+            == 0
+        )
         assert "status       converged" in capsys.readouterr().out, name
 
 
@@ -220,23 +259,29 @@ def test_run_file_key_data_is_the_python_run(tmp_path, entries, truth, capsys):
 
     path = _entries_npz(tmp_path, entries, truth)
     run_file = tmp_path / "run.toml"
-    run_file.write_text(f'[problem]\ndata = "{path}"\n[init]\nk = 2\nalpha = 0.05\n'
-                        "init_seed = 3\n[run]\niters = 150\n")
+    run_file.write_text(
+        f'[problem]\ndata = "{path}"\n[init]\nk = 2\nalpha = 0.05\n'
+        "init_seed = 3\n[run]\niters = 150\n"
+    )
     cfg = RunConfig.from_toml(run_file)
     assert cfg.data == str(path) and RunConfig.from_dict(cfg.to_dict()) == cfg
     assert "n1" not in cfg.to_dict() and "data" not in RunConfig().to_dict()
     out = tmp_path / "run.parquet"
-    assert main(["run", "--config", str(run_file), "--out", str(out), "--no-figure",
-                 "--no-progress"]) == 0
+    assert (
+        main(["run", "--config", str(run_file), "--out", str(out), "--no-figure", "--no-progress"])
+        == 0
+    )
     expected = _run(load_problem(path))
-    np.testing.assert_array_equal(pd.read_parquet(out)["error"].to_numpy(),
-                                  expected.history["error"])
+    np.testing.assert_array_equal(
+        pd.read_parquet(out)["error"].to_numpy(), expected.history["error"]
+    )
     run_file.write_text(f'data = "{path}"\nn1 = 20\nk = 2\n')
     err = _cli_error(capsys, "--config", str(run_file))
     assert f"{run_file}:2: data replaces the generated problem: n1" in err
     run_file.write_text('data = "entries.txt"\n')
-    assert "data must be a .csv, .parquet, .npz file" in _cli_error(capsys, "--config",
-                                                                     str(run_file))
+    assert "data must be a .csv, .parquet, .npz file" in _cli_error(
+        capsys, "--config", str(run_file)
+    )
 
 
 def test_sweep_key_data_runs_each_point_as_alone(tmp_path, entries, truth):
@@ -244,8 +289,10 @@ def test_sweep_key_data_runs_each_point_as_alone(tmp_path, entries, truth):
     from matsense.sweep import load, run_sweep
 
     path = _entries_npz(tmp_path, entries, truth)
-    spec = {"base": {"data": str(path), "k": 2, "iters": 150, "init_seed": 3},
-            "grid": {"alpha": [0.05, 0.1]}}
+    spec = {
+        "base": {"data": str(path), "k": 2, "iters": 150, "init_seed": 3},
+        "grid": {"alpha": [0.05, 0.1]},
+    }
     store = tmp_path / "store"
     summary = run_sweep(spec, store, workers=0)
     assert summary.done == 2 and summary.failed == 0
@@ -253,9 +300,10 @@ def test_sweep_key_data_runs_each_point_as_alone(tmp_path, entries, truth):
     problem = load_problem(path)
     for alpha in (0.05, 0.1):
         with single_threaded():
-            expected = ms.run(problem, ms.GD(), ms.init.small_random(problem, k=2, alpha=alpha,
-                                                                     seed=3), iters=150)
+            expected = ms.run(
+                problem, ms.GD(), ms.init.small_random(problem, k=2, alpha=alpha, seed=3), iters=150
+            )
         run_id = runs.loc[runs["alpha"] == alpha, "run_id"].item()
         got = history[history["run_id"] == run_id].sort_values("iteration")
         np.testing.assert_array_equal(got["error"].to_numpy(), expected.history["error"])
-    assert run_sweep(spec, store, workers=0).skipped == 2          # resumes
+    assert run_sweep(spec, store, workers=0).skipped == 2  # resumes

@@ -43,8 +43,11 @@ def _close_figures():
 
 def _vlines(ax):
     """x positions of the vertical lines (axvline: two equal x values)."""
-    return [line.get_xdata()[0] for line in ax.lines
-            if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]]
+    return [
+        line.get_xdata()[0]
+        for line in ax.lines
+        if len(line.get_xdata()) == 2 and line.get_xdata()[0] == line.get_xdata()[1]
+    ]
 
 
 def test_plot_draws_the_error_curve_and_marks_the_switch(rebalanced):
@@ -123,8 +126,9 @@ def test_fit_html_shows_the_window_or_the_reason(rebalanced):
 
 
 def _claim(cid, holds, title="rate ∝ α² <check>"):
-    return ClaimResult(cid, title, "2.01 [1.9, 2.1]", "2", holds,
-                       reason=None if holds else "slope & fit off")
+    return ClaimResult(
+        cid, title, "2.01 [1.9, 2.1]", "2", holds, reason=None if holds else "slope & fit off"
+    )
 
 
 def test_verdicts_html_escapes_and_counts(tmp_path):
@@ -147,11 +151,12 @@ def test_plot_without_truth_draws_the_residual_with_glyphs_the_font_has(tmp_path
     rng = np.random.default_rng(0)
     A = rng.standard_normal((120, 8, 6))
     M = rng.standard_normal((8, 1)) @ rng.standard_normal((1, 6))
-    problem = ms.Problem.from_arrays(A, np.einsum("kij,ij->k", A, M / np.linalg.norm(M, 2))
-                                     / np.sqrt(120))
+    problem = ms.Problem.from_arrays(
+        A, np.einsum("kij,ij->k", A, M / np.linalg.norm(M, 2)) / np.sqrt(120)
+    )
     traj = ms.run(problem, ms.GD(), ms.init.small_random(problem, k=1, alpha=0.1), iters=20)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")   # "Glyph … missing from font(s)" is a UserWarning
+        warnings.simplefilter("error")  # "Glyph … missing from font(s)" is a UserWarning
         ax = traj.plot()
         ax.figure.savefig(tmp_path / "residual.png")
     assert ax.get_ylabel() == plots.ERROR_KEYS["residual_norm"]

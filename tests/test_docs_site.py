@@ -13,8 +13,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference"
-PAGES = {"matsense": "matsense.rst", "matsense.methods": "methods.rst",
-         "matsense.operators": "operators.rst", "matsense.sweep": "sweep.rst"}
+PAGES = {
+    "matsense": "matsense.rst",
+    "matsense.methods": "methods.rst",
+    "matsense.operators": "operators.rst",
+    "matsense.sweep": "sweep.rst",
+}
 
 
 def _entries(page: Path) -> set[str]:
@@ -45,8 +49,11 @@ def test_every_public_name_is_in_the_reference(module):
             continue
         # A re-export (matsense.GD is matsense.methods.GD) is documented where it lives.
         obj = getattr(mod, name)
-        elsewhere = [f"{other}.{name}" for other in PAGES if other != module
-                     and getattr(importlib.import_module(other), name, None) is obj]
+        elsewhere = [
+            f"{other}.{name}"
+            for other in PAGES
+            if other != module and getattr(importlib.import_module(other), name, None) is obj
+        ]
         if not any(e in documented for e in elsewhere):
             missing.append(name)
     assert not missing, f"{module}: not in docs/reference/{PAGES[module]}: {missing}"
@@ -61,10 +68,11 @@ def test_reference_lists_no_name_that_does_not_exist():
 
 def test_docs_extra_and_config():
     extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]
+        "optional-dependencies"
+    ]
     names = {re.split(r"[<>=\[]", req)[0] for req in extras["docs"]}
     assert {"sphinx", "numpydoc", "sphinx-gallery", "myst-parser", "furo"} <= names
-    assert all(">=" in req for req in extras["docs"])          # lower bounds
+    assert all(">=" in req for req in extras["docs"])  # lower bounds
     conf = (ROOT / "docs" / "conf.py").read_text()
     # Unicode math and nothing from a CDN: no MathJax extension, no remote assets.
     assert "sphinx.ext.mathjax" not in conf and "https://" not in conf

@@ -20,9 +20,11 @@ DRIVER = Path(ms.__file__).parent / "driver"
 
 
 def _problems():
-    return [ms.Problem.gaussian(8, r=2, m=120, seed=0),
-            ms.Problem.rank_one(8, r=2, m=120, seed=0),
-            ms.Problem.completion(8, r=2, m=50, seed=0)]
+    return [
+        ms.Problem.gaussian(8, r=2, m=120, seed=0),
+        ms.Problem.rank_one(8, r=2, m=120, seed=0),
+        ms.Problem.completion(8, r=2, m=50, seed=0),
+    ]
 
 
 def _starts(problem, ks=(2, 3)):
@@ -68,18 +70,25 @@ def test_problem_adjoint_products_are_the_operators():
     problem = _problems()[1]
     F, G = _starts(problem)[0]
     r = problem.evaluate(Evaluation(F[None], G[None]))[0]
-    np.testing.assert_array_equal(problem.adjoint_matmul(r, G[None]),
-                                  problem.operator.adjoint_matmul(r, G[None]))
-    np.testing.assert_array_equal(problem.adjoint_rmatmul(r, F[None]),
-                                  problem.operator.adjoint_rmatmul(r, F[None]))
+    np.testing.assert_array_equal(
+        problem.adjoint_matmul(r, G[None]), problem.operator.adjoint_matmul(r, G[None])
+    )
+    np.testing.assert_array_equal(
+        problem.adjoint_rmatmul(r, F[None]), problem.operator.adjoint_rmatmul(r, F[None])
+    )
 
 
 # ------------------------------------------------------------------ the method's part
 def test_a_methods_step_is_its_request_then_advance():
     problem = _problems()[0]
     F, G = _starts(problem)[0]
-    for method in (ms.GD(0.2), ms.methods.SVP(0.5), ms.RebalancedGD(0.2),
-                   ms.methods.AlternatingPrecGD(), ms.methods.ScaledGD(0.5)):
+    for method in (
+        ms.GD(0.2),
+        ms.methods.SVP(0.5),
+        ms.RebalancedGD(0.2),
+        ms.methods.AlternatingPrecGD(),
+        ms.methods.ScaledGD(0.5),
+    ):
         state = method.init(problem, (F[None], G[None]))
         request = request_of(method, problem, state)
         assert isinstance(request, Evaluation)
@@ -158,8 +167,9 @@ def test_the_driver_names_no_operator_class_and_stays_small():
     size rules (no function over 60 lines, no module over 500)."""
     for path in DRIVER.glob("*.py"):
         text = path.read_text()
-        assert "MatrixOperator" not in text.replace("MatrixOperator.stack_key", "") \
-            .replace("MatrixOperator.evaluate_stacked", ""), path.name
+        assert "MatrixOperator" not in text.replace("MatrixOperator.stack_key", "").replace(
+            "MatrixOperator.evaluate_stacked", ""
+        ), path.name
         assert "isinstance(problem.operator" not in text and "_Prefetched" not in text
         assert len(text.splitlines()) <= 500, path.name
         for node in ast.walk(ast.parse(text)):
@@ -218,9 +228,30 @@ def test_cli_run_saves_phases_and_the_start(tmp_path, capsys):
     from matsense.cli import main
 
     out = tmp_path / "run.csv"
-    code = main(["run", "--method", "rebalanced_gd", "--n1", "10", "--r", "2", "--k", "3",
-                 "--iters", "400", "--init", "small_random", "--alpha", "0.01",
-                 "--out", str(out), "--no-figure", "--seed", "0"])
+    code = main(
+        [
+            "run",
+            "--method",
+            "rebalanced_gd",
+            "--n1",
+            "10",
+            "--r",
+            "2",
+            "--k",
+            "3",
+            "--iters",
+            "400",
+            "--init",
+            "small_random",
+            "--alpha",
+            "0.01",
+            "--out",
+            str(out),
+            "--no-figure",
+            "--seed",
+            "0",
+        ]
+    )
     assert code == 0
     record = json.loads(out.with_suffix(".json").read_text())
     phases = record["summary"]["phases"]

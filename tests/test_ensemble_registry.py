@@ -31,8 +31,9 @@ def fresh_registries():
 
 # ------------------------------------------------------------------ the registry
 def test_registry_holds_one_record_per_builtin_ensemble():
-    assert ensembles.NAMES == ENSEMBLES == ("gaussian", "symmetric-gaussian", "rank-one",
-                                            "completion")
+    assert (
+        ensembles.NAMES == ENSEMBLES == ("gaussian", "symmetric-gaussian", "rank-one", "completion")
+    )
     assert ensembles.DEFAULT == "gaussian" == RunConfig().ensemble == ClaimSettings().ensemble
     for name, record in ensembles.BUILTIN.items():
         assert isinstance(record, Ensemble) and record.name == name and record.help
@@ -56,13 +57,19 @@ def test_claim_defaults_come_from_the_records():
 
 
 def test_unknown_names_and_keys_are_one_line_errors():
-    with pytest.raises(ValueError, match=r"^unknown ensemble 'poisson'; known: gaussian, "
-                                         r"symmetric-gaussian, rank-one, completion$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^unknown ensemble 'poisson'; known: gaussian, "
+        r"symmetric-gaussian, rank-one, completion$",
+    ):
         ensembles.get("poisson")
     with pytest.raises(ValueError, match="unknown ensemble 3"):
         ensembles.get(3)
-    with pytest.raises(ValueError, match=r"^p \(observation probability\) applies to the "
-                                         r"completion ensemble only, not 'rank-one'$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^p \(observation probability\) applies to the "
+        r"completion ensemble only, not 'rank-one'$",
+    ):
         RunConfig.from_dict({"ensemble": "rank-one", "p": 0.5})
     with pytest.raises(ValueError, match=r"p must be in \(0, 1\], got 0.0"):
         ClaimSettings(ensemble="completion", p=0.0)
@@ -75,27 +82,44 @@ def test_generated_meta_names_the_ensemble_once():
         assert meta["ensemble"] == name and "kind" not in meta
     data = Problem.from_arrays(np.ones((3, 2, 2)), np.ones(3)).meta
     assert data["source"] == "arrays" and "kind" not in data and "ensemble" not in data
-    assert Problem.gaussian(4, r=1, m=5, ensemble="symmetric").meta["ensemble"] == \
-        "symmetric-gaussian"
+    assert (
+        Problem.gaussian(4, r=1, m=5, ensemble="symmetric").meta["ensemble"] == "symmetric-gaussian"
+    )
 
 
 def test_callers_read_the_registry_and_never_name_an_ensemble():
     """No string constant outside docstrings names a built-in ensemble in the modules that
     used to branch on them (the registry's readers), nor in Problem.generate."""
     names = set(ENSEMBLES)  # (the alias 'symmetric' is also the name of a run key)
-    files = ["config.py", "cli.py", "methods/svp.py", "diagnostics.py", "experiments/settings.py",
-             "experiments/ensembles.py",
-             *(f"compare/{p.name}" for p in (SRC / "compare").glob("*.py"))]
+    files = [
+        "config.py",
+        "cli.py",
+        "methods/svp.py",
+        "diagnostics.py",
+        "experiments/settings.py",
+        "experiments/ensembles.py",
+        *(f"compare/{p.name}" for p in (SRC / "compare").glob("*.py")),
+    ]
     for rel in files:
         tree = ast.parse((SRC / rel).read_text())
-        docs = {id(node.body[0].value) for node in ast.walk(tree)
-                if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
-                and node.body and isinstance(node.body[0], ast.Expr)}
-        named = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
-                 and n.value in names and id(n) not in docs]
+        docs = {
+            id(node.body[0].value)
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef))
+            and node.body
+            and isinstance(node.body[0], ast.Expr)
+        }
+        named = [
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and n.value in names and id(n) not in docs
+        ]
         assert named == [], (rel, named)
-    generate = next(n for n in ast.walk(ast.parse((SRC / "problems.py").read_text()))
-                    if isinstance(n, ast.FunctionDef) and n.name == "generate")
+    generate = next(
+        n
+        for n in ast.walk(ast.parse((SRC / "problems.py").read_text()))
+        if isinstance(n, ast.FunctionDef) and n.name == "generate"
+    )
     assert not [n for n in ast.walk(generate) if isinstance(n, ast.Constant) and n.value in names]
 
 
@@ -105,8 +129,7 @@ def test_completion_and_rank_one_sweeps_at_scale_are_not_refused(monkeypatch):
     '1164.2 TiB'; each record's own estimate admits it (and rank-one n1 = 1000, m = 2·10⁴)."""
     monkeypatch.setenv("MATSENSE_MAX_MEMORY", "2G")
     base = {"r": 2, "k": 3, "iters": 3}
-    completion = RunConfig.from_dict({**base, "ensemble": "completion", "n1": 20_000,
-                                      "m": 400_000})
+    completion = RunConfig.from_dict({**base, "ensemble": "completion", "n1": 20_000, "m": 400_000})
     rank_one = RunConfig.from_dict({**base, "ensemble": "rank-one", "n1": 1000, "m": 20_000})
     for cfg in (completion, rank_one):
         cfg.check_memory(2)  # no ValueError
@@ -120,18 +143,32 @@ def test_completion_sweep_at_scale_runs(tmp_path, monkeypatch):
     from matsense.sweep import load, run_sweep
 
     monkeypatch.setenv("MATSENSE_MAX_MEMORY", "2G")
-    spec = {"sweep": {"name": "big-completion"},
-            "base": {"ensemble": "completion", "n1": 20_000, "r": 2, "m": 400_000, "k": 3,
-                     "alpha": 0.01, "iters": 2, "record_every": 1},
-            "grid": {"seed": [0]}}
+    spec = {
+        "sweep": {"name": "big-completion"},
+        "base": {
+            "ensemble": "completion",
+            "n1": 20_000,
+            "r": 2,
+            "m": 400_000,
+            "k": 3,
+            "alpha": 0.01,
+            "iters": 2,
+            "record_every": 1,
+        },
+        "grid": {"seed": [0]},
+    }
     summary = run_sweep(spec, tmp_path / "store", executor="local", workers=1, progress="off")
     assert summary.complete, summary
     runs, _ = load(tmp_path / "store")
     assert list(runs["status"]) == ["max_iters"]
 
 
-CASES = {"gaussian": (40, 2000), "symmetric-gaussian": (40, 2000), "rank-one": (300, 20_000),
-         "completion": (400, 40_000)}
+CASES = {
+    "gaussian": (40, 2000),
+    "symmetric-gaussian": (40, 2000),
+    "rank-one": (300, 20_000),
+    "completion": (400, 40_000),
+}
 
 
 @pytest.mark.parametrize("name", ENSEMBLES)
@@ -153,8 +190,7 @@ def test_memory_estimate_is_within_2x_of_the_peak(name, symmetric):
 
 # ------------------------------------------------------------------ one dense limit
 def test_one_dense_limit_policy(monkeypatch):
-    assert (limits.DENSE.operator, limits.DENSE.truth, limits.DENSE.error) == (2**26, 2**22,
-                                                                              2**20)
+    assert (limits.DENSE.operator, limits.DENSE.truth, limits.DENSE.error) == (2**26, 2**22, 2**20)
     assert limits.DENSE.allows((2**13, 2**13)) and not limits.DENSE.allows((2**13 + 1, 2**13))
     with pytest.raises(ValueError, match="use must be one of operator, truth, error"):
         limits.DENSE.allows((2, 2), "svd")
@@ -216,13 +252,13 @@ def test_a_plugin_record_flows_through_generate_and_runconfig(tmp_path, monkeypa
     assert isinstance(record, Ensemble) and record.help == "dense ±1 measurements"
     p = Problem.generate("signs", 6, 5, r=2, m=40, seed=3)
     assert p.shape == (6, 5) and p.meta["ensemble"] == "signs" and p.m == 40
-    cfg = RunConfig.from_dict({"ensemble": "signs", "n1": 6, "r": 2, "m": 40, "k": 2,
-                               "iters": 50})
+    cfg = RunConfig.from_dict({"ensemble": "signs", "n1": 6, "r": 2, "m": 40, "k": 2, "iters": 50})
     assert cfg.build_problem().meta["ensemble"] == "signs"
     assert record.memory(6, 6, 2, 40) == 8 * 40 * 36 + 8 * (12 * 2 + 40 + 36)
     assert cfg.memory_bytes() >= record.memory(6, 6, 2, 40)
-    with pytest.raises(ValueError, match="p .* applies to the completion ensemble only, not "
-                                         "'signs'"):
+    with pytest.raises(
+        ValueError, match="p .* applies to the completion ensemble only, not 'signs'"
+    ):
         RunConfig.from_dict({"ensemble": "signs", "p": 0.5})
     with pytest.raises(ValueError, match=r"ensemble plugin 'signs' does not take"):
         Problem.generate("signs", 6, r=2)

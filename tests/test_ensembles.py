@@ -5,8 +5,13 @@ import numpy as np
 import pytest
 
 import matsense as ms
-from matsense.operators import (DenseOperator, EntryOperator, MatrixOperator, RankOneOperator,
-                                SymmetricOperator)
+from matsense.operators import (
+    DenseOperator,
+    EntryOperator,
+    MatrixOperator,
+    RankOneOperator,
+    SymmetricOperator,
+)
 from matsense.operators import completion as completion_module
 
 
@@ -53,7 +58,7 @@ def test_factored_calls_equal_the_dense_formulas(op):
     F = rng.standard_normal((B, n1, k))
     G = rng.standard_normal((B, n2, k))
     y = rng.standard_normal(op.m)
-    A = op.as_matrix()                                   # (m, n1·n2), from the dense calls
+    A = op.as_matrix()  # (m, n1·n2), from the dense calls
     P = F @ G.mT
     r_ref = P.reshape(B, -1) @ A.T - y
     S_ref = (r_ref @ A).reshape(B, n1, n2)
@@ -75,9 +80,9 @@ def test_batched_equals_one_by_one(op):
     y = rng.standard_normal(op.m)
     together = op.residual_and_grads(F, G, y)
     for b in range(4):
-        alone = op.residual_and_grads(F[b:b + 1], G[b:b + 1], y)
+        alone = op.residual_and_grads(F[b : b + 1], G[b : b + 1], y)
         for t, a in zip(together, alone):
-            np.testing.assert_allclose(t[b:b + 1], a, rtol=1e-13, atol=1e-13)
+            np.testing.assert_allclose(t[b : b + 1], a, rtol=1e-13, atol=1e-13)
 
 
 def test_symmetric_factors_give_symmetric_gradient(op):
@@ -90,7 +95,9 @@ def test_symmetric_factors_give_symmetric_gradient(op):
     y = rng.standard_normal(op.m)
     r, SX, StX = op.residual_and_grads(X, X, y)
     S = op.adjoint(r)
-    np.testing.assert_allclose((SX + StX) / 2, (S + S.mT) / 2 @ X, atol=1e-12 * np.abs(S).max() * 10)
+    np.testing.assert_allclose(
+        (SX + StX) / 2, (S + S.mT) / 2 @ X, atol=1e-12 * np.abs(S).max() * 10
+    )
 
 
 def test_completion_kernel_matches_the_sparse_fallback(monkeypatch):
@@ -128,13 +135,16 @@ def test_rank_one_scaling_is_isotropic_in_expectation():
 
 
 # ------------------------------------------------------------------ problems
-@pytest.mark.parametrize("ensemble, kw", [
-    ("gaussian", dict(m=300)),
-    ("symmetric-gaussian", dict(m=300)),
-    ("rank-one", dict(m=300)),
-    ("completion", dict(m=100)),
-    ("completion", dict(p=0.5)),
-])
+@pytest.mark.parametrize(
+    "ensemble, kw",
+    [
+        ("gaussian", dict(m=300)),
+        ("symmetric-gaussian", dict(m=300)),
+        ("rank-one", dict(m=300)),
+        ("completion", dict(m=100)),
+        ("completion", dict(p=0.5)),
+    ],
+)
 def test_generated_problems_are_seeded_and_observe_m_star(ensemble, kw):
     a = ms.Problem.generate(ensemble, 12, r=2, seed=3, **kw)
     b = ms.Problem.generate(ensemble, 12, r=2, seed=3, **kw)
@@ -174,14 +184,24 @@ def test_from_rank_one_and_from_entries_agree_with_generated():
     np.testing.assert_allclose(prob.operator.apply(M[None])[0], prob.y, atol=1e-14)
 
 
-@pytest.mark.parametrize("ensemble, kw, k, tol", [
-    ("rank-one", dict(m=400), 2, 1e-9),
-    ("completion", dict(p=0.5), 2, 1e-9),
-    ("symmetric-gaussian", dict(m=400), 2, 1e-9),
-])
+@pytest.mark.parametrize(
+    "ensemble, kw, k, tol",
+    [
+        ("rank-one", dict(m=400), 2, 1e-9),
+        ("completion", dict(p=0.5), 2, 1e-9),
+        ("symmetric-gaussian", dict(m=400), 2, 1e-9),
+    ],
+)
 def test_gd_recovers_m_star_on_each_ensemble(ensemble, kw, k, tol):
-    p = ms.Problem.generate(ensemble, 16, r=2, singular_values=[1, 0.5], seed=0,
-                            symmetric=ensemble == "symmetric-gaussian", **kw)
+    p = ms.Problem.generate(
+        ensemble,
+        16,
+        r=2,
+        singular_values=[1, 0.5],
+        seed=0,
+        symmetric=ensemble == "symmetric-gaussian",
+        **kw,
+    )
     if p.symmetric:
         init = ms.init.symmetric_random(p, k=k, alpha=0.05, seed=1)
     else:
@@ -191,27 +211,40 @@ def test_gd_recovers_m_star_on_each_ensemble(ensemble, kw, k, tol):
 
 
 # ------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("call, match", [
-    (lambda: EntryOperator([0, 7], [0, 1], (7, 5)), r"rows must be in \[0, 7\)"),
-    (lambda: EntryOperator([0, 1], [0, 5], (7, 5)), r"cols must be in \[0, 5\)"),
-    (lambda: EntryOperator([0, 0], [1, 1], (7, 5)), r"entry \(0, 1\) is observed more than once"),
-    (lambda: EntryOperator([0, 1], [1], (7, 5)), "same length"),
-    (lambda: EntryOperator([0.5], [1], (7, 5)), "integers"),
-    (lambda: EntryOperator([0], [1], (7, 0)), "shape must be a pair of positive integers"),
-    (lambda: EntryOperator([], [], (7, 5)), "at least one observed entry"),
-    (lambda: ms.Problem.completion(10, r=2, p=1.5), r"p must be in \(0, 1\]"),
-    (lambda: ms.Problem.completion(10, r=2, p=0.0), "p"),
-    (lambda: ms.Problem.completion(10, r=2, m=101), "m"),
-    (lambda: ms.Problem.completion(10, r=2), "exactly one of m"),
-    (lambda: ms.Problem.completion(10, r=2, m=10, p=0.1), "exactly one of m"),
-    (lambda: ms.Problem.from_rank_one(np.ones((5, 3)), np.ones((4, 3)), np.ones(5)), "one row per"),
-    (lambda: ms.Problem.from_rank_one(np.ones((5, 3)), None, np.ones(4)), "one entry per"),
-    (lambda: ms.Problem.from_rank_one(np.ones((5, 3)), None, np.ones(5), M_star=np.ones((3, 4))),
-     "M_star must have shape"),
-    (lambda: ms.Problem.from_entries([0, 1], [0, 1], [1.0], (3, 3)), "one entry per"),
-    (lambda: ms.Problem.generate("poisson", 10, r=2, m=10), "unknown ensemble 'poisson'"),
-    (lambda: ms.Problem.gaussian(6, 4, r=2, m=10, ensemble="symmetric"), "n1 == n2"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: EntryOperator([0, 7], [0, 1], (7, 5)), r"rows must be in \[0, 7\)"),
+        (lambda: EntryOperator([0, 1], [0, 5], (7, 5)), r"cols must be in \[0, 5\)"),
+        (
+            lambda: EntryOperator([0, 0], [1, 1], (7, 5)),
+            r"entry \(0, 1\) is observed more than once",
+        ),
+        (lambda: EntryOperator([0, 1], [1], (7, 5)), "same length"),
+        (lambda: EntryOperator([0.5], [1], (7, 5)), "integers"),
+        (lambda: EntryOperator([0], [1], (7, 0)), "shape must be a pair of positive integers"),
+        (lambda: EntryOperator([], [], (7, 5)), "at least one observed entry"),
+        (lambda: ms.Problem.completion(10, r=2, p=1.5), r"p must be in \(0, 1\]"),
+        (lambda: ms.Problem.completion(10, r=2, p=0.0), "p"),
+        (lambda: ms.Problem.completion(10, r=2, m=101), "m"),
+        (lambda: ms.Problem.completion(10, r=2), "exactly one of m"),
+        (lambda: ms.Problem.completion(10, r=2, m=10, p=0.1), "exactly one of m"),
+        (
+            lambda: ms.Problem.from_rank_one(np.ones((5, 3)), np.ones((4, 3)), np.ones(5)),
+            "one row per",
+        ),
+        (lambda: ms.Problem.from_rank_one(np.ones((5, 3)), None, np.ones(4)), "one entry per"),
+        (
+            lambda: ms.Problem.from_rank_one(
+                np.ones((5, 3)), None, np.ones(5), M_star=np.ones((3, 4))
+            ),
+            "M_star must have shape",
+        ),
+        (lambda: ms.Problem.from_entries([0, 1], [0, 1], [1.0], (3, 3)), "one entry per"),
+        (lambda: ms.Problem.generate("poisson", 10, r=2, m=10), "unknown ensemble 'poisson'"),
+        (lambda: ms.Problem.gaussian(6, 4, r=2, m=10, ensemble="symmetric"), "n1 == n2"),
+    ],
+)
 def test_bad_input_is_one_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()

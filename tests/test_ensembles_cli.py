@@ -30,8 +30,10 @@ def test_config_builds_each_ensemble(ensemble):
 
 
 def test_unknown_ensemble_lists_the_allowed_ones():
-    with pytest.raises(ValueError, match="unknown ensemble 'gauss'; known: gaussian, "
-                                         "symmetric-gaussian, rank-one, completion"):
+    with pytest.raises(
+        ValueError,
+        match="unknown ensemble 'gauss'; known: gaussian, symmetric-gaussian, rank-one, completion",
+    ):
         RunConfig.from_dict({"ensemble": "gauss"})
 
 
@@ -68,9 +70,14 @@ def test_toml_ensemble_error_names_file_and_line(tmp_path):
 
 
 # ------------------------------------------------------------------ matsense run
-@pytest.mark.parametrize("ensemble,extra", [("rank-one", ["--m", "80"]),
-                                            ("completion", ["--p", "0.6"]),
-                                            ("symmetric-gaussian", ["--m", "60"])])
+@pytest.mark.parametrize(
+    "ensemble,extra",
+    [
+        ("rank-one", ["--m", "80"]),
+        ("completion", ["--p", "0.6"]),
+        ("symmetric-gaussian", ["--m", "60"]),
+    ],
+)
 def test_run_with_an_ensemble_exits_0(ensemble, extra, capsys, tmp_path):
     out = tmp_path / "run.csv"
     assert cli.main(["run", "--ensemble", ensemble, *extra, *TINY, "--out", str(out)]) == 0
@@ -80,12 +87,15 @@ def test_run_with_an_ensemble_exits_0(ensemble, extra, capsys, tmp_path):
     assert record["config"]["ensemble"] == ensemble
 
 
-@pytest.mark.parametrize("argv,needle", [
-    (["--ensemble", "bogus"], "unknown ensemble 'bogus'; known: gaussian, symmetric-gaussian"),
-    (["--p", "0.5"], "completion ensemble only"),
-    (["--ensemble", "completion", "--m", "500"], "m must be in [1, 100]"),
-    (["--ensemble", "symmetric-gaussian", "--n2", "12", "--m", "20"], "n1 == n2"),
-])
+@pytest.mark.parametrize(
+    "argv,needle",
+    [
+        (["--ensemble", "bogus"], "unknown ensemble 'bogus'; known: gaussian, symmetric-gaussian"),
+        (["--p", "0.5"], "completion ensemble only"),
+        (["--ensemble", "completion", "--m", "500"], "m must be in [1, 100]"),
+        (["--ensemble", "symmetric-gaussian", "--n2", "12", "--m", "20"], "n1 == n2"),
+    ],
+)
 def test_run_ensemble_errors_are_one_line(argv, needle, capsys):
     assert cli.main(["run", *argv, *TINY]) == 2
     assert needle in _one_line_error(capsys)
@@ -97,9 +107,11 @@ def test_sweep_over_ensembles_batches_them_apart(tmp_path):
     from matsense.sweep.runner import plan_batches
 
     spec = tmp_path / "ens.toml"
-    spec.write_text('[base]\nn1 = 10\nr = 1\nm = 60\nk = 2\niters = 20\n'
-                    '[grid]\nensemble = ["gaussian", "rank-one", "completion"]\n'
-                    'alpha = [0.04, 0.02]\n')
+    spec.write_text(
+        "[base]\nn1 = 10\nr = 1\nm = 60\nk = 2\niters = 20\n"
+        '[grid]\nensemble = ["gaussian", "rank-one", "completion"]\n'
+        "alpha = [0.04, 0.02]\n"
+    )
     configs = load_spec(spec).configs
     assert len(plan_batches(configs, max_batch=128)) == 3
     summary = run_sweep(spec, tmp_path / "store", workers=1, progress=False)
@@ -126,10 +138,19 @@ def test_compare_unknown_ensemble_is_one_line(capsys, tmp_path):
 def test_compare_records_the_ensemble(tmp_path):
     from matsense.compare import CompareSettings, compare
 
-    settings = CompareSettings(n=8, r=1, m_factor=8, kappas=(1.0,), k_multipliers=(1,),
-                               max_iters=40, methods=("gd",), name="tiny")
-    records = compare(tmp_path, settings=settings, seeds=1, figures=False, workers=1,
-                      ensemble="completion")
+    settings = CompareSettings(
+        n=8,
+        r=1,
+        m_factor=8,
+        kappas=(1.0,),
+        k_multipliers=(1,),
+        max_iters=40,
+        methods=("gd",),
+        name="tiny",
+    )
+    records = compare(
+        tmp_path, settings=settings, seeds=1, figures=False, workers=1, ensemble="completion"
+    )
     assert records[0]["ensemble"] == "completion" and records[0]["reference"] is None
     assert "completion measurements" in (tmp_path / "compare.md").read_text()
 
@@ -141,7 +162,8 @@ def test_claim_settings_sizes_per_ensemble():
     assert "60×60" in s.describe() and "p = 0.667" in s.describe()
     assert ClaimSettings.preset("rectangular", ensemble="completion").shape == (80, 50)
     assert ClaimSettings.preset("default", ensemble="completion").with_overrides(
-        ["n=30"]).shape == (30, 30)
+        ["n=30"]
+    ).shape == (30, 30)
     g = ClaimSettings.preset("default", quick=True).resolve()
     assert g.ensemble == "gaussian" and g.p is None and g.measurements(30, 30) == 900
     with pytest.raises(ValueError, match="n1 == n2"):
@@ -152,8 +174,26 @@ def test_claim_settings_sizes_per_ensemble():
 
 def test_reproduce_completion_quick_names_the_ensemble(tmp_path):
     out = tmp_path / "res"
-    assert cli.main(["reproduce", "--ensemble", "completion", "--quick", "--claims", "C3",
-                     "--seeds", "1", "--workers", "1", "--no-progress", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            [
+                "reproduce",
+                "--ensemble",
+                "completion",
+                "--quick",
+                "--claims",
+                "C3",
+                "--seeds",
+                "1",
+                "--workers",
+                "1",
+                "--no-progress",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ensemble"] == "completion"
     assert summary["claims"][0]["settings"]["ensemble"] == "completion"
@@ -169,8 +209,9 @@ def test_reproduce_unknown_ensemble_is_one_line(capsys, tmp_path):
 def test_reproduce_all_writes_the_verdict_table(tmp_path):
     from matsense.experiments.ensembles import format_verdicts, reproduce_ensembles
 
-    table = reproduce_ensembles(tmp_path, ("gaussian", "rank-one"), quick=True, seeds=1,
-                                claims=["C1"], workers=1)
+    table = reproduce_ensembles(
+        tmp_path, ("gaussian", "rank-one"), quick=True, seeds=1, claims=["C1"], workers=1
+    )
     data = json.loads((tmp_path / "ensembles.json").read_text())
     assert [row["ensemble"] for row in data["ensembles"]] == ["gaussian", "rank-one"]
     assert set(data["ensembles"][0]["claims"]) == {"C1"}
@@ -182,8 +223,12 @@ def test_reproduce_all_writes_the_verdict_table(tmp_path):
 
 
 def test_reproduce_all_checks_every_ensemble_before_running(capsys, tmp_path):
-    assert cli.main(["reproduce", "--ensemble", "all", "--quick", "--set", "p=0.5",
-                     "--out", str(tmp_path)]) == 2
+    assert (
+        cli.main(
+            ["reproduce", "--ensemble", "all", "--quick", "--set", "p=0.5", "--out", str(tmp_path)]
+        )
+        == 2
+    )
     assert "completion ensemble only" in _one_line_error(capsys)
     assert not (tmp_path / "gaussian").exists()
 
@@ -194,6 +239,12 @@ def test_key_number_adds_the_reason_when_a_claim_fails():
 
     ok = ClaimResult("C3", "t", "rate 0.07 /iter; final rel. error 1e-13", "e", True)
     assert key_number(ok) == "rate 0.07 /iter"
-    bad = ClaimResult("C3", "t", "rate n/a /iter; final rel. error 0.47", "e", False,
-                      reason="seed 0: no valid linear fit; seed 1: ...")
+    bad = ClaimResult(
+        "C3",
+        "t",
+        "rate n/a /iter; final rel. error 0.47",
+        "e",
+        False,
+        reason="seed 0: no valid linear fit; seed 1: ...",
+    )
     assert key_number(bad) == "rate n/a /iter; final rel. error 0.47 — seed 0: no valid linear fit"

@@ -50,9 +50,13 @@ def test_torch_cpu_trajectory_equals_numpy(builder):
     assert ref.history["rel_error"][-1] < 0.5 * ref.history["rel_error"][0]  # it moved
 
 
-@pytest.mark.parametrize("builder", [
-    lambda: ms.Problem.rank_one(20, r=2, m=600, symmetric=True, seed=1),
-    lambda: ms.Problem.completion(30, r=2, m=600, symmetric=True, seed=1)])
+@pytest.mark.parametrize(
+    "builder",
+    [
+        lambda: ms.Problem.rank_one(20, r=2, m=600, symmetric=True, seed=1),
+        lambda: ms.Problem.completion(30, r=2, m=600, symmetric=True, seed=1),
+    ],
+)
 def test_torch_cpu_symmetric_trajectory_equals_numpy(builder):
     """X Xᵀ on covariance sensing (b_i = a_i, stored once) and on symmetric completion."""
     pytest.importorskip("torch")
@@ -192,19 +196,22 @@ def test_tiled_order_gives_the_row_major_results_bitwise(monkeypatch):
     np.testing.assert_array_equal(StF_t, StF_p)
     # the CSR single calls on the tiled storage
     S = plain.operator.adjoint(r_p)
-    np.testing.assert_allclose(tiled.operator.adjoint_matmul(r_t, G), S @ G, rtol=1e-12,
-                               atol=1e-12)
-    np.testing.assert_allclose(tiled.operator.adjoint_rmatmul(r_t, F), S.mT @ F, rtol=1e-12,
-                               atol=1e-12)
+    np.testing.assert_allclose(tiled.operator.adjoint_matmul(r_t, G), S @ G, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        tiled.operator.adjoint_rmatmul(r_t, F), S.mT @ F, rtol=1e-12, atol=1e-12
+    )
 
 
 # ------------------------------------------------------- matrix-free spectral init
-@pytest.mark.parametrize("builder", [
-    lambda: ms.Problem.gaussian(20, r=2, m=300, seed=0),
-    _rank_one,
-    _completion,
-    lambda: ms.Problem.completion(30, r=2, m=600, symmetric=True, seed=2),
-])
+@pytest.mark.parametrize(
+    "builder",
+    [
+        lambda: ms.Problem.gaussian(20, r=2, m=300, seed=0),
+        _rank_one,
+        _completion,
+        lambda: ms.Problem.completion(30, r=2, m=600, symmetric=True, seed=2),
+    ],
+)
 def test_spectral_matrix_free_equals_dense(builder, monkeypatch):
     p = builder()
     F, G = init.spectral(p, 3)

@@ -24,21 +24,35 @@ def _same(a, b):
 
 def test_registry_flags():
     inits = ms.init.INITS
-    assert {n for n, s in inits.items() if s.random} == {"small_random", "balanced", "symmetric_random"}
+    assert {n for n, s in inits.items() if s.random} == {
+        "small_random",
+        "balanced",
+        "symmetric_random",
+    }
     assert {n for n, s in inits.items() if s.symmetric} == {
-        "symmetric_random", "spectral_symmetric", "zeros_symmetric", "spectral_trimmed_symmetric"}
+        "symmetric_random",
+        "spectral_symmetric",
+        "zeros_symmetric",
+        "spectral_trimmed_symmetric",
+    }
     assert all(name == spec.name for name, spec in inits.items())
 
 
 def test_build_equals_the_functions(square):
     I = ms.init
     opts = dict(ratio=0.5, normalization="sqrt_n", seed=3)
-    assert _same(I.INITS["small_random"].build(square, 2, 0.1, **opts),
-                 I.small_random(square, 2, 0.1, **opts))
-    assert _same(I.INITS["balanced"].build(square, 2, 0.1, **opts),
-                 I.balanced(square, 2, 0.1, normalization="sqrt_n", seed=3))
-    assert _same(I.INITS["symmetric_random"].build(square, 2, 0.1, **opts),
-                 I.symmetric_random(square, 2, 0.1, normalization="sqrt_n", seed=3))
+    assert _same(
+        I.INITS["small_random"].build(square, 2, 0.1, **opts),
+        I.small_random(square, 2, 0.1, **opts),
+    )
+    assert _same(
+        I.INITS["balanced"].build(square, 2, 0.1, **opts),
+        I.balanced(square, 2, 0.1, normalization="sqrt_n", seed=3),
+    )
+    assert _same(
+        I.INITS["symmetric_random"].build(square, 2, 0.1, **opts),
+        I.symmetric_random(square, 2, 0.1, normalization="sqrt_n", seed=3),
+    )
     # Deterministic starts ignore alpha, ratio, normalization and seed.
     assert _same(I.INITS["spectral"].build(square, 2, 0.1, **opts), I.spectral(square, 2))
     assert _same(I.INITS["zeros_symmetric"].build(square, 2), I.zeros_symmetric(square, 2))
@@ -53,8 +67,18 @@ def test_unknown_init_names_the_known_ones():
 
 def test_config_inits_is_a_view_of_the_registry(square):
     assert sorted(config.INITS) == sorted(ms.init.INITS) and "spectral" in config.INITS
-    cfg = RunConfig.from_dict({"n1": 6, "r": 2, "m": 40, "k": 2, "init": "small_random",
-                               "alpha": 0.1, "ratio": 0.5, "init_seed": 4})
+    cfg = RunConfig.from_dict(
+        {
+            "n1": 6,
+            "r": 2,
+            "m": 40,
+            "k": 2,
+            "init": "small_random",
+            "alpha": 0.1,
+            "ratio": 0.5,
+            "init_seed": 4,
+        }
+    )
     expected = ms.init.small_random(square, 2, 0.1, ratio=0.5, normalization="entry", seed=4)
     assert _same(config.INITS["small_random"](square, cfg), expected)
     assert _same(cfg.build_init(square), expected)

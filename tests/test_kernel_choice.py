@@ -60,8 +60,12 @@ def test_triton_on_numpy_says_so_once_and_runs_the_automatic_choice(op, monkeypa
     monkeypatch.setenv("MATSENSE_KERNEL", "triton")
     P = np.random.default_rng(0).standard_normal((1, 5, 4))
     (r, S), said = _kernel_warnings(lambda: operator.residual_and_adjoint(P, y))
-    assert said == ["MATSENSE_KERNEL=triton runs torch tensors on CUDA only; NumPy arrays use "
-                    "the automatic choice (MATSENSE_KERNEL=auto) instead"]
+    assert said == [
+        (
+            "MATSENSE_KERNEL=triton runs torch tensors on CUDA only; NumPy arrays use "
+            "the automatic choice (MATSENSE_KERNEL=auto) instead"
+        )
+    ]
     r0, S0 = _expected(operator, P, y)
     assert _rel(r, r0) < 1e-12 and _rel(S, S0) < 1e-12
     _, again = _kernel_warnings(lambda: operator.residual_and_adjoint(P, y))
@@ -88,14 +92,23 @@ def test_numpy_kernels_on_torch_say_so_once(op, kernel, monkeypatch):
     monkeypatch.setenv("MATSENSE_KERNEL", kernel)
     top = operator.to(operator.target.__class__("torch", "cpu", "float64"))
     P = np.random.default_rng(3).standard_normal((1, 5, 4))
-    (r, S), said = _kernel_warnings(lambda: top.residual_and_adjoint(torch.from_numpy(P),
-                                                                     torch.from_numpy(y)))
-    assert said == [f"MATSENSE_KERNEL={kernel} runs NumPy arrays only; using two-pass (two "
-                    f"matrix products) for torch tensors instead"]
+    (r, S), said = _kernel_warnings(
+        lambda: top.residual_and_adjoint(torch.from_numpy(P), torch.from_numpy(y))
+    )
+    assert said == [
+        (
+            f"MATSENSE_KERNEL={kernel} runs NumPy arrays only; using two-pass (two "
+            f"matrix products) for torch tensors instead"
+        )
+    ]
     r0, S0 = _expected(operator, P, y)
     assert _rel(r.numpy(), r0) < 1e-12 and _rel(S.numpy(), S0) < 1e-12
-    assert _kernel_warnings(lambda: top.residual_and_adjoint(torch.from_numpy(P),
-                                                             torch.from_numpy(y)))[1] == []
+    assert (
+        _kernel_warnings(
+            lambda: top.residual_and_adjoint(torch.from_numpy(P), torch.from_numpy(y))
+        )[1]
+        == []
+    )
 
 
 def test_triton_that_cannot_run_on_torch_falls_back_to_two_pass(op, monkeypatch):
@@ -105,8 +118,9 @@ def test_triton_that_cannot_run_on_torch_falls_back_to_two_pass(op, monkeypatch)
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     top = operator.to(operator.target.__class__("torch", "cpu", "float64"))
     P = np.random.default_rng(4).standard_normal((2, 5, 4))  # a CPU tensor, and a batch
-    (r, S), said = _kernel_warnings(lambda: top.residual_and_adjoint(torch.from_numpy(P),
-                                                                     torch.from_numpy(y)))
+    (r, S), said = _kernel_warnings(
+        lambda: top.residual_and_adjoint(torch.from_numpy(P), torch.from_numpy(y))
+    )
     assert len(said) == 1 and said[0].startswith("MATSENSE_KERNEL=triton ")
     assert said[0].endswith("; using two-pass (two matrix products) instead")
     r0, S0 = _expected(operator, P, y)
@@ -139,15 +153,25 @@ def test_numba_kernel_is_loaded_from_the_disk_cache_in_a_fresh_process(tmp_path)
     import subprocess
     import sys
 
-    code = ("import numpy as np\n"
-            "from matsense.operators.kernels import numba_kernel\n"
-            "numba_kernel.fused_numba(np.ones((9, 4)), np.ones((1, 4)), np.zeros(9))\n"
-            "st = numba_kernel._numba_kernel().stats\n"
-            "print(sum(st.cache_hits.values()), sum(st.cache_misses.values()))\n")
+    code = (
+        "import numpy as np\n"
+        "from matsense.operators.kernels import numba_kernel\n"
+        "numba_kernel.fused_numba(np.ones((9, 4)), np.ones((1, 4)), np.zeros(9))\n"
+        "st = numba_kernel._numba_kernel().stats\n"
+        "print(sum(st.cache_hits.values()), sum(st.cache_misses.values()))\n"
+    )
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    counts = [subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                             text=True, check=True, timeout=600).stdout.split()
-              for _ in range(2)]
+    counts = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        ).stdout.split()
+        for _ in range(2)
+    ]
     assert counts == [["0", "1"], ["1", "0"]]  # compiled once, then loaded from the cache
 
 
@@ -177,8 +201,10 @@ def test_trajectory_config_names_the_planners_pick(monkeypatch):
 def test_trajectory_config_names_the_kernel_of_other_ensembles():
     import matsense as ms
 
-    for problem, name in ((ms.Problem.rank_one(8, r=1, m=60, seed=0), "four-gemm"),
-                          (ms.Problem.completion(8, r=1, m=40, seed=0), "numba-entries")):
+    for problem, name in (
+        (ms.Problem.rank_one(8, r=1, m=60, seed=0), "four-gemm"),
+        (ms.Problem.completion(8, r=1, m=40, seed=0), "numba-entries"),
+    ):
         traj = ms.run(problem, ms.GD(step_size=0.2), ms.init.small_random(problem, 2, 0.1), 2)
         assert traj.config["kernel"] == name
 

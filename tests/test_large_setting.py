@@ -11,8 +11,9 @@ from matsense.experiments import ClaimSettings, reproduce
 from matsense.experiments.settings import LARGE, LARGE_CLAIMS
 
 
-@pytest.mark.parametrize("ensemble, n, m", [("completion", 10_000, 1_000_000),
-                                            ("rank-one", 2000, 100_000)])
+@pytest.mark.parametrize(
+    "ensemble, n, m", [("completion", 10_000, 1_000_000), ("rank-one", 2000, 100_000)]
+)
 def test_large_preset_sizes(ensemble, n, m):
     s = ClaimSettings.preset("large", ensemble=ensemble).resolve()
     assert s.shape == (n, n) and s.measurements(n, n) == m
@@ -24,15 +25,17 @@ def test_large_preset_sizes(ensemble, n, m):
 
 @pytest.mark.parametrize("ensemble", ["gaussian", "symmetric-gaussian"])
 def test_large_preset_refused_where_it_has_no_size(ensemble):
-    with pytest.raises(ValueError, match="setting 'large' is defined for the ensembles "
-                                         "completion, rank-one, not"):
+    with pytest.raises(
+        ValueError, match="setting 'large' is defined for the ensembles completion, rank-one, not"
+    ):
         ClaimSettings.preset("large", ensemble=ensemble)
     assert set(LARGE) == {"completion", "rank-one"}
 
 
 def test_cli_refuses_large_gaussian_in_one_line(tmp_path, capsys):
-    code = cli.main(["reproduce", "--setting", "large", "--out", str(tmp_path / "r"),
-                     "--no-progress"])
+    code = cli.main(
+        ["reproduce", "--setting", "large", "--out", str(tmp_path / "r"), "--no-progress"]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "setting 'large' is defined for the ensembles" in err[0]
@@ -42,8 +45,14 @@ def test_cli_refuses_large_gaussian_in_one_line(tmp_path, capsys):
 def test_large_runs_the_asymmetric_claims_by_default(tmp_path):
     """The 'large' path end to end, shrunk by --set to a CI size (same claims, same criteria)."""
     out = tmp_path / "large"
-    results = reproduce(out, setting="large", ensemble="completion", quick=True, seeds=1,
-                        overrides={"n": 200, "p": 0.5})
+    results = reproduce(
+        out,
+        setting="large",
+        ensemble="completion",
+        quick=True,
+        seeds=1,
+        overrides={"n": 200, "p": 0.5},
+    )
     assert [r.id for r in results] == list(LARGE_CLAIMS)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ensemble"] == "completion"

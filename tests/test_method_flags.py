@@ -48,9 +48,20 @@ def _config(*argv):
     return run_cli.config_from_args(args)
 
 
-@pytest.mark.parametrize(("annotation", "kind"), [
-    ("float", float), ("int | None", int), ("bool", bool), ("str", str), ("None | float", float),
-    ("Point", str), ("int | float", str), (float, float), (int, int)])
+@pytest.mark.parametrize(
+    ("annotation", "kind"),
+    [
+        ("float", float),
+        ("int | None", int),
+        ("bool", bool),
+        ("str", str),
+        ("None | float", float),
+        ("Point", str),
+        ("int | float", str),
+        (float, float),
+        (int, int),
+    ],
+)
 def test_flag_kind(annotation, kind):
     assert flags.flag_kind(annotation) is kind
 
@@ -73,7 +84,8 @@ def test_built_in_flags_are_typed_by_their_methods():
     assert isinstance(_run_action("--diagnostics"), argparse.BooleanOptionalAction)
     assert _run_action("--transform").type is str
     assert _config("--method", "rebalanced_gd", "--switch-at", "7").method_params == {
-        "switch_at": 7}
+        "switch_at": 7
+    }
 
 
 def test_differently_typed_parameter_is_read_by_the_running_method(int_tau, tmp_path):
@@ -92,8 +104,11 @@ def test_differently_typed_parameter_is_read_by_the_running_method(int_tau, tmp_
 
 
 def test_switch_and_value_of_one_name_are_refused_at_registration():
-    with pytest.raises(ValueError, match="tau is a bool here but a float of method "
-                                         "rebalanced_gd: --tau cannot be both a switch"):
+    with pytest.raises(
+        ValueError,
+        match="tau is a bool here but a float of method "
+        "rebalanced_gd: --tau cannot be both a switch",
+    ):
         plugins.check_method("switch_tau", SwitchTau)
     plugins.check_method("int_tau", IntTau)  # int against float: both take a value
 

@@ -25,7 +25,8 @@ def _thread_counts():
 
 def test_generated_module_is_the_generators_output():
     assert _gen_tiles.TARGET.read_text(encoding="utf-8") == _gen_tiles.module_source(), (
-        "regenerate with: python -m matsense.operators.kernels._gen_tiles")
+        "regenerate with: python -m matsense.operators.kernels._gen_tiles"
+    )
 
 
 @pytest.mark.parametrize("B", range(1, 200))
@@ -51,9 +52,9 @@ def test_a_trajectory_gets_the_same_bits_alone_and_in_any_batch(m, d, threads):
     A = rng.standard_normal((m, d)) * 3.0
     y = rng.standard_normal(m)
     pool = rng.standard_normal((POOL, d))
-    alone = [numba_kernel.fused_numba(A, pool[k:k + 1], y, threads) for k in range(POOL)]
+    alone = [numba_kernel.fused_numba(A, pool[k : k + 1], y, threads) for k in range(POOL)]
     for k, (r, s) in enumerate(alone):
-        r0 = pool[k:k + 1] @ A.T - y
+        r0 = pool[k : k + 1] @ A.T - y
         assert _rel(r, r0) <= 1e-12 and _rel(s, r0 @ A) <= 1e-12
     for B in range(2, 11):
         picks = [rng.choice(POOL, size=B, replace=False) for _ in range(3)]
@@ -83,8 +84,9 @@ def test_float32_runs_the_reassoc_kernel():
     pytest.importorskip("numba")
     rng = np.random.default_rng(8)
     A, y, p = rng.standard_normal((45, 27)), rng.standard_normal(45), rng.standard_normal((3, 27))
-    r, s = numba_kernel.fused_numba(A.astype(np.float32), p.astype(np.float32),
-                                    y.astype(np.float32), 1)
+    r, s = numba_kernel.fused_numba(
+        A.astype(np.float32), p.astype(np.float32), y.astype(np.float32), 1
+    )
     assert r.dtype == np.float32 and s.dtype == np.float32
     r0 = p @ A.T - y
     assert _rel(r, r0) < 1e-5 and _rel(s, r0 @ A) < 1e-5

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import matsense as ms
-from matsense.init import symmetric_random
 from matsense import threads
+from matsense.init import symmetric_random
 from matsense.operators import DenseOperator, SymmetricOperator, blocking, dispatch
 from matsense.operators.kernels import numba_kernel, numpy_loop
 
@@ -104,7 +104,9 @@ def test_kernel_threads_setting(monkeypatch):
     assert threads.kernel_threads(10) == 3
     for bad in ("0", "two", "-1"):
         monkeypatch.setenv("MATSENSE_THREADS", bad)
-        with pytest.raises(ValueError, match=f"MATSENSE_THREADS must be an integer >= 1, got '{bad}'"):
+        with pytest.raises(
+            ValueError, match=f"MATSENSE_THREADS must be an integer >= 1, got '{bad}'"
+        ):
             threads.kernel_threads(10)
 
 
@@ -279,8 +281,9 @@ def test_symmetric_operator_adjoint_and_matrix(square):
     A, _ = square
     op = SymmetricOperator(A)
     m = A.shape[0]
-    np.testing.assert_allclose(op.as_matrix(), _sym(A).reshape(m, -1) / math.sqrt(m),
-                               rtol=0, atol=1e-15)
+    np.testing.assert_allclose(
+        op.as_matrix(), _sym(A).reshape(m, -1) / math.sqrt(m), rtol=0, atol=1e-15
+    )
     rng = np.random.default_rng(4)
     M = rng.standard_normal((2, 8, 8))
     z = rng.standard_normal((2, m))

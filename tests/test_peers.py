@@ -17,7 +17,13 @@ import matsense as ms
 from matsense import GD, Problem, RebalancedGD, init, run
 from matsense.config import RunConfig
 from matsense.methods import (
-    GD, METHODS, SVP, AlternatingPrecGD, PrecGD, ScaledGD, ScaledGDLambda, get_method,
+    METHODS,
+    SVP,
+    AlternatingPrecGD,
+    PrecGD,
+    ScaledGD,
+    ScaledGDLambda,
+    get_method,
 )
 
 
@@ -143,8 +149,9 @@ def test_apgd_step_matches_dense_and_uses_two_passes(asym, monkeypatch):
     F, G = rand_factors(asym, 2, seed=7)
     calls = []
     orig = Problem.residual_and_grads
-    monkeypatch.setattr(Problem, "residual_and_grads",
-                        lambda self, F, G: calls.append(1) or orig(self, F, G))
+    monkeypatch.setattr(
+        Problem, "residual_and_grads", lambda self, F, G: calls.append(1) or orig(self, F, G)
+    )
     (Fn, Gn), rn = one_step(asym, AlternatingPrecGD(0.7), (F, G))
     assert len(calls) == 2
     (Fr, Gr), rr = ref_apgd(asym, F, G, 0.7)
@@ -183,22 +190,40 @@ def test_svp_first_step_from_zero_is_projected_adjoint(asym):
 CONVERGENCE_CASES = [
     ("scaledgd asym spectral", ScaledGD(0.5), "asym", lambda p: init.spectral(p, 2)),
     ("scaledgd sym spectral", ScaledGD(0.5), "psd", lambda p: init.spectral_symmetric(p, 2)),
-    ("scaledgd_lambda sym small", ScaledGDLambda(0.5, 1e-3), "psd",
-     lambda p: init.symmetric_random(p, 2, 1e-3, normalization="sqrt_n")),
-    ("scaledgd_lambda asym small", ScaledGDLambda(0.5, 1e-3), "asym",
-     lambda p: init.small_random(p, 2, 1e-3, normalization="sqrt_n")),
-    ("precgd sym small k>r", PrecGD(0.5), "psd",
-     lambda p: init.symmetric_random(p, 4, 1e-3, normalization="sqrt_n")),
+    (
+        "scaledgd_lambda sym small",
+        ScaledGDLambda(0.5, 1e-3),
+        "psd",
+        lambda p: init.symmetric_random(p, 2, 1e-3, normalization="sqrt_n"),
+    ),
+    (
+        "scaledgd_lambda asym small",
+        ScaledGDLambda(0.5, 1e-3),
+        "asym",
+        lambda p: init.small_random(p, 2, 1e-3, normalization="sqrt_n"),
+    ),
+    (
+        "precgd sym small k>r",
+        PrecGD(0.5),
+        "psd",
+        lambda p: init.symmetric_random(p, 4, 1e-3, normalization="sqrt_n"),
+    ),
     ("precgd asym spectral k>r", PrecGD(0.5), "asym", lambda p: init.spectral(p, 4)),
-    ("apgd small", AlternatingPrecGD(1.0), "asym",
-     lambda p: init.small_random(p, 2, 1e-3, normalization="sqrt_n")),
+    (
+        "apgd small",
+        AlternatingPrecGD(1.0),
+        "asym",
+        lambda p: init.small_random(p, 2, 1e-3, normalization="sqrt_n"),
+    ),
     ("svp zeros", SVP(0.7), "asym", lambda p: init.zeros(p, 2)),
     ("svp psd zeros", SVP(0.7), "psd", lambda p: init.zeros_symmetric(p, 2)),
     ("gd spectral", GD(0.5), "asym", lambda p: init.spectral(p, 2)),
 ]
 
 
-@pytest.mark.parametrize("label,method,which,make", CONVERGENCE_CASES, ids=[c[0] for c in CONVERGENCE_CASES])
+@pytest.mark.parametrize(
+    "label,method,which,make", CONVERGENCE_CASES, ids=[c[0] for c in CONVERGENCE_CASES]
+)
 def test_each_method_converges(asym, psd, label, method, which, make):
     p = asym if which == "asym" else psd
     traj = run(p, method, make(p), 600, tol=1e-9)
@@ -215,18 +240,26 @@ def test_scaledgd_lambda_overparameterized_reaches_alpha_dependent_floor(psd):
 
 
 # ---------------------------------------------------------------- batching
-@pytest.mark.parametrize("method", [ScaledGD(0.5), ScaledGDLambda(0.5, 1e-2), PrecGD(0.5),
-                                    AlternatingPrecGD(0.8), SVP(0.7)], ids=lambda m: m.name)
+@pytest.mark.parametrize(
+    "method",
+    [ScaledGD(0.5), ScaledGDLambda(0.5, 1e-2), PrecGD(0.5), AlternatingPrecGD(0.8), SVP(0.7)],
+    ids=lambda m: m.name,
+)
 def test_batched_equals_one_by_one(asym, method):
     seeds = [0, 1, 2]
     F0, G0 = init.small_random(asym, 2, [0.1, 0.2, 0.3], seed=seeds)
     batched = run(asym, method, (F0, G0), 15)
     for b in range(3):
         single = run(asym, method, (F0[b], G0[b]), 15)
-        np.testing.assert_allclose(batched.factors[0][b] @ batched.factors[1][b].T,
-                                   single.factors[0] @ single.factors[1].T, rtol=1e-10, atol=1e-13)
-        np.testing.assert_allclose(batched.history["rel_error"][:, b], single.history["rel_error"],
-                                   rtol=1e-10)
+        np.testing.assert_allclose(
+            batched.factors[0][b] @ batched.factors[1][b].T,
+            single.factors[0] @ single.factors[1].T,
+            rtol=1e-10,
+            atol=1e-13,
+        )
+        np.testing.assert_allclose(
+            batched.history["rel_error"][:, b], single.history["rel_error"], rtol=1e-10
+        )
 
 
 def test_batched_symmetric_precgd_lambda_per_trajectory(psd):
@@ -240,13 +273,16 @@ def test_batched_symmetric_precgd_lambda_per_trajectory(psd):
 
 
 # ------------------------------------------------------ singular Gram matrices
-@pytest.mark.parametrize("method", [ScaledGD(0.5), ScaledGDLambda(0.5, 1e-3), PrecGD(0.5),
-                                    AlternatingPrecGD(1.0), SVP(0.5)], ids=lambda m: m.name)
+@pytest.mark.parametrize(
+    "method",
+    [ScaledGD(0.5), ScaledGDLambda(0.5, 1e-3), PrecGD(0.5), AlternatingPrecGD(1.0), SVP(0.5)],
+    ids=lambda m: m.name,
+)
 def test_singular_gram_matrices_give_finite_steps(asym, method):
     n1, n2 = asym.shape
     rng = np.random.default_rng(0)
     f = rng.standard_normal((n1, 1))
-    F = np.hstack([f, f, np.zeros((n1, 1))])          # rank 1, FᵀF singular
+    F = np.hstack([f, f, np.zeros((n1, 1))])  # rank 1, FᵀF singular
     G = np.hstack([rng.standard_normal((n2, 1)), np.zeros((n2, 2))])  # GᵀG singular
     (Fn, Gn), rn = one_step(asym, method, (F, G))
     assert np.all(np.isfinite(Fn)) and np.all(np.isfinite(Gn)) and np.isfinite(rn)
@@ -270,8 +306,9 @@ def test_singular_gram_uses_pseudo_inverse(asym):
     np.testing.assert_allclose(Fn, F - 0.5 * S @ G @ np.linalg.pinv(G.T @ G), rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("method", [ScaledGD(0.5), PrecGD(0.5), ScaledGDLambda(0.5, 1e-4)],
-                         ids=lambda m: m.name)
+@pytest.mark.parametrize(
+    "method", [ScaledGD(0.5), PrecGD(0.5), ScaledGDLambda(0.5, 1e-4)], ids=lambda m: m.name
+)
 def test_tiny_symmetric_init_is_finite(psd, method):
     X0 = init.symmetric_random(psd, 4, 1e-12, normalization="sqrt_n")
     traj = run(psd, method, X0, 50)
@@ -280,9 +317,17 @@ def test_tiny_symmetric_init_is_finite(psd, method):
 
 
 # --------------------------------------------------------------- divergence
-@pytest.mark.parametrize("method,which", [
-    (ScaledGD(50.0), "asym"), (ScaledGDLambda(50.0, 1e-3), "psd"), (PrecGD(50.0), "psd"),
-    (SVP(20.0), "asym"), (AlternatingPrecGD(1.99), "asym_hard")], ids=lambda x: getattr(x, "name", x))
+@pytest.mark.parametrize(
+    "method,which",
+    [
+        (ScaledGD(50.0), "asym"),
+        (ScaledGDLambda(50.0, 1e-3), "psd"),
+        (PrecGD(50.0), "psd"),
+        (SVP(20.0), "asym"),
+        (AlternatingPrecGD(1.99), "asym_hard"),
+    ],
+    ids=lambda x: getattr(x, "name", x),
+)
 def test_huge_step_diverges(asym, psd, method, which):
     if which == "asym_hard":
         # Few measurements: the preconditioned step overshoots without the isotropy.
@@ -297,16 +342,19 @@ def test_huge_step_diverges(asym, psd, method, which):
 
 
 # --------------------------------------------------------------- validation
-@pytest.mark.parametrize("cls,kwargs,fragment", [
-    (ScaledGD, dict(step_size=-1.0), "step_size"),
-    (ScaledGD, dict(step_size=0.5, rcond=1.5), "rcond must be in [0, 1)"),
-    (ScaledGDLambda, dict(damping=0.0), "damping"),
-    (ScaledGDLambda, dict(damping=float("nan")), "damping"),
-    (PrecGD, dict(damping_scale=-2.0), "damping_scale"),
-    (PrecGD, dict(step_size="a"), "step_size"),
-    (AlternatingPrecGD, dict(step_size=2.5), "(0, 2)"),
-    (SVP, dict(step_size=0.0), "step_size"),
-])
+@pytest.mark.parametrize(
+    "cls,kwargs,fragment",
+    [
+        (ScaledGD, dict(step_size=-1.0), "step_size"),
+        (ScaledGD, dict(step_size=0.5, rcond=1.5), "rcond must be in [0, 1)"),
+        (ScaledGDLambda, dict(damping=0.0), "damping"),
+        (ScaledGDLambda, dict(damping=float("nan")), "damping"),
+        (PrecGD, dict(damping_scale=-2.0), "damping_scale"),
+        (PrecGD, dict(step_size="a"), "step_size"),
+        (AlternatingPrecGD, dict(step_size=2.5), "(0, 2)"),
+        (SVP, dict(step_size=0.0), "step_size"),
+    ],
+)
 def test_hyper_parameters_validated(cls, kwargs, fragment):
     with pytest.raises(ValueError) as info:
         cls(**kwargs)
@@ -329,8 +377,19 @@ def test_registry_and_unknown_name():
 
 
 def test_runconfig_spectral_and_peers():
-    cfg = RunConfig.from_dict(dict(n1=10, r=2, m=200, k=2, init="spectral", method="scaledgd",
-                                   step_size=0.5, iters=200, tol=1e-8))
+    cfg = RunConfig.from_dict(
+        dict(
+            n1=10,
+            r=2,
+            m=200,
+            k=2,
+            init="spectral",
+            method="scaledgd",
+            step_size=0.5,
+            iters=200,
+            tol=1e-8,
+        )
+    )
     p = cfg.build_problem()
     traj = run(p, cfg.build_method(), cfg.build_init(p), cfg.iters, tol=cfg.tol)
     assert traj.status == "converged"
@@ -357,7 +416,9 @@ def test_spectral_symmetric_is_psd_top_k(psd):
     w, Q = np.linalg.eigh((S0 + S0.T) / 2)
     X0 = init.spectral_symmetric(psd, 2)
     idx = np.argsort(w)[::-1][:2]
-    np.testing.assert_allclose(X0 @ X0.T, (Q[:, idx] * np.maximum(w[idx], 0)) @ Q[:, idx].T, atol=1e-12)
+    np.testing.assert_allclose(
+        X0 @ X0.T, (Q[:, idx] * np.maximum(w[idx], 0)) @ Q[:, idx].T, atol=1e-12
+    )
     with pytest.raises(ValueError, match="k must be"):
         init.spectral(psd, 0)
     with pytest.raises(ValueError, match="square"):
@@ -368,11 +429,19 @@ def test_spectral_symmetric_is_psd_top_k(psd):
 def test_torch_matches_numpy(asym):
     torch = pytest.importorskip("torch")
     A = np.asarray(asym.operator.as_matrix()).reshape(asym.m, *asym.shape) * np.sqrt(asym.m)
-    pt = Problem.from_arrays(torch.from_numpy(A), torch.from_numpy(np.asarray(asym.y)),
-                             torch.from_numpy(np.asarray(asym.M_star)))
+    pt = Problem.from_arrays(
+        torch.from_numpy(A),
+        torch.from_numpy(np.asarray(asym.y)),
+        torch.from_numpy(np.asarray(asym.M_star)),
+    )
     F0, G0 = init.small_random(asym, 2, 0.1, seed=0)
-    for method in (ScaledGD(0.5), PrecGD(0.5), AlternatingPrecGD(1.0), SVP(0.7),
-                   ScaledGDLambda(0.5, 1e-2)):
+    for method in (
+        ScaledGD(0.5),
+        PrecGD(0.5),
+        AlternatingPrecGD(1.0),
+        SVP(0.7),
+        ScaledGDLambda(0.5, 1e-2),
+    ):
         a = run(asym, method, (F0, G0), 10)
         b = run(pt, method, (F0, G0), 10)
         np.testing.assert_allclose(b.history["rel_error"], a.history["rel_error"], rtol=1e-8)
@@ -381,8 +450,11 @@ def test_torch_matches_numpy(asym):
 def test_torch_matches_numpy_symmetric(psd):
     torch = pytest.importorskip("torch")
     A = np.asarray(psd.operator.as_matrix()).reshape(psd.m, *psd.shape) * np.sqrt(psd.m)
-    pt = Problem.from_arrays(torch.from_numpy(A), torch.from_numpy(np.asarray(psd.y)),
-                             torch.from_numpy(np.asarray(psd.M_star)))
+    pt = Problem.from_arrays(
+        torch.from_numpy(A),
+        torch.from_numpy(np.asarray(psd.y)),
+        torch.from_numpy(np.asarray(psd.M_star)),
+    )
     X0 = init.symmetric_random(psd, 3, 0.1, seed=0)
     for method in (ScaledGD(0.5), PrecGD(0.5), SVP(0.5), ScaledGDLambda(0.5, 1e-2)):
         a = run(psd, method, X0, 10)
@@ -437,13 +509,16 @@ def test_rebalancing_transforms_keep_the_product(dtype, tol):
     F = rng.standard_normal((5, 20, 4)).astype(dtype)
     G = rng.standard_normal((5, 15, 4)).astype(dtype)
     S = rng.standard_normal((5, 20, 15)).astype(dtype)
-    F[1, :, 2:] = 0.0        # rank-deficient F
-    G[2, :, 1:] = 0.0        # a singular value of F Gᵀ exactly 0
-    F[3] = 0.0               # F Gᵀ = 0
+    F[1, :, 2:] = 0.0  # rank-deficient F
+    G[2, :, 1:] = 0.0  # a singular value of F Gᵀ exactly 0
+    F[3] = 0.0  # F Gᵀ = 0
     P = F @ G.mT
     rn = np.full(5, 0.1, dtype=dtype)
-    for Fn, Gn in (rebalance_balanced(F, G, S, rn, 0.3)[:2], rebalance_balanced(F, G, S, rn, 0.3, rank=2)[:2],
-                   rebalance(F, G, np.linalg.norm(P, 2, axis=(1, 2)) ** 0.5)):
+    for Fn, Gn in (
+        rebalance_balanced(F, G, S, rn, 0.3)[:2],
+        rebalance_balanced(F, G, S, rn, 0.3, rank=2)[:2],
+        rebalance(F, G, np.linalg.norm(P, 2, axis=(1, 2)) ** 0.5),
+    ):
         assert np.isfinite(Fn).all() and np.isfinite(Gn).all()
         np.testing.assert_allclose(Fn @ Gn.mT, P, atol=tol * np.abs(P).max())
     # r̂ estimated vs given: two clear signal directions out of four
@@ -465,12 +540,23 @@ def test_rebalanced_gd_recovers_the_exact_parameterization_rate():
     exact = run(p, GD(0.3), (F0[..., :2], G0[..., :2]), 3000, tol=1e-12, record_every=2)
     for b in range(2):
         assert reb[b].extras["switch_iteration"] >= 0 and reb[b].extras["signal_rank"] == 2
-        fit, _ = ms.rates.method_rate(RebalancedGD(), reb[b].history["iteration"],
-                                      reb[b].history["error"], reb[b].extras, window=(1e-2, 1e-10))
+        fit, _ = ms.rates.method_rate(
+            RebalancedGD(),
+            reb[b].history["iteration"],
+            reb[b].history["error"],
+            reb[b].extras,
+            window=(1e-2, 1e-10),
+        )
         ref = ms.rates.linear_rate(exact[b].history["iteration"], exact[b].history["error"])
         assert fit.value >= 0.8 * ref.value, (b, fit.value, ref.value)
-    old = run(p, RebalancedGD(step_size=0.3, transform="paper"), (F0, G0), 3000, tol=1e-12,
-              record_every=2)
-    fit_old, _ = ms.rates.method_rate(RebalancedGD(), old[0].history["iteration"],
-                                      old[0].history["error"], old[0].extras, window=(1e-2, 1e-10))
+    old = run(
+        p, RebalancedGD(step_size=0.3, transform="paper"), (F0, G0), 3000, tol=1e-12, record_every=2
+    )
+    fit_old, _ = ms.rates.method_rate(
+        RebalancedGD(),
+        old[0].history["iteration"],
+        old[0].history["error"],
+        old[0].extras,
+        window=(1e-2, 1e-10),
+    )
     assert fit_old.value < 0.5 * fit.value  # the first reconstruction is markedly slower here

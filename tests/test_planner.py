@@ -34,14 +34,17 @@ def fresh_process_state(monkeypatch):
 def spy(monkeypatch):
     """Names of the kernels that ran, in order."""
     ran = []
-    for module, name, label in ((numba_kernel, "fused_numba", "numba"),
-                                (dispatch, "fused_numpy", "numpy"),
-                                (dispatch, "two_pass", "two-pass")):
+    for module, name, label in (
+        (numba_kernel, "fused_numba", "numba"),
+        (dispatch, "fused_numpy", "numpy"),
+        (dispatch, "two_pass", "two-pass"),
+    ):
         real = getattr(module, name)
 
         def wrapped(*a, _real=real, _label=label, **kw):
             ran.append(_label)
             return _real(*a, **kw)
+
         monkeypatch.setattr(module, name, wrapped)
     return ran
 
@@ -111,11 +114,16 @@ def test_planned_kernel_names_the_choice_after_a_run():
 def test_a_candidate_that_raises_is_dropped_and_the_call_still_answers(spy, monkeypatch):
     def broken(*a, **kw):
         raise RuntimeError("no luck")
+
     monkeypatch.setattr(numba_kernel, "fused_numba", broken)
     A, p, y = _case(1)
     said = _plan_and_check(A, p, y, monkeypatch)
-    assert said == ["kernel 'numba' failed while the planner timed it (RuntimeError: no luck); "
-                    "it is not used for this configuration"]
+    assert said == [
+        (
+            "kernel 'numba' failed while the planner timed it (RuntimeError: no luck); "
+            "it is not used for this configuration"
+        )
+    ]
     (plan,) = planner.plans()
     assert plan["choice"] in ("numpy", "two-pass") and "numba" in plan["failed"]
 
@@ -123,8 +131,12 @@ def test_a_candidate_that_raises_is_dropped_and_the_call_still_answers(spy, monk
 def test_when_every_candidate_raises_the_error_propagates(monkeypatch):
     def broken(*a, **kw):
         raise RuntimeError("broken")
-    for module, name in ((numba_kernel, "fused_numba"), (dispatch, "fused_numpy"),
-                         (dispatch, "two_pass")):
+
+    for module, name in (
+        (numba_kernel, "fused_numba"),
+        (dispatch, "fused_numpy"),
+        (dispatch, "two_pass"),
+    ):
         monkeypatch.setattr(module, name, broken)
     A, p, y = _case(1)
     with pytest.raises(RuntimeError, match="broken"):
@@ -144,9 +156,15 @@ def test_a_forced_kernel_is_not_planned(kernel, B, spy, monkeypatch):
     assert planned_kernel(DenseOperator(A.reshape(-1, 37, 1)), B) == kernel
 
 
-@pytest.mark.parametrize("B, fixed", [(1, "numba"), (4, "numba"),
-                                      (dispatch.FUSED_MAX_BATCH, "numba"),
-                                      (dispatch.FUSED_MAX_BATCH + 1, "two-pass")])
+@pytest.mark.parametrize(
+    "B, fixed",
+    [
+        (1, "numba"),
+        (4, "numba"),
+        (dispatch.FUSED_MAX_BATCH, "numba"),
+        (dispatch.FUSED_MAX_BATCH + 1, "two-pass"),
+    ],
+)
 def test_bitwise_mode_uses_a_fixed_kernel(B, fixed, spy, monkeypatch):
     A, p, y = _case(B)
     with threads.single_threaded():
@@ -169,7 +187,9 @@ def test_without_numba_the_numpy_loop_serves_and_says_so_once(spy, monkeypatch):
         said = _plan_and_check(A, p, y, monkeypatch)
         with threads.single_threaded():
             dispatch.residual_and_adjoint_flat(A, p, y)
-        assert len(said) == 1 and said[0].startswith("numba cannot be imported (ModuleNotFoundError")
+        assert len(said) == 1 and said[0].startswith(
+            "numba cannot be imported (ModuleNotFoundError"
+        )
         assert "using the NumPy one-pass loop instead" in said[0]
         assert "numba" not in spy and spy[-1] == "numpy"  # bitwise mode: the loop
         A5, p5, y5 = _case(dispatch.LOOP_MAX_BATCH + 1)
@@ -208,20 +228,23 @@ def test_every_timed_run_follows_a_run_of_the_same_kernel(monkeypatch):
     def record(name, seconds, timed):
         timed_flags.append(timed)
         real_record(name, seconds, timed)
+
     monkeypatch.setattr(plan, "record", record)
     clock = iter(np.arange(0, 10, 1e-3))
 
     def run(name):
         ran.append(name)
         return name
+
     monkeypatch.setattr(planner.time, "perf_counter", lambda: next(clock))
     planner.run_planned(plan, run, lambda *a: None)
     assert plan.choice is not None
     for i, (name, timed) in enumerate(zip(ran, timed_flags)):
         if timed:
             assert i > 0 and ran[i - 1] == name
-    assert all(len(plan.samples[c]) >= planner.TIMED_ROUNDS for c in plan.samples
-               if c in plan.candidates)
+    assert all(
+        len(plan.samples[c]) >= planner.TIMED_ROUNDS for c in plan.samples if c in plan.candidates
+    )
     assert sum(timed_flags) >= 3 * planner.TIMED_ROUNDS and len(ran) < 2 * sum(timed_flags)
     # the first candidate's first timed runs come in one block, before any other kernel ran
     first_other = min(ran.index("b"), ran.index("c"))
@@ -229,8 +252,9 @@ def test_every_timed_run_follows_a_run_of_the_same_kernel(monkeypatch):
     assert set(ran[:first_other]) == {"a"}
 
 
-@pytest.mark.parametrize("numba_s, expected", [(0.95e-3, "two-pass"), (0.85e-3, "numba"),
-                                               (1.2e-3, "two-pass")])
+@pytest.mark.parametrize(
+    "numba_s, expected", [(0.95e-3, "two-pass"), (0.85e-3, "numba"), (1.2e-3, "two-pass")]
+)
 def test_the_fallback_keeps_the_plan_unless_another_kernel_is_clearly_faster(numba_s, expected):
     plan = planner.Plan(((5, 3), "<f8", 1, None), ["numba", "two-pass"])
     for _ in range(planner.TIMED_ROUNDS):

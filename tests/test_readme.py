@@ -18,16 +18,21 @@ from matsense.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # The pages whose examples this file runs (other pages' examples belong to their parts' tests).
-DOCS = [ROOT / "README.md", *(ROOT / "docs" / name for name in ("index.md", "conventions.md",
-                                                               "api.md"))]
+DOCS = [
+    ROOT / "README.md",
+    *(ROOT / "docs" / name for name in ("index.md", "conventions.md", "api.md")),
+]
 FENCE = re.compile(r"^```(\w*)[^\n]*\n(.*?)^```", re.M | re.S)
 
 
 def blocks(path: Path, lang: str) -> list[tuple[int, str]]:
     """(line number, code) of each ```lang fenced block of ``path``."""
     text = path.read_text()
-    return [(text[: mt.start()].count("\n") + 1, mt.group(2))
-            for mt in FENCE.finditer(text) if mt.group(1) == lang]
+    return [
+        (text[: mt.start()].count("\n") + 1, mt.group(2))
+        for mt in FENCE.finditer(text)
+        if mt.group(1) == lang
+    ]
 
 
 def _id(path: Path) -> str:
@@ -62,8 +67,12 @@ def test_toml_blocks_are_valid_run_files(path):
 
 
 def _readme_commands() -> list[str]:
-    return [line.strip() for _, code in blocks(ROOT / "README.md", "bash")
-            for line in code.splitlines() if line.startswith("python3.11 -m venv")]
+    return [
+        line.strip()
+        for _, code in blocks(ROOT / "README.md", "bash")
+        for line in code.splitlines()
+        if line.startswith("python3.11 -m venv")
+    ]
 
 
 def test_readme_has_the_two_setup_commands_and_the_docs_command():
@@ -93,9 +102,12 @@ def test_readme_run_commands(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     [(_, toml_text)] = blocks(ROOT / "docs" / "api.md", "toml")
     (tmp_path / "run.toml").write_text(toml_text)
-    lines = [line.strip() for _, code in blocks(ROOT / "README.md", "bash")
-             for line in code.splitlines()
-             if line.startswith(("matsense run ", "python examples/make_data.py"))]
+    lines = [
+        line.strip()
+        for _, code in blocks(ROOT / "README.md", "bash")
+        for line in code.splitlines()
+        if line.startswith(("matsense run ", "python examples/make_data.py"))
+    ]
     assert len(lines) >= 2
     for line in lines:
         args = shlex.split(line)[1:]

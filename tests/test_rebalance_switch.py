@@ -14,14 +14,15 @@ import pytest
 
 import matsense as ms
 from matsense import curvature
-from matsense.methods.rebalance import (product_change, rebalance_balanced,
-                                        rebalance_truncated)
+from matsense.methods.rebalance import product_change, rebalance_balanced, rebalance_truncated
 
 
 def _tiny_problems():
-    return {"completion": ms.Problem.completion(12, r=2, m=80, n2=9, seed=0),
-            "gaussian": ms.Problem.gaussian(8, r=2, m=120, n2=7, seed=0),
-            "rank-one": ms.Problem.rank_one(8, r=2, m=150, seed=0)}
+    return {
+        "completion": ms.Problem.completion(12, r=2, m=80, n2=9, seed=0),
+        "gaussian": ms.Problem.gaussian(8, r=2, m=120, n2=7, seed=0),
+        "rank-one": ms.Problem.rank_one(8, r=2, m=150, seed=0),
+    }
 
 
 def _dense_curvature(problem, F, G):
@@ -54,18 +55,22 @@ def test_switch_report_equals_dense_quantities_on_a_tiny_problem():
     traj = ms.run(problem, ms.RebalancedGD(eta, switch_at=t), (F0, G0), iters=t + 1)
     ex = traj.extras
     assert ex["switch_iteration"] == t
-    assert ex["curvature_before"] == pytest.approx(eta * _dense_curvature(problem, Ft, Gt),
-                                                   rel=1e-8)
+    assert ex["curvature_before"] == pytest.approx(
+        eta * _dense_curvature(problem, Ft, Gt), rel=1e-8
+    )
     r, _, _ = problem.residual_and_grads(Ft[None], Gt[None])
     op = problem.operator
-    F1, G1, rhat = rebalance_truncated(Ft[None], Gt[None], lambda V: op.adjoint_matmul(r, V),
-                                       np.linalg.norm(r, axis=-1))
+    F1, G1, rhat = rebalance_truncated(
+        Ft[None], Gt[None], lambda V: op.adjoint_matmul(r, V), np.linalg.norm(r, axis=-1)
+    )
     assert ex["signal_rank"] == rhat[0]
-    assert ex["curvature_after"] == pytest.approx(eta * _dense_curvature(problem, F1[0], G1[0]),
-                                                  rel=1e-8)
+    assert ex["curvature_after"] == pytest.approx(
+        eta * _dense_curvature(problem, F1[0], G1[0]), rel=1e-8
+    )
     P0, P1 = Ft @ Gt.T, F1[0] @ G1[0].T
     assert ex["switch_change"] == pytest.approx(
-        np.linalg.norm(P1 - P0) / np.linalg.norm(P0), rel=1e-8)
+        np.linalg.norm(P1 - P0) / np.linalg.norm(P0), rel=1e-8
+    )
 
 
 def _post_switch_rate(traj, t_switch, window=(1e-2, 1e-6)):
@@ -156,7 +161,7 @@ def test_transforms_finite_on_rank_deficient_factors(transform):
         # truncated changes F Gᵀ by exactly its dropped directions
         U, s, V = np.linalg.svd(F @ G.mT)
         for b in (0, 2):
-            dropped = np.sqrt(np.sum(s[b, rhat[b]:] ** 2)) / np.sqrt(np.sum(s[b] ** 2))
+            dropped = np.sqrt(np.sum(s[b, rhat[b] :] ** 2)) / np.sqrt(np.sum(s[b] ** 2))
             assert change[b] == pytest.approx(dropped, abs=1e-12)
 
 
@@ -172,13 +177,16 @@ def test_product_change_is_accurate_for_tiny_changes():
     assert product_change(F, G, F, G2)[0] == pytest.approx(expect, rel=1e-5)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(lift=5.0), r"lift must be in \(0, 1\]"),
-    (dict(lift=0.0), "lift"),
-    (dict(floor=-1.0), "floor"),
-    (dict(transform="lifted"), "transform must be one of"),
-    (dict(diagnostics="yes"), "diagnostics must be True or False"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(lift=5.0), r"lift must be in \(0, 1\]"),
+        (dict(lift=0.0), "lift"),
+        (dict(floor=-1.0), "floor"),
+        (dict(transform="lifted"), "transform must be one of"),
+        (dict(diagnostics="yes"), "diagnostics must be True or False"),
+    ],
+)
 def test_rebalanced_gd_refuses_out_of_range_parameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ms.RebalancedGD(0.3, **kwargs)
@@ -199,13 +207,13 @@ def test_the_step_after_a_truncating_switch_is_gd_from_the_new_point():
     F0, G0 = ms.init.small_random(p, 4, 0.05, seed=1)
     t = 150
     F_t, G_t = ms.run(p, ms.GD(0.3), (F0, G0), iters=t).factors
-    after = ms.run(p, ms.RebalancedGD(0.3, switch_at=t, diagnostics=False), (F0, G0),
-                   iters=t + 1)
+    after = ms.run(p, ms.RebalancedGD(0.3, switch_at=t, diagnostics=False), (F0, G0), iters=t + 1)
     assert after.extras["switch_change"] > 1e-6  # the transform did move F Gᵀ
     r, _, _ = p.residual_and_grads(F_t[None], G_t[None])
     op = p.operator
-    F1, G1, _ = rebalance_truncated(F_t[None], G_t[None], lambda V: op.adjoint_matmul(r, V),
-                                    np.linalg.norm(r, axis=-1))
+    F1, G1, _ = rebalance_truncated(
+        F_t[None], G_t[None], lambda V: op.adjoint_matmul(r, V), np.linalg.norm(r, axis=-1)
+    )
     _, SG, StF = p.residual_and_grads(F1, G1)
     F_next, G_next = after.factors
     np.testing.assert_allclose(F_next, (F1 - 0.3 * SG)[0], rtol=1e-10, atol=1e-14)

@@ -36,10 +36,16 @@ def _one_error_line(err: str) -> str:
 
 def _capped(code: str, cap_gib: int = 4, timeout: int = 120):
     """Run ``code`` in a fresh interpreter under RLIMIT_AS = cap_gib GiB."""
-    prelude = ("import resource\n"
-               f"resource.setrlimit(resource.RLIMIT_AS, ({cap_gib} << 30, {cap_gib} << 30))\n")
-    return subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)],
-                          capture_output=True, text=True, timeout=timeout)
+    prelude = (
+        "import resource\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({cap_gib} << 30, {cap_gib} << 30))\n"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", prelude + textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 # ------------------------------------------------- 1. unguarded allocations
@@ -71,7 +77,7 @@ def test_memory_check_is_cheap_for_small_allocations(monkeypatch):
 
     monkeypatch.delenv("MATSENSE_MAX_MEMORY", raising=False)
     monkeypatch.setattr(memory, "available_bytes", lambda: pytest.fail("read /proc"))
-    memory.check("a small array", 10**6)   # no /proc read below memory.SMALL
+    memory.check("a small array", 10**6)  # no /proc read below memory.SMALL
     assert memory.parse_size("2.5GiB") == int(2.5 * 2**30)
     for bad in ("0", "-1G", "abc", True, float("nan"), "inf"):
         with pytest.raises(ValueError):
@@ -100,9 +106,24 @@ def test_the_limit_counts_the_address_space_cap():
 
 
 def test_cli_run_too_large_is_one_line_exit_2():
-    proc = subprocess.run([sys.executable, "-m", "matsense", "run", "--n1", "100", "--m",
-                           "100000", "--max-memory", "1G", "--no-progress"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matsense",
+            "run",
+            "--n1",
+            "100",
+            "--m",
+            "100000",
+            "--max-memory",
+            "1G",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     line = _one_error_line(proc.stderr)
     assert "7.5 GiB" in line and "--max-memory" in line
@@ -123,11 +144,23 @@ def test_cli_max_memory_flag_is_validated_and_not_leaked(capsys, monkeypatch):
 
 def test_sweep_marks_a_too_large_point_failed_before_dispatch(tmp_path, capsys):
     spec = tmp_path / "s.toml"
-    spec.write_text("[base]\nn1 = 6\nr = 1\nk = 1\niters = 3\n[grid]\nm = [60, 100000]\n"
-                    "n2 = [6, 500]\n")
+    spec.write_text(
+        "[base]\nn1 = 6\nr = 1\nk = 1\niters = 3\n[grid]\nm = [60, 100000]\nn2 = [6, 500]\n"
+    )
     out = tmp_path / "store"
-    status = cli.main(["sweep", str(spec), "--out", str(out), "--workers", "0",
-                       "--max-memory", "200M", "--no-progress"])
+    status = cli.main(
+        [
+            "sweep",
+            str(spec),
+            "--out",
+            str(out),
+            "--workers",
+            "0",
+            "--max-memory",
+            "200M",
+            "--no-progress",
+        ]
+    )
     assert status == 1
     runs = ms.load(out).runs
     failed = runs[runs.status == "failed"]
@@ -168,17 +201,19 @@ def test_symmetric_strings_refused_in_toml_and_sweep_specs(tmp_path, value):
 
 
 # ------------------------------------------------- 5. output paths
-@pytest.mark.parametrize("argv", [
-    ["run", *TINY, "--out", "{f}/x.csv"],
-    ["run", *TINY, "--figure", "{f}/x.png"],
-    ["reproduce", "--quick", "--claims", "C1", "--no-progress", "--out", "{f}/x"],
-    ["compare", "--quick", "--out", "{f}/x"],
-    ["sweep", "{spec}", "--out", "{f}/x", "--no-progress"],
-    ["sweep", "{spec}", "--out", "{f}", "--no-progress"],
-    ["plot", "{tmp}", "--x", "alpha", "--y", "rate", "--out", "{f}/p.png"],
-])
-def test_out_through_a_regular_file_is_refused_before_the_work(tmp_path, capsys, monkeypatch,
-                                                               argv):
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", *TINY, "--out", "{f}/x.csv"],
+        ["run", *TINY, "--figure", "{f}/x.png"],
+        ["reproduce", "--quick", "--claims", "C1", "--no-progress", "--out", "{f}/x"],
+        ["compare", "--quick", "--out", "{f}/x"],
+        ["sweep", "{spec}", "--out", "{f}/x", "--no-progress"],
+        ["sweep", "{spec}", "--out", "{f}", "--no-progress"],
+        ["plot", "{tmp}", "--x", "alpha", "--y", "rate", "--out", "{f}/p.png"],
+    ],
+)
+def test_out_through_a_regular_file_is_refused_before_the_work(tmp_path, capsys, monkeypatch, argv):
     somefile = tmp_path / "somefile"
     somefile.write_text("not a folder\n")
     spec = tmp_path / "s.toml"
@@ -243,8 +278,7 @@ def test_init_argument_types(small):
     with pytest.raises(ValueError, match="alpha must be a real number"):
         init.small_random(small, k=2, alpha="0.1")
     with pytest.raises(ValueError, match="seed must be a non-negative integer"):
-        init.symmetric_random(Problem.gaussian(6, r=2, m=100, symmetric=True), 2, 0.1,
-                              seed=[1.5])
+        init.symmetric_random(Problem.gaussian(6, r=2, m=100, symmetric=True), 2, 0.1, seed=[1.5])
     with pytest.raises(ValueError, match="problem must be"):
         init.spectral("p", 2)
     F, G = init.small_random(small, k=2, alpha=[0.1, 0.2], seed=[0, 1])
@@ -272,9 +306,10 @@ def test_overflowing_problems_are_refused(kwargs):
 
 @pytest.mark.parametrize("case", ["step", "alpha", "sigma", "noise"])
 def test_diverged_runs_record_only_finite_iterates(case):
-    problem = {"sigma": lambda: Problem.gaussian(6, r=2, m=100, singular_values=[1e150, 1e-150]),
-               "noise": lambda: Problem.gaussian(6, r=2, m=100, noise=1e150)}.get(
-        case, lambda: Problem.gaussian(6, r=2, m=100))()
+    problem = {
+        "sigma": lambda: Problem.gaussian(6, r=2, m=100, singular_values=[1e150, 1e-150]),
+        "noise": lambda: Problem.gaussian(6, r=2, m=100, noise=1e150),
+    }.get(case, lambda: Problem.gaussian(6, r=2, m=100))()
     method = ms.GD(step_size=1e10) if case == "step" else ms.GD()
     alpha = 1e50 if case == "alpha" else 0.1
     traj = ms.run(problem, method, init.small_random(problem, k=2, alpha=alpha), 10)

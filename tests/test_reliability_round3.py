@@ -28,8 +28,9 @@ def test_divergence_at_the_start_gives_a_one_row_history(small, tmp_path):
     """divergence_factor = 1e-300: the start itself is past the bound, so the run ends
     ``diverged`` at iteration 0 — with the start's row in its history (the documented "the first
     iterate is always recorded"), not an IndexError from ``.history``."""
-    t = ms.run(small, ms.GD(0.3), init.small_random(small, 2, 0.1), iters=30,
-               divergence_factor=1e-300)
+    t = ms.run(
+        small, ms.GD(0.3), init.small_random(small, 2, 0.1), iters=30, divergence_factor=1e-300
+    )
     assert t.status == Status.DIVERGED and t.iterations == 0
     h = t.history
     assert h["iteration"].tolist() == [0]
@@ -48,8 +49,9 @@ def test_one_trajectory_of_a_batch_diverging_at_the_start(small):
     bound, a small random one (residual ≈ ‖y‖) does not."""
     Fs, Gs = init.spectral(small, 2)
     Fr, Gr = init.small_random(small, 2, 0.1)
-    batch = ms.run(small, ms.GD(0.3), (np.stack([Fs, Fr]), np.stack([Gs, Gr])), iters=5,
-                   divergence_factor=0.9)
+    batch = ms.run(
+        small, ms.GD(0.3), (np.stack([Fs, Fr]), np.stack([Gs, Gr])), iters=5, divergence_factor=0.9
+    )
     assert isinstance(batch, BatchTrajectory)
     assert batch.status.tolist() == [Status.MAX_ITERS, Status.DIVERGED]
     assert batch[1].history["iteration"].tolist() == [0]
@@ -63,8 +65,15 @@ def test_a_record_without_rows_is_well_formed():
     ``recorded`` is (0, B), the history has its keys with no rows, the summary NaN finals."""
     status = np.empty(2, dtype=object)
     status[:] = [Status.DIVERGED, Status.DIVERGED]
-    rec = RunRecord((np.zeros((2, 3, 1)), np.zeros((2, 3, 1))), status, np.zeros(2, int), 0.0,
-                    {}, np.zeros(0, dtype=bool), {})
+    rec = RunRecord(
+        (np.zeros((2, 3, 1)), np.zeros((2, 3, 1))),
+        status,
+        np.zeros(2, int),
+        0.0,
+        {},
+        np.zeros(0, dtype=bool),
+        {},
+    )
     assert rec.recorded.shape == (0, 2)
     t = Trajectory(rec, 1)
     assert t.history["iteration"].shape == (0,) and t.history["residual_norm"].shape == (0,)
@@ -81,44 +90,80 @@ G1 = np.ones((1, 3, 2))
 G_k3 = np.ones((1, 3, 3))
 SHAPE_CASES = {
     # the issue's case: a product and an M* of another shape
-    "error": (lambda: diagnostics.error(np.ones((1, 3, 3)), np.ones((4, 4))),
-              r"M_star must be an array of shape \(n1, n2\) = \(3, 3\)"),
-    "error-factors-not-product": (lambda: diagnostics.error(None, np.ones((4, 4))),
-                                  r"P must be an array of shape \(B, n1, n2\)"),
-    "imbalance": (lambda: diagnostics.imbalance(F1, G_k3),
-                  r"G must be an array of shape \(B, n2, k\) with k = 2 columns like F"),
-    "imbalance-batch": (lambda: diagnostics.imbalance(np.ones((2, 3, 2)), np.ones((3, 3, 2))),
-                        r"G must be an array of shape \(B, n2, k\) whose batch axes"),
-    "imbalance_drift": (lambda: diagnostics.imbalance_drift(F1, G1, np.ones((3, 3))),
-                        r"Delta0 must be an array of shape \(B, k, k\) with k = 2"),
-    "off_subspace-U": (lambda: diagnostics.off_subspace((F1, G1), np.ones((4, 2)), np.ones((3, 2))),
-                       r"U_star must be an array of shape \(n, r\) with n = 3 rows"),
-    "off_subspace-V": (lambda: diagnostics.off_subspace((F1, G1), np.ones((3, 2)), np.ones((5, 2))),
-                       r"V_star must be an array of shape \(n, r\) with n = 3 rows like G"),
-    "off_subspace-factors": (lambda: diagnostics.off_subspace(F1, np.ones((3, 2)), None),
-                             r"factors must be a tuple \(F, G\)"),
-    "product_singular_values": (lambda: diagnostics.product_singular_values((F1, G_k3)),
-                                r"G must be an array of shape \(B, n2, k\) with k = 2"),
-    "redundant_imbalance": (lambda: diagnostics.redundant_imbalance(F1, G_k3, 1),
-                            r"G must be an array of shape \(B, n2, k\) with k = 2"),
-    "redundant_imbalance-r": (lambda: diagnostics.redundant_imbalance(F1, G1, "1"),
-                              r"r must be an integer in \[0, k\) with k = 2"),
-    "row_stats": (lambda: diagnostics.row_stats((F1, G_k3)),
-                  r"G must be an array of shape \(B, n2, k\) with k = 2"),
-    "row_stats-M": (lambda: diagnostics.row_stats((F1, G1), M_star=np.ones((4, 4))),
-                    r"M_star must be an array of shape \(n1, n2\) = \(3, 3\)"),
-    "row_stats-U": (lambda: diagnostics.row_stats((F1, G1), U=np.ones((4, 2)), V=np.ones((3, 2))),
-                    r"U must be an array of shape \(n, r\) with n = 3 rows"),
-    "row_stats-V-missing": (lambda: diagnostics.row_stats((F1, G1), U=np.ones((3, 2))),
-                            r"V must be given with U"),
-    "row_stats-Delta0": (lambda: diagnostics.row_stats((F1, G1), Delta0=np.ones((1, 3, 3))),
-                         r"Delta0 must be an array of shape \(B, k, k\) with k = 2"),
-    "factor_stats": (lambda: diagnostics.factor_stats(F1, G1, np.ones((4, 2)), np.ones((3, 2))),
-                     r"U must be an array of shape \(n, r\) with n = 3 rows"),
+    "error": (
+        lambda: diagnostics.error(np.ones((1, 3, 3)), np.ones((4, 4))),
+        r"M_star must be an array of shape \(n1, n2\) = \(3, 3\)",
+    ),
+    "error-factors-not-product": (
+        lambda: diagnostics.error(None, np.ones((4, 4))),
+        r"P must be an array of shape \(B, n1, n2\)",
+    ),
+    "imbalance": (
+        lambda: diagnostics.imbalance(F1, G_k3),
+        r"G must be an array of shape \(B, n2, k\) with k = 2 columns like F",
+    ),
+    "imbalance-batch": (
+        lambda: diagnostics.imbalance(np.ones((2, 3, 2)), np.ones((3, 3, 2))),
+        r"G must be an array of shape \(B, n2, k\) whose batch axes",
+    ),
+    "imbalance_drift": (
+        lambda: diagnostics.imbalance_drift(F1, G1, np.ones((3, 3))),
+        r"Delta0 must be an array of shape \(B, k, k\) with k = 2",
+    ),
+    "off_subspace-U": (
+        lambda: diagnostics.off_subspace((F1, G1), np.ones((4, 2)), np.ones((3, 2))),
+        r"U_star must be an array of shape \(n, r\) with n = 3 rows",
+    ),
+    "off_subspace-V": (
+        lambda: diagnostics.off_subspace((F1, G1), np.ones((3, 2)), np.ones((5, 2))),
+        r"V_star must be an array of shape \(n, r\) with n = 3 rows like G",
+    ),
+    "off_subspace-factors": (
+        lambda: diagnostics.off_subspace(F1, np.ones((3, 2)), None),
+        r"factors must be a tuple \(F, G\)",
+    ),
+    "product_singular_values": (
+        lambda: diagnostics.product_singular_values((F1, G_k3)),
+        r"G must be an array of shape \(B, n2, k\) with k = 2",
+    ),
+    "redundant_imbalance": (
+        lambda: diagnostics.redundant_imbalance(F1, G_k3, 1),
+        r"G must be an array of shape \(B, n2, k\) with k = 2",
+    ),
+    "redundant_imbalance-r": (
+        lambda: diagnostics.redundant_imbalance(F1, G1, "1"),
+        r"r must be an integer in \[0, k\) with k = 2",
+    ),
+    "row_stats": (
+        lambda: diagnostics.row_stats((F1, G_k3)),
+        r"G must be an array of shape \(B, n2, k\) with k = 2",
+    ),
+    "row_stats-M": (
+        lambda: diagnostics.row_stats((F1, G1), M_star=np.ones((4, 4))),
+        r"M_star must be an array of shape \(n1, n2\) = \(3, 3\)",
+    ),
+    "row_stats-U": (
+        lambda: diagnostics.row_stats((F1, G1), U=np.ones((4, 2)), V=np.ones((3, 2))),
+        r"U must be an array of shape \(n, r\) with n = 3 rows",
+    ),
+    "row_stats-V-missing": (
+        lambda: diagnostics.row_stats((F1, G1), U=np.ones((3, 2))),
+        r"V must be given with U",
+    ),
+    "row_stats-Delta0": (
+        lambda: diagnostics.row_stats((F1, G1), Delta0=np.ones((1, 3, 3))),
+        r"Delta0 must be an array of shape \(B, k, k\) with k = 2",
+    ),
+    "factor_stats": (
+        lambda: diagnostics.factor_stats(F1, G1, np.ones((4, 2)), np.ones((3, 2))),
+        r"U must be an array of shape \(n, r\) with n = 3 rows",
+    ),
     "loss": (lambda: diagnostics.loss("a", True), r"residual_norm must be a number"),
     "loss-flag": (lambda: diagnostics.loss(1.0, "yes"), r"symmetric_factors must be True"),
-    "product": (lambda: diagnostics.product((F1, G_k3)),
-                r"G must be an array of shape \(B, n2, k\) with k = 2"),
+    "product": (
+        lambda: diagnostics.product((F1, G_k3)),
+        r"G must be an array of shape \(B, n2, k\) with k = 2",
+    ),
 }
 
 
@@ -158,8 +203,11 @@ def test_diagnostics_still_accept_what_they_accepted():
         np.testing.assert_allclose(got[0][:, 2], drift, rtol=1e-12, atol=1e-14)
     U = np.linalg.qr(rng.standard_normal((5, 2)))[0]
     assert diagnostics.off_subspace((F,), U, None).shape == (3,)
-    np.testing.assert_allclose(diagnostics.product_singular_values((F,)),
-                               np.linalg.svd(F @ F.mT, compute_uv=False)[:, :2], rtol=1e-10)
+    np.testing.assert_allclose(
+        diagnostics.product_singular_values((F,)),
+        np.linalg.svd(F @ F.mT, compute_uv=False)[:, :2],
+        rtol=1e-10,
+    )
 
 
 # ----------------------------------------------------- 3. nuclear_norm_solve(None)
@@ -171,11 +219,14 @@ def test_nuclear_norm_solve_refuses_a_non_problem(bad):
         nuclear_norm_solve(bad)
 
 
-@pytest.mark.parametrize("kwargs, pattern", [
-    (dict(psd="no"), r"psd must be True or False, got 'no'"),
-    (dict(verbose="yes"), r"verbose must be True or False"),
-    (dict(solver=3), r"solver must be a CVXPY solver name"),
-])
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        (dict(psd="no"), r"psd must be True or False, got 'no'"),
+        (dict(verbose="yes"), r"verbose must be True or False"),
+        (dict(solver=3), r"solver must be a CVXPY solver name"),
+    ],
+)
 def test_nuclear_norm_solve_checks_its_flags(small, kwargs, pattern):
     """psd='no' used to be bool('no') = True, a PSD constraint the caller turned off."""
     from matsense.methods.nuclear import nuclear_norm_solve
@@ -191,8 +242,9 @@ def test_memory_estimate_follows_the_ensemble():
     from matsense.config import RunConfig, problem_bytes
 
     def cfg(ensemble, n1, m):
-        return RunConfig.from_dict({"ensemble": ensemble, "n1": n1, "r": 2, "m": m, "k": 3,
-                                    "iters": 3})
+        return RunConfig.from_dict(
+            {"ensemble": ensemble, "n1": n1, "r": 2, "m": m, "k": 3, "iters": 3}
+        )
 
     completion = cfg("completion", 20_000, 400_000).memory_bytes(2)
     assert completion < 256 << 20  # ~100 MB, not 8·m·n1·n2 = 1.3 PB
@@ -208,12 +260,32 @@ def test_memory_estimate_follows_the_ensemble():
 
 
 SCALE_SPECS = {
-    "completion": {"base": {"ensemble": "completion", "n1": 20_000, "r": 2, "m": 400_000,
-                            "k": 3, "iters": 3, "alpha": 0.001, "step_size": 0.1},
-                   "grid": {"init_seed": [0, 1]}},
-    "rank-one": {"base": {"ensemble": "rank-one", "n1": 1000, "r": 2, "m": 20_000, "k": 3,
-                          "iters": 3, "alpha": 0.04, "step_size": 0.3},
-                 "grid": {"init_seed": [0, 1]}},
+    "completion": {
+        "base": {
+            "ensemble": "completion",
+            "n1": 20_000,
+            "r": 2,
+            "m": 400_000,
+            "k": 3,
+            "iters": 3,
+            "alpha": 0.001,
+            "step_size": 0.1,
+        },
+        "grid": {"init_seed": [0, 1]},
+    },
+    "rank-one": {
+        "base": {
+            "ensemble": "rank-one",
+            "n1": 1000,
+            "r": 2,
+            "m": 20_000,
+            "k": 3,
+            "iters": 3,
+            "alpha": 0.04,
+            "step_size": 0.3,
+        },
+        "grid": {"init_seed": [0, 1]},
+    },
 }
 
 
@@ -260,8 +332,14 @@ def _limited(argv, limit: int, *, timeout: float = 300):
     def limit_file_size():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    return subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=ENV,
-                          preexec_fn=limit_file_size, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, *argv],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        preexec_fn=limit_file_size,
+        timeout=timeout,
+    )
 
 
 def _one_line(stderr: str) -> str:
@@ -279,8 +357,19 @@ def test_full_disk_during_reproduce_is_one_line_naming_the_file(tmp_path):
     """Before: the claim caught the OSError as "experiment failed" and the command exited 0
     with a table of failed claims (or a traceback from write_text)."""
     out = tmp_path / "out"
-    argv = ["-m", "matsense", "reproduce", "--quick", "--claims", "C1", "--workers", "1",
-            "--no-progress", "--out", str(out)]
+    argv = [
+        "-m",
+        "matsense",
+        "reproduce",
+        "--quick",
+        "--claims",
+        "C1",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     done = _limited(argv, 20_000)  # the figures (PNGs of ~50 kB) do not fit
     assert done.returncode == 2, (done.stdout, done.stderr)
     line = _one_line(done.stderr)
@@ -304,8 +393,17 @@ def test_full_disk_during_a_sweep_leaves_a_verifiable_resumable_store(tmp_path):
     spec = tmp_path / "spec.toml"
     base = "[sweep]\nmax_batch = 1\n[base]\nn1 = 8\nr = 1\nm = 80\nk = 2\n[grid]\n"
     spec.write_text(base + "iters = [5, 10]\n")
-    sweep = ["-m", "matsense", "sweep", str(spec), "--out", str(out), "--workers", "0",
-             "--no-progress"]
+    sweep = [
+        "-m",
+        "matsense",
+        "sweep",
+        str(spec),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--no-progress",
+    ]
     assert _limited(sweep, 1 << 30).returncode == 0
     spec.write_text(base + "iters = [5, 10, 3000]\n")  # its history part is ~100 kB
     done = _limited(sweep, 60_000)
@@ -368,17 +466,21 @@ def test_summary_and_report_are_replaced_whole_or_not_at_all(tmp_path):
     import subprocess
     import sys
 
-    from test_supervision import ENV
-
     from matsense import report
     from matsense.experiments.results import ClaimResult, write_summary
+    from test_supervision import ENV
 
     out = tmp_path / "out"
     write_summary([ClaimResult("C1", "title", "measured", "expected", True)], out / "summary.json")
     report.write_report(out, [("old", "old", "<p>old</p>")])
     before = {name: (out / name).read_bytes() for name in ("summary.json", "report.html")}
-    done = subprocess.run([sys.executable, "-c", SUMMARY_WRITER, str(out)], capture_output=True,
-                          text=True, env=ENV, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", SUMMARY_WRITER, str(out)],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert lines[0].startswith(f"summary.json DiskFullError could not write {out / 'summary.json'}")
@@ -392,7 +494,8 @@ def test_summary_and_report_are_replaced_whole_or_not_at_all(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
 @pytest.mark.parametrize("command", ["reproduce", "compare"])
 def test_killed_reproduce_and_compare_leave_no_worker_and_no_partial_result(
-        command, signum, tmp_path):
+    command, signum, tmp_path
+):
     """The command is signalled while its two workers compute: the caller's captured pipes
     close, no process of its session is left after 10 s, SIGTERM exits 143 with one line, and
     whatever result file is in --out is complete."""
@@ -400,17 +503,36 @@ def test_killed_reproduce_and_compare_leave_no_worker_and_no_partial_result(
     import subprocess
     import sys
 
-    from test_supervision import (ENV, START_TIMEOUT, assert_group_gone, kill_group, wait_for,
-                                  workers_of)
+    from test_supervision import (
+        ENV,
+        START_TIMEOUT,
+        assert_group_gone,
+        kill_group,
+        wait_for,
+        workers_of,
+    )
 
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "matsense", command, "--quick", "--workers", "2",
-            "--out", str(out)] + (["--no-progress"] if command == "reproduce" else [])
-    proc = subprocess.Popen(argv, env=ENV, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    argv = [
+        sys.executable,
+        "-m",
+        "matsense",
+        command,
+        "--quick",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+    ] + (["--no-progress"] if command == "reproduce" else [])
+    proc = subprocess.Popen(
+        argv, env=ENV, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
-        wait_for(lambda: len(workers_of(proc.pid)) == 2 or proc.poll() is not None,
-                 START_TIMEOUT, "two workers")
+        wait_for(
+            lambda: len(workers_of(proc.pid)) == 2 or proc.poll() is not None,
+            START_TIMEOUT,
+            "two workers",
+        )
         assert proc.poll() is None, "finished before it could be signalled"
         os.kill(proc.pid, signum)
         # Returns only once every holder of the pipes (workers, resource tracker) closed them.
@@ -432,10 +554,10 @@ def test_killed_reproduce_and_compare_leave_no_worker_and_no_partial_result(
 
 
 # ------------------------------------------- 7. two reproduce runs into one --out
-@pytest.mark.parametrize("command, lock", [("reproduce", ".reproduce.lock"),
-                                           ("compare", ".compare.lock")])
-def test_a_second_command_into_a_busy_out_is_refused_in_one_line(command, lock, tmp_path,
-                                                                 capsys):
+@pytest.mark.parametrize(
+    "command, lock", [("reproduce", ".reproduce.lock"), ("compare", ".compare.lock")]
+)
+def test_a_second_command_into_a_busy_out_is_refused_in_one_line(command, lock, tmp_path, capsys):
     """While one ``reproduce`` (``compare``) holds --out, a second one is refused with one line
     and exit 2 before running anything (before: both ran, each rewriting the other's files)."""
     from matsense import cli
@@ -462,10 +584,24 @@ def test_two_concurrent_reproduce_runs_never_mix_summary_json(tmp_path):
     from test_supervision import ENV
 
     out = tmp_path / "out"
-    argv = [sys.executable, "-m", "matsense", "reproduce", "--quick", "--claims", "C1,C2",
-            "--workers", "1", "--no-progress", "--out", str(out)]
-    procs = [subprocess.Popen(argv, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    argv = [
+        sys.executable,
+        "-m",
+        "matsense",
+        "reproduce",
+        "--quick",
+        "--claims",
+        "C1,C2",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
+    procs = [
+        subprocess.Popen(argv, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outcomes = [(p.wait(timeout=600), p.stderr.read()) for p in procs]
     for rc, err in outcomes:
         if rc != 0:
@@ -489,8 +625,9 @@ def test_dask_sweep_at_scale_survives_a_killed_worker():
     from test_supervision import ENV
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "fault_dask_scale.py"
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=ENV,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=ENV, timeout=600
+    )
     assert done.returncode == 0 and "RESULT: ok" in done.stdout, (done.stdout, done.stderr[-2000:])
     assert "one killed at its step 15 (yes)" in done.stdout
 
@@ -505,15 +642,22 @@ def test_a_kernel_cache_that_cannot_be_written_does_not_fail_the_run(tmp_path):
 
     from test_supervision import ENV
 
-    code = ("import resource\n"
-            "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))\n"
-            "import matsense as ms\n"
-            "p = ms.Problem.gaussian(8, r=1, m=80)\n"
-            "t = ms.run(p, ms.GD(), ms.init.small_random(p, 2, 0.1), 5)\n"
-            "print(t.status, len(t.history['iteration']))\n")
+    code = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000))\n"
+        "import matsense as ms\n"
+        "p = ms.Problem.gaussian(8, r=1, m=80)\n"
+        "t = ms.run(p, ms.GD(), ms.init.small_random(p, 2, 0.1), 5)\n"
+        "print(t.status, len(t.history['iteration']))\n"
+    )
     cache = tmp_path / "numba-cache"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          env=dict(ENV, NUMBA_CACHE_DIR=str(cache)), timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=dict(ENV, NUMBA_CACHE_DIR=str(cache)),
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["max_iters", "6"]
     assert not [p for p in cache.rglob("*") if ".tmp." in p.name]
@@ -546,8 +690,10 @@ def test_sigterm_while_a_worker_starts_leaves_no_traceback(tmp_path):
         "            pool.submit(abs, -1).result()\n"
         "    except Terminated:\n"
         "        print('terminated', file=sys.stderr)\n"
-        "        sys.exit(143)\n")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=120)
+        "        sys.exit(143)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 143, done.stderr
     assert done.stderr.strip().splitlines() == ["terminated"], done.stderr

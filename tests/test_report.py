@@ -28,8 +28,19 @@ def test_summary_json_schema(out):
     assert data["suite"] == "paper"
     assert [c["id"] for c in data["claims"]] == ["C1", "C3"]
     for c in data["claims"]:
-        for key in ("id", "title", "measured", "expected", "holds", "details", "figures",
-                    "reason", "seeds", "settings", "seconds"):
+        for key in (
+            "id",
+            "title",
+            "measured",
+            "expected",
+            "holds",
+            "details",
+            "figures",
+            "reason",
+            "seeds",
+            "settings",
+            "seconds",
+        ):
             assert key in c, key
         assert isinstance(c["holds"], bool) and c["holds"] is True
         assert isinstance(c["measured"], str) and isinstance(c["expected"], str)
@@ -37,7 +48,9 @@ def test_summary_json_schema(out):
         assert c["seeds"] == [0]
         assert c["settings"]["eta"] == 0.3 and c["settings"]["mode"] == "quick"
         rate = c["details"]["rate"]
-        assert set(rate) == {"median", "min", "max", "n"} and rate["n"] == len(SMALL.resolve().alphas)
+        assert set(rate) == {"median", "min", "max", "n"} and rate["n"] == len(
+            SMALL.resolve().alphas
+        )
         assert {p.rsplit(".", 1)[1] for p in c["figures"]} == {"png", "svg"}
         assert all((out_dir / p).is_file() for p in c["figures"])
     # strict JSON: no NaN / Infinity tokens
@@ -70,9 +83,12 @@ def test_report_html_has_table_and_figures(out):
 
 def test_report_sections_can_be_appended(tmp_path, out):
     out_dir, results = out
-    extra = report.Section("Peer comparison", intro="methods side by side",
-                           table=report.Table(["method", "iterations"], [["GD", 300], ["ScaledGD", 40]]),
-                           html="<p>raw <b>html</b></p>")
+    extra = report.Section(
+        "Peer comparison",
+        intro="methods side by side",
+        table=report.Table(["method", "iterations"], [["GD", 300], ["ScaledGD", 40]]),
+        html="<p>raw <b>html</b></p>",
+    )
     path = report.write_report(tmp_path, [report.claims_section(results), extra], title="T")
     page = path.read_text()
     assert page.index("Claims C1–C8") < page.index("Peer comparison")
@@ -97,12 +113,22 @@ def test_format_table(out):
 
 def test_plots_write_png_and_svg_and_tolerate_nan(tmp_path):
     x = np.arange(5000.0)
-    panels = [plots.Panel("ok", "t", "err", curves=[plots.Curve(x, np.exp(-x / 500), label="a")],
-                          vlines=[plots.VLine(100, label="switch")]),
-              plots.Panel("empty", "t", "err", curves=[plots.Curve([1, 2], [np.nan, np.nan])],
-                          xscale="log")]
+    panels = [
+        plots.Panel(
+            "ok",
+            "t",
+            "err",
+            curves=[plots.Curve(x, np.exp(-x / 500), label="a")],
+            vlines=[plots.VLine(100, label="switch")],
+        ),
+        plots.Panel(
+            "empty", "t", "err", curves=[plots.Curve([1, 2], [np.nan, np.nan])], xscale="log"
+        ),
+    ]
     paths = plots.save_panels(panels, tmp_path / "sub" / "fig", suptitle="s")
-    assert [p.suffix for p in paths] == [".png", ".svg"] and all(p.stat().st_size > 0 for p in paths)
+    assert [p.suffix for p in paths] == [".png", ".svg"] and all(
+        p.stat().st_size > 0 for p in paths
+    )
     xt, yt = plots.thin(x, np.exp(-x), 100)
     assert xt.size <= 102 and xt[0] == 0 and xt[-1] == x[-1]
     xl, _ = plots.thin(x + 1, x, 50, log=True)
@@ -111,10 +137,18 @@ def test_plots_write_png_and_svg_and_tolerate_nan(tmp_path):
 
 def test_plots_hline_shared_legend_and_dotted_stem(tmp_path):
     x = np.arange(1.0, 100.0)
-    panels = [plots.Panel("a", "t", "err", hlines=[plots.HLine(1e-2, label="target")],
-                          curves=[plots.Curve(x, 1 / x, label="one"), plots.Curve(x, 2 / x, label="two")]),
-              plots.Panel("b", "t", "err", curves=[plots.Curve(x, 1 / x, label="one")],
-                          hlines=[plots.HLine(-1.0)])]  # not drawable on a log axis: skipped
+    panels = [
+        plots.Panel(
+            "a",
+            "t",
+            "err",
+            hlines=[plots.HLine(1e-2, label="target")],
+            curves=[plots.Curve(x, 1 / x, label="one"), plots.Curve(x, 2 / x, label="two")],
+        ),
+        plots.Panel(
+            "b", "t", "err", curves=[plots.Curve(x, 1 / x, label="one")], hlines=[plots.HLine(-1.0)]
+        ),
+    ]  # not drawable on a log axis: skipped
     fig = plots.figure(panels, "s", legend_columns=2)
     assert [ax.get_legend() for ax in fig.axes] == [None, None] and len(fig.legends) == 1
     assert [t.get_text() for t in fig.legends[0].get_texts()] == ["one", "two", "target"]

@@ -9,16 +9,26 @@ import json
 import pytest
 
 from matsense import cli
-from matsense.experiments import ClaimSettings, reproduce
+from matsense.experiments import ClaimSettings, declare, reproduce
 from matsense.experiments.claims import CLAIMS, PAPER_CLAIMS, suite_ids, suite_names
-from matsense.experiments import declare
 from matsense.experiments.claims.base import Claim, Measurement, Verdict
 from matsense.experiments.reproduction import claim_ids, settings_record
 
 ROBUST = ["R1", "R2", "R3", "R4", "R5"]
 #: Tiny sizes and short runs: the whole suite in a few seconds, one seed.
-TINY = ["n1=12", "m=300", "r1_iters=300", "r1_alphas=1e-3", "r1_fractions=0.1", "r2_iters=300",
-        "r3_iters=300", "r4_iters=80", "r4_kappas=1,10", "r5_iters=200", "r5_switch=50"]
+TINY = [
+    "n1=12",
+    "m=300",
+    "r1_iters=300",
+    "r1_alphas=1e-3",
+    "r1_fractions=0.1",
+    "r2_iters=300",
+    "r3_iters=300",
+    "r4_iters=80",
+    "r4_kappas=1,10",
+    "r5_iters=200",
+    "r5_switch=50",
+]
 
 
 # ------------------------------------------------------------------ the suites
@@ -36,7 +46,9 @@ def test_default_claims_are_the_paper_suite_and_subsets_stay_in_their_suite():
     assert claim_ids(None, s) == suite_ids("paper")
     assert claim_ids(None, s, "robust") == ROBUST
     assert claim_ids("r1,R3", s, "robust") == ["R1", "R3"]
-    with pytest.raises(ValueError, match=r"claims \['R1'\] are not in suite 'paper'.*--suite robust"):
+    with pytest.raises(
+        ValueError, match=r"claims \['R1'\] are not in suite 'paper'.*--suite robust"
+    ):
         claim_ids(["R1"], s)
     with pytest.raises(ValueError, match="unknown suite 'nope'; known: paper, robust"):
         suite_ids("nope")
@@ -92,8 +104,9 @@ def test_r1_holds_only_when_every_error_is_below_its_bar():
     claim = CLAIMS["R1"]
     rec = {"seed": 0, "fraction": 0.1, "alpha": 1e-3, "status": "converged"}
     good = Measurement([dict(rec, final_rel_error=1e-9)], "", "", {})
-    bad = Measurement([dict(rec, final_rel_error=1e-9), dict(rec, final_rel_error=2e-6)],
-                      "", "", {})
+    bad = Measurement(
+        [dict(rec, final_rel_error=1e-9), dict(rec, final_rel_error=2e-6)], "", "", {}
+    )
     assert claim.judge(good, None).holds
     verdict = claim.judge(bad, None)
     assert not verdict.holds and "final rel. error 2.00e-06 > 1e-06" in verdict.reason
@@ -105,10 +118,23 @@ def test_r4_fails_when_scaledsm_depends_on_kappa_or_subgm_does_not():
     fit = {"value": 0.3, "r2": 0.999, "reason": None}
 
     def records(scaled, plain):
-        return Measurement([{"seed": 0, "method": m, "kappa": k, "status": "converged",
-                             "rate": rate, "fit": dict(fit, value=rate)}
-                            for m, rates in (("scaledsm", scaled), ("subgm", plain))
-                            for k, rate in zip((1.0, 100.0), rates)], "", "", {})
+        return Measurement(
+            [
+                {
+                    "seed": 0,
+                    "method": m,
+                    "kappa": k,
+                    "status": "converged",
+                    "rate": rate,
+                    "fit": dict(fit, value=rate),
+                }
+                for m, rates in (("scaledsm", scaled), ("subgm", plain))
+                for k, rate in zip((1.0, 100.0), rates)
+            ],
+            "",
+            "",
+            {},
+        )
 
     assert claim.judge(records((0.3, 0.31), (0.3, 0.01)), s).holds
     assert "differ by more than" in claim.judge(records((0.3, 0.1), (0.3, 0.01)), s).reason
@@ -117,8 +143,21 @@ def test_r4_fails_when_scaledsm_depends_on_kappa_or_subgm_does_not():
 
 # ------------------------------------------------------------------ the CLI
 def test_cli_reproduce_robust_subset(tmp_path, capsys):
-    args = ["reproduce", "--suite", "robust", "--claims", "R1,R3", "--quick", "--seeds", "1",
-            "--workers", "1", "--no-progress", "--out", str(tmp_path)]
+    args = [
+        "reproduce",
+        "--suite",
+        "robust",
+        "--claims",
+        "R1,R3",
+        "--quick",
+        "--seeds",
+        "1",
+        "--workers",
+        "1",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    ]
     for item in TINY:
         args += ["--set", item]
     assert cli.main(args) == 0
@@ -132,13 +171,19 @@ BAD = [
     (["--suite", "nope"], "unknown suite 'nope'; known: paper, robust"),
     (["--suite", "robust", "--ensemble", "all"], "--ensemble all runs the paper suite"),
     (["--claims", "R1"], "are not in suite 'paper'"),
-    (["--suite", "robust", "--setting", "large", "--ensemble", "completion"],
-     "setting 'large' is defined for the paper suite only, not 'robust'"),
-    (["--suite", "robust", "--set", "r1_fractions=0.1,1.5"], "r1_fractions must be a number in "
-     "[0, 1), got 1.5"),
+    (
+        ["--suite", "robust", "--setting", "large", "--ensemble", "completion"],
+        "setting 'large' is defined for the paper suite only, not 'robust'",
+    ),
+    (
+        ["--suite", "robust", "--set", "r1_fractions=0.1,1.5"],
+        ("r1_fractions must be a number in [0, 1), got 1.5"),
+    ),
     (["--suite", "robust", "--set", "geo_decay=2"], "geo_decay must be in (0, 1], got 2.0"),
-    (["--suite", "robust", "--set", "robust_fraction=-0.1"], "robust_fraction must be a number "
-     "in [0, 1)"),
+    (
+        ["--suite", "robust", "--set", "robust_fraction=-0.1"],
+        ("robust_fraction must be a number in [0, 1)"),
+    ),
 ]
 
 
@@ -158,17 +203,29 @@ def test_phase_diagram_over_k_quick(tmp_path):
     import numpy as np
 
     examples = Path(__file__).resolve().parents[1] / "examples"
-    out = subprocess.run([sys.executable, str(examples / "robust_phase.py"), "--spec",
-                          str(examples / "robust_phase_k.toml"), "--quick", "--workers", "0",
-                          "--out", str(tmp_path / "phase")], capture_output=True, text=True,
-                         timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(examples / "robust_phase.py"),
+            "--spec",
+            str(examples / "robust_phase_k.toml"),
+            "--quick",
+            "--workers",
+            "0",
+            "--out",
+            str(tmp_path / "phase"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     data = json.loads((tmp_path / "phase" / "phase.json").read_text())
     assert set(data) == {"ℓ2 GD", "ℓ1 SubGM (geometric)", "ScaledSM (Polyak)"}
     for d in data.values():
         assert d["p_s"] == [0.0, 0.1, 0.3] and d["k"] == [2, 4] and "m_over_nr" not in d
         assert np.asarray(d["error"]).shape == (3, 2)
-    assert min(data["ℓ2 GD"]["error"][1]) >= 0.5           # ℓ2 breaks at p_s = 0.1, any k
+    assert min(data["ℓ2 GD"]["error"][1]) >= 0.5  # ℓ2 breaks at p_s = 0.1, any k
     assert data["ScaledSM (Polyak)"]["error"][2][0] <= 1e-8  # k = r recovers at p_s = 0.3
     assert data["ℓ1 SubGM (geometric)"]["error"][0][1] >= 1e-4  # k > r stalls (R1)
     assert "factor width k" in out.stdout and (tmp_path / "phase" / "phase.png").stat().st_size

@@ -46,8 +46,15 @@ def test_outliers_are_placed_exactly_on_the_seeded_support(ensemble, mode):
     expected[support] = values if mode == "replace" else expected[support] + values
     assert np.array_equal(bad.y, expected)
     info = bad.meta["outliers"]
-    assert info == dict(fraction=0.1, scale=10.0, mode=mode, count=support.size,
-                        magnitude=10.0 * ref, reference="truth", seed=7)
+    assert info == dict(
+        fraction=0.1,
+        scale=10.0,
+        mode=mode,
+        count=support.size,
+        magnitude=10.0 * ref,
+        reference="truth",
+        seed=7,
+    )
     # the operator, M* and everything but y are the clean problem's
     assert bad.operator is not None and np.array_equal(bad.U_star, clean.U_star)
 
@@ -78,23 +85,31 @@ def test_seeds_and_zero_fraction():
 
 def test_problem_without_truth_uses_y_and_f_star_is_refused():
     p = _generate("gaussian")
-    data = ms.Problem.from_arrays(np.asarray(p.operator.as_matrix()).reshape(p.m, 8, 8)
-                                  * math.sqrt(p.m), p.y)
+    data = ms.Problem.from_arrays(
+        np.asarray(p.operator.as_matrix()).reshape(p.m, 8, 8) * math.sqrt(p.m), p.y
+    )
     bad = with_outliers(data, Outliers(0.1, 2.0), 3)
     assert bad.meta["outliers"]["reference"] == "y" and "l1_at_truth" not in bad.meta
     with pytest.raises(ValueError, match="no ground truth M"):
         corruption.loss_at_truth(bad, Loss("l1"))
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(outlier_fraction=1.0), r"outlier_fraction must be a number in \[0, 1\), got 1.0"),
-    (dict(outlier_fraction=-0.1), r"outlier_fraction must be a number in \[0, 1\), got -0.1"),
-    (dict(outlier_fraction="x"), r"outlier_fraction must be a number in \[0, 1\), got 'x'"),
-    (dict(outlier_fraction=0.1, outlier_scale=-1),
-     r"outlier_scale must be a finite number >= 0, got -1"),
-    (dict(outlier_fraction=0.1, outlier_mode="swap"),
-     r"outlier_mode must be one of add, replace, got 'swap'"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(outlier_fraction=1.0), r"outlier_fraction must be a number in \[0, 1\), got 1.0"),
+        (dict(outlier_fraction=-0.1), r"outlier_fraction must be a number in \[0, 1\), got -0.1"),
+        (dict(outlier_fraction="x"), r"outlier_fraction must be a number in \[0, 1\), got 'x'"),
+        (
+            dict(outlier_fraction=0.1, outlier_scale=-1),
+            r"outlier_scale must be a finite number >= 0, got -1",
+        ),
+        (
+            dict(outlier_fraction=0.1, outlier_mode="swap"),
+            r"outlier_mode must be one of add, replace, got 'swap'",
+        ),
+    ],
+)
 def test_bad_values_are_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         _generate("gaussian", **kwargs)
@@ -108,8 +123,11 @@ def test_config_keys_build_the_corrupted_problem_and_keep_old_ids():
     assert "outlier_fraction" not in base.to_dict()
     same = RunConfig.from_dict(dict(n1=8, r=2, m=120, seed=7, outlier_fraction=0))
     assert same.run_id() == base.run_id() and same.problem_key() == base.problem_key()
-    cfg = RunConfig.from_dict(dict(n1=8, r=2, m=120, seed=7, outlier_fraction=0.1,
-                                   outlier_mode="replace", outlier_scale=5))
+    cfg = RunConfig.from_dict(
+        dict(
+            n1=8, r=2, m=120, seed=7, outlier_fraction=0.1, outlier_mode="replace", outlier_scale=5
+        )
+    )
     assert cfg.to_dict()["outlier_fraction"] == 0.1 and cfg.run_id() != base.run_id()
     assert cfg.problem_key() != base.problem_key()
     p = cfg.build_problem()
@@ -123,8 +141,11 @@ def test_config_bad_outlier_value_names_the_file_and_line(tmp_path):
 
     f = tmp_path / "run.toml"
     f.write_text("n1 = 8\n[problem]\noutlier_fraction = 1.5\n")
-    with pytest.raises(ValueError, match=r"run.toml:3: outlier_fraction must be a number in "
-                                         r"\[0, 1\), got 1.5"):
+    with pytest.raises(
+        ValueError,
+        match=r"run.toml:3: outlier_fraction must be a number in "
+        r"\[0, 1\), got 1.5",
+    ):
         RunConfig.from_toml(f)
     with pytest.raises(ValueError, match="outlier_mode must be one of add, replace"):
         RunConfig.from_dict(dict(outlier_mode="drop"))
@@ -134,13 +155,31 @@ def test_cli_outlier_flags(tmp_path):
     import subprocess
     import sys
 
-    cmd = [sys.executable, "-m", "matsense", "run", "--n1", "8", "--r", "1", "--m", "100",
-           "--iters", "3", "--no-figure", "--outlier-fraction"]
-    ok = subprocess.run(cmd + ["0.1", "--out", str(tmp_path / "t.csv")], capture_output=True,
-                        text=True, timeout=300)
+    cmd = [
+        sys.executable,
+        "-m",
+        "matsense",
+        "run",
+        "--n1",
+        "8",
+        "--r",
+        "1",
+        "--m",
+        "100",
+        "--iters",
+        "3",
+        "--no-figure",
+        "--outlier-fraction",
+    ]
+    ok = subprocess.run(
+        cmd + ["0.1", "--out", str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=300
+    )
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run(cmd + ["1.5"], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0
-    assert bad.stderr.strip().splitlines()[-1].endswith(
-        "outlier_fraction must be a number in [0, 1), got 1.5")
+    assert (
+        bad.stderr.strip()
+        .splitlines()[-1]
+        .endswith("outlier_fraction must be a number in [0, 1), got 1.5")
+    )
     assert len(bad.stderr.strip().splitlines()) == 1

@@ -65,8 +65,11 @@ def test_every_ensemble_with_a_map_equals_the_dense_formula(kernel, rmap, B, mon
         for a, b in zip(got, ref):
             assert a.shape == b.shape
             assert _rel(a, b) <= 1e-12, (name, kernel)
-        r, S = p.operator.residual_and_adjoint(F @ G.mT, p.y, rmap) if name != "rank-one" \
+        r, S = (
+            p.operator.residual_and_adjoint(F @ G.mT, p.y, rmap)
+            if name != "rank-one"
             else (None, None)
+        )
         if r is not None:
             assert _rel(S @ G, ref[1]) <= 1e-12, name
 
@@ -102,8 +105,11 @@ def test_completion_kernel_with_a_map_every_thread_count(tile, k, monkeypatch):
     runs = []
     for threads in (1, 2):
         monkeypatch.setenv("MATSENSE_THREADS", str(threads))
-        monkeypatch.setattr(completion_mod.EntryOperator, "_kernel_threads",
-                            lambda self, t=threads: t if len(self._tile_starts()) > 2 else 1)
+        monkeypatch.setattr(
+            completion_mod.EntryOperator,
+            "_kernel_threads",
+            lambda self, t=threads: t if len(self._tile_starts()) > 2 else 1,
+        )
         runs.append(p.operator.residual_and_grads(F, G, p.y, rmap))
         for a, b in zip(runs[-1], ref):
             assert _rel(a, b) <= 1e-12
@@ -116,8 +122,9 @@ def test_completion_float32_and_sparse_fallback_with_a_map(monkeypatch):
     F, G = _factors(p, 3, 2)
     rmap = ResidualMap("sign", 1 / math.sqrt(90))
     ref = _dense(p.operator, p.y, F, G, rmap)
-    got = p.operator.residual_and_grads(F.astype(np.float32), G.astype(np.float32),
-                                        p.y.astype(np.float32), rmap)
+    got = p.operator.residual_and_grads(
+        F.astype(np.float32), G.astype(np.float32), p.y.astype(np.float32), rmap
+    )
     assert all(_rel(a, b) <= 1e-5 for a, b in zip(got, ref))
     monkeypatch.setattr(completion_mod, "_entries_kernel", lambda: None)
     got = p.operator.residual_and_grads(F, G, p.y, rmap)
@@ -202,14 +209,22 @@ def test_bench_loss_tiny(tmp_path):
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_loss.py"
     out = tmp_path / "loss.json"
-    proc = subprocess.run([sys.executable, str(script), "--tiny", "--json", str(out)],
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(script), "--tiny", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "l1/l2" in proc.stdout and "last-level cache" in proc.stdout
     data = json.loads(out.read_text())
     assert data["host"]["llc_bytes"] > 0 and data["host"]["gemm_gflops_float64"] > 0
     kinds = {(row["case"].split()[0], row["kernel"]) for row in data["rows"]}
-    assert {("gaussian", "numba"), ("gaussian", "two-pass"), ("completion", "auto"),
-            ("rank-one", "auto")} <= kinds
+    assert {
+        ("gaussian", "numba"),
+        ("gaussian", "two-pass"),
+        ("completion", "auto"),
+        ("rank-one", "auto"),
+    } <= kinds
     for row in data["rows"]:
         assert np.isclose(row["l1_over_l2"], row["seconds"]["l1"] / row["seconds"]["l2"])

@@ -27,13 +27,21 @@ def test_registered_with_their_parameters():
     assert m.params()["schedule"] == "diminishing" and ScaledSM().schedule == "polyak"
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(schedule="cosine"), (r"schedule must be one of constant, geometric, diminishing, "
-                               r"polyak, got 'cosine'")),
-    (dict(loss="l0"), r"loss must be one of l2, l1, huber, got 'l0'"),
-    (dict(decay=1.5), r"decay must be in \(0, 1\], got 1.5"),
-    (dict(step_size=-1), r"step_size must be a finite number > 0, got -1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            dict(schedule="cosine"),
+            (
+                r"schedule must be one of constant, geometric, diminishing, "
+                r"polyak, got 'cosine'"
+            ),
+        ),
+        (dict(loss="l0"), r"loss must be one of l2, l1, huber, got 'l0'"),
+        (dict(decay=1.5), r"decay must be in \(0, 1\], got 1.5"),
+        (dict(step_size=-1), r"step_size must be a finite number > 0, got -1"),
+    ],
+)
 def test_bad_values_are_one_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=message):
         get_method("subgm", **kwargs)
@@ -91,11 +99,15 @@ def test_symmetric_direction_is_the_gradient_of_half_f():
 
 def test_polyak_refuses_without_truth_and_accepts_a_given_f_star():
     p = _problem(outlier_fraction=0.0)
-    data = ms.Problem.from_arrays(np.asarray(p.operator.as_matrix()).reshape(p.m, 20, 20)
-                                  * math.sqrt(p.m), p.y)
+    data = ms.Problem.from_arrays(
+        np.asarray(p.operator.as_matrix()).reshape(p.m, 20, 20) * math.sqrt(p.m), p.y
+    )
     F0, G0 = small_random(data, 2, 0.1, seed=0)
-    with pytest.raises(ValueError, match=r"^schedule 'polyak' needs f\* = f\(M\*\), and this "
-                                         r"problem has no ground truth M\*: pass f_star"):
+    with pytest.raises(
+        ValueError,
+        match=r"^schedule 'polyak' needs f\* = f\(M\*\), and this "
+        r"problem has no ground truth M\*: pass f_star",
+    ):
         ms.run(data, SubGM(schedule="polyak"), (F0, G0), iters=2)
     tr = ms.run(data, SubGM(schedule="polyak", f_star=0.0), (F0, G0), iters=2)
     assert tr.extras["f_star"] == 0.0
@@ -112,7 +124,7 @@ def test_scaledsm_from_the_trimmed_spectral_start(kappa):
 
 def test_trimmed_spectral_drops_the_largest_observations():
     p = _problem(outlier_fraction=0.2)
-    drop = np.argsort(np.abs(p.y))[-round(0.2 * p.m):]
+    drop = np.argsort(np.abs(p.y))[-round(0.2 * p.m) :]
     trimmed = p.replace(y=np.where(np.isin(np.arange(p.m), drop), 0.0, p.y))
     for a, b in zip(spectral_trimmed(p, 2), spectral(trimmed, 2)):
         assert np.array_equal(a, b)
@@ -134,14 +146,34 @@ def test_every_ensemble_runs_subgm():
 
 def test_cli_and_run_files(tmp_path):
     f = tmp_path / "run.toml"
-    f.write_text('n1 = 12\nr = 1\nm = 300\noutlier_fraction = 0.1\ninit = "spectral_trimmed"\n'
-                 'k = 1\n[method]\nmethod = "scaledsm"\nloss = "l1"\n[run]\niters = 60\n')
-    out = subprocess.run([sys.executable, "-m", "matsense", "run", "--config", str(f),
-                          "--no-figure"], capture_output=True, text=True, timeout=300)
+    f.write_text(
+        'n1 = 12\nr = 1\nm = 300\noutlier_fraction = 0.1\ninit = "spectral_trimmed"\n'
+        'k = 1\n[method]\nmethod = "scaledsm"\nloss = "l1"\n[run]\niters = 60\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "matsense", "run", "--config", str(f), "--no-figure"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr
-    bad = subprocess.run([sys.executable, "-m", "matsense", "run", "--method", "subgm",
-                          "--schedule", "cosine", "--iters", "2"], capture_output=True,
-                         text=True, timeout=300)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "matsense",
+            "run",
+            "--method",
+            "subgm",
+            "--schedule",
+            "cosine",
+            "--iters",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and len(bad.stderr.strip().splitlines()) == 1
     assert "schedule must be one of constant, geometric, diminishing, polyak" in bad.stderr
 
@@ -150,21 +182,35 @@ def test_a_sweep_over_outliers_and_methods(tmp_path):
     from matsense.sweep import load, run_sweep
 
     spec = tmp_path / "robust.toml"
-    spec.write_text('[sweep]\nname = "robust"\n[base]\nn1 = 12\nr = 1\nm = 300\nk = 2\n'
-                    'alpha = 0.001\nmethod = "subgm"\niters = 200\nrecord_every = 10\n'
-                    '[grid]\noutlier_fraction = [0.0, 0.1]\ninit_seed = [0, 1]\n'
-                    'schedule = ["geometric", "diminishing"]\n')
+    spec.write_text(
+        '[sweep]\nname = "robust"\n[base]\nn1 = 12\nr = 1\nm = 300\nk = 2\n'
+        'alpha = 0.001\nmethod = "subgm"\niters = 200\nrecord_every = 10\n'
+        "[grid]\noutlier_fraction = [0.0, 0.1]\ninit_seed = [0, 1]\n"
+        'schedule = ["geometric", "diminishing"]\n'
+    )
     run_sweep(str(spec), str(tmp_path / "out"), workers=0, progress="off")
     runs, history = load(str(tmp_path / "out"))
     assert len(runs) == 8 and set(runs["status"]) <= {"max_iters", "converged"}
     # runs that share a problem advance as one batch: each still equals its run alone
-    cfg = ms.config.RunConfig.from_dict(dict(n1=12, r=1, m=300, k=2, alpha=0.001,
-                                             method="subgm", iters=200, outlier_fraction=0.1,
-                                             init_seed=1, schedule="geometric"))
+    cfg = ms.config.RunConfig.from_dict(
+        dict(
+            n1=12,
+            r=1,
+            m=300,
+            k=2,
+            alpha=0.001,
+            method="subgm",
+            iters=200,
+            outlier_fraction=0.1,
+            init_seed=1,
+            schedule="geometric",
+        )
+    )
     problem = cfg.build_problem()
     alone = ms.run(problem, cfg.build_method(), cfg.build_init(problem), iters=200)
-    row = runs[(runs.outlier_fraction == 0.1) & (runs.init_seed == 1)
-               & (runs.schedule == "geometric")]
+    row = runs[
+        (runs.outlier_fraction == 0.1) & (runs.init_seed == 1) & (runs.schedule == "geometric")
+    ]
     assert row["final_error"].iloc[0] == pytest.approx(alone.history["error"][-1], rel=1e-9)
 
 
@@ -173,8 +219,20 @@ def test_the_phase_diagram_example_quick(tmp_path):
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "examples" / "robust_phase.py"
-    out = subprocess.run([sys.executable, str(script), "--quick", "--workers", "0", "--out",
-                          str(tmp_path / "phase")], capture_output=True, text=True, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--quick",
+            "--workers",
+            "0",
+            "--out",
+            str(tmp_path / "phase"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     data = json.loads((tmp_path / "phase" / "phase.json").read_text())
     assert set(data) == {"ℓ2 GD", "ℓ1 SubGM (geometric)", "ScaledSM (Polyak)"}

@@ -27,8 +27,16 @@ from test_sweep_store import assert_same, comparable  # tests/ is on sys.path un
 # k = 20 > n1 fails at initialization: those batches have no history part at all.
 SPEC = {
     "sweep": {"name": "repair", "max_batch": 2, "rate_window": [1e-2, 1e-8]},
-    "base": {"n1": 8, "r": 2, "m": 120, "singular_values": [1.0, 0.5], "method": "gd",
-             "step_size": 0.3, "iters": 150, "record_every": 5},
+    "base": {
+        "n1": 8,
+        "r": 2,
+        "m": 120,
+        "singular_values": [1.0, 0.5],
+        "method": "gd",
+        "step_size": 0.3,
+        "iters": 150,
+        "record_every": 5,
+    },
     "grid": {"k": [2, 20], "alpha": [0.1, 0.05], "init_seed": [0, 1]},
 }
 N_RUNS = 8
@@ -116,7 +124,7 @@ def test_truncated_history_part_is_quarantined_and_its_runs_rerun(store, pristin
     summary, warned = resume(store)
     assert any("quarantine" in w and victim.name in w for w in warned)
     moved = store / "quarantine" / "history" / victim.name
-    assert moved.read_bytes() == data[: len(data) // 2]      # kept, not deleted
+    assert moved.read_bytes() == data[: len(data) // 2]  # kept, not deleted
     assert victim.name in (store / "quarantine" / "log.txt").read_text()
     check_repaired(store, pristine[1], victims, summary, quarantined=1)
 
@@ -124,7 +132,7 @@ def test_truncated_history_part_is_quarantined_and_its_runs_rerun(store, pristin
 def test_history_part_overwritten_by_another_part_is_rerun(store, pristine):
     victim, other = history_parts(store)
     victims = runs_of(store, victim)
-    shutil.copyfile(other, victim)      # readable Parquet, but another batch's rows
+    shutil.copyfile(other, victim)  # readable Parquet, but another batch's rows
     report = verify(store)
     assert not report.healthy and set(report.damaged) == victims
     assert [p.name for p, _ in report.mismatched] == [victim.name]
@@ -137,10 +145,12 @@ def test_history_part_with_a_flipped_byte_fails_its_checksum(store, pristine):
     victim = history_parts(store)[1]
     victims = runs_of(store, victim)
     data = bytearray(victim.read_bytes())
-    data[len(data) // 3] ^= 0xFF        # inside a data page: the page checksum catches it
+    data[len(data) // 3] ^= 0xFF  # inside a data page: the page checksum catches it
     victim.write_bytes(bytes(data))
     report = verify(store)
-    assert set(report.damaged) == victims and [p.name for p, _ in report.unreadable] == [victim.name]
+    assert set(report.damaged) == victims and [p.name for p, _ in report.unreadable] == [
+        victim.name
+    ]
     summary, _ = resume(store)
     check_repaired(store, pristine[1], victims, summary, quarantined=1)
 
@@ -208,7 +218,7 @@ def test_store_written_before_history_rows_existed(store, pristine):
     """Old parts lack ``history_rows``: they load, and a weaker check still finds lost history."""
     for part in (store / "runs").glob("part-*.parquet"):
         table = pq.read_table(part)
-        pq.write_table(table.drop_columns(["history_rows"]), part)   # no page checksums either
+        pq.write_table(table.drop_columns(["history_rows"]), part)  # no page checksums either
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         runs, _ = load(store)
@@ -218,7 +228,7 @@ def test_store_written_before_history_rows_existed(store, pristine):
     victims = runs_of(store, victim)
     victim.unlink()
     report = verify(store)
-    assert set(report.damaged) == victims      # finished runs must have >= 1 history row
+    assert set(report.damaged) == victims  # finished runs must have >= 1 history row
     summary, _ = resume(store)
     assert summary.repaired == len(victims) and summary.skipped == N_RUNS - len(victims)
     runs, hist = load(store)
@@ -234,7 +244,8 @@ def test_verify_command_reports_and_exits_nonzero_when_damaged(store, capsys):
     victims = runs_of(store, victim)
     victim.write_bytes(b"garbage")
     (store / "history" / "part-00000077-abcdef.parquet").write_bytes(
-        history_parts(store)[1].read_bytes())                       # no runs part
+        history_parts(store)[1].read_bytes()
+    )  # no runs part
     before = sorted(str(p) for p in store.rglob("*"))
     assert main(["sweep", "--verify", str(store)]) == 1
     out = capsys.readouterr().out
@@ -242,7 +253,7 @@ def test_verify_command_reports_and_exits_nonzero_when_damaged(store, capsys):
     assert f"unreadable: history/{victim.name}" in out
     assert "uncommitted (no readable runs part): history/part-00000077-abcdef.parquet" in out
     assert all(rid in out for rid in victims)
-    assert sorted(str(p) for p in store.rglob("*")) == before       # verify moves nothing
+    assert sorted(str(p) for p in store.rglob("*")) == before  # verify moves nothing
     resume(store)
     assert main(["sweep", "--verify", str(store)]) == 0
     out = capsys.readouterr().out

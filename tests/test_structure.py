@@ -57,8 +57,9 @@ def import_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         for node in ast.walk(tree):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 edges = top if id(node) in top_level else deferred
-                edges[module].update(t for t in _targets(node, module, is_package, known)
-                                     if t != module)
+                edges[module].update(
+                    t for t in _targets(node, module, is_package, known) if t != module
+                )
     return top, deferred
 
 
@@ -118,8 +119,12 @@ def test_from_package_import_submodule_is_an_import_of_the_submodule():
 
 def test_no_import_cycles():
     top, deferred = import_graph()
-    mutual = sorted((a, b) for a in deferred for b in deferred[a] | top[a]
-                    if a < b and a in deferred[b] | top[b])
+    mutual = sorted(
+        (a, b)
+        for a in deferred
+        for b in deferred[a] | top[a]
+        if a < b and a in deferred[b] | top[b]
+    )
     print(f"\nimports inside functions that go both ways (not asserted): {len(mutual)}")
     for a, b in mutual:
         print(f"  {a} <-> {b}")
@@ -143,8 +148,11 @@ def test_report_sizes():
     """Informational: the longest function and the largest module, generated code left out
     (target: 60 and 500 lines)."""
     functions = _function_lengths()
-    sizes = sorted((len(path.read_text(encoding="utf-8").splitlines()), module)
-                   for module, (path, _) in _modules().items() if module not in GENERATED)
+    sizes = sorted(
+        (len(path.read_text(encoding="utf-8").splitlines()), module)
+        for module, (path, _) in _modules().items()
+        if module not in GENERATED
+    )
     lines, where = functions[-1]
     print(f"\nlongest function: {where}, {lines} lines")
     print(f"functions over 60 lines: {sum(n > 60 for n, _ in functions)} of {len(functions)}")

@@ -38,12 +38,20 @@ def test_transforms_keep_the_product_and_stay_finite():
 
 def test_rank_rule_pull_separates_extra_from_weak_signal():
     rho = np.array([1.0, 1.0, 1.0])
-    s = np.array([[70.0, 69.0, 2.9, 2.2],     # weak sensing: extra directions at 2–3 ρ …
-                  [100.0, 3.0, 0.5, 0.4],     # … and a weak signal direction at 3 ρ
-                  [100.0, 0.5, 0.45, 0.2]])   # the weakest signal not learned yet
-    pull = np.array([[0.0, 0.0, 0.08, 0.1],   # … which GD is shrinking
-                     [0.0, -0.07, 0.5, 0.4],  # … which GD is still growing
-                     [0.0, 0.5, 0.5, 0.3]])
+    s = np.array(
+        [
+            [70.0, 69.0, 2.9, 2.2],  # weak sensing: extra directions at 2–3 ρ …
+            [100.0, 3.0, 0.5, 0.4],  # … and a weak signal direction at 3 ρ
+            [100.0, 0.5, 0.45, 0.2],
+        ]
+    )  # the weakest signal not learned yet
+    pull = np.array(
+        [
+            [0.0, 0.0, 0.08, 0.1],  # … which GD is shrinking
+            [0.0, -0.07, 0.5, 0.4],  # … which GD is still growing
+            [0.0, 0.5, 0.5, 0.3],
+        ]
+    )
     assert S.numerical_rank(s, "pull", 4.0, rho, 2, pull).tolist() == [2, 2, 1]
     assert S.numerical_rank(s, "resid", 2.0, rho, 2).tolist() == [4, 2, 1]
     assert S.numerical_rank(s, "resid", 4.0, rho, 2).tolist() == [2, 1, 1]
@@ -59,16 +67,16 @@ def test_recommended_levels():
     F = (U * sig) @ A
     G = V @ np.linalg.inv(A).T
     for eta in (0.1, 0.3, 1.0):
-        Fn, Gn, rhat = S.rebalance_balanced(F[None], G[None], np.zeros((1, 20, 15)),
-                                            np.array([1e-2]), eta)
+        Fn, Gn, rhat = S.rebalance_balanced(
+            F[None], G[None], np.zeros((1, 20, 15)), np.array([1e-2]), eta
+        )
         assert rhat.tolist() == [2]
         np.testing.assert_allclose(Fn[0] @ Gn[0].T, F @ G.T, rtol=0, atol=1e-14)
         sF = np.linalg.svd(Fn[0], compute_uv=False)
         sG = np.linalg.svd(Gn[0], compute_uv=False)
         L = max(1.0, 0.75 / eta)
-        np.testing.assert_allclose(sorted(sF), sorted([L ** 0.5, L ** 0.5, 1.0, 0.1 ** 0.5]),
-                                   rtol=1e-10)
-        np.testing.assert_allclose(sG[:2], [1.0, 0.1 ** 0.5], rtol=1e-10)
+        np.testing.assert_allclose(sorted(sF), sorted([L**0.5, L**0.5, 1.0, 0.1**0.5]), rtol=1e-10)
+        np.testing.assert_allclose(sG[:2], [1.0, 0.1**0.5], rtol=1e-10)
         assert sG[2] < 2e-3  # the extra directions of G are σ_e/√L
 
 
@@ -83,16 +91,29 @@ def test_study_method_switches_once_and_converges():
     assert ex["prod_err"][1] < 1e-12
     assert ex["etaF2"][1] == pytest.approx(0.75, rel=1e-9)
     assert traj.status[1] == "converged"
-    fit, how = S.post_switch_rate(traj.history, 1, int(ex["switch_iteration"][1]),
-                                  float(ex["err_switch"][1]))
+    fit, how = S.post_switch_rate(
+        traj.history, 1, int(ex["switch_iteration"][1]), float(ex["err_switch"][1])
+    )
     assert how == "window" and fit["value"] > 0.05
 
 
 def test_scale_group_rows_and_report_on_a_tiny_completion_problem():
     """The --only scale bookkeeping: one row per run and α, ratios to both k = r references,
     the switch report of the shipped transforms, and the Markdown table."""
-    st = S.ScaleSetting("completion n=300", "completion", 300, 30_000, 3, 6, 0.5, (1e-3, 1e-4),
-                        (0,), 300, transforms=("truncated", "balanced"), plain=False)
+    st = S.ScaleSetting(
+        "completion n=300",
+        "completion",
+        300,
+        30_000,
+        3,
+        6,
+        0.5,
+        (1e-3, 1e-4),
+        (0,),
+        300,
+        transforms=("truncated", "balanced"),
+        plain=False,
+    )
     rows = S.run_scale_setting(st, log=lambda msg: None)
     names = [r["row"] for r in rows]
     assert names.count("truncated") == 2 and names.count("k = r GD") == 2

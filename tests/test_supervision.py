@@ -24,8 +24,9 @@ import pytest
 import matsense
 from matsense.sweep import load, load_spec, run_sweep
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(),
-                                reason="finds processes through /proc (Linux)")
+pytestmark = pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(), reason="finds processes through /proc (Linux)"
+)
 
 #: Seconds a process of a killed parent may take to go (the workers take well under 1 s).
 GRACE = 10
@@ -33,9 +34,15 @@ GRACE = 10
 START_TIMEOUT = 90
 
 # The child processes import the same matsense as this test.
-ENV = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-           PYTHONPATH=os.pathsep.join([str(Path(matsense.__file__).resolve().parents[1]),
-                                       os.environ.get("PYTHONPATH", "")]))
+ENV = dict(
+    os.environ,
+    OPENBLAS_NUM_THREADS="1",
+    OMP_NUM_THREADS="1",
+    MKL_NUM_THREADS="1",
+    PYTHONPATH=os.pathsep.join(
+        [str(Path(matsense.__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+    ),
+)
 
 # 12 runs of ~0.7 s each (on a busy 2-core machine), one per batch: long enough to stop the
 # sweep mid-way, short enough to resume it quickly.
@@ -73,7 +80,7 @@ def group(pgid: int) -> dict[int, str]:
                 cmd = fh.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:  # it exited while we looked
             continue
-        state, _ppid, pg = stat[stat.rindex(")") + 2:].split()[:3]
+        state, _ppid, pg = stat[stat.rindex(")") + 2 :].split()[:3]
         if int(pg) == pgid and state not in ("Z", "X"):
             found[int(entry)] = cmd
     return found
@@ -121,8 +128,19 @@ def spec(tmp_path) -> Path:
 
 
 def sweep_command(spec: Path, out: Path, *extra) -> list[str]:
-    return [sys.executable, "-m", "matsense", "sweep", str(spec), "--out", str(out),
-            "--workers", "2", "--no-progress", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "matsense",
+        "sweep",
+        str(spec),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--no-progress",
+        *extra,
+    ]
 
 
 # -------------------------------------------------------------------- tests
@@ -151,10 +169,13 @@ def test_sigkilled_sweep_does_not_hang_a_caller_capturing_its_output(spec, tmp_p
     out, pidfile = tmp_path / "out", tmp_path / "sweep.pid"
     try:
         # Returns only when every holder of the captured pipes has closed them.
-        done = subprocess.run([sys.executable, "-c", KILLER, *sweep_command(spec, out),
-                               str(out), str(pidfile)],
-                              capture_output=True, text=True, env=ENV,
-                              timeout=START_TIMEOUT + 3 * GRACE)
+        done = subprocess.run(
+            [sys.executable, "-c", KILLER, *sweep_command(spec, out), str(out), str(pidfile)],
+            capture_output=True,
+            text=True,
+            env=ENV,
+            timeout=START_TIMEOUT + 3 * GRACE,
+        )
         assert "sweep exit status -9" in done.stdout, (done.stdout, done.stderr)
         assert_group_gone(int(pidfile.read_text()))
     finally:
@@ -165,11 +186,19 @@ def test_sigkilled_sweep_does_not_hang_a_caller_capturing_its_output(spec, tmp_p
 
 def test_workers_of_a_sigkilled_sweep_exit(spec, tmp_path):
     out = tmp_path / "out"
-    sweep = subprocess.Popen(sweep_command(spec, out), env=ENV, start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sweep = subprocess.Popen(
+        sweep_command(spec, out),
+        env=ENV,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
-        wait_for(lambda: len(workers_of(sweep.pid)) == 2 and runs_parts(out),
-                 START_TIMEOUT, "two workers and a first batch")
+        wait_for(
+            lambda: len(workers_of(sweep.pid)) == 2 and runs_parts(out),
+            START_TIMEOUT,
+            "two workers and a first batch",
+        )
         assert sweep.poll() is None, "the sweep finished before it could be killed"
         os.kill(sweep.pid, signal.SIGKILL)
         assert sweep.wait() == -signal.SIGKILL
@@ -228,12 +257,19 @@ def test_pool_workers_exit_when_their_parent_is_killed(tmp_path, mode):
     script.write_text(POOL_SCRIPT.format(what=mode))
     markers = tmp_path / "markers"
     markers.mkdir()
-    parent = subprocess.Popen([sys.executable, str(script), str(markers), mode], env=ENV,
-                              start_new_session=True, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    parent = subprocess.Popen(
+        [sys.executable, str(script), str(markers), mode],
+        env=ENV,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
-        wait_for(lambda: len(list(markers.iterdir())) == 2 or parent.poll() is not None,
-                 START_TIMEOUT, "two workers inside their tasks")
+        wait_for(
+            lambda: len(list(markers.iterdir())) == 2 or parent.poll() is not None,
+            START_TIMEOUT,
+            "two workers inside their tasks",
+        )
         assert parent.poll() is None, parent.stderr.read().decode()
         busy = {int(p.name.split("-")[1]) for p in markers.iterdir()}
         assert busy <= set(workers_of(parent.pid))
@@ -248,16 +284,25 @@ def test_pool_workers_exit_when_their_parent_is_killed(tmp_path, mode):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_sigterm_and_ctrl_c_stop_the_sweep_cleanly_and_it_resumes(spec, tmp_path, signum):
     out = tmp_path / "out"
-    sweep = subprocess.Popen(sweep_command(spec, out), env=ENV, start_new_session=True,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweep = subprocess.Popen(
+        sweep_command(spec, out),
+        env=ENV,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: len(workers_of(sweep.pid)) == 2 and runs_parts(out),
-                 START_TIMEOUT, "two workers and a first batch")
+        wait_for(
+            lambda: len(workers_of(sweep.pid)) == 2 and runs_parts(out),
+            START_TIMEOUT,
+            "two workers and a first batch",
+        )
         workers = workers_of(sweep.pid)
         if signum == signal.SIGINT:
-            os.killpg(sweep.pid, signum)   # Ctrl-C in a terminal: the whole process group
+            os.killpg(sweep.pid, signum)  # Ctrl-C in a terminal: the whole process group
         else:
-            os.kill(sweep.pid, signum)     # e.g. a job scheduler: the parent only
+            os.kill(sweep.pid, signum)  # e.g. a job scheduler: the parent only
         stdout, stderr = sweep.communicate(timeout=START_TIMEOUT)
         assert sweep.returncode == 128 + signum, (stdout, stderr)
         lines = stderr.strip().splitlines()
@@ -275,11 +320,11 @@ def test_sigterm_and_ctrl_c_stop_the_sweep_cleanly_and_it_resumes(spec, tmp_path
     assert 0 < done_before < total
     summary = run_sweep(spec, out, workers=0, progress="off")
     assert summary.skipped == done_before and summary.ran == total - done_before
-    assert summary.quarantined == 0      # a signal never splits a batch's two writes
+    assert summary.quarantined == 0  # a signal never splits a batch's two writes
     runs, hist = load(out)
     assert len(runs) == total and runs["run_id"].is_unique
     written = pd.concat([pd.read_parquet(p, columns=["run_id"]) for p in runs_parts(out)])
-    assert written["run_id"].is_unique      # no run was written twice
+    assert written["run_id"].is_unique  # no run was written twice
     assert not hist.duplicated(["run_id", "iteration"]).any()
     assert (hist.groupby("run_id").size() == runs.set_index("run_id")["history_rows"]).all()
 
@@ -292,7 +337,7 @@ def test_signals_wait_for_a_commit_and_sigterm_becomes_terminated():
     with pytest.raises(KeyboardInterrupt):
         with deferred_signals():
             os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)                 # the handler has run by now, and only noted it
+            time.sleep(0.05)  # the handler has run by now, and only noted it
             steps.append("committed")
     assert steps == ["committed"]
     with sigterm_raises():
@@ -314,10 +359,10 @@ def test_process_pool_is_an_executor_that_cleans_up():
         assert list(pool.map(abs, [-1, -2])) == [1, 2]
         pids = pool.worker_pids()
         assert len(pids) == 1
-    assert not Path(f"/proc/{pids[0]}").exists()   # joined (reaped) on the way out
+    assert not Path(f"/proc/{pids[0]}").exists()  # joined (reaped) on the way out
     with pytest.raises(RuntimeError, match="boom"):
         with process_pool(1) as pool:
             pool.submit(time.sleep, 60)
             pids = pool.worker_pids() or wait_for(pool.worker_pids, START_TIMEOUT, "a worker")
-            raise RuntimeError("boom")       # leaving early terminates the sleeping worker
+            raise RuntimeError("boom")  # leaving early terminates the sleeping worker
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids)

@@ -17,14 +17,29 @@ from matsense.methods import METHODS  # noqa: E402
 from matsense.sweep import load, load_spec, run_sweep  # noqa: E402
 from matsense.sweep.executors import DaskExecutor  # noqa: E402
 
-RUN_VOLATILE = ["part", "batch_id", "batch_size", "wall_time", "batch_wall_time", "host",
-                "finished_at"]
+RUN_VOLATILE = [
+    "part",
+    "batch_id",
+    "batch_size",
+    "wall_time",
+    "batch_wall_time",
+    "host",
+    "finished_at",
+]
 
 # Big enough (m·n² = 400·20²) that a batched product would change the last bits.
 SPEC = {
     "sweep": {"name": "dask", "max_batch": 3},
-    "base": {"n1": 20, "r": 2, "m": 400, "singular_values": [1.0, 0.5], "method": "gd",
-             "step_size": 0.3, "iters": 120, "record_every": 4},
+    "base": {
+        "n1": 20,
+        "r": 2,
+        "m": 400,
+        "singular_values": [1.0, 0.5],
+        "method": "gd",
+        "step_size": 0.3,
+        "iters": 120,
+        "record_every": 4,
+    },
     "grid": {"k": [2, 4], "alpha": [0.1, 0.05, 9.0], "init_seed": [0, 1]},
 }
 
@@ -97,20 +112,38 @@ def test_worker_killed_mid_sweep_is_retried_and_nothing_is_lost(tmp_path, monkey
     monkeypatch.setitem(METHODS, "killer_gd", None)  # restored afterwards
     install_killer(str(tmp_path / "never-used-here"))  # the client validates the method name
     marker = tmp_path / "killed"
-    spec = {"base": {"n1": 10, "m": 200, "singular_values": [1.0, 0.5], "method": "killer_gd",
-                     "iters": 200, "k": 3},
-            "grid": {"alpha": [0.1, 0.05], "init_seed": [0, 1, 2, 3]},
-            "sweep": {"max_batch": 2}}
+    spec = {
+        "base": {
+            "n1": 10,
+            "m": 200,
+            "singular_values": [1.0, 0.5],
+            "method": "killer_gd",
+            "iters": 200,
+            "k": 3,
+        },
+        "grid": {"alpha": [0.1, 0.05], "init_seed": [0, 1, 2, 3]},
+        "sweep": {"max_batch": 2},
+    }
     try:
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None) as cluster:
+        with distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster:
             with distributed.Client(cluster) as client:
                 client.register_plugin(KillerPlugin(str(marker)))
-                summary = run_sweep(spec, tmp_path / "store", executor="dask",
-                                    scheduler=cluster.scheduler_address, progress="off")
+                summary = run_sweep(
+                    spec,
+                    tmp_path / "store",
+                    executor="dask",
+                    scheduler=cluster.scheduler_address,
+                    progress="off",
+                )
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-    assert marker.exists()                      # a worker did die mid-sweep
+    assert marker.exists()  # a worker did die mid-sweep
     assert int(marker.read_text()) != os.getpid()
     assert summary.complete and summary.failed == 0 and summary.lost == 0
     runs, hist = load(tmp_path / "store")
@@ -124,9 +157,11 @@ def test_worker_killed_mid_sweep_is_retried_and_nothing_is_lost(tmp_path, monkey
     _, ref = load(tmp_path / "plain")
     metrics = ["alpha", "init_seed", "iteration", "residual_norm", "error", "sv_1"]
     key = ["alpha", "init_seed", "iteration"]
-    pd.testing.assert_frame_equal(hist[metrics].sort_values(key).reset_index(drop=True),
-                                  ref[metrics].sort_values(key).reset_index(drop=True),
-                                  check_exact=True)
+    pd.testing.assert_frame_equal(
+        hist[metrics].sort_values(key).reset_index(drop=True),
+        ref[metrics].sort_values(key).reset_index(drop=True),
+        check_exact=True,
+    )
 
 
 def test_fast_mode_gives_the_same_bits_for_any_worker_count(tmp_path):
@@ -135,7 +170,8 @@ def test_fast_mode_gives_the_same_bits_for_any_worker_count(tmp_path):
 
     configs = load_spec(SPEC).configs  # exact mode would split differently for 2 workers:
     assert len(plan_batches(configs, max_batch=128, workers=1)) != len(
-        plan_batches(configs, max_batch=128, workers=2))
+        plan_batches(configs, max_batch=128, workers=2)
+    )
     a = run_sweep(SPEC, tmp_path / "w1", workers=1, progress="off", exact=False, max_batch=128)
     b = run_sweep(SPEC, tmp_path / "w2", workers=2, progress="off", exact=False, max_batch=128)
     assert a.complete and b.complete and a.batches == b.batches

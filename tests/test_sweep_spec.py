@@ -39,14 +39,22 @@ def test_grid_is_a_cartesian_product_last_key_fastest(tmp_path):
     spec = SweepSpec.from_toml(path)
     assert len(spec) == 6
     assert [(c.k, c.alpha) for c in spec.configs] == [
-        (2, 0.1), (2, 0.05), (2, 0.02), (3, 0.1), (3, 0.05), (3, 0.02)]
+        (2, 0.1),
+        (2, 0.05),
+        (2, 0.02),
+        (3, 0.1),
+        (3, 0.05),
+        (3, 0.02),
+    ]
     assert all(isinstance(c, RunConfig) and c.n1 == 8 and c.iters == 50 for c in spec.configs)
     assert spec.varying == {"k": 2, "alpha": 3}
     assert spec.label(spec.configs[1]) == "k=2 alpha=0.05"
 
 
 def test_zip_groups_vary_together_and_multiply_the_grid(tmp_path):
-    text = BASE + """
+    text = (
+        BASE
+        + """
 [grid]
 init_seed = [0, 1]
 
@@ -58,6 +66,7 @@ m = [80, 120, 160]
 alpha = [0.1, 0.01]
 ratio = [0.5, 0.25]
 """
+    )
     text = text.replace("n1 = 8\n", "").replace("m = 120\n", "")
     spec = SweepSpec.from_toml(write(tmp_path, text))
     assert len(spec) == 2 * 3 * 2
@@ -67,9 +76,16 @@ ratio = [0.5, 0.25]
 
 
 def test_sectioned_base_and_dict_specs():
-    spec = load_spec({"base": {"problem": {"n1": 6, "m": 60}, "run": {"iters": 5}},
-                      "grid": {"alpha": [0.1, 0.2]}})
-    assert [(c.n1, c.m, c.iters, c.alpha) for c in spec.configs] == [(6, 60, 5, 0.1), (6, 60, 5, 0.2)]
+    spec = load_spec(
+        {
+            "base": {"problem": {"n1": 6, "m": 60}, "run": {"iters": 5}},
+            "grid": {"alpha": [0.1, 0.2]},
+        }
+    )
+    assert [(c.n1, c.m, c.iters, c.alpha) for c in spec.configs] == [
+        (6, 60, 5, 0.1),
+        (6, 60, 5, 0.2),
+    ]
     assert spec.source is None and spec.name == "sweep"
 
 
@@ -90,26 +106,29 @@ def _line_of(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if line.startswith(needle))
 
 
-@pytest.mark.parametrize("extra, key, needle", [
-    # unknown run setting in [base]
-    ("bogus = 3\n[grid]\nk = [2]\n", "bogus", "bogus"),
-    # unknown key in [grid]
-    ("[grid]\nalpah = [0.1, 0.2]\n", "alpah", "alpah"),
-    # wrong element type in a grid list
-    ("[grid]\nalpha = [0.1, \"big\"]\n", "alpha", "alpha"),
-    # wrong type in [base]
-    ("[grid]\nk = [2, 3]\n", "iters", "iters"),
-    # grid value that is not a list
-    ("[grid]\nk = 3\n", "k", "k = 3"),
-    # a method parameter the method does not have
-    ("tau = 0.1\n[grid]\nk = [2]\n", "tau", "tau"),
-    # unknown [sweep] option
-    ("[grid]\nk = [2]\n", "max_batchez", "max_batchez"),
-])
+@pytest.mark.parametrize(
+    "extra, key, needle",
+    [
+        # unknown run setting in [base]
+        ("bogus = 3\n[grid]\nk = [2]\n", "bogus", "bogus"),
+        # unknown key in [grid]
+        ("[grid]\nalpah = [0.1, 0.2]\n", "alpah", "alpah"),
+        # wrong element type in a grid list
+        ('[grid]\nalpha = [0.1, "big"]\n', "alpha", "alpha"),
+        # wrong type in [base]
+        ("[grid]\nk = [2, 3]\n", "iters", "iters"),
+        # grid value that is not a list
+        ("[grid]\nk = 3\n", "k", "k = 3"),
+        # a method parameter the method does not have
+        ("tau = 0.1\n[grid]\nk = [2]\n", "tau", "tau"),
+        # unknown [sweep] option
+        ("[grid]\nk = [2]\n", "max_batchez", "max_batchez"),
+    ],
+)
 def test_validation_errors_name_key_file_and_line(tmp_path, extra, key, needle):
     text = BASE + extra
     if key == "iters":
-        text = text.replace("iters = 50", "iters = \"many\"")
+        text = text.replace("iters = 50", 'iters = "many"')
         needle = "iters ="
     if key == "max_batchez":
         text = text.replace('name = "t"', 'name = "t"\nmax_batchez = 3')
@@ -136,7 +155,7 @@ def test_a_key_set_twice_is_reported_with_both_places(tmp_path):
 def test_unknown_table_and_bad_options(tmp_path):
     text = BASE + "[gird]\nk = [2]\n"
     assert f"spec.toml:{_line_of(text, '[gird]')}:" in _error(tmp_path, text)
-    text = BASE.replace('name = "t"', 'rate_window = [1e-12, 1e-4]')
+    text = BASE.replace('name = "t"', "rate_window = [1e-12, 1e-4]")
     msg = _error(tmp_path, text)
     assert "rate_window" in msg and f"spec.toml:{_line_of(text, 'rate_window')}:" in msg
     msg = _error(tmp_path, BASE.replace('name = "t"', 'rate_metric = "loss"'))
@@ -146,8 +165,12 @@ def test_unknown_table_and_bad_options(tmp_path):
 
 
 def test_plan_groups_runs_that_share_a_problem():
-    spec = load_spec({"base": {"n1": 6, "m": 60, "iters": 5},
-                      "grid": {"seed": [0, 1], "k": [2, 3], "alpha": [0.1, 0.2], "init_seed": [0, 1]}})
+    spec = load_spec(
+        {
+            "base": {"n1": 6, "m": 60, "iters": 5},
+            "grid": {"seed": [0, 1], "k": [2, 3], "alpha": [0.1, 0.2], "init_seed": [0, 1]},
+        }
+    )
     tasks = plan_batches(spec.configs, max_batch=128, workers=1)
     # one batch per (problem seed, k): alpha and init_seed vary inside a batch
     assert len(tasks) == 4 and all(t.size == 4 for t in tasks)
@@ -159,8 +182,10 @@ def test_plan_groups_runs_that_share_a_problem():
     assert len(plan_batches(spec.configs, max_batch=128, workers=4)) >= 8
     # ... but not in fast mode, where a run's last bits depend on its batch: there the
     # batches must not depend on the worker count
-    fast = {w: [t.run_ids for t in plan_batches(spec.configs, max_batch=3, workers=w, exact=False)]
-            for w in (1, 4, 64)}
+    fast = {
+        w: [t.run_ids for t in plan_batches(spec.configs, max_batch=3, workers=w, exact=False)]
+        for w in (1, 4, 64)
+    }
     assert fast[1] == fast[4] == fast[64] and max(len(ids) for ids in fast[1]) <= 3
 
 
@@ -184,6 +209,8 @@ def test_c4_example_spec():
     assert {c.method for c in spec.configs} == {"gd"}
     assert {c.k for c in spec.configs} >= {3, 4, 5}
     assert {0.08, 0.04, 0.02} <= {c.alpha for c in spec.configs}
-    assert all((c.n1, c.r, c.m, c.singular_values) == (30, 2, 900, [1.0, 0.5]) for c in spec.configs)
+    assert all(
+        (c.n1, c.r, c.m, c.singular_values) == (30, 2, 900, [1.0, 0.5]) for c in spec.configs
+    )
     assert all(c.method_params["step_size"] == 0.3 for c in spec.configs)
     assert len({c.problem_key() for c in spec.configs}) == 1

@@ -28,13 +28,29 @@ from matsense.sweep.store import Store
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 # Columns that legitimately differ between two executions of the same runs.
-RUN_VOLATILE = ["part", "batch_id", "batch_size", "wall_time", "batch_wall_time", "host",
-                "finished_at"]
+RUN_VOLATILE = [
+    "part",
+    "batch_id",
+    "batch_size",
+    "wall_time",
+    "batch_wall_time",
+    "host",
+    "finished_at",
+]
 
 SPEC = {
     "sweep": {"name": "tiny", "rate_window": [1e-2, 1e-8]},
-    "base": {"n1": 8, "r": 2, "m": 120, "singular_values": [1.0, 0.5], "method": "gd",
-             "step_size": 0.3, "iters": 400, "tol": 1e-9, "record_every": 5},
+    "base": {
+        "n1": 8,
+        "r": 2,
+        "m": 120,
+        "singular_values": [1.0, 0.5],
+        "method": "gd",
+        "step_size": 0.3,
+        "iters": 400,
+        "tol": 1e-9,
+        "record_every": 5,
+    },
     # k = 20 > n1 fails at initialization; alpha = 6 diverges.
     "grid": {"k": [2, 3, 20], "alpha": [0.2, 0.05, 6.0], "init_seed": [0, 1]},
 }
@@ -63,8 +79,8 @@ def swept(tmp_path_factory):
 def test_summary_counts_done_failed_diverged(swept):
     out, summary = swept
     assert summary.total == N_RUNS and summary.skipped == 0 and summary.lost == 0
-    assert summary.failed == 6           # k = 20: 3 alphas × 2 seeds
-    assert summary.diverged == 4         # alpha = 6 with k = 2, 3
+    assert summary.failed == 6  # k = 20: 3 alphas × 2 seeds
+    assert summary.diverged == 4  # alpha = 6 with k = 2, 3
     assert summary.done == 8 and summary.complete
     assert "8 done" in str(summary) and "6 failed" in str(summary)
 
@@ -83,16 +99,38 @@ def test_runs_table_one_row_per_run(swept):
     ok = runs[runs["status"].isin(["converged", "max_iters"])]
     assert np.isfinite(ok["rate"]).all() and (ok["rate"] > 0).all()
     assert (ok["rate_window_upper"] == 1e-2).all() and (ok["rate_t_end"] > ok["rate_t_start"]).all()
-    for col in ("final_error", "final_rel_error", "iterations", "wall_time", "backend",
-                "matsense_version", "alpha", "k", "init_seed", "step_size", "n1", "m"):
+    for col in (
+        "final_error",
+        "final_rel_error",
+        "iterations",
+        "wall_time",
+        "backend",
+        "matsense_version",
+        "alpha",
+        "k",
+        "init_seed",
+        "step_size",
+        "n1",
+        "m",
+    ):
         assert col in runs, col
     assert set(runs["matsense_version"]) == {matsense.__version__}
     assert set(runs["backend"]) == {"numpy"}
     # history: long format, every config field plus the metrics, no failed runs
     assert set(hist["run_id"]) == set(runs.loc[runs["status"] != "failed", "run_id"])
     assert not hist.duplicated(["run_id", "iteration"]).any()
-    for col in ("iteration", "residual_norm", "error", "rel_error", "imbalance_drift",
-                "sv_1", "alpha", "k", "method", "seed"):
+    for col in (
+        "iteration",
+        "residual_norm",
+        "error",
+        "rel_error",
+        "imbalance_drift",
+        "sv_1",
+        "alpha",
+        "k",
+        "method",
+        "seed",
+    ):
         assert col in hist, col
 
 
@@ -111,8 +149,14 @@ def test_batched_runs_are_bitwise_equal_to_single_runs(swept):
             continue
         problem = cfg.build_problem()
         with single_threaded():
-            traj = matsense.run(problem, cfg.build_method(), cfg.build_init(problem), cfg.iters,
-                                tol=cfg.tol, record_every=cfg.record_every)
+            traj = matsense.run(
+                problem,
+                cfg.build_method(),
+                cfg.build_init(problem),
+                cfg.iters,
+                tol=cfg.tol,
+                record_every=cfg.record_every,
+            )
         alone = traj.to_frame().drop(columns=["trajectory", "time"])
         mine = hist[hist["run_id"] == cfg.run_id()][alone.columns].reset_index(drop=True)
         pd.testing.assert_frame_equal(mine, alone, check_exact=True)
@@ -121,9 +165,17 @@ def test_batched_runs_are_bitwise_equal_to_single_runs(swept):
 
 
 def test_rebalanced_batches_are_bitwise_equal_too(tmp_path):
-    spec = {"base": {"n1": 8, "m": 120, "singular_values": [1.0, 0.5], "method": "rebalanced_gd",
-                     "iters": 200, "k": 3},
-            "grid": {"alpha": [0.1, 0.03], "init_seed": [0, 1, 2]}}
+    spec = {
+        "base": {
+            "n1": 8,
+            "m": 120,
+            "singular_values": [1.0, 0.5],
+            "method": "rebalanced_gd",
+            "iters": 200,
+            "k": 3,
+        },
+        "grid": {"alpha": [0.1, 0.03], "init_seed": [0, 1, 2]},
+    }
     run_sweep(spec, tmp_path / "s", workers=0, progress="off")
     runs, hist = load(tmp_path / "s")
     assert (runs["switch_iteration"] > 0).all()
@@ -169,7 +221,8 @@ def test_store_loads_after_torn_writes_and_resume_cleans_up(swept, tmp_path):
     (out / "history" / ".part-00000099-abc.parquet.0badf00d.tmp").write_bytes(b"PAR1\x00\x01")
     # a batch whose history was committed but not its runs part (killed in between)
     (out / "history" / "part-00000098-abcdef012345.parquet").write_bytes(
-        (out / "history" / runs_part.name).read_bytes())
+        (out / "history" / runs_part.name).read_bytes()
+    )
     assert_same(comparable(out), before)
     summary = run_sweep(SPEC, out, workers=0, progress="off")
     assert summary.skipped == N_RUNS
@@ -241,7 +294,7 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     finally:
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    runs, hist = load(out)                      # a killed sweep leaves a loadable store
+    runs, hist = load(out)  # a killed sweep leaves a loadable store
     done_before = len(runs)
     assert 0 < done_before < n_runs
     summary = run_sweep(spec, out, workers=1, progress="off")
@@ -289,7 +342,9 @@ def test_missing_dask_gives_the_install_hint(tmp_path, monkeypatch):
         run_sweep(SPEC, tmp_path / "d", executor="dask")
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    args = parser.parse_args(["sweep", "x.toml", "--out", str(tmp_path / "d"), "--executor", "dask"])
+    args = parser.parse_args(
+        ["sweep", "x.toml", "--out", str(tmp_path / "d"), "--executor", "dask"]
+    )
     args.spec = tmp_path / "spec.toml"
     args.spec.write_text("[base]\nn1 = 6\nm = 50\n")
     with pytest.raises(ValueError, match=r"matsense\[dask\]"):
@@ -318,7 +373,8 @@ def test_plot_store_draws_rate_against_alpha(swept, tmp_path):
 
 def test_cli_commands(tmp_path, capsys):
     spec = tmp_path / "spec.toml"
-    spec.write_text(textwrap.dedent("""\
+    spec.write_text(
+        textwrap.dedent("""\
         [sweep]
         rate_window = [1e-2, 1e-8]
         [base]
@@ -329,7 +385,8 @@ def test_cli_commands(tmp_path, capsys):
         [grid]
         alpha = [0.1, 0.05]
         init_seed = [0, 1]
-        """))
+        """)
+    )
     out = tmp_path / "out"
     try:
         from matsense.cli import main
@@ -344,11 +401,24 @@ def test_cli_commands(tmp_path, capsys):
         assert "nope" in capsys.readouterr().err
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    args = parser.parse_args(["sweep", str(spec), "--out", str(tmp_path / "o2"), "--workers", "0",
-                              "--no-progress"])
+    args = parser.parse_args(
+        ["sweep", str(spec), "--out", str(tmp_path / "o2"), "--workers", "0", "--no-progress"]
+    )
     assert args.func(args) == 0
-    args = parser.parse_args(["plot", str(tmp_path / "o2"), "--x", "alpha", "--y", "rate",
-                              "--hue", "k", "--out", str(tmp_path / "p.svg")])
+    args = parser.parse_args(
+        [
+            "plot",
+            str(tmp_path / "o2"),
+            "--x",
+            "alpha",
+            "--y",
+            "rate",
+            "--hue",
+            "k",
+            "--out",
+            str(tmp_path / "p.svg"),
+        ]
+    )
     assert args.func(args) == 0 and (tmp_path / "p.svg").exists()
 
 
@@ -364,4 +434,4 @@ def test_c4_example_script_quick(tmp_path, capsys):
     assert "2 done" in out and (tmp_path / "c4" / "rate-vs-alpha.png").exists()
     runs, _ = load(tmp_path / "c4", history=False)
     fast, slow = runs.sort_values("alpha", ascending=False)["rate"]
-    assert 3 < fast / slow < 5.5   # rate ∝ α²: halving α divides the rate by about 4
+    assert 3 < fast / slow < 5.5  # rate ∝ α²: halving α divides the rate by about 4

@@ -19,8 +19,13 @@ pytest.importorskip("triton")
 
 def _interpret(code: str, kernel: str = "triton") -> str:
     env = dict(os.environ, TRITON_INTERPRET="1", MATSENSE_KERNEL=kernel)
-    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 

@@ -15,6 +15,20 @@ from .trajectory import BatchTrajectory, Status, Trajectory
 
 __version__ = "0.1.0"
 
-__all__ = ["Problem", "DenseOperator", "GD", "RebalancedGD", "get_method", "run", "run_together",
-           "Trajectory", "BatchTrajectory", "Status", "init", "diagnostics", "rates", "load",
-           "__version__"]
+__all__ = [
+    "Problem",
+    "DenseOperator",
+    "GD",
+    "RebalancedGD",
+    "get_method",
+    "run",
+    "run_together",
+    "Trajectory",
+    "BatchTrajectory",
+    "Status",
+    "init",
+    "diagnostics",
+    "rates",
+    "load",
+    "__version__",
+]

@@ -22,8 +22,9 @@ import uuid
 from pathlib import Path
 
 #: errnos of a full disk: no space, file-size limit (RLIMIT_FSIZE), quota.
-DISK_FULL_ERRNOS = frozenset(e for e in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", None))
-                             if e is not None)
+DISK_FULL_ERRNOS = frozenset(
+    e for e in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", None)) if e is not None
+)
 
 
 class DiskFullError(OSError):
@@ -42,7 +43,8 @@ def disk_full_message(exc: OSError, fallback=None) -> str:
     error does not name a file)."""
     reasons: dict[int | None, str] = {
         errno.ENOSPC: "no space left on device",
-        errno.EFBIG: "file too large (the file-size limit, RLIMIT_FSIZE / ulimit -f)"}
+        errno.EFBIG: "file too large (the file-size limit, RLIMIT_FSIZE / ulimit -f)",
+    }
     reason = reasons.get(exc.errno, "disk quota exceeded")
     where = exc.filename or ("an output file" + (f" (--out {fallback})" if fallback else ""))
     return f"could not write {where}: {reason}; free space and rerun"
@@ -125,12 +127,24 @@ def folder_lock(folder, name: str, what: str, *, blocking: bool = False):
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
         except OSError:
-            raise ValueError(f"another {what} is writing to {folder} (its {name} is held); "
-                             "wait for it to finish or use another --out") from None
+            raise ValueError(
+                f"another {what} is writing to {folder} (its {name} is held); "
+                "wait for it to finish or use another --out"
+            ) from None
         yield
     finally:
         fh.close()
 
 
-__all__ = ["atomic_write", "naming", "atomic_write_bytes", "atomic_write_text", "DiskFullError",
-           "disk_full_message", "is_disk_full", "folder_lock", "fsync_dir", "DISK_FULL_ERRNOS"]
+__all__ = [
+    "atomic_write",
+    "naming",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "DiskFullError",
+    "disk_full_message",
+    "is_disk_full",
+    "folder_lock",
+    "fsync_dir",
+    "DISK_FULL_ERRNOS",
+]

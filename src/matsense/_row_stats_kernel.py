@@ -21,8 +21,12 @@ from numba import njit
 
 #: Options of the helpers: called only from compiled code (no Python wrappers to compile).
 # (numba's stubs omit these two real options: numba.core.options.TargetOptions has them)
-_inner = njit(cache=True, nogil=True, no_cpython_wrapper=True,  # type: ignore[call-overload]
-              no_cfunc_wrapper=True)
+_inner = njit(
+    cache=True,
+    nogil=True,
+    no_cpython_wrapper=True,  # type: ignore[call-overload]
+    no_cfunc_wrapper=True,
+)
 
 
 @_inner
@@ -179,8 +183,7 @@ def _jacobi(core):  # pragma: no cover - compiled
                     continue
                 rotated = True
                 zeta = (y - x) / (2.0 * g)
-                t = ((1.0 if zeta >= 0.0 else -1.0)
-                     / (abs(zeta) + np.sqrt(1.0 + zeta * zeta)))
+                t = (1.0 if zeta >= 0.0 else -1.0) / (abs(zeta) + np.sqrt(1.0 + zeta * zeta))
                 c = 1.0 / np.sqrt(1.0 + t * t)
                 sn = c * t
                 for i in range(k):

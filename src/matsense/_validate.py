@@ -92,9 +92,11 @@ def real_array(name: str, value):
     if not np.issubdtype(arr.dtype, np.floating):
         arr = arr.astype(np.float64)
     elif arr.dtype.name not in FLOAT_DTYPES:
-        raise ValueError(f"{name} must be float32 or float64 (integers are converted to "
-                         f"float64), got dtype {arr.dtype}: convert it, e.g. "
-                         f"np.asarray({name}, dtype=np.float64)")
+        raise ValueError(
+            f"{name} must be float32 or float64 (integers are converted to "
+            f"float64), got dtype {arr.dtype}: convert it, e.g. "
+            f"np.asarray({name}, dtype=np.float64)"
+        )
     return arr
 
 
@@ -121,7 +123,8 @@ def problem_arg(problem, where: str = "run"):
     if not isinstance(problem, ProblemBase):
         raise ArgumentTypeError(
             f"{where}: problem must be a matsense Problem (e.g. Problem.gaussian(30, r=2, "
-            f"m=900)), got {_describe(problem)}")
+            f"m=900)), got {_describe(problem)}"
+        )
     return problem
 
 
@@ -131,16 +134,19 @@ def method_arg(method, where: str = "run"):
         name = method.__name__
         raise ArgumentTypeError(
             f"{where}: method must be an instance, got the class {name}: instantiate it, "
-            f"e.g. {name}() or {name}(step_size=0.3)")
+            f"e.g. {name}() or {name}(step_size=0.3)"
+        )
     if isinstance(method, str):
         raise ArgumentTypeError(
             f"{where}: method must be a method object such as ms.GD(step_size=0.3), got the "
-            f"string {method!r}: build one by name with ms.get_method({method!r})")
+            f"string {method!r}: build one by name with ms.get_method({method!r})"
+        )
     missing = [a for a in ("init", "step", "factors") if not callable(getattr(method, a, None))]
     if missing:
         raise ArgumentTypeError(
             f"{where}: method must be a method object such as ms.GD(step_size=0.3) (with "
-            f"init/step/factors), got {_describe(method)}")
+            f"init/step/factors), got {_describe(method)}"
+        )
     return method
 
 
@@ -164,5 +170,6 @@ def not_in_worker_bootstrap(what: str) -> None:
     if getattr(multiprocessing.current_process(), "_inheriting", False):
         raise RuntimeError(
             f"{what} was called while a worker process was importing the main script: "
-            "guard the script's entry point with `if __name__ == \"__main__\":` "
-            "(worker processes are spawned and re-import it)")
+            'guard the script\'s entry point with `if __name__ == "__main__":` '
+            "(worker processes are spawned and re-import it)"
+        )

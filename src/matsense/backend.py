@@ -119,14 +119,18 @@ def target(backend: str = "numpy", device: str = "cpu", dtype="float64") -> Targ
         torch = _import_torch(f"backend 'torch' (device {device!r})")
         if is_cuda:
             if not torch.cuda.is_available():
-                raise ValueError(f"device {device!r} requested but PyTorch sees no CUDA GPU "
-                                 f"(torch.cuda.is_available() is False); use device='cpu'")
+                raise ValueError(
+                    f"device {device!r} requested but PyTorch sees no CUDA GPU "
+                    f"(torch.cuda.is_available() is False); use device='cpu'"
+                )
             if device.startswith("cuda:"):
                 index = device[5:]
                 count = torch.cuda.device_count()
                 if not index.isdigit() or int(index) >= count:
-                    raise ValueError(f"device {device!r} does not exist; this machine has "
-                                     f"{count} CUDA device(s): cuda:0..cuda:{count - 1}")
+                    raise ValueError(
+                        f"device {device!r} does not exist; this machine has "
+                        f"{count} CUDA device(s): cuda:0..cuda:{count - 1}"
+                    )
     return Target(backend, device, dtype)
 
 

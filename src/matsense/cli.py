@@ -32,8 +32,13 @@ REGISTRARS = [
 ]
 
 #: Exceptions that mean "bad input": one line on stderr, exit status 2.
-USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
-               PermissionError)
+USER_ERRORS = (
+    ValueError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -72,11 +77,16 @@ def add_progress_flags(parser, command: str) -> None:
     parser.add_argument("--no-progress", action="store_true", help=NO_PROGRESS_HELP)
     for (cmd, flag), (instead, removal) in DEPRECATED_FLAGS.items():
         if cmd == command:
-            parser.add_argument(flag, dest="forced_progress", action=_Deprecated, nargs=0,
-                                default=False, note=f"matsense {cmd} {flag} is deprecated and "
-                                f"goes away in {removal}: {instead}",
-                                help=f"deprecated (goes away in {removal}): progress even when "
-                                     "stderr is not a terminal")
+            parser.add_argument(
+                flag,
+                dest="forced_progress",
+                action=_Deprecated,
+                nargs=0,
+                default=False,
+                note=f"matsense {cmd} {flag} is deprecated and goes away in {removal}: {instead}",
+                help=f"deprecated (goes away in {removal}): progress even when "
+                "stderr is not a terminal",
+            )
 
 
 class _Deprecated(argparse.Action):
@@ -93,10 +103,13 @@ class _Deprecated(argparse.Action):
 
 def add_max_memory(parser) -> None:
     """The ``--max-memory SIZE`` flag (commands that build problems)."""
-    parser.add_argument("--max-memory", metavar="SIZE",
-                        help="most memory one problem or run may take, e.g. 8G or 512M "
-                             "(default: MATSENSE_MAX_MEMORY, else 90%% of the available memory); "
-                             "larger ones are refused before anything is allocated")
+    parser.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="most memory one problem or run may take, e.g. 8G or 512M "
+        "(default: MATSENSE_MAX_MEMORY, else 90%% of the available memory); "
+        "larger ones are refused before anything is allocated",
+    )
 
 
 @contextlib.contextmanager
@@ -147,8 +160,9 @@ def check_output(path, flag: str = "--out", *, folder: bool = False) -> None:
         with tempfile.TemporaryFile(dir=parent, prefix=".matsense-probe-"):
             pass
     except OSError as exc:
-        raise ValueError(f"{flag} {path}: cannot write in {parent} "
-                         f"({exc.strerror or exc})") from None
+        raise ValueError(
+            f"{flag} {path}: cannot write in {parent} ({exc.strerror or exc})"
+        ) from None
 
 
 def _load_registrar(spec: str):
@@ -182,41 +196,74 @@ def _claim_ids(text: str) -> list[str]:
 
 def register_reproduce(subparsers) -> None:
     p = subparsers.add_parser(
-        "reproduce", help="reproduce the paper's claims C1–C8 (or --suite robust: R1–R5)",
+        "reproduce",
+        help="reproduce the paper's claims C1–C8 (or --suite robust: R1–R5)",
         description="Run the experiments behind a suite of claims — the paper's C1–C8 by "
-                    "default, --suite robust for R1–R5 (ℓ1 loss, outliers, sub-gradient "
-                    "methods) — print the table of measured vs expected numbers and write "
-                    "summary.json, the figures and report.html under --out. Exits 0 even when a "
-                    "claim does not hold: the table says which.")
-    p.add_argument("--out", metavar="DIR", type=Path, default=Path("results"),
-                   help="output directory (default: results)")
-    p.add_argument("--quick", action="store_true",
-                   help="fewer seeds and shorter runs (a smoke run)")
-    p.add_argument("--setting", default="default", metavar="NAME",
-                   help="the problem family: default (30×30, r = 2, σ = (1, 0.5)), paper (50×50, "
-                        "rank 3), ill-conditioned (κ = 10), rectangular (40×25) or large "
-                        f"({ensembles.large_listing()}; r = 5, k = 10; claims C3, C4, C7, C8 "
-                        "unless --claims); α grids and iteration budgets follow from it")
-    p.add_argument("--ensemble", default=ensembles.DEFAULT, metavar="NAME",
-                   help=f"measurement ensemble of every problem: {ensembles.listing()}, or "
-                        "'all' (each in "
-                        "OUT/<name>/, and a table ensemble × claim in OUT/ensembles.json and "
-                        "OUT/report.html); sizes: docs/ensembles.md")
-    p.add_argument("--set", dest="overrides", metavar="KEY=VALUE", action="append", default=[],
-                   help="change one setting (repeatable): the problem family, e.g. --set n1=40 "
-                        "--set n2=25 --set singular_values=1,0.2 --set k=5 --set m=1200, or a "
-                        "claim's parameter, e.g. --set c4_window=1e-4,1e-6 --set c7_kappas=1,2 "
-                        "(docs/claims.md)")
+        "default, --suite robust for R1–R5 (ℓ1 loss, outliers, sub-gradient "
+        "methods) — print the table of measured vs expected numbers and write "
+        "summary.json, the figures and report.html under --out. Exits 0 even when a "
+        "claim does not hold: the table says which.",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        type=Path,
+        default=Path("results"),
+        help="output directory (default: results)",
+    )
+    p.add_argument(
+        "--quick", action="store_true", help="fewer seeds and shorter runs (a smoke run)"
+    )
+    p.add_argument(
+        "--setting",
+        default="default",
+        metavar="NAME",
+        help="the problem family: default (30×30, r = 2, σ = (1, 0.5)), paper (50×50, "
+        "rank 3), ill-conditioned (κ = 10), rectangular (40×25) or large "
+        f"({ensembles.large_listing()}; r = 5, k = 10; claims C3, C4, C7, C8 "
+        "unless --claims); α grids and iteration budgets follow from it",
+    )
+    p.add_argument(
+        "--ensemble",
+        default=ensembles.DEFAULT,
+        metavar="NAME",
+        help=f"measurement ensemble of every problem: {ensembles.listing()}, or "
+        "'all' (each in "
+        "OUT/<name>/, and a table ensemble × claim in OUT/ensembles.json and "
+        "OUT/report.html); sizes: docs/ensembles.md",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="change one setting (repeatable): the problem family, e.g. --set n1=40 "
+        "--set n2=25 --set singular_values=1,0.2 --set k=5 --set m=1200, or a "
+        "claim's parameter, e.g. --set c4_window=1e-4,1e-6 --set c7_kappas=1,2 "
+        "(docs/claims.md)",
+    )
     p.add_argument("--seeds", type=int, metavar="N", help="number of seeds per setting")
-    p.add_argument("--suite", default="paper", metavar="NAME",
-                   help="the claims to run: paper (C1–C8, default) or robust (R1–R5: the ℓ1 "
-                        "loss, outliers and sub-gradient methods; docs/robust.md)")
-    p.add_argument("--claims", type=_claim_ids, metavar="IDS",
-                   help="a subset of the suite's claims, comma-separated (e.g. C4,C7 or R1,R3; "
-                        "default: all)")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="processes that build the runs (default: the usable cores; 1: none); "
-                        "the results do not depend on it")
+    p.add_argument(
+        "--suite",
+        default="paper",
+        metavar="NAME",
+        help="the claims to run: paper (C1–C8, default) or robust (R1–R5: the ℓ1 "
+        "loss, outliers and sub-gradient methods; docs/robust.md)",
+    )
+    p.add_argument(
+        "--claims",
+        type=_claim_ids,
+        metavar="IDS",
+        help="a subset of the suite's claims, comma-separated (e.g. C4,C7 or R1,R3; default: all)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes that build the runs (default: the usable cores; 1: none); "
+        "the results do not depend on it",
+    )
     add_progress_flags(p, "reproduce")
     add_max_memory(p)
     p.set_defaults(func=cmd_reproduce)
@@ -243,27 +290,40 @@ def _reproduce(args) -> int:
     except ImportError as exc:  # the module, or its entry points, not installed
         if exc.name != "matsense.experiments":
             raise
-        print("matsense: error: this installation has no matsense.experiments.reproduce; "
-              "'reproduce' is unavailable", file=sys.stderr)
+        print(
+            "matsense: error: this installation has no matsense.experiments.reproduce; "
+            "'reproduce' is unavailable",
+            file=sys.stderr,
+        )
         return 1
     from .experiments import ClaimSettings
     from .experiments.claims import suite_ids
 
     if args.ensemble != "all" and args.ensemble not in ensembles.NAMES:
-        raise ValueError(f"unknown ensemble {args.ensemble!r}; known: "
-                         f"{', '.join(ensembles.NAMES)}, all")
+        raise ValueError(
+            f"unknown ensemble {args.ensemble!r}; known: {', '.join(ensembles.NAMES)}, all"
+        )
     suite_ids(args.suite)  # an unknown suite: one line naming the known ones
     subset = {} if args.claims is None else {"claims": args.claims}
     if args.ensemble == "all":
         if args.suite != "paper":
-            raise ValueError(f"--ensemble all runs the paper suite; run --suite {args.suite} "
-                             "on one ensemble at a time")
+            raise ValueError(
+                f"--ensemble all runs the paper suite; run --suite {args.suite} "
+                "on one ensemble at a time"
+            )
         return _reproduce_all(args, subset)
     settings = ClaimSettings.preset(args.setting, quick=args.quick, ensemble=args.ensemble)
     settings = settings.with_overrides(args.overrides).resolve()
     print(f"setting {settings.describe()} ({settings.mode} mode)")
-    results = reproduce(args.out, seeds=args.seeds, settings=settings, suite=args.suite,
-                        progress=_show_progress(args), workers=args.workers, **subset)
+    results = reproduce(
+        args.out,
+        seeds=args.seeds,
+        settings=settings,
+        suite=args.suite,
+        progress=_show_progress(args),
+        workers=args.workers,
+        **subset,
+    )
     print(format_table(results))
     out = Path(args.out)
     for name in ("summary.json", "report.html"):
@@ -280,10 +340,17 @@ def _reproduce_all(args, subset) -> int:
     """``reproduce --ensemble all``: every ensemble in OUT/<name>/, then the verdict table."""
     from .experiments.ensembles import format_verdicts, reproduce_ensembles
 
-    table = reproduce_ensembles(args.out, quick=args.quick, setting=args.setting,
-                                overrides=args.overrides, seeds=args.seeds,
-                                progress=_show_progress(args), workers=args.workers,
-                                echo=print, **subset)
+    table = reproduce_ensembles(
+        args.out,
+        quick=args.quick,
+        setting=args.setting,
+        overrides=args.overrides,
+        seeds=args.seeds,
+        progress=_show_progress(args),
+        workers=args.workers,
+        echo=print,
+        **subset,
+    )
     print(format_verdicts(table))
     out = Path(args.out)
     print(f"wrote {out / 'ensembles.json'} and {out / 'report.html'}")
@@ -295,7 +362,8 @@ def build_parser() -> ArgumentParser:
     parser = ArgumentParser(
         prog="matsense",
         description="Gradient descent on low-rank matrix sensing: the over-parameterization "
-                    "slowdown of Xiong, Ding & Du (ICLR 2024), its fixes and its peers.")
+        "slowdown of Xiong, Ding & Du (ICLR 2024), its fixes and its peers.",
+    )
     parser.add_argument("--version", action="version", version=f"matsense {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     _load_registrar("matsense.driver.cli:register")(subparsers)  # `run`, first in the help
@@ -349,14 +417,18 @@ def _main(argv) -> int:
 
         if not is_disk_full(exc):
             raise
-        print(f"matsense: error: {disk_full_message(exc, getattr(args, 'out', None))}",
-              file=sys.stderr)
+        print(
+            f"matsense: error: {disk_full_message(exc, getattr(args, 'out', None))}",
+            file=sys.stderr,
+        )
         return 2
     except MemoryError as exc:  # an allocation the estimates did not foresee
         detail = _one_line(exc)
-        print(f"matsense: error: out of memory{': ' + detail if detail else ''}; use a smaller "
-              "problem or set --max-memory (MATSENSE_MAX_MEMORY) to be refused earlier",
-              file=sys.stderr)
+        print(
+            f"matsense: error: out of memory{': ' + detail if detail else ''}; use a smaller "
+            "problem or set --max-memory (MATSENSE_MAX_MEMORY) to be refused earlier",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt as exc:
         from .workers import Terminated

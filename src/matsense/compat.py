@@ -46,33 +46,43 @@ class Alias(NamedTuple):
 #: Deprecated Python names: (module, old name) -> :class:`Alias`.
 DEPRECATED: dict[tuple[str, str], Alias] = {
     # operators/_fused.py: the one-pass CPU kernels now live by job.
-    **{("matsense.operators._fused", name): Alias(f"{target}:{name}", NEXT_REMOVAL)
-       for target, names in (
-           (_THREADS, ("THREADED_MIN_BYTES", "kernel_threads", "single_threaded",
-                       "usable_cores")),
-           (_BLOCKING, ("block_rows_for", "default_block_bytes", "last_level_cache_bytes")),
-           (_DISPATCH, ("FUSED_MAX_BATCH", "KERNELS", "residual_and_adjoint_flat",
-                        "selected_kernel")),
-           (f"{_KERNELS}.numba_kernel", ("fused_numba", "numba_available")),
-           (f"{_KERNELS}.numpy_loop", ("fused_numpy",)),
-           (f"{_KERNELS}.two_pass", ("two_pass",)),
-       ) for name in names},
+    **{
+        ("matsense.operators._fused", name): Alias(f"{target}:{name}", NEXT_REMOVAL)
+        for target, names in (
+            (_THREADS, ("THREADED_MIN_BYTES", "kernel_threads", "single_threaded", "usable_cores")),
+            (_BLOCKING, ("block_rows_for", "default_block_bytes", "last_level_cache_bytes")),
+            (
+                _DISPATCH,
+                ("FUSED_MAX_BATCH", "KERNELS", "residual_and_adjoint_flat", "selected_kernel"),
+            ),
+            (f"{_KERNELS}.numba_kernel", ("fused_numba", "numba_available")),
+            (f"{_KERNELS}.numpy_loop", ("fused_numpy",)),
+            (f"{_KERNELS}.two_pass", ("two_pass",)),
+        )
+        for name in names
+    },
     # backend.py: every thread decision lives in matsense.threads.
-    ("matsense.backend", "blas_threads_for"): Alias(f"{_THREADS}:blas_threads_for",
-                                                    NEXT_REMOVAL),
-    ("matsense.backend", "SMALL_OPERATOR_BYTES"): Alias(f"{_THREADS}:SMALL_OPERATOR_BYTES",
-                                                        NEXT_REMOVAL),
+    ("matsense.backend", "blas_threads_for"): Alias(f"{_THREADS}:blas_threads_for", NEXT_REMOVAL),
+    ("matsense.backend", "SMALL_OPERATOR_BYTES"): Alias(
+        f"{_THREADS}:SMALL_OPERATOR_BYTES", NEXT_REMOVAL
+    ),
     ("matsense.methods.base", "step_size"): Alias(
-        "matsense.methods.base:_step_size", NEXT_REMOVAL,
-        "declare the step size as a field param(..., positive) of the method"),
+        "matsense.methods.base:_step_size",
+        NEXT_REMOVAL,
+        "declare the step size as a field param(..., positive) of the method",
+    ),
 }
 
 #: Old spellings of command-line flags, still accepted with a one-line warning:
 #: (command, flag) -> (what to use instead, removal release).
 DEPRECATED_FLAGS: dict[tuple[str, str], tuple[str, str]] = {
-    ("compare", "--progress"): (("progress is shown by default when stderr is a terminal, "
-                                 "like every other command; --no-progress turns it off"),
-                                NEXT_REMOVAL),
+    ("compare", "--progress"): (
+        (
+            "progress is shown by default when stderr is a terminal, "
+            "like every other command; --no-progress turns it off"
+        ),
+        NEXT_REMOVAL,
+    ),
 }
 
 
@@ -88,12 +98,14 @@ def attribute(module: str, name: str):
         raise AttributeError(f"module {module!r} has no attribute {name!r}") from None
     home, _, attr = alias.target.partition(":")
     instead = alias.instead or f"use {home}.{attr}"
-    warnings.warn(f"{module}.{name} is deprecated and will be removed in matsense "
-                  f"{alias.removal}: {instead}", DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"{module}.{name} is deprecated and will be removed in matsense {alias.removal}: {instead}",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     return getattr(importlib.import_module(home), attr)
 
 
 def names(module: str) -> list[str]:
     """The deprecated names ``module`` still answers (for its ``__dir__``)."""
     return sorted(name for mod, name in DEPRECATED if mod == module)
-

@@ -56,14 +56,21 @@ _NUM = (int, float)
 ENSEMBLE_KEYS = tuple(ensembles.keys())
 CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "ensemble": ((str,), "measurement ensemble (" + " | ".join(ensembles.NAMES) + ")"),
-    "data": ((str, type(None)), ("your own data file instead of a generated problem "
-                                 "(.csv, .parquet or .npz: matsense.data)")),
+    "data": (
+        (str, type(None)),
+        (
+            "your own data file instead of a generated problem "
+            "(.csv, .parquet or .npz: matsense.data)"
+        ),
+    ),
     "n1": ((int,), "rows of M* (int >= 1)"),
     "n2": ((int, type(None)), "columns of M* (int >= 1; default n1)"),
     "r": ((int,), "rank of M* (int >= 1)"),
     "m": ((int,), "number of measurements (int >= 1)"),
-    **{key: ((*param.types, type(None)), f"{', '.join(owners)}: {param.describe()}")
-       for key, (param, owners) in ensembles.keys().items()},
+    **{
+        key: ((*param.types, type(None)), f"{', '.join(owners)}: {param.describe()}")
+        for key, (param, owners) in ensembles.keys().items()
+    },
     "kappa": (_NUM, "condition number (>= 1)"),
     "singular_values": ((list, type(None)), "explicit σ_1..σ_r (list of floats)"),
     "spacing": ((str,), "'geometric' or 'linear'"),
@@ -88,18 +95,37 @@ CORE_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "dtype": ((str,), "'float64' or 'float32'"),
 }
 
-PROBLEM_KEYS = ("ensemble", "n1", "n2", "r", "m", *ENSEMBLE_KEYS, "kappa", "singular_values",
-                "spacing", "symmetric", "noise", "seed")
+PROBLEM_KEYS = (
+    "ensemble",
+    "n1",
+    "n2",
+    "r",
+    "m",
+    *ENSEMBLE_KEYS,
+    "kappa",
+    "singular_values",
+    "spacing",
+    "symmetric",
+    "noise",
+    "seed",
+)
 
 #: Keys left out of :meth:`RunConfig.run_id` at these values, so that run ids (and the
 #: sweep stores keyed by them) from before the key existed stay the same.
 _ID_DEFAULTS = {"ensemble": ensembles.DEFAULT, **dict.fromkeys(ENSEMBLE_KEYS)}
 #: Number keys stored as float when given as int.
-_FLOAT_KEYS = ("kappa", "noise", "alpha", "ratio", "tol",
-               *(key for key, (param, _) in ensembles.keys().items() if float in param.types))
+_FLOAT_KEYS = (
+    "kappa",
+    "noise",
+    "alpha",
+    "ratio",
+    "tol",
+    *(key for key, (param, _) in ensembles.keys().items() if float in param.types),
+)
 #: The outlier keys (matsense.corruption) and their defaults: left out of records, run ids and
 #: problem keys at these values, so every run without outliers is described as before.
 OUTLIER_DEFAULTS = {"outlier_fraction": 0.0, "outlier_scale": 10.0, "outlier_mode": "add"}
+
 
 class _InitsByName(Mapping):
     """``INITS[name](problem, config) -> factors``: a live view of :data:`matsense.init.INITS`.
@@ -120,8 +146,14 @@ class _InitsByName(Mapping):
 
 
 def _build_init(spec, problem, cfg):
-    return spec.build(problem, cfg.k, cfg.alpha, ratio=cfg.ratio,
-                      normalization=cfg.normalization, seed=cfg.init_seed)
+    return spec.build(
+        problem,
+        cfg.k,
+        cfg.alpha,
+        ratio=cfg.ratio,
+        normalization=cfg.normalization,
+        seed=cfg.init_seed,
+    )
 
 
 INITS = _InitsByName()
@@ -174,27 +206,47 @@ class RunConfig:
         flat = flatten(data, source=source, locate=locate)
         method = flat.get("method", cls.method)
         if not isinstance(method, str) or method not in METHODS:
-            raise ValueError(_where(source, locate, "method") + str(METHODS.unknown(
-                method, f"unknown method {method!r}; known methods: {', '.join(sorted(METHODS))}")))
+            raise ValueError(
+                _where(source, locate, "method")
+                + str(
+                    METHODS.unknown(
+                        method,
+                        f"unknown method {method!r}; known methods: {', '.join(sorted(METHODS))}",
+                    )
+                )
+            )
         allowed_method = method_param_names(method)
         core, mparams = {}, {}
         for key, value in flat.items():
             if key in CORE_KEYS:
                 types, desc = CORE_KEYS[key]
-                ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in types)
+                ok = isinstance(value, types) and not (
+                    isinstance(value, bool) and bool not in types
+                )
                 if not ok:
-                    raise ValueError(_where(source, locate, key)
-                                     + f"{key} must be {desc}, got {value!r} ({type(value).__name__})")
+                    raise ValueError(
+                        _where(source, locate, key)
+                        + f"{key} must be {desc}, got {value!r} ({type(value).__name__})"
+                    )
                 core[key] = value
             elif key in allowed_method:
                 mparams[key] = value
             else:
                 allowed = sorted(CORE_KEYS) + [f"{p} (method {method})" for p in allowed_method]
-                raise ValueError(_where(source, locate, key)
-                                 + f"unknown key {key!r}; allowed keys: {', '.join(allowed)}")
+                raise ValueError(
+                    _where(source, locate, key)
+                    + f"unknown key {key!r}; allowed keys: {', '.join(allowed)}"
+                )
         if core.get("init", "small_random") not in _init.INITS:
-            raise ValueError(_where(source, locate, "init") + str(_init.INITS.unknown(
-                core["init"], f"unknown init {core['init']!r}; known: {', '.join(sorted(_init.INITS))}")))
+            raise ValueError(
+                _where(source, locate, "init")
+                + str(
+                    _init.INITS.unknown(
+                        core["init"],
+                        f"unknown init {core['init']!r}; known: {', '.join(sorted(_init.INITS))}",
+                    )
+                )
+            )
         _check_ensemble(core, source, locate)
         _check_data(core, source, locate)
         _check_outliers(core, source, locate)
@@ -213,7 +265,11 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         """The flat dict form (method parameters inlined), JSON-ready."""
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "method_params"}
+        d = {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "method_params"
+        }
         if d["data"] is None:  # absent, so records and run ids of generated problems are as before
             del d["data"]
         else:  # the file is the problem: no generated-problem keys (from_dict refuses them)
@@ -231,8 +287,11 @@ class RunConfig:
 
     def run_id(self) -> str:
         """Stable id: hash of the normalized config (sorted JSON)."""
-        d = {k: v for k, v in self.to_dict().items()
-             if not (k in _ID_DEFAULTS and v == _ID_DEFAULTS[k])}
+        d = {
+            k: v
+            for k, v in self.to_dict().items()
+            if not (k in _ID_DEFAULTS and v == _ID_DEFAULTS[k])
+        }
         blob = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -253,9 +312,18 @@ class RunConfig:
         else:
             size = self.ensemble_record().sizes(self.m, self._ensemble_values())
             problem = Problem.generate(
-                self.ensemble, self.n1, self.n2, r=self.r, **size, kappa=self.kappa,
-                singular_values=self.singular_values, spacing=self.spacing,
-                symmetric=self.symmetric, noise=self.noise, seed=self.seed)
+                self.ensemble,
+                self.n1,
+                self.n2,
+                r=self.r,
+                **size,
+                kappa=self.kappa,
+                singular_values=self.singular_values,
+                spacing=self.spacing,
+                symmetric=self.symmetric,
+                noise=self.noise,
+                seed=self.seed,
+            )
         if self.outlier_fraction > 0:  # on generated problems and data files alike
             from . import corruption
 
@@ -287,9 +355,11 @@ class RunConfig:
         n2 = self.n1 if self.n2 is None else self.n2
         m = self.measurements()
         record = self.ensemble_record()
-        return (record.memory(self.n1, n2, self.r, m, symmetric=self.symmetric)
-                + batch * record.work_bytes(m, self.k)
-                + state_bytes((self.n1, n2), m, batch, self.k, self.iters, self.record_every))
+        return (
+            record.memory(self.n1, n2, self.r, m, symmetric=self.symmetric)
+            + batch * record.work_bytes(m, self.k)
+            + state_bytes((self.n1, n2), m, batch, self.k, self.iters, self.record_every)
+        )
 
     def measurements(self) -> int:
         """The number of measurements: ``m``, or what the ensemble's keys give (completion's
@@ -302,9 +372,11 @@ class RunConfig:
         from . import memory
 
         n2 = self.n1 if self.n2 is None else self.n2
-        memory.check(f"a {self.ensemble} run of n1={self.n1}, n2={n2}, m={self.measurements()}, "
-                     f"k={self.k} (batch of {batch}, {self.iters} iterations)",
-                     self.memory_bytes(batch))
+        memory.check(
+            f"a {self.ensemble} run of n1={self.n1}, n2={n2}, m={self.measurements()}, "
+            f"k={self.k} (batch of {batch}, {self.iters} iterations)",
+            self.memory_bytes(batch),
+        )
 
     def outliers(self):
         """The :class:`matsense.corruption.Outliers` of this run (p_s = 0: none)."""
@@ -319,8 +391,9 @@ class RunConfig:
         return _build_init(_init.get_init(self.init), problem, self)
 
 
-def problem_bytes(ensemble: str, n1: int, n2: int, r: int, m: int, *,
-                  symmetric: bool = False) -> int:
+def problem_bytes(
+    ensemble: str, n1: int, n2: int, r: int, m: int, *, symmetric: bool = False
+) -> int:
     """Estimated bytes of a generated problem of ``ensemble`` (float64): what its record
     says (:func:`matsense.ensembles.problem_bytes`)."""
     return ensembles.problem_bytes(ensemble, n1, n2, r, m, symmetric=symmetric)
@@ -368,12 +441,16 @@ def _check_data(core: dict, source, locate) -> None:
 
     suffix = Path(core["data"]).suffix
     if suffix not in SUFFIXES:
-        raise ValueError(_where(source, locate, "data") + f"data must be a {', '.join(SUFFIXES)} "
-                         f"file, got {core['data']!r}")
+        raise ValueError(
+            _where(source, locate, "data") + f"data must be a {', '.join(SUFFIXES)} "
+            f"file, got {core['data']!r}"
+        )
     generated = [key for key in PROBLEM_KEYS if key in core]
     if generated:
-        raise ValueError(_where(source, locate, generated[0]) + "data replaces the generated "
-                         f"problem: {', '.join(generated)} cannot be given with it")
+        raise ValueError(
+            _where(source, locate, generated[0]) + "data replaces the generated "
+            f"problem: {', '.join(generated)} cannot be given with it"
+        )
 
 
 def flatten(data: dict, *, source=None, locate=None) -> dict:
@@ -410,7 +487,7 @@ def find_line(text: str, key: str) -> int | None:
     """1-based line on which ``key`` is assigned in TOML ``text`` (first match)."""
     for i, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
-        if stripped.startswith(key) and stripped[len(key):].lstrip().startswith("="):
+        if stripped.startswith(key) and stripped[len(key) :].lstrip().startswith("="):
             return i
     return None
 

@@ -37,8 +37,11 @@ OUTLIER_STREAM = 22
 
 
 def _fraction(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and 0 <= value < 1):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and 0 <= value < 1)
+    ):
         raise ValueError(f"outlier_fraction must be a number in [0, 1), got {value!r}")
     return float(value)
 
@@ -57,11 +60,13 @@ class Outliers:
 
     def __post_init__(self):
         object.__setattr__(self, "fraction", _fraction(self.fraction))
-        object.__setattr__(self, "scale",
-                           V.positive_float("outlier_scale", self.scale, allow_zero=True))
+        object.__setattr__(
+            self, "scale", V.positive_float("outlier_scale", self.scale, allow_zero=True)
+        )
         if self.mode not in OUTLIER_MODES:
-            raise ValueError(f"outlier_mode must be one of {', '.join(OUTLIER_MODES)}, "
-                             f"got {self.mode!r}")
+            raise ValueError(
+                f"outlier_mode must be one of {', '.join(OUTLIER_MODES)}, got {self.mode!r}"
+            )
 
     def count(self, m: int) -> int:
         """|S| = round(p_s·m)."""
@@ -96,13 +101,16 @@ def clean_measurements(problem):
         out = op.apply(problem.M_star[None])[0]
     elif problem.S_star is not None:
         U = problem.U_star @ problem.S_star
-        out = op.apply_factored(backend.convert(U[None], op.target),
-                                backend.convert(problem.V_star[None], op.target))[0]
+        out = op.apply_factored(
+            backend.convert(U[None], op.target), backend.convert(problem.V_star[None], op.target)
+        )[0]
     elif problem.M_star is not None:
         out = op.apply(problem.M_star[None])[0]
     else:
-        raise ValueError("the problem has no ground truth M*: f* = f(M*) is unknown "
-                         "(generate the problem, or pass M_star)")
+        raise ValueError(
+            "the problem has no ground truth M*: f* = f(M*) is unknown "
+            "(generate the problem, or pass M_star)"
+        )
     return backend.to_numpy(out)
 
 
@@ -130,10 +138,18 @@ def with_outliers(problem, outliers: Outliers, seed: int):
         y[support] += values
     else:
         y[support] = values
-    meta = dict(problem.meta, outliers=dict(
-        fraction=outliers.fraction, scale=outliers.scale, mode=outliers.mode,
-        count=int(support.size), magnitude=outliers.scale * ref,
-        reference="truth" if clean is not None else "y", seed=int(seed)))
+    meta = dict(
+        problem.meta,
+        outliers=dict(
+            fraction=outliers.fraction,
+            scale=outliers.scale,
+            mode=outliers.mode,
+            count=int(support.size),
+            magnitude=outliers.scale * ref,
+            reference="truth" if clean is not None else "y",
+            seed=int(seed),
+        ),
+    )
     if clean is not None:
         meta["l1_at_truth"] = float(np.sum(np.abs(clean - y)) / math.sqrt(y.size))
     return problem.replace(y=backend.convert(y, backend.target_of(problem.y)), meta=meta)

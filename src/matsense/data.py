@@ -35,8 +35,11 @@ from .problems import Problem
 SUFFIXES = (".csv", ".parquet", ".npz")
 TABLE_COLUMNS = ("row", "col", "value")
 #: The fields of each kind of ``.npz`` data set (``M_star`` is optional in every kind).
-NPZ_KINDS = {"entries": ("rows", "cols", "values", "shape"), "dense": ("A", "y"),
-             "rank-one": ("a", "b", "y")}
+NPZ_KINDS = {
+    "entries": ("rows", "cols", "values", "shape"),
+    "dense": ("A", "y"),
+    "rank-one": ("a", "b", "y"),
+}
 
 
 class DataError(ValueError):
@@ -47,8 +50,10 @@ def load_problem(path) -> Problem:
     """The :class:`~matsense.Problem` of the data set in ``path`` (see the module docstring)."""
     path = Path(path)
     if path.suffix not in SUFFIXES:
-        raise DataError(f"{path}: unknown data format {path.suffix or '(no suffix)'!r}; "
-                        f"use {', '.join(SUFFIXES)}")
+        raise DataError(
+            f"{path}: unknown data format {path.suffix or '(no suffix)'!r}; "
+            f"use {', '.join(SUFFIXES)}"
+        )
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     if path.suffix == ".npz":
@@ -68,17 +73,21 @@ def _read_table(path: Path):
             return pd.read_csv(path, **({} if modern else {"float_precision": "round_trip"}))
         return pd.read_parquet(path)
     except Exception as exc:  # pandas' and pyarrow's errors for an empty, cut or damaged file
-        raise DataError(f"{path}: not a readable {path.suffix} table (truncated or damaged?): "
-                        f"{_first_line(exc)}") from None
+        raise DataError(
+            f"{path}: not a readable {path.suffix} table (truncated or damaged?): "
+            f"{_first_line(exc)}"
+        ) from None
 
 
 def _from_table(path: Path) -> Problem:
     table = _read_table(path)
     missing = [c for c in TABLE_COLUMNS if c not in table.columns]
     if missing:
-        raise DataError(f"{path}: no column {missing[0]!r}; a table of observed entries needs "
-                        f"the columns {', '.join(TABLE_COLUMNS)} (it has "
-                        f"{', '.join(map(str, table.columns)) or 'none'})")
+        raise DataError(
+            f"{path}: no column {missing[0]!r}; a table of observed entries needs "
+            f"the columns {', '.join(TABLE_COLUMNS)} (it has "
+            f"{', '.join(map(str, table.columns)) or 'none'})"
+        )
     if len(table) == 0:
         raise DataError(f"{path}: no observed entries")
     rows = _indices(path, "row", table["row"].to_numpy())
@@ -94,19 +103,23 @@ def _from_npz(path: Path) -> Problem:
         with np.load(path, allow_pickle=False) as npz:
             fields = {name: npz[name] for name in npz.files}
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError) as exc:
-        raise DataError(f"{path}: not a readable .npz file (truncated or damaged?): "
-                        f"{_first_line(exc)}") from None
+        raise DataError(
+            f"{path}: not a readable .npz file (truncated or damaged?): {_first_line(exc)}"
+        ) from None
     kinds = [kind for kind, names in NPZ_KINDS.items() if names[0] in fields]
     if len(kinds) != 1:
         found = ", ".join(sorted(fields)) or "none"
-        raise DataError(f"{path}: cannot tell the kind of data from its fields ({found}); "
-                        "expected rows, cols, values, shape (observed entries), A, y (dense "
-                        "measurements) or a, b, y (rank-one measurements)")
+        raise DataError(
+            f"{path}: cannot tell the kind of data from its fields ({found}); "
+            "expected rows, cols, values, shape (observed entries), A, y (dense "
+            "measurements) or a, b, y (rank-one measurements)"
+        )
     kind = kinds[0]
     for name in NPZ_KINDS[kind]:
         if name not in fields:
-            raise DataError(f"{path}: no field {name!r}; {kind} data needs "
-                            f"{', '.join(NPZ_KINDS[kind])}")
+            raise DataError(
+                f"{path}: no field {name!r}; {kind} data needs {', '.join(NPZ_KINDS[kind])}"
+            )
     M_star = _reals(path, "M_star", fields["M_star"]) if "M_star" in fields else None
     if kind == "entries":
         rows = _indices(path, "rows", fields["rows"])
@@ -118,14 +131,22 @@ def _from_npz(path: Path) -> Problem:
         for name, idx, bound in (("rows", rows, shape[0]), ("cols", cols, shape[1])):
             if idx.size and idx.max() >= bound:
                 i = int(np.argmax(idx >= bound))
-                raise DataError(f"{path}: {name}[{i}] = {int(idx[i])} is out of range for shape "
-                                f"{shape} (0 … {bound - 1})")
+                raise DataError(
+                    f"{path}: {name}[{i}] = {int(idx[i])} is out of range for shape "
+                    f"{shape} (0 … {bound - 1})"
+                )
         return _build(path, Problem.from_entries, rows, cols, values, shape, M_star)
     y = _reals(path, "y", fields["y"])
     if kind == "dense":
         return _build(path, Problem.from_arrays, _reals(path, "A", fields["A"]), y, M_star)
-    return _build(path, Problem.from_rank_one, _reals(path, "a", fields["a"]),
-                  _reals(path, "b", fields["b"]), y, M_star)
+    return _build(
+        path,
+        Problem.from_rank_one,
+        _reals(path, "a", fields["a"]),
+        _reals(path, "b", fields["b"]),
+        y,
+        M_star,
+    )
 
 
 # -------------------------------------------------------------------- checks
@@ -136,8 +157,7 @@ def _indices(path: Path, name: str, values) -> np.ndarray:
         if arr.dtype.kind == "f" and not np.isfinite(arr).all():
             i = int(np.argmin(np.isfinite(arr)))
             raise DataError(f"{path}: {name} has a missing or non-finite value at position {i}")
-        raise DataError(f"{path}: {name} must hold integers, got dtype {arr.dtype}"
-                        f"{_example(arr)}")
+        raise DataError(f"{path}: {name} must hold integers, got dtype {arr.dtype}{_example(arr)}")
     if arr.size and arr.min() < 0:
         i = int(np.argmax(arr < 0))
         raise DataError(f"{path}: {name}[{i}] = {int(arr[i])} is out of range (indices are >= 0)")
@@ -150,14 +170,16 @@ def _reals(path: Path, name: str, values) -> np.ndarray:
     if arr.dtype.kind in "iu":
         arr = arr.astype(np.float64)
     elif arr.dtype not in (np.float32, np.float64):
-        raise DataError(f"{path}: {name} must hold real numbers, got dtype {arr.dtype}"
-                        f"{_example(arr)}")
+        raise DataError(
+            f"{path}: {name} must hold real numbers, got dtype {arr.dtype}{_example(arr)}"
+        )
     bad = ~np.isfinite(arr)
     if bad.any():
         where = np.unravel_index(int(np.argmax(bad)), arr.shape)
         at = where[0] if arr.ndim == 1 else where
-        raise DataError(f"{path}: {name} has a missing or non-finite value "
-                        f"({arr[where]!r}) at position {at}")
+        raise DataError(
+            f"{path}: {name} has a missing or non-finite value ({arr[where]!r}) at position {at}"
+        )
     return arr
 
 

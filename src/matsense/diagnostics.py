@@ -46,8 +46,10 @@ def _same_batch(name: str, shape: tuple, other: str, other_shape: tuple, expecte
     try:
         np.broadcast_shapes(a, b)
     except ValueError:
-        raise ValueError(f"{name} must be an array of shape {expected} whose batch axes "
-                         f"{a} match {other}'s {b} (shape {other_shape})") from None
+        raise ValueError(
+            f"{name} must be an array of shape {expected} whose batch axes "
+            f"{a} match {other}'s {b} (shape {other_shape})"
+        ) from None
 
 
 def _factor_pair(F, G, names=("F", "G")) -> tuple[tuple, tuple]:
@@ -56,8 +58,10 @@ def _factor_pair(F, G, names=("F", "G")) -> tuple[tuple, tuple]:
     fs = _shape(f, F, "(B, n1, k)")
     gs = _shape(g, G, f"(B, n2, k) with k = {fs[-1]} columns like {f}")
     if gs[-1] != fs[-1]:
-        raise ValueError(f"{g} must be an array of shape (B, n2, k) with k = {fs[-1]} columns "
-                         f"like {f} (shape {fs}), got shape {gs}")
+        raise ValueError(
+            f"{g} must be an array of shape (B, n2, k) with k = {fs[-1]} columns "
+            f"like {f} (shape {fs}), got shape {gs}"
+        )
     _same_batch(g, gs, f, fs, "(B, n2, k)")
     return fs, gs
 
@@ -65,8 +69,10 @@ def _factor_pair(F, G, names=("F", "G")) -> tuple[tuple, tuple]:
 def _factors(factors, name: str = "factors") -> tuple:
     """The shapes of ``factors``: (F, G) or (X,), each (…, n, k); X is used as both sides."""
     if not isinstance(factors, (tuple, list)) or len(factors) not in (1, 2):
-        raise TypeError(f"{name} must be a tuple (F, G) of arrays (B, n1, k), (B, n2, k) or "
-                        f"(X,) with X (B, n, k), got {_what(factors)}")
+        raise TypeError(
+            f"{name} must be a tuple (F, G) of arrays (B, n1, k), (B, n2, k) or "
+            f"(X,) with X (B, n, k), got {_what(factors)}"
+        )
     if len(factors) == 1:
         xs = _shape("X", factors[0], "(B, n, k)")
         return xs, xs
@@ -77,8 +83,10 @@ def _basis(name: str, a, n: int, side: str) -> tuple:
     """An orthonormal basis of shape (n, r) for a factor with n rows."""
     shape = _shape(name, a, f"(n, r) with n = {n} rows like {side}")
     if shape[-2] != n:
-        raise ValueError(f"{name} must be an array of shape (n, r) with n = {n} rows like "
-                         f"{side}, got shape {shape}")
+        raise ValueError(
+            f"{name} must be an array of shape (n, r) with n = {n} rows like "
+            f"{side}, got shape {shape}"
+        )
     return shape
 
 
@@ -86,8 +94,10 @@ def _core(name: str, a, k: int, like: tuple, other: str = "F") -> None:
     """A k × k (batched) matrix such as Δ₀."""
     shape = _shape(name, a, f"(B, k, k) with k = {k}")
     if shape[-2:] != (k, k):
-        raise ValueError(f"{name} must be an array of shape (B, k, k) with k = {k} like the "
-                         f"factors, got shape {shape}")
+        raise ValueError(
+            f"{name} must be an array of shape (B, k, k) with k = {k} like the "
+            f"factors, got shape {shape}"
+        )
     _same_batch(name, shape, other, like, f"(B, {k}, {k})")
 
 
@@ -118,8 +128,10 @@ def error(P, M_star):
     ps = _shape("P", P, "(B, n1, n2) (the product F Gᵀ, not the factors)")
     ms = _shape("M_star", M_star, f"(n1, n2) = {ps[-2:]} like P")
     if ms[-2:] != ps[-2:]:
-        raise ValueError(f"M_star must be an array of shape (n1, n2) = {ps[-2:]} like P's last "
-                         f"two axes (P has shape {ps}), got shape {ms}")
+        raise ValueError(
+            f"M_star must be an array of shape (n1, n2) = {ps[-2:]} like P's last "
+            f"two axes (P has shape {ps}), got shape {ms}"
+        )
     _same_batch("M_star", ms, "P", ps, f"(n1, n2) = {ps[-2:]}")
     xp = backend.namespace(P)
     return xp.linalg.matrix_norm(P - M_star)
@@ -128,12 +140,15 @@ def error(P, M_star):
 def loss(residual_norm, symmetric_factors: bool):
     """f = ¼‖r‖² for X Xᵀ, ½‖r‖² for F Gᵀ (docs/conventions.md)."""
     if isinstance(residual_norm, (str, bytes)) or not (
-            hasattr(residual_norm, "dtype") or isinstance(residual_norm, (int, float))):
-        raise TypeError(f"residual_norm must be a number or an array of them, got "
-                        f"{_what(residual_norm)}")
+        hasattr(residual_norm, "dtype") or isinstance(residual_norm, (int, float))
+    ):
+        raise TypeError(
+            f"residual_norm must be a number or an array of them, got {_what(residual_norm)}"
+        )
     if not isinstance(symmetric_factors, (bool, np.bool_)):
-        raise TypeError(f"symmetric_factors must be True (X Xᵀ) or False (F Gᵀ), got "
-                        f"{_what(symmetric_factors)}")
+        raise TypeError(
+            f"symmetric_factors must be True (X Xᵀ) or False (F Gᵀ), got {_what(symmetric_factors)}"
+        )
     return residual_norm**2 / (4 if symmetric_factors else 2)
 
 
@@ -175,12 +190,14 @@ def off_subspace(factors: tuple, U_star, V_star):
 def _compiled(build):
     """Decorator: ``build(numba)`` once per process, the compiled kernel it returns — or
     None when numba cannot be imported (the callers then use NumPy)."""
+
     @functools.lru_cache(maxsize=1)
     def kernel():
         from .threads import numba_module
 
         numba = numba_module()
         return None if numba is None else build(numba)
+
     kernel.__doc__ = build.__doc__
     return kernel
 
@@ -199,8 +216,9 @@ _F64 = np.dtype(np.float64)
 _NONE2, _NONE3 = np.empty((0, 0)), np.empty((0, 0, 0))  # "not asked" for row_stats' kernel
 
 
-def row_stats(factors: tuple, *, M_star=None, U=None, V=None, Delta0=None, delta=False,
-              singular_values=False):
+def row_stats(
+    factors: tuple, *, M_star=None, U=None, V=None, Delta0=None, delta=False, singular_values=False
+):
     """A history row's quantities of each trajectory in one compiled call.
 
     Returns ``(out, Delta)``: ``out`` (B, 3), or (B, 3 + k) with
@@ -255,11 +273,16 @@ def _row_shapes_agree(factors, M_star, U, V, Delta0) -> bool:
         gs = factors[-1].shape if len(factors) == 2 else fs
         if len(fs) != 3 or len(gs) != 3 or fs[0] != gs[0] or fs[2] != gs[2]:
             return False
-        return ((M_star is None or M_star.shape[-2:] == (fs[1], gs[1]))
-                and (U is None or (V is not None or len(factors) == 1) and U.shape[-2] == fs[1])
-                and (V is None or len(factors) == 1 or (V.shape[-2] == gs[1]
-                                                         and V.shape[-1] == U.shape[-1]))
-                and (Delta0 is None or Delta0.shape[-2:] == (fs[2], fs[2])))
+        return (
+            (M_star is None or M_star.shape[-2:] == (fs[1], gs[1]))
+            and (U is None or (V is not None or len(factors) == 1) and U.shape[-2] == fs[1])
+            and (
+                V is None
+                or len(factors) == 1
+                or (V.shape[-2] == gs[1] and V.shape[-1] == U.shape[-1])
+            )
+            and (Delta0 is None or Delta0.shape[-2:] == (fs[2], fs[2]))
+        )
     except (AttributeError, TypeError, IndexError):
         return False
 
@@ -270,18 +293,24 @@ def _row_args(fs, gs, symmetric, M_star, U, V, Delta0) -> None:
     if M_star is not None:
         ms = _shape("M_star", M_star, f"(n1, n2) = {(fs[-2], gs[-2])}")
         if ms[-2:] != (fs[-2], gs[-2]):
-            raise ValueError(f"M_star must be an array of shape (n1, n2) = {(fs[-2], gs[-2])} "
-                             f"like the factors' rows, got shape {ms}")
+            raise ValueError(
+                f"M_star must be an array of shape (n1, n2) = {(fs[-2], gs[-2])} "
+                f"like the factors' rows, got shape {ms}"
+            )
     if U is not None:
         _basis("U", U, fs[-2], "F (or X)")
     if V is not None and not symmetric:
         _basis("V", V, gs[-2], "G")
         if U is not None and getattr(V, "shape", (0, 0))[-1] != U.shape[-1]:
-            raise ValueError(f"V must be an array of shape (n2, r) with r = {U.shape[-1]} "
-                             f"columns like U, got shape {tuple(V.shape)}")
+            raise ValueError(
+                f"V must be an array of shape (n2, r) with r = {U.shape[-1]} "
+                f"columns like U, got shape {tuple(V.shape)}"
+            )
     if U is not None and V is None and not symmetric:
-        raise ValueError("V must be given with U for factors (F, G): the off-subspace norm "
-                         "needs both M*'s column space U (n1, r) and row space V (n2, r)")
+        raise ValueError(
+            "V must be given with U for factors (F, G): the off-subspace norm "
+            "needs both M*'s column space U (n1, r) and row space V (n2, r)"
+        )
     if Delta0 is not None:
         _core("Delta0", Delta0, fs[-1], fs)
 
@@ -296,8 +325,10 @@ def factor_stats(F, G, U, V, Delta0=None):
     """
     fs, _ = _factor_pair(F, G)
     if U is None or V is None:
-        raise ValueError("factor_stats needs U (n1, r) and V (n2, r), M*'s column and row "
-                         f"spaces; got U = {_what(U)}, V = {_what(V)}")
+        raise ValueError(
+            "factor_stats needs U (n1, r) and V (n2, r), M*'s column and row "
+            f"spaces; got U = {_what(U)}, V = {_what(V)}"
+        )
     if Delta0 is None and isinstance(F, np.ndarray):
         Delta0 = np.zeros((F.shape[0], F.shape[-1], F.shape[-1]))
     got = row_stats((F, G), U=U, V=V, Delta0=Delta0, delta=True)
@@ -367,8 +398,13 @@ class Truth:
             return None if a is None else xp.asarray(a, dtype=like.dtype, device=dev)
 
         S = getattr(problem, "S_star", None)
-        return cls(U=move(problem.U_star), S=move(S), V=move(problem.V_star),
-                   dense=problem.M_star, norm=problem.M_star_norm)
+        return cls(
+            U=move(problem.U_star),
+            S=move(S),
+            V=move(problem.V_star),
+            dense=problem.M_star,
+            norm=problem.M_star_norm,
+        )
 
     def error(self, factors):
         """‖P − M*‖_F per trajectory, P = F Gᵀ or X Xᵀ."""
@@ -376,8 +412,10 @@ class Truth:
             fs, gs = _factors(factors)
             n = (self.U.shape[-2], self.V.shape[-2])
             if (fs[-2], gs[-2]) != n:
-                raise ValueError(f"factors must have {n[0]} and {n[1]} rows like M* "
-                                 f"({n[0]} × {n[1]}), got shapes {fs} and {gs}")
+                raise ValueError(
+                    f"factors must have {n[0]} and {n[1]} rows like M* "
+                    f"({n[0]} × {n[1]}), got shapes {fs} and {gs}"
+                )
         if not self.factored:
             got = row_stats(factors, M_star=self.dense)
             return error(product(factors), self.dense) if got is None else got[0][:, 0]
@@ -412,7 +450,7 @@ def product_singular_values(factors: tuple):
     if min(F.shape[-2], G.shape[-2]) >= F.shape[-1]:
         got = row_stats((F, G), singular_values=True)
         if got is not None:
-            return got[0][:, len(ROW_COLUMNS):]
+            return got[0][:, len(ROW_COLUMNS) :]
     if F.shape == G.shape:  # one batched factorization for both (the same R's, one call)
         R = qr_r(xp.concat([F, G], axis=0))
         B = F.shape[0]
@@ -420,6 +458,17 @@ def product_singular_values(factors: tuple):
     return xp.linalg.svdvals(qr_r(F) @ qr_r(G).mT)
 
 
-__all__ = ["Truth", "error", "loss", "imbalance", "imbalance_drift", "redundant_imbalance", "off_subspace",
-           "factor_stats", "row_stats", "ROW_COLUMNS",
-           "product_singular_values", "product"]
+__all__ = [
+    "Truth",
+    "error",
+    "loss",
+    "imbalance",
+    "imbalance_drift",
+    "redundant_imbalance",
+    "off_subspace",
+    "factor_stats",
+    "row_stats",
+    "ROW_COLUMNS",
+    "product_singular_values",
+    "product",
+]

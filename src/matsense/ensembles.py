@@ -43,13 +43,17 @@ def _checked_build(name: str, build):
         try:
             inspect.signature(build).bind(n1, n2, **kwargs)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"ensemble plugin {name!r} does not take ({n1}, {n2}, "
-                             f"{', '.join(f'{k}=' for k in kwargs)}): {exc}; a builder takes "
-                             "(n1, n2, *, r, m, seed, **kw)") from None
+            raise ValueError(
+                f"ensemble plugin {name!r} does not take ({n1}, {n2}, "
+                f"{', '.join(f'{k}=' for k in kwargs)}): {exc}; a builder takes "
+                "(n1, n2, *, r, m, seed, **kw)"
+            ) from None
         problem = build(n1, n2, **kwargs)
         if not isinstance(problem, Problem):
-            raise ValueError(f"ensemble plugin {name!r} returned {type(problem).__name__}, "
-                             "not a matsense.problems.Problem")
+            raise ValueError(
+                f"ensemble plugin {name!r} returned {type(problem).__name__}, "
+                "not a matsense.problems.Problem"
+            )
         return problem.replace(meta={**problem.meta, "ensemble": name})
 
     return checked
@@ -61,14 +65,20 @@ def as_record(name: str, obj) -> Ensemble:
     obj = plugins.check_ensemble(name, obj)
     if isinstance(obj, Ensemble):
         if obj.name != name:
-            raise ValueError(f"the Ensemble's name is {obj.name!r}, not the entry point's name "
-                             f"{name!r}")
+            raise ValueError(
+                f"the Ensemble's name is {obj.name!r}, not the entry point's name {name!r}"
+            )
         return dataclasses.replace(obj, build=_checked_build(name, obj.build))
     estimate = getattr(obj, "memory_bytes", None)
     doc = (inspect.getdoc(obj) or "").strip().splitlines()
-    return Ensemble(name, _checked_build(name, obj), help=doc[0] if doc else "",
-                    data_bytes=(lambda n1, n2, m, symmetric=False: 0) if estimate is None else
-                    (lambda n1, n2, m, symmetric=False: int(estimate(n1, n2, m))))
+    return Ensemble(
+        name,
+        _checked_build(name, obj),
+        help=doc[0] if doc else "",
+        data_bytes=(lambda n1, n2, m, symmetric=False: 0)
+        if estimate is None
+        else (lambda n1, n2, m, symmetric=False: int(estimate(n1, n2, m))),
+    )
 
 
 #: Ensembles of other packages (entry-point group ``matsense.ensembles``, read on first use),
@@ -123,20 +133,20 @@ def check_keys(record: Ensemble, values: Mapping) -> None:
         own = record.param(key)
         if own is None:
             param, owners = keys()[key]
-            raise ValueError(key, f"{key} ({param.help}) applies to the "
-                                  f"{', '.join(owners)} ensemble only, not {record.name!r}")
+            raise ValueError(
+                key,
+                f"{key} ({param.help}) applies to the "
+                f"{', '.join(owners)} ensemble only, not {record.name!r}",
+            )
         try:
             own.check(value)
         except ValueError as exc:
             raise ValueError(key, str(exc)) from None
 
 
-def problem_bytes(name: str, n1: int, n2: int, r: int, m: int, *,
-                  symmetric: bool = False) -> int:
+def problem_bytes(name: str, n1: int, n2: int, r: int, m: int, *, symmetric: bool = False) -> int:
     """Estimated bytes of a generated problem of ensemble ``name`` (:meth:`Ensemble.memory`)."""
     return get(name).memory(n1, n2, r, m, symmetric=symmetric)
-
-
 
 
 def listing() -> str:
@@ -148,6 +158,7 @@ def listing() -> str:
 def large_listing() -> str:
     """'completion: n1 = 10000, p = 0.01; rank-one: n1 = 2000, m = 100000': the sizes of
     ``--setting large``, for help texts."""
+
     def size(record):
         values = record.claims.large
         keep_m = "m" in record.sizes(values.get("m", 0), values)  # else a key replaces m
@@ -156,6 +167,23 @@ def large_listing() -> str:
     return "; ".join(f"{name}: {size(get(name))}" for name in with_large())
 
 
-__all__ = ["BUILTIN", "NAMES", "ALIASES", "DEFAULT", "PLUGINS", "Ensemble", "Param",
-           "ClaimDefaults", "names", "unknown", "get", "with_large", "keys", "check_keys",
-           "problem_bytes", "as_record", "listing", "large_listing"]
+__all__ = [
+    "BUILTIN",
+    "NAMES",
+    "ALIASES",
+    "DEFAULT",
+    "PLUGINS",
+    "Ensemble",
+    "Param",
+    "ClaimDefaults",
+    "names",
+    "unknown",
+    "get",
+    "with_large",
+    "keys",
+    "check_keys",
+    "problem_bytes",
+    "as_record",
+    "listing",
+    "large_listing",
+]

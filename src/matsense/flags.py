@@ -101,8 +101,13 @@ class MethodFlag:
             extra = {"type": kind}
         else:  # the owners' types differ: the text, read with the running method's type
             extra = {"metavar": "VALUE"}
-        group.add_argument(self.option, dest=self.name, default=None,
-                           help=self.help_text().replace("%", "%%"), **extra)
+        group.add_argument(
+            self.option,
+            dest=self.name,
+            default=None,
+            help=self.help_text().replace("%", "%%"),
+            **extra,
+        )
 
     def value(self, method: str, given):
         """``given`` (the parsed flag) as ``method`` declares the parameter.
@@ -118,8 +123,9 @@ class MethodFlag:
         except ValueError:
             article = "an" if owner.kind is int else "a"
             what = "true or false" if owner.kind is bool else f"{article} {owner.kind.__name__}"
-            raise ValueError(f"{self.option} {given!r}: {self.name} of method {method} is "
-                             f"{what}") from None
+            raise ValueError(
+                f"{self.option} {given!r}: {self.name} of method {method} is {what}"
+            ) from None
 
 
 def _owner(method: str, field: dataclasses.Field) -> Owner:
@@ -158,4 +164,5 @@ def check_method(name: str, cls, methods) -> None:
             raise ValueError(
                 f"parameter {f.name} is a {mine.__name__} here but a {o.kind.__name__} of "
                 f"method {o.method}: {flag.option} cannot be both a switch and take a value; "
-                "rename the parameter")
+                "rename the parameter"
+            )

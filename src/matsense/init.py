@@ -21,8 +21,8 @@ no batch axis.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -53,8 +53,7 @@ def _seed_value(name, value):
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         V.int_in_range(name, value, 0)
         return
-    raise ValueError(f"{name} must be a non-negative integer (or a list of them), "
-                     f"got {value!r}")
+    raise ValueError(f"{name} must be a non-negative integer (or a list of them), got {value!r}")
 
 
 def _broadcast(alpha, seed):
@@ -98,8 +97,9 @@ def _finish(arrays, batched):
     return out if batched else out[0]
 
 
-def small_random(problem, k: int, alpha, *, ratio: float = 1 / 3,
-                 normalization: str = "entry", seed=0):
+def small_random(
+    problem, k: int, alpha, *, ratio: float = 1 / 3, normalization: str = "entry", seed=0
+):
     """Small random (F_0, G_0): F_0 at scale α, G_0 at scale ratio·α, independent.
 
     Returns
@@ -136,8 +136,10 @@ def symmetric_random(problem, k: int, alpha, *, normalization: str = "entry", se
         raise ValueError(f"X Xᵀ needs a square problem, got shape {(n1, n2)}")
     k = _check_k(problem, k)
     alphas, seeds, batched = _broadcast(alpha, seed)
-    Xs = [_scale(a, n1, normalization) * np.random.default_rng(s).standard_normal((n1, k))
-          for a, s in zip(alphas, seeds)]
+    Xs = [
+        _scale(a, n1, normalization) * np.random.default_rng(s).standard_normal((n1, k))
+        for a, s in zip(alphas, seeds)
+    ]
     return _finish(Xs, batched)
 
 
@@ -180,12 +182,16 @@ def _adjoint_of_y_operator(problem, symmetric: bool = False):
         return backend.to_numpy(op.adjoint_rmatmul(z, x[None])[0]).astype(float)
 
     if symmetric:
+
         def sym(x):
             return (matmat(x) + rmatmat(x)) / 2
-        return LinearOperator((n1, n1), matvec=sym, rmatvec=sym, matmat=sym, rmatmat=sym,
-                              dtype=float)
-    return LinearOperator((n1, n2), matvec=matmat, rmatvec=rmatmat, matmat=matmat,
-                          rmatmat=rmatmat, dtype=float)
+
+        return LinearOperator(
+            (n1, n1), matvec=sym, rmatvec=sym, matmat=sym, rmatmat=sym, dtype=float
+        )
+    return LinearOperator(
+        (n1, n2), matvec=matmat, rmatvec=rmatmat, matmat=matmat, rmatmat=rmatmat, dtype=float
+    )
 
 
 def spectral(problem, k: int, *, matrix_free: bool | None = None):
@@ -232,8 +238,12 @@ def spectral_symmetric(problem, k: int, *, matrix_free: bool | None = None):
     if _use_matrix_free(problem, k, matrix_free):
         from scipy.sparse.linalg import eigsh
 
-        w, Q = eigsh(_adjoint_of_y_operator(problem, symmetric=True), k=k, which="LA",
-                     v0=np.ones(n1) / np.sqrt(n1))
+        w, Q = eigsh(
+            _adjoint_of_y_operator(problem, symmetric=True),
+            k=k,
+            which="LA",
+            v0=np.ones(n1) / np.sqrt(n1),
+        )
         order = np.argsort(w)[::-1]
         w, Q = w[order], Q[:, order]
     else:
@@ -251,20 +261,24 @@ def _trimmed(problem, fraction):
 
     if fraction is None:
         fraction = problem.meta.get("outliers", {}).get("fraction", 0.0)
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
-            0 <= fraction < 1):
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not (0 <= fraction < 1)
+    ):
         raise ValueError(f"trim fraction must be a number in [0, 1), got {fraction!r}")
     y = backend.to_numpy(problem.y)
     drop = int(round(fraction * y.shape[0]))
     if drop == 0:
         return problem
     keep = np.ones(y.shape[0], dtype=bool)
-    keep[np.argsort(np.abs(y), kind="stable")[y.shape[0] - drop:]] = False
+    keep[np.argsort(np.abs(y), kind="stable")[y.shape[0] - drop :]] = False
     return problem.replace(y=backend.convert(np.where(keep, y, 0.0), backend.target_of(problem.y)))
 
 
-def spectral_trimmed(problem, k: int, *, fraction: float | None = None,
-                     matrix_free: bool | None = None):
+def spectral_trimmed(
+    problem, k: int, *, fraction: float | None = None, matrix_free: bool | None = None
+):
     """:func:`spectral` of the trimmed observations: the (1 − p_s)m measurements of smallest
     |y_i| kept, the others set to 0 (the ScaledSM code's start under outliers).
 
@@ -274,8 +288,9 @@ def spectral_trimmed(problem, k: int, *, fraction: float | None = None,
     return spectral(_trimmed(problem, fraction), k, matrix_free=matrix_free)
 
 
-def spectral_trimmed_symmetric(problem, k: int, *, fraction: float | None = None,
-                               matrix_free: bool | None = None):
+def spectral_trimmed_symmetric(
+    problem, k: int, *, fraction: float | None = None, matrix_free: bool | None = None
+):
     """:func:`spectral_symmetric` of the trimmed observations (see :func:`spectral_trimmed`)."""
     return spectral_symmetric(_trimmed(problem, fraction), k, matrix_free=matrix_free)
 
@@ -317,8 +332,16 @@ class InitSpec:
     symmetric: bool = False
     uses_ratio: bool = False
 
-    def build(self, problem, k: int, alpha=None, *, ratio: float = 1 / 3,
-              normalization: str = "entry", seed=0):
+    def build(
+        self,
+        problem,
+        k: int,
+        alpha=None,
+        *,
+        ratio: float = 1 / 3,
+        normalization: str = "entry",
+        seed=0,
+    ):
         """The initial factors for ``problem`` with ``k`` columns."""
         if not self.random:
             return self.fn(problem, k)
@@ -333,17 +356,21 @@ def _specs(*specs: InitSpec) -> dict[str, InitSpec]:
 #: Every initialization by name: the one registry read by configs, ``matsense run`` and the
 #: peer comparison. Register a new one by adding an :class:`InitSpec`; other packages add theirs
 #: through the entry-point group ``matsense.inits`` (:mod:`matsense.plugins`, docs/plugins.md).
-INITS = plugins.Registry("init", _specs(
-    InitSpec("small_random", small_random, random=True, uses_ratio=True),
-    InitSpec("balanced", balanced, random=True),
-    InitSpec("symmetric_random", symmetric_random, random=True, symmetric=True),
-    InitSpec("spectral", spectral),
-    InitSpec("spectral_symmetric", spectral_symmetric, symmetric=True),
-    InitSpec("spectral_trimmed", spectral_trimmed),
-    InitSpec("spectral_trimmed_symmetric", spectral_trimmed_symmetric, symmetric=True),
-    InitSpec("zeros", zeros),
-    InitSpec("zeros_symmetric", zeros_symmetric, symmetric=True),
-), plugins.check_init)
+INITS = plugins.Registry(
+    "init",
+    _specs(
+        InitSpec("small_random", small_random, random=True, uses_ratio=True),
+        InitSpec("balanced", balanced, random=True),
+        InitSpec("symmetric_random", symmetric_random, random=True, symmetric=True),
+        InitSpec("spectral", spectral),
+        InitSpec("spectral_symmetric", spectral_symmetric, symmetric=True),
+        InitSpec("spectral_trimmed", spectral_trimmed),
+        InitSpec("spectral_trimmed_symmetric", spectral_trimmed_symmetric, symmetric=True),
+        InitSpec("zeros", zeros),
+        InitSpec("zeros_symmetric", zeros_symmetric, symmetric=True),
+    ),
+    plugins.check_init,
+)
 
 
 def get_init(name: str) -> InitSpec:
@@ -351,5 +378,6 @@ def get_init(name: str) -> InitSpec:
     try:
         return INITS[name]
     except (KeyError, TypeError):
-        raise INITS.unknown(name, f"unknown init {name!r}; known: "
-                                  f"{', '.join(sorted(INITS))}") from None
+        raise INITS.unknown(
+            name, f"unknown init {name!r}; known: {', '.join(sorted(INITS))}"
+        ) from None

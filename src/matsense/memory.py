@@ -18,9 +18,22 @@ AVAILABLE_SHARE = 0.9
 #: Without an explicit limit, allocations up to this size are not checked.
 SMALL = 32 * 2**20
 
-_UNITS = {"": 1, "B": 1, "K": 2**10, "KB": 2**10, "KIB": 2**10, "M": 2**20, "MB": 2**20,
-          "MIB": 2**20, "G": 2**30, "GB": 2**30, "GIB": 2**30, "T": 2**40, "TB": 2**40,
-          "TIB": 2**40}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "K": 2**10,
+    "KB": 2**10,
+    "KIB": 2**10,
+    "M": 2**20,
+    "MB": 2**20,
+    "MIB": 2**20,
+    "G": 2**30,
+    "GB": 2**30,
+    "GIB": 2**30,
+    "T": 2**40,
+    "TB": 2**40,
+    "TIB": 2**40,
+}
 
 
 def parse_size(text, name: str = "max_memory") -> int:
@@ -32,7 +45,7 @@ def parse_size(text, name: str = "max_memory") -> int:
     else:
         raw = str(text).strip().upper().replace(" ", "")
         digits = raw.rstrip("KMGTIB")
-        unit = raw[len(digits):]
+        unit = raw[len(digits) :]
         try:
             value = float(digits) * _UNITS[unit]
         except (ValueError, KeyError):
@@ -100,8 +113,9 @@ def available_bytes() -> int | None:
     under RLIMIT_AS: a container or ``ulimit -v`` limit counts, not only the
     machine's free memory.
     """
-    known = [v for v in (_meminfo_available(), _cgroup_headroom(), _rlimit_headroom())
-             if v is not None]
+    known = [
+        v for v in (_meminfo_available(), _cgroup_headroom(), _rlimit_headroom()) if v is not None
+    ]
     return min(known) if known else None
 
 
@@ -111,8 +125,10 @@ def limit(max_memory=None) -> tuple[int | None, str]:
         return parse_size(max_memory), "max_memory"
     env = os.environ.get("MATSENSE_MAX_MEMORY", "").strip()
     if env:
-        return (parse_size(env, "MATSENSE_MAX_MEMORY"),
-                "set by --max-memory or MATSENSE_MAX_MEMORY")
+        return (
+            parse_size(env, "MATSENSE_MAX_MEMORY"),
+            "set by --max-memory or MATSENSE_MAX_MEMORY",
+        )
     avail = available_bytes()
     if avail is None:
         return None, "unknown"
@@ -133,12 +149,15 @@ def check(what: str, nbytes: int, max_memory=None) -> None:
     cap, source = limit(max_memory)
     if cap is None or nbytes <= cap:
         return
-    hint = ("raise it with max_memory= / --max-memory / MATSENSE_MAX_MEMORY"
-            if source != "available memory" else
-            "free memory, use a smaller problem, or set a limit with max_memory= / "
-            "--max-memory / MATSENSE_MAX_MEMORY (e.g. 32G) to try anyway")
-    raise ValueError(f"{what} would take {fmt(nbytes)}, more than the {fmt(cap)} allowed "
-                     f"({source}); {hint}")
+    hint = (
+        "raise it with max_memory= / --max-memory / MATSENSE_MAX_MEMORY"
+        if source != "available memory"
+        else "free memory, use a smaller problem, or set a limit with max_memory= / "
+        "--max-memory / MATSENSE_MAX_MEMORY (e.g. 32G) to try anyway"
+    )
+    raise ValueError(
+        f"{what} would take {fmt(nbytes)}, more than the {fmt(cap)} allowed ({source}); {hint}"
+    )
 
 
 __all__ = ["check", "limit", "parse_size", "available_bytes", "fmt"]

@@ -27,8 +27,18 @@ FORMATS = ("png", "svg")
 
 def color(i: int) -> str:
     """The i-th colour of a fixed, colour-blind-friendly cycle (matplotlib's tab10)."""
-    palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-               "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    palette = [
+        "#1f77b4",
+        "#d62728",
+        "#2ca02c",
+        "#ff7f0e",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+    ]
     return palette[i % len(palette)]
 
 
@@ -82,7 +92,7 @@ class Panel:
     yscale: str = "log"
     legend_loc: str | None = "best"  # None: no legend in this panel
     note: str | None = None  # small text in the lower-left corner
-    max_points: int = 400    # longer curves are thinned (evenly in x, or in log x on log axes)
+    max_points: int = 400  # longer curves are thinned (evenly in x, or in log x on log axes)
     xticks: list | None = None  # explicit x ticks (e.g. the α values on a log axis)
     hlines: list = field(default_factory=list)
 
@@ -157,29 +167,56 @@ def draw_panel(ax, panel: Panel) -> None:
             continue
         if c.marker is None and np.all(np.diff(x) > 0):
             x, y = thin(x, y, panel.max_points, log=panel.xscale == "log")
-        ax.plot(x, y, label=c.label, color=c.color, linestyle=c.linestyle, linewidth=c.linewidth,
-                alpha=c.alpha, marker=c.marker, markersize=c.markersize, zorder=c.zorder)
+        ax.plot(
+            x,
+            y,
+            label=c.label,
+            color=c.color,
+            linestyle=c.linestyle,
+            linewidth=c.linewidth,
+            alpha=c.alpha,
+            marker=c.marker,
+            markersize=c.markersize,
+            zorder=c.zorder,
+        )
         drawn = True
     for v in panel.vlines:
         if np.isfinite(v.x):
             ax.axvline(v.x, color=v.color, linestyle=v.linestyle, linewidth=1.0, label=v.label)
     for h in panel.hlines:
         if np.isfinite(h.y) and (panel.yscale != "log" or h.y > 0):
-            ax.axhline(h.y, color=h.color, linestyle=h.linestyle, linewidth=h.linewidth, label=h.label)
+            ax.axhline(
+                h.y, color=h.color, linestyle=h.linestyle, linewidth=h.linewidth, label=h.label
+            )
     if panel.xticks is not None:
         ticks = [float(v) for v in panel.xticks]
         ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
         ax.xaxis.set_minor_formatter(_null_formatter())
     if not drawn:
-        ax.text(0.5, 0.5, "no finite data", transform=ax.transAxes, ha="center", va="center",
-                color="0.5")
+        ax.text(
+            0.5,
+            0.5,
+            "no finite data",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="0.5",
+        )
     ax.set_title(panel.title, fontsize=11)
     ax.set_xlabel(panel.xlabel)
     ax.set_ylabel(panel.ylabel)
     ax.grid(True, which="major", alpha=0.3)
     if panel.note:
-        ax.text(0.02, 0.02, panel.note, transform=ax.transAxes, fontsize=8, color="0.3",
-                va="bottom", ha="left")
+        ax.text(
+            0.02,
+            0.02,
+            panel.note,
+            transform=ax.transAxes,
+            fontsize=8,
+            color="0.3",
+            va="bottom",
+            ha="left",
+        )
     handles, labels = ax.get_legend_handles_labels()
     if labels and panel.legend_loc is not None:
         ax.legend(loc=panel.legend_loc, fontsize=8, framealpha=0.85)
@@ -222,18 +259,31 @@ def figure(panels, suptitle: str | None = None, panel_size=(5.6, 4.2), legend_co
     # Fixed margins in inches (room for tick labels, axis labels and titles): a layout
     # engine would measure every text twice and costs about a third of the drawing time.
     left, right, bottom, top = 0.85, 0.2, 0.6 + below, 0.35 + (0.3 if suptitle else 0.0)
-    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height,
-                        top=1 - top / height, wspace=(left + right) / (w - left - right))
+    fig.subplots_adjust(
+        left=left / width,
+        right=1 - right / width,
+        bottom=bottom / height,
+        top=1 - top / height,
+        wspace=(left + right) / (w - left - right),
+    )
     if shared:
-        fig.legend(list(shared.values()), list(shared), loc="lower center", ncol=legend_columns,
-                   fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.05 / height))
+        fig.legend(
+            list(shared.values()),
+            list(shared),
+            loc="lower center",
+            ncol=legend_columns,
+            fontsize=8,
+            frameon=False,
+            bbox_to_anchor=(0.5, 0.05 / height),
+        )
     if suptitle:
         fig.suptitle(suptitle, fontsize=12, y=1 - 0.08 / height, va="top")
     return fig
 
 
-def save_panels(panels, stem, suptitle: str | None = None, formats=FORMATS,
-                legend_columns: int = 0) -> list[Path]:
+def save_panels(
+    panels, stem, suptitle: str | None = None, formats=FORMATS, legend_columns: int = 0
+) -> list[Path]:
     """Draw ``panels`` and write ``stem.png`` and ``stem.svg``; return the paths written.
 
     ``legend_columns``: see :func:`figure`.
@@ -247,29 +297,49 @@ def save_panels(panels, stem, suptitle: str | None = None, formats=FORMATS,
         path = stem.parent / f"{stem.name}.{fmt}"
         # Atomic (temp file, then rename): a kill or a full disk never leaves a truncated
         # figure, and a full disk is reported naming this file.
-        atomic_write(path, lambda fh, fmt=fmt: fig.savefig(fh, format=fmt,
-                                                           dpi=110 if fmt == "png" else None))
+        atomic_write(
+            path, lambda fh, fmt=fmt: fig.savefig(fh, format=fmt, dpi=110 if fmt == "png" else None)
+        )
         paths.append(path)
     return paths
 
 
-def seeded_curves(x_per_seed, y_per_seed, *, label: str, color: str, linestyle: str = "-",
-                  marker: str | None = None) -> list[Curve]:
+def seeded_curves(
+    x_per_seed,
+    y_per_seed,
+    *,
+    label: str,
+    color: str,
+    linestyle: str = "-",
+    marker: str | None = None,
+) -> list[Curve]:
     """One curve per seed in one colour: the first seed bold and labelled, the others faint."""
     curves = []
     for i, (x, y) in enumerate(zip(x_per_seed, y_per_seed)):
         first = i == 0
-        curves.append(Curve(x, y, label=label if first else None, color=color, linestyle=linestyle,
-                            linewidth=1.8 if first else 0.9, alpha=1.0 if first else 0.45,
-                            marker=marker if first else None, zorder=3 if first else 2))
+        curves.append(
+            Curve(
+                x,
+                y,
+                label=label if first else None,
+                color=color,
+                linestyle=linestyle,
+                linewidth=1.8 if first else 0.9,
+                alpha=1.0 if first else 0.45,
+                marker=marker if first else None,
+                zorder=3 if first else 2,
+            )
+        )
     return curves
-
 
 
 # ------------------------------------------------------------------ results
 #: The history key each :func:`plot_trajectory` default draws, in order of preference, and its label.
-ERROR_KEYS = {"rel_error": "‖P − M*‖_F / ‖M*‖_F", "error": "‖P − M*‖_F",
-              "residual_norm": "‖A(P) − y‖ (residual)"}  # 𝒜: no glyph in matplotlib's font
+ERROR_KEYS = {
+    "rel_error": "‖P − M*‖_F / ‖M*‖_F",
+    "error": "‖P − M*‖_F",
+    "residual_norm": "‖A(P) − y‖ (residual)",
+}  # 𝒜: no glyph in matplotlib's font
 
 
 def method_phases(config: dict, extras: dict) -> tuple:
@@ -307,21 +377,27 @@ def trajectory_panel(traj, y: str | None = None, title: str | None = None) -> Pa
         raise ValueError(f"y must be one of the recorded quantities ({keys}), got {y!r}")
     members = list(traj) if traj.batched else [traj]
     method = traj.config.get("method", "run")
-    panel = Panel(title if title is not None else method, "iteration t", ERROR_KEYS.get(y, y),
-                  legend_loc="best" if len(members) <= 10 else None)
+    panel = Panel(
+        title if title is not None else method,
+        "iteration t",
+        ERROR_KEYS.get(y, y),
+        legend_loc="best" if len(members) <= 10 else None,
+    )
     for i, member in enumerate(members):
         h = member.history
         col = color(i)
         label = f"trajectory {member.index}" if traj.batched else None
         values = np.asarray(h[y]).reshape(len(h["iteration"]), -1)  # σ's: one curve per column
         for j in range(values.shape[1]):
-            panel.curves.append(Curve(h["iteration"], values[:, j], label=label if j == 0 else None,
-                                      color=col))
+            panel.curves.append(
+                Curve(h["iteration"], values[:, j], label=label if j == 0 else None, color=col)
+            )
         for phase in member.phases:
             if phase.event:
                 tag = f"{phase.event}" + (f" ({member.index})" if traj.batched else "")
-                panel.vlines.append(VLine(phase.start, label=tag,
-                                          color=col if traj.batched else "0.4"))
+                panel.vlines.append(
+                    VLine(phase.start, label=tag, color=col if traj.batched else "0.4")
+                )
     if not traj.batched:
         panel.note = f"{member.status}, {member.iterations} iterations"
     return panel
@@ -341,6 +417,20 @@ def plot_trajectory(traj, ax=None, *, y: str | None = None, title: str | None = 
     return ax
 
 
-__all__ = ["Curve", "VLine", "HLine", "Panel", "figure", "draw_panel", "save_panels", "seeded_curves",
-           "color", "thin", "FORMATS", "ERROR_KEYS", "method_phases", "trajectory_panel",
-           "plot_trajectory"]
+__all__ = [
+    "Curve",
+    "VLine",
+    "HLine",
+    "Panel",
+    "figure",
+    "draw_panel",
+    "save_panels",
+    "seeded_curves",
+    "color",
+    "thin",
+    "FORMATS",
+    "ERROR_KEYS",
+    "method_phases",
+    "trajectory_panel",
+    "plot_trajectory",
+]

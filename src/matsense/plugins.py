@@ -46,13 +46,29 @@ from dataclasses import dataclass
 from importlib import metadata
 
 #: Entry-point group of each kind of plugin.
-GROUPS = {"method": "matsense.methods", "ensemble": "matsense.ensembles",
-          "init": "matsense.inits", "claim": "matsense.claims"}
+GROUPS = {
+    "method": "matsense.methods",
+    "ensemble": "matsense.ensembles",
+    "init": "matsense.inits",
+    "claim": "matsense.claims",
+}
 
 #: Options of ``matsense run`` that are not run-file keys: no method hyper-parameter may take
 #: their names (the run-file keys themselves are ``matsense.config.CORE_KEYS``).
-RUN_OPTIONS = ("config", "out", "figure", "no_figure", "no_progress", "forced_progress",
-               "verbose", "max_memory", "param", "help", "command", "func")
+RUN_OPTIONS = (
+    "config",
+    "out",
+    "figure",
+    "no_figure",
+    "no_progress",
+    "forced_progress",
+    "verbose",
+    "max_memory",
+    "param",
+    "help",
+    "command",
+    "func",
+)
 
 
 class PluginWarning(UserWarning):
@@ -125,8 +141,7 @@ class Registry(MutableMapping):
     def plugins(self) -> dict:
         """The plugins of this group in use, name → object (loaded on the first call)."""
         if self._plugins is None:
-            self._plugins, self._broken, self._found = _load(self.kind, self._check,
-                                                             self._reserved)
+            self._plugins, self._broken, self._found = _load(self.kind, self._check, self._reserved)
         return self._plugins
 
     def own(self) -> dict:
@@ -193,23 +208,25 @@ def _load(kind: str, check: Callable, reserved: frozenset):
     for ep in eps:
         name, here = ep.name, origin(ep)
         if name in reserved:
-            broken[name] = (f"{kind} plugin {name!r} ({here}) takes the name of a built-in "
-                            f"{kind}; it is left out: rename the entry point")
+            broken[name] = (
+                f"{kind} plugin {name!r} ({here}) takes the name of a built-in "
+                f"{kind}; it is left out: rename the entry point"
+            )
         elif name in origins:
             good.pop(name, None)
-            broken[name] = (f"{kind} plugin {name!r} is defined twice ({origins[name]}; {here}); "
-                            "both are left out: uninstall one")
+            broken[name] = (
+                f"{kind} plugin {name!r} is defined twice ({origins[name]}; {here}); "
+                "both are left out: uninstall one"
+            )
         else:
             origins[name] = here
             try:
                 good[name] = _checked(ep, check)
             except ValueError as exc:
-                broken[name] = (f"{kind} plugin {name!r} ({here}) is left out: "
-                                f"{_one_line(exc)}")
+                broken[name] = f"{kind} plugin {name!r} ({here}) is left out: {_one_line(exc)}"
     for message in broken.values():
         warnings.warn_explicit(message, PluginWarning, "matsense.plugins", 0)
-    found = [Plugin(group, ep.name, ep.value, _distribution(ep), broken.get(ep.name))
-             for ep in eps]
+    found = [Plugin(group, ep.name, ep.value, _distribution(ep), broken.get(ep.name)) for ep in eps]
     return good, broken, found
 
 
@@ -251,21 +268,33 @@ def check_method(name: str, obj):
     if not inspect.isclass(obj):
         raise ValueError(f"a method plugin must name a class, got {type(obj).__name__} {obj!r}")
     if not dataclasses.is_dataclass(obj):
-        raise ValueError(f"{obj.__qualname__} is not a dataclass: a method's dataclass fields "
-                         "are its hyper-parameters")
-    missing = [a for a in ("init", "step", "factors", "extras")
-               if not callable(getattr(obj, a, None))]
+        raise ValueError(
+            f"{obj.__qualname__} is not a dataclass: a method's dataclass fields "
+            "are its hyper-parameters"
+        )
+    missing = [
+        a for a in ("init", "step", "factors", "extras") if not callable(getattr(obj, a, None))
+    ]
     if missing:
-        raise ValueError(f"{obj.__qualname__} has no {', '.join(missing)} (a method needs init, "
-                         "step, factors and extras: matsense.methods.base.Method)")
+        raise ValueError(
+            f"{obj.__qualname__} has no {', '.join(missing)} (a method needs init, "
+            "step, factors and extras: matsense.methods.base.Method)"
+        )
     if getattr(obj, "name", None) != name:
-        raise ValueError(f"{obj.__qualname__}.name is {getattr(obj, 'name', None)!r}, not the "
-                         f"entry point's name {name!r}")
-    taken = [f.name for f in dataclasses.fields(obj)
-             if f.name != "name" and (f.name in CORE_KEYS or f.name in RUN_OPTIONS)]
+        raise ValueError(
+            f"{obj.__qualname__}.name is {getattr(obj, 'name', None)!r}, not the "
+            f"entry point's name {name!r}"
+        )
+    taken = [
+        f.name
+        for f in dataclasses.fields(obj)
+        if f.name != "name" and (f.name in CORE_KEYS or f.name in RUN_OPTIONS)
+    ]
     if taken:
-        raise ValueError(f"{obj.__qualname__} has hyper-parameters named like run keys or "
-                         f"options of matsense run: {', '.join(taken)}; rename them")
+        raise ValueError(
+            f"{obj.__qualname__} has hyper-parameters named like run keys or "
+            f"options of matsense run: {', '.join(taken)}; rename them"
+        )
     from .flags import check_method as check_flags
     from .methods import METHODS
 
@@ -277,12 +306,15 @@ def check_ensemble(name: str, obj):
     """A builder ``(n1, n2, *, r, m, seed, **kw) -> Problem``, optionally with a
     ``memory_bytes(n1, n2, m)`` attribute."""
     if not callable(obj) or inspect.isclass(obj):
-        raise ValueError(f"an ensemble plugin must name a function (n1, n2, *, r, m, seed, **kw)"
-                         f" -> Problem, got {type(obj).__name__} {obj!r}")
+        raise ValueError(
+            f"an ensemble plugin must name a function (n1, n2, *, r, m, seed, **kw)"
+            f" -> Problem, got {type(obj).__name__} {obj!r}"
+        )
     estimate = getattr(obj, "memory_bytes", None)
     if estimate is not None and not callable(estimate):
-        raise ValueError(f"{name}.memory_bytes must be a function (n1, n2, m) -> bytes, got "
-                         f"{estimate!r}")
+        raise ValueError(
+            f"{name}.memory_bytes must be a function (n1, n2, m) -> bytes, got {estimate!r}"
+        )
     return obj
 
 
@@ -291,11 +323,13 @@ def check_init(name: str, obj):
     from .init import InitSpec
 
     if not isinstance(obj, InitSpec):
-        raise ValueError(f"an init plugin must name a matsense.init.InitSpec, got "
-                         f"{type(obj).__name__} {obj!r}")
+        raise ValueError(
+            f"an init plugin must name a matsense.init.InitSpec, got {type(obj).__name__} {obj!r}"
+        )
     if obj.name != name:
-        raise ValueError(f"the InitSpec's name is {obj.name!r}, not the entry point's name "
-                         f"{name!r}")
+        raise ValueError(
+            f"the InitSpec's name is {obj.name!r}, not the entry point's name {name!r}"
+        )
     return obj
 
 
@@ -313,15 +347,20 @@ def check_claim(name: str, obj):
         except Exception as exc:  # noqa: BLE001 - the plugin's constructor
             raise ValueError(f"{obj.__qualname__}() failed ({type(exc).__name__}: {exc})") from None
     if not isinstance(obj, Claim):
-        raise ValueError(f"a claim plugin must name a matsense.experiments.claims.base.Claim, "
-                         f"got {type(obj).__name__} {obj!r}")
+        raise ValueError(
+            f"a claim plugin must name a matsense.experiments.claims.base.Claim, "
+            f"got {type(obj).__name__} {obj!r}"
+        )
     if obj.id != name or name != name.upper():
-        raise ValueError(f"the claim's id is {obj.id!r}: it must be the entry point's name "
-                         f"{name!r}, in upper case (reproduce --claims upper-cases ids)")
+        raise ValueError(
+            f"the claim's id is {obj.id!r}: it must be the entry point's name "
+            f"{name!r}, in upper case (reproduce --claims upper-cases ids)"
+        )
     for attr in ("title", "stem"):
         if not isinstance(getattr(obj, attr), str) or not getattr(obj, attr):
-            raise ValueError(f"the claim's {attr} must be a non-empty string, got "
-                             f"{getattr(obj, attr)!r}")
+            raise ValueError(
+                f"the claim's {attr} must be a non-empty string, got {getattr(obj, attr)!r}"
+            )
     for attr in ("runs", "parameters"):
         if not isinstance(getattr(obj, attr), tuple):
             raise ValueError(f"the claim's {attr} must be a tuple, got {getattr(obj, attr)!r}")
@@ -332,10 +371,13 @@ def check_claim(name: str, obj):
 def register(subparsers) -> None:
     """``matsense plugins``: list the installed plugins."""
     p = subparsers.add_parser(
-        "plugins", help="list the installed plugins (methods, ensembles, inits, claims)",
+        "plugins",
+        help="list the installed plugins (methods, ensembles, inits, claims)",
         description="List the plugins other packages register through entry points (groups "
-                    + ", ".join(GROUPS.values()) + "), with their distribution, and why any "
-                    "is left out (docs/plugins.md).")
+        + ", ".join(GROUPS.values())
+        + "), with their distribution, and why any "
+        "is left out (docs/plugins.md).",
+    )
     p.set_defaults(func=cmd_plugins)
 
 
@@ -344,8 +386,9 @@ def cmd_plugins(args) -> int:
         warnings.simplefilter("ignore", PluginWarning)
         found = installed()
     if not found:
-        print("no matsense plugins installed (entry-point groups: "
-              + ", ".join(GROUPS.values()) + ")")
+        print(
+            "no matsense plugins installed (entry-point groups: " + ", ".join(GROUPS.values()) + ")"
+        )
         return 0
     for p in found:
         state = "ok" if p.error is None else f"left out: {p.error}"

@@ -55,8 +55,9 @@ def check_memory(what: str, nbytes: int, max_memory=None) -> None:
     memory.check(what, nbytes, max_memory)
 
 
-def common_arguments(n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed,
-                     max_memory=None):
+def common_arguments(
+    n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed, max_memory=None
+):
     """The validated arguments every generated problem shares, with σ descending:
     (n1, n2, r, σ, noise, seed) — what an ensemble's builder checks first."""
     n1 = V.int_in_range("n1", n1, 1)
@@ -79,8 +80,10 @@ def common_arguments(n1, n2, r, kappa, singular_values, spacing, symmetric, nois
         with np.errstate(over="ignore"):
             spread, size = sigma[0] / sigma[-1], float(np.sqrt(np.sum(sigma**2)))
         if not (math.isfinite(spread) and math.isfinite(size)):
-            raise ValueError(f"singular_values {sigma.tolist()} overflow float64 (σ_1/σ_r = "
-                             f"{spread:g}, ‖σ‖ = {size:g}): keep them within about 1e±150")
+            raise ValueError(
+                f"singular_values {sigma.tolist()} overflow float64 (σ_1/σ_r = "
+                f"{spread:g}, ‖σ‖ = {size:g}): keep them within about 1e±150"
+            )
     check_memory("the factors of M*", (n1 + n2) * r * 8, max_memory)
     return n1, n2, r, sigma, noise, seed
 
@@ -161,7 +164,7 @@ class Problem(V.ProblemBase):
         seed: int = 0,
         ensemble: str = "gaussian",
         max_memory=None,
-    ) -> "Problem":
+    ) -> Problem:
         """Seeded synthetic problem with the dense Gaussian ensemble.
 
         M* = U diag(σ) Vᵀ with Haar-random U, V (V = U when ``symmetric``);
@@ -203,11 +206,21 @@ class Problem(V.ProblemBase):
         if ensemble not in ("gaussian", "symmetric"):
             raise ValueError(f"ensemble must be 'gaussian' or 'symmetric', got {ensemble!r}")
         return ensembles.get(ensemble).build(
-            n1, n2, r=r, m=m, kappa=kappa, singular_values=singular_values, spacing=spacing,
-            symmetric=symmetric, noise=noise, seed=seed, max_memory=max_memory)
+            n1,
+            n2,
+            r=r,
+            m=m,
+            kappa=kappa,
+            singular_values=singular_values,
+            spacing=spacing,
+            symmetric=symmetric,
+            noise=noise,
+            seed=seed,
+            max_memory=max_memory,
+        )
 
     @classmethod
-    def generate(cls, ensemble: str, n1: int, n2: int | None = None, **kwargs) -> "Problem":
+    def generate(cls, ensemble: str, n1: int, n2: int | None = None, **kwargs) -> Problem:
         """A seeded synthetic problem of the named ensemble (the ``ensemble`` key of run files).
 
         ``ensemble``: a name of :func:`matsense.ensembles.names` — 'gaussian',
@@ -228,10 +241,22 @@ class Problem(V.ProblemBase):
         return corruption.with_outliers(problem, outliers, kwargs.get("seed", 0))
 
     @classmethod
-    def rank_one(cls, n: int, *, r: int, m: int, n2: int | None = None, singular_values=None,
-                 kappa: float = 1.0, spacing: str = "geometric", symmetric: bool = False,
-                 noise: float = 0.0, seed: int = 0,
-                 symmetric_measurements: bool | None = None, max_memory=None) -> "Problem":
+    def rank_one(
+        cls,
+        n: int,
+        *,
+        r: int,
+        m: int,
+        n2: int | None = None,
+        singular_values=None,
+        kappa: float = 1.0,
+        spacing: str = "geometric",
+        symmetric: bool = False,
+        noise: float = 0.0,
+        seed: int = 0,
+        symmetric_measurements: bool | None = None,
+        max_memory=None,
+    ) -> Problem:
         """Seeded synthetic problem with rank-one measurements A_i = a_i b_iᵀ.
 
         a_i ~ N(0, I_n1), b_i ~ N(0, I_n2) i.i.d. (b_i = a_i when ``symmetric``:
@@ -245,15 +270,37 @@ class Problem(V.ProblemBase):
         reproduce --ensemble rank-one`` uses). Other arguments as :meth:`gaussian`.
         """
         return ensembles.get("rank-one").build(
-            n, n2, r=r, m=m, singular_values=singular_values, kappa=kappa, spacing=spacing,
-            symmetric=symmetric, noise=noise, seed=seed,
-            symmetric_measurements=symmetric_measurements, max_memory=max_memory)
+            n,
+            n2,
+            r=r,
+            m=m,
+            singular_values=singular_values,
+            kappa=kappa,
+            spacing=spacing,
+            symmetric=symmetric,
+            noise=noise,
+            seed=seed,
+            symmetric_measurements=symmetric_measurements,
+            max_memory=max_memory,
+        )
 
     @classmethod
-    def completion(cls, n: int, *, r: int, m: int | None = None, p: float | None = None,
-                   n2: int | None = None, singular_values=None, kappa: float = 1.0,
-                   spacing: str = "geometric", symmetric: bool = False, noise: float = 0.0,
-                   seed: int = 0, max_memory=None) -> "Problem":
+    def completion(
+        cls,
+        n: int,
+        *,
+        r: int,
+        m: int | None = None,
+        p: float | None = None,
+        n2: int | None = None,
+        singular_values=None,
+        kappa: float = 1.0,
+        spacing: str = "geometric",
+        symmetric: bool = False,
+        noise: float = 0.0,
+        seed: int = 0,
+        max_memory=None,
+    ) -> Problem:
         """Seeded matrix completion: m entries of M* observed, sampled uniformly.
 
         ``m`` distinct entries drawn uniformly without replacement, or each entry
@@ -265,11 +312,22 @@ class Problem(V.ProblemBase):
         large. Other arguments as :meth:`gaussian`.
         """
         return ensembles.get("completion").build(
-            n, n2, r=r, m=m, p=p, singular_values=singular_values, kappa=kappa, spacing=spacing,
-            symmetric=symmetric, noise=noise, seed=seed, max_memory=max_memory)
+            n,
+            n2,
+            r=r,
+            m=m,
+            p=p,
+            singular_values=singular_values,
+            kappa=kappa,
+            spacing=spacing,
+            symmetric=symmetric,
+            noise=noise,
+            seed=seed,
+            max_memory=max_memory,
+        )
 
     @classmethod
-    def observe(cls, op, rng, truth, noise, symmetric, meta) -> "Problem":
+    def observe(cls, op, rng, truth, noise, symmetric, meta) -> Problem:
         """The generated problem of operator ``op`` and ``truth`` (:func:`draw_truth`):
         y = 𝒜(M*) (:meth:`~matsense.operators.MatrixOperator.measure_truth`), plus
         ``noise``·ε drawn from ``rng``; ``meta`` completed with σ, κ, symmetric and noise.
@@ -283,14 +341,21 @@ class Problem(V.ProblemBase):
         with np.errstate(over="ignore"):
             y_ok = bool(np.all(np.isfinite(y)) and np.isfinite(np.linalg.norm(y)))
         if not y_ok:
-            raise ValueError(f"the observations y overflow float64 (noise={noise:g}, "
-                             f"singular values up to {sigma[0]:g}): use smaller values")
-        meta = dict(meta, kappa=float(sigma[0] / sigma[-1]), singular_values=sigma.tolist(),
-                    symmetric=symmetric, noise=noise)
+            raise ValueError(
+                f"the observations y overflow float64 (noise={noise:g}, "
+                f"singular values up to {sigma[0]:g}): use smaller values"
+            )
+        meta = dict(
+            meta,
+            kappa=float(sigma[0] / sigma[-1]),
+            singular_values=sigma.tolist(),
+            symmetric=symmetric,
+            noise=noise,
+        )
         return cls(op, y, M_dense, symmetric, len(sigma), meta, U, Vb, np.diag(sigma))
 
     @classmethod
-    def from_arrays(cls, A, y, M_star=None, *, symmetric: bool | None = None) -> "Problem":
+    def from_arrays(cls, A, y, M_star=None, *, symmetric: bool | None = None) -> Problem:
         """A problem from your own measurement matrices and observations.
 
         Parameters
@@ -319,7 +384,7 @@ class Problem(V.ProblemBase):
         return cls._from_data(DenseOperator(A), y, M_star, symmetric, "arrays")
 
     @classmethod
-    def from_rank_one(cls, a, b, y, M_star=None, *, symmetric: bool | None = None) -> "Problem":
+    def from_rank_one(cls, a, b, y, M_star=None, *, symmetric: bool | None = None) -> Problem:
         """A problem from your own rank-one measurements A_i = a_i b_iᵀ.
 
         Parameters
@@ -340,20 +405,33 @@ class Problem(V.ProblemBase):
         if b is not None:
             b = V.ndim_in("b", V.real_array("b", b), (2,))
             if b.shape[0] != a.shape[0]:
-                raise ValueError(f"a and b need one row per measurement: a has {a.shape[0]} rows, "
-                                 f"b has {b.shape[0]}")
+                raise ValueError(
+                    f"a and b need one row per measurement: a has {a.shape[0]} rows, "
+                    f"b has {b.shape[0]}"
+                )
         y = V.ndim_in("y", V.real_array("y", y), (1,))
         if y.shape[0] != a.shape[0]:
-            raise ValueError(f"y must have one entry per measurement: a has m={a.shape[0]} rows, "
-                             f"y has {y.shape[0]}")
+            raise ValueError(
+                f"y must have one entry per measurement: a has m={a.shape[0]} rows, "
+                f"y has {y.shape[0]}"
+            )
         for name, arr in (("a", a), ("b", b), ("y", y)):
             if arr is not None:
                 V.finite_array(name, arr)
         return cls._from_data(RankOneOperator(a, b), y, M_star, symmetric, "rank-one arrays")
 
     @classmethod
-    def from_entries(cls, rows, cols, values, shape, M_star=None, *,
-                     symmetric: bool | None = None, allow_duplicates: bool = False) -> "Problem":
+    def from_entries(
+        cls,
+        rows,
+        cols,
+        values,
+        shape,
+        M_star=None,
+        *,
+        symmetric: bool | None = None,
+        allow_duplicates: bool = False,
+    ) -> Problem:
         """A matrix-completion problem from observed entries M[rows_i, cols_i] = values_i.
 
         ``values`` are the entries themselves (not scaled): the operator is
@@ -367,14 +445,16 @@ class Problem(V.ProblemBase):
         op = EntryOperator(rows, cols, shape, allow_duplicates=allow_duplicates)
         values = V.ndim_in("values", V.real_array("values", values), (1,))
         if values.shape[0] != op.m:
-            raise ValueError(f"values must have one entry per (row, col): {op.m} indices, "
-                             f"{values.shape[0]} values")
+            raise ValueError(
+                f"values must have one entry per (row, col): {op.m} indices, "
+                f"{values.shape[0]} values"
+            )
         V.finite_array("values", values)
         y = op.scale * np.asarray(values, dtype=float)[op.order]
         return cls._from_data(op, y, M_star, symmetric, "entries")
 
     @classmethod
-    def _from_data(cls, op, y, M_star, symmetric, source) -> "Problem":
+    def _from_data(cls, op, y, M_star, symmetric, source) -> Problem:
         """A problem from a user's operator and observations, with an optional dense M*
         (``meta['source']`` says what the data were: 'arrays', 'rank-one arrays', 'entries')."""
         n1, n2 = op.shape
@@ -385,13 +465,17 @@ class Problem(V.ProblemBase):
         if M_star is not None:
             M_star = V.ndim_in("M_star", V.real_array("M_star", M_star), (2,))
             if tuple(M_star.shape) != (n1, n2):
-                raise ValueError(f"M_star must have shape (n1, n2) = {(n1, n2)} to match the "
-                                 f"measurements, got {tuple(M_star.shape)}")
+                raise ValueError(
+                    f"M_star must have shape (n1, n2) = {(n1, n2)} to match the "
+                    f"measurements, got {tuple(M_star.shape)}"
+                )
             V.finite_array("M_star", M_star)
             Mn = backend.to_numpy(M_star)
             U, Vb, rank = _column_space(Mn)
             if symmetric is None:
-                symmetric = n1 == n2 and np.allclose(Mn, Mn.T, atol=1e-12 * max(1.0, np.abs(Mn).max()))
+                symmetric = n1 == n2 and np.allclose(
+                    Mn, Mn.T, atol=1e-12 * max(1.0, np.abs(Mn).max())
+                )
         symmetric = bool(symmetric)
         if symmetric and n1 != n2:
             raise ValueError(f"a symmetric problem needs square measurements, got n1={n1}, n2={n2}")
@@ -465,11 +549,11 @@ class Problem(V.ProblemBase):
         """𝒜*(r)ᵀ U for residuals r (B, m) and U (B, n1, j) → (B, n2, j)."""
         return self.operator.adjoint_rmatmul(r, U)
 
-    def replace(self, **changes) -> "Problem":
+    def replace(self, **changes) -> Problem:
         return dataclasses.replace(self, **changes)
 
     # ------------------------------------------------------ backends, operators
-    def to(self, backend: str = "numpy", device: str = "cpu", dtype=None) -> "Problem":
+    def to(self, backend: str = "numpy", device: str = "cpu", dtype=None) -> Problem:
         """This problem with its operator, y and M* on another backend / device / dtype.
 
         Parameters
@@ -490,10 +574,14 @@ class Problem(V.ProblemBase):
             dtype = _backend.target_of(self.y).dtype
         tgt = _backend.target(backend, device, dtype)
         meta = dict(self.meta, backend=tgt.backend, device=tgt.device, dtype=tgt.dtype)
-        return self.replace(operator=self.operator.to(tgt), y=_backend.convert(self.y, tgt),
-                            M_star=_backend.convert(self.M_star, tgt), meta=meta)
+        return self.replace(
+            operator=self.operator.to(tgt),
+            y=_backend.convert(self.y, tgt),
+            M_star=_backend.convert(self.M_star, tgt),
+            meta=meta,
+        )
 
-    def with_symmetric_operator(self) -> "Problem":
+    def with_symmetric_operator(self) -> Problem:
         """This symmetric problem with 𝒜 replaced by its packed symmetric part.
 
         A :class:`~matsense.operators.SymmetricOperator` stores svec(sym(A_i))
@@ -504,8 +592,10 @@ class Problem(V.ProblemBase):
         a different (equally valid) sensing operator; see the operator's docs.
         """
         if not self.symmetric:
-            raise ValueError("with_symmetric_operator() needs a symmetric problem "
-                             "(symmetric=True); this one is asymmetric")
+            raise ValueError(
+                "with_symmetric_operator() needs a symmetric problem "
+                "(symmetric=True); this one is asymmetric"
+            )
         packed = self.operator.symmetric_packed()
         if packed is self.operator:
             return self

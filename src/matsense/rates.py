@@ -57,7 +57,9 @@ def _clean(t, err):
     t = np.asarray(t, dtype=float)
     err = np.asarray(err, dtype=float)
     if t.shape != err.shape or t.ndim != 1:
-        raise ValueError(f"iterations and errors must be 1-d of equal length, got {t.shape} and {err.shape}")
+        raise ValueError(
+            f"iterations and errors must be 1-d of equal length, got {t.shape} and {err.shape}"
+        )
     keep = np.isfinite(err) & (err > 0) & np.isfinite(t)
     return t[keep], err[keep]
 
@@ -85,8 +87,14 @@ def linear_rate(t, err, window=(1e-4, 1e-12)) -> Fit:
     rel = err / err[0]
     below_hi = np.flatnonzero(rel <= hi)
     if below_hi.size == 0:
-        return Fit(np.nan, np.nan, np.nan, 0, np.nan,
-                   f"error never fell below {hi:g} of its start (reached {rel.min():.3g})")
+        return Fit(
+            np.nan,
+            np.nan,
+            np.nan,
+            0,
+            np.nan,
+            f"error never fell below {hi:g} of its start (reached {rel.min():.3g})",
+        )
     i0 = below_hi[0]
     under_lo = np.flatnonzero(rel[i0:] < lo)
     i1 = i0 + under_lo[0] if under_lo.size else rel.size

@@ -93,9 +93,14 @@ def table_html(table: Table) -> str:
         classes = table.cell_classes[i] if table.cell_classes else [None] * len(row)
         cells = "".join(
             f'<td class="{esc(c)}">{esc(str(v))}</td>' if c else f"<td>{esc(str(v))}</td>"
-            for v, c in zip(row, classes))
+            for v, c in zip(row, classes)
+        )
         body.append(f"<tr>{cells}</tr>")
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>"
+    return (
+        f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
+        + "\n".join(body)
+        + "\n</tbody>\n</table>"
+    )
 
 
 def figure_html(fig: Figure) -> str:
@@ -107,8 +112,10 @@ def figure_html(fig: Figure) -> str:
 
 def section_html(section: Section, level: int = 2) -> str:
     anchor = section.anchor or _slug(section.title)
-    parts = [f'<section id="{html.escape(anchor)}">',
-             f"<h{level}>{html.escape(section.title)}</h{level}>"]
+    parts = [
+        f'<section id="{html.escape(anchor)}">',
+        f"<h{level}>{html.escape(section.title)}</h{level}>",
+    ]
     if section.intro:
         parts.append(f"<p>{html.escape(section.intro)}</p>")
     if section.table is not None:
@@ -137,14 +144,22 @@ def render(sections, title: str = "matsense report", subtitle: str = "") -> str:
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
     body = "\n".join(b for _, _, b in entries)
     sub = f"<p>{esc(subtitle)}</p>" if subtitle else ""
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-            f"<h1>{esc(title)}</h1>\n{sub}<p class=\"meta\">Generated {stamp} by matsense.</p>\n"
-            f"<ul>{toc}</ul>\n{body}\n</body>\n</html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{esc(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f'<h1>{esc(title)}</h1>\n{sub}<p class="meta">Generated {stamp} by matsense.</p>\n'
+        f"<ul>{toc}</ul>\n{body}\n</body>\n</html>\n"
+    )
 
 
-def write_report(out_dir, sections, *, title: str = "matsense: reproducing Xiong, Ding & Du (ICLR 2024)",
-                 subtitle: str = "", filename: str = REPORT_NAME) -> Path:
+def write_report(
+    out_dir,
+    sections,
+    *,
+    title: str = "matsense: reproducing Xiong, Ding & Du (ICLR 2024)",
+    subtitle: str = "",
+    filename: str = REPORT_NAME,
+) -> Path:
     """Render ``sections`` into ``out_dir/filename`` and return its path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -176,9 +191,10 @@ def publish_section(out_dir, key: str, section, *, order: int) -> Path:
         for old in folder.glob(f"*-{key}.json"):
             if old != target:
                 old.unlink()
-        entries = [tuple(json.loads(f.read_text(encoding="utf-8"))[k]
-                         for k in ("title", "anchor", "html"))
-                   for f in sorted(folder.glob("*.json"))]
+        entries = [
+            tuple(json.loads(f.read_text(encoding="utf-8"))[k] for k in ("title", "anchor", "html"))
+            for f in sorted(folder.glob("*.json"))
+        ]
         return write_report(out_dir, entries)
 
 
@@ -196,9 +212,15 @@ def pick_figures(paths, prefer: str = "png") -> list[str]:
     return list(chosen.values())
 
 
-def claims_section(results, *, settings: dict | None = None, seconds: float | None = None,
-                   title: str = "Claims C1–C8 of Xiong, Ding & Du (ICLR 2024)",
-                   docs: str = "docs/claims.md", anchor: str = "claims") -> Section:
+def claims_section(
+    results,
+    *,
+    settings: dict | None = None,
+    seconds: float | None = None,
+    title: str = "Claims C1–C8 of Xiong, Ding & Du (ICLR 2024)",
+    docs: str = "docs/claims.md",
+    anchor: str = "claims",
+) -> Section:
     """The section of a suite of claims (``title``; C1–C8 by default): the verdict table and one
     subsection per claim; ``docs`` names where the criteria are explained."""
     rows, classes, subs = [], [], []
@@ -209,40 +231,51 @@ def claims_section(results, *, settings: dict | None = None, seconds: float | No
         parts = []
         if not r.holds and r.reason:
             parts.append(f'<p class="reason">Does not hold: {html.escape(r.reason)}</p>')
-        parts.append(f"<p><b>Measured:</b> {html.escape(r.measured)}<br>"
-                     f"<b>Expected:</b> {html.escape(r.expected)}<br>"
-                     f'<span class="meta">seeds {html.escape(str(r.seeds))}, '
-                     f"{r.seconds:.1f} s</span></p>")
+        parts.append(
+            f"<p><b>Measured:</b> {html.escape(r.measured)}<br>"
+            f"<b>Expected:</b> {html.escape(r.expected)}<br>"
+            f'<span class="meta">seeds {html.escape(str(r.seeds))}, '
+            f"{r.seconds:.1f} s</span></p>"
+        )
         figs = [Figure(p, caption=_caption(r, p)) for p in pick_figures(r.figures)]
-        links = " · ".join(f'<a href="{html.escape(str(p))}">{html.escape(Path(p).name)}</a>'
-                           for p in r.figures)
+        links = " · ".join(
+            f'<a href="{html.escape(str(p))}">{html.escape(Path(p).name)}</a>' for p in r.figures
+        )
         if links:
             parts.append(f'<p class="meta">Files: {links}</p>')
-        subs.append(Section(f"{r.id}: {r.title}", html="\n".join(parts), figures=figs,
-                            anchor=r.id.lower()))
+        subs.append(
+            Section(f"{r.id}: {r.title}", html="\n".join(parts), figures=figs, anchor=r.id.lower())
+        )
     n_hold = sum(bool(r.holds) for r in results)
-    intro = (f"{n_hold} of {len(results)} claims hold. Each claim is measured on every seed "
-             "(and every α where it applies); the table gives the median and [min, max]. The "
-             "criteria are fixed before any run, the same for every setting, and explained in "
-             f"{docs}.")
+    intro = (
+        f"{n_hold} of {len(results)} claims hold. Each claim is measured on every seed "
+        "(and every α where it applies); the table gives the median and [min, max]. The "
+        "criteria are fixed before any run, the same for every setting, and explained in "
+        f"{docs}."
+    )
     if settings:
         sv = ", ".join(f"{v:g}" for v in settings.get("singular_values", []))
         n2 = settings.get("n2") or settings.get("n1", settings.get("n"))
         ensemble = settings.get("ensemble", "gaussian")
-        intro += (f" Setting '{settings.get('setting', 'default')}' ({settings.get('mode', '')} "
-                  f"mode), {ensemble} measurements"
-                  + (f" (observed fraction p = {settings['p']:.3g})" if settings.get("p") else "")
-                  + f": {settings.get('n1', settings.get('n'))}×{n2} (PSD problems "
-                  f"{settings.get('n1', settings.get('n'))}×{settings.get('n1', settings.get('n'))}), "
-                  f"r = {settings.get('r')}, m = {settings.get('m')}, σ = ({sv}), "
-                  f"k = {settings.get('k')}"
-                  + (f", η = {settings['eta']}, α ∈ {settings['alphas']}." if "eta" in settings
-                     else "."))
+        intro += (
+            f" Setting '{settings.get('setting', 'default')}' ({settings.get('mode', '')} "
+            f"mode), {ensemble} measurements"
+            + (f" (observed fraction p = {settings['p']:.3g})" if settings.get("p") else "")
+            + f": {settings.get('n1', settings.get('n'))}×{n2} (PSD problems "
+            f"{settings.get('n1', settings.get('n'))}×{settings.get('n1', settings.get('n'))}), "
+            f"r = {settings.get('r')}, m = {settings.get('m')}, σ = ({sv}), "
+            f"k = {settings.get('k')}"
+            + (f", η = {settings['eta']}, α ∈ {settings['alphas']}." if "eta" in settings else ".")
+        )
     if seconds is not None:
         intro += f" Total time {seconds:.1f} s."
-    return Section(title, intro=intro,
-                   table=Table(["claim", "statement", "measured", "expected", "verdict"], rows, classes),
-                   subsections=subs, anchor=anchor)
+    return Section(
+        title,
+        intro=intro,
+        table=Table(["claim", "statement", "measured", "expected", "verdict"], rows, classes),
+        subsections=subs,
+        anchor=anchor,
+    )
 
 
 def _caption(result, path) -> str:
@@ -251,5 +284,17 @@ def _caption(result, path) -> str:
     return f"{result.id}: {base}" if base else result.id
 
 
-__all__ = ["Figure", "Table", "Section", "table_html", "figure_html", "section_html", "render",
-           "write_report", "publish_section", "claims_section", "pick_figures", "REPORT_NAME"]
+__all__ = [
+    "Figure",
+    "Table",
+    "Section",
+    "table_html",
+    "figure_html",
+    "section_html",
+    "render",
+    "write_report",
+    "publish_section",
+    "claims_section",
+    "pick_figures",
+    "REPORT_NAME",
+]

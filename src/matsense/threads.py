@@ -29,9 +29,20 @@ import os
 
 import numpy as np
 
-__all__ = ["usable_cores", "kernel_threads", "threads_setting", "single_threaded",
-           "is_single_threaded", "single_blas_thread", "blas_threads_for", "numba_usable",
-           "numba_import_error", "THREADED_MIN_BYTES", "SMALL_OPERATOR_BYTES", "numba_threads"]
+__all__ = [
+    "usable_cores",
+    "kernel_threads",
+    "threads_setting",
+    "single_threaded",
+    "is_single_threaded",
+    "single_blas_thread",
+    "blas_threads_for",
+    "numba_usable",
+    "numba_import_error",
+    "THREADED_MIN_BYTES",
+    "SMALL_OPERATOR_BYTES",
+    "numba_threads",
+]
 
 # Below this size one thread is faster for the NumPy loop: handing work to the pool costs
 # tens of µs, and a small A is read from the cache at a rate one core nearly saturates.
@@ -78,8 +89,11 @@ def numpy_blas_controller():
         return None
     ctl = ThreadpoolController().select(user_api="blas")
     package = os.path.dirname(np.__file__)
-    mine = [lib for lib in ctl.lib_controllers
-            if lib.filepath.startswith(package) or lib.filepath.startswith(package + ".libs")]
+    mine = [
+        lib
+        for lib in ctl.lib_controllers
+        if lib.filepath.startswith(package) or lib.filepath.startswith(package + ".libs")
+    ]
     if mine:
         ctl.lib_controllers = mine
     return ctl
@@ -123,8 +137,10 @@ def blas_threads_for(operator, y):
             if limit < 1:
                 raise ValueError
         except ValueError:
-            raise ValueError("MATSENSE_BLAS_THREADS must be 'auto', 'default' or an integer >= 1, "
-                             f"got {setting!r}") from None
+            raise ValueError(
+                "MATSENSE_BLAS_THREADS must be 'auto', 'default' or an integer >= 1, "
+                f"got {setting!r}"
+            ) from None
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=limit, user_api="blas")

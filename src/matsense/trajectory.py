@@ -20,8 +20,15 @@ import numpy as np
 from ._files import atomic_write
 from .backend import to_numpy
 
-SCALAR_METRICS = ("time", "residual_norm", "loss", "error", "rel_error",
-                  "imbalance_drift", "off_subspace")
+SCALAR_METRICS = (
+    "time",
+    "residual_norm",
+    "loss",
+    "error",
+    "rel_error",
+    "imbalance_drift",
+    "off_subspace",
+)
 
 #: History keys shared by the whole batch (one value per record, not per trajectory).
 SHARED_KEYS = ("iteration", "time")
@@ -44,8 +51,10 @@ class Status(enum.StrEnum):
 _MESSAGES = {
     Status.CONVERGED: "met the tolerance; the factors are the first iterate that did",
     Status.MAX_ITERS: "ran every iteration without meeting the tolerance; the factors are the last iterate",
-    Status.DIVERGED: ("the residual or the error became non-finite or grew past the divergence "
-                      "bound; the factors are the last finite iterate"),
+    Status.DIVERGED: (
+        "the residual or the error became non-finite or grew past the divergence "
+        "bound; the factors are the last finite iterate"
+    ),
     Status.STOPPED: "a callback stopped the run; the factors are the iterate it stopped at",
 }
 
@@ -63,14 +72,14 @@ class RunRecord:
     """
 
     factors: tuple
-    status: np.ndarray       # (B,) object array of Status
-    iterations: np.ndarray   # (B,) int
+    status: np.ndarray  # (B,) object array of Status
+    iterations: np.ndarray  # (B,) int
     wall_time: float
     history: dict
-    recorded: np.ndarray     # (n_records, B) bool
-    extras: dict             # name -> (B,) numpy array
+    recorded: np.ndarray  # (n_records, B) bool
+    extras: dict  # name -> (B,) numpy array
     config: dict = field(default_factory=dict)
-    phases: tuple = ()       # (B,) tuples of Phase; empty: not known (one phase "run")
+    phases: tuple = ()  # (B,) tuples of Phase; empty: not known (one phase "run")
     start_imbalance: np.ndarray | None = None  # (B, k, k) Δ₀ of F Gᵀ starts
 
     def __post_init__(self):
@@ -81,14 +90,21 @@ class RunRecord:
         recorded = np.asarray(self.recorded, dtype=bool)
         if recorded.ndim != 2 or recorded.shape[1] != B:
             if recorded.size:
-                raise ValueError(f"recorded must have shape (n_records, B) with B = {B}, "
-                                 f"got {recorded.shape}")
+                raise ValueError(
+                    f"recorded must have shape (n_records, B) with B = {B}, got {recorded.shape}"
+                )
             recorded = np.zeros((0, B), dtype=bool)
         object.__setattr__(self, "recorded", recorded)
         if not self.history:
-            object.__setattr__(self, "history", {
-                "iteration": np.zeros(0, dtype=int), "time": np.zeros(0),
-                "residual_norm": np.zeros((0, B))})
+            object.__setattr__(
+                self,
+                "history",
+                {
+                    "iteration": np.zeros(0, dtype=int),
+                    "time": np.zeros(0),
+                    "residual_norm": np.zeros((0, B)),
+                },
+            )
 
     @property
     def batch_size(self) -> int:
@@ -99,6 +115,7 @@ class _Result:
     """What both result types share: the long table, the summary, saving."""
 
     _record: RunRecord
+    batched: bool  # set by each subclass
 
     @property
     def wall_time(self) -> float:
@@ -147,12 +164,16 @@ class _Result:
         out = []
         for b in self._indices():
             rows = np.flatnonzero(rec.recorded[:, b])
-            row = {"trajectory": b, "status": str(rec.status[b]),
-                   "iterations": int(rec.iterations[b])}
+            row = {
+                "trajectory": b,
+                "status": str(rec.status[b]),
+                "iterations": int(rec.iterations[b]),
+            }
             for key in ("error", "rel_error", "residual_norm", "loss"):
                 if key in rec.history:  # NaN for a trajectory without records
-                    row[f"final_{key}"] = (float(rec.history[key][rows[-1], b]) if rows.size
-                                           else float("nan"))
+                    row[f"final_{key}"] = (
+                        float(rec.history[key][rows[-1], b]) if rows.size else float("nan")
+                    )
             for key, val in rec.extras.items():
                 row[key] = val[b].item()
             row["phases"] = [phase_dict(ph) for ph in self._phases(b)]
@@ -249,8 +270,10 @@ class Trajectory(_Result):
     def history(self) -> dict:
         rec, b = self._record, self.index
         rows = rec.recorded[:, b]
-        return {key: (val[rows] if key in SHARED_KEYS else val[rows, b])
-                for key, val in rec.history.items()}
+        return {
+            key: (val[rows] if key in SHARED_KEYS else val[rows, b])
+            for key, val in rec.history.items()
+        }
 
     @property
     def extras(self) -> dict:
@@ -270,8 +293,10 @@ class Trajectory(_Result):
         return None if delta0 is None else delta0[self.index]
 
     def __repr__(self) -> str:
-        return (f"Trajectory(status={str(self.status)!r}, iterations={self.iterations}, "
-                f"method={self.config.get('method')!r})")
+        return (
+            f"Trajectory(status={str(self.status)!r}, iterations={self.iterations}, "
+            f"method={self.config.get('method')!r})"
+        )
 
 
 class BatchTrajectory(_Result):
@@ -351,7 +376,7 @@ class BatchTrajectory(_Result):
         return self._record.start_imbalance
 
     @classmethod
-    def stack(cls, trajectories) -> "BatchTrajectory":
+    def stack(cls, trajectories) -> BatchTrajectory:
         """One batch from separate single-trajectory results (e.g. runs made one at a time).
 
         Records are aligned on their iterations (the union of all of them);
@@ -374,19 +399,29 @@ class BatchTrajectory(_Result):
                 if key not in hist:
                     hist[key] = np.full((its.size, len(trs)) + val.shape[1:], np.nan)
                 hist[key][pos, b] = val
-        factors = tuple(np.stack([to_numpy(t.factors[i]) for t in trs])
-                        for i in range(len(trs[0].factors)))
+        factors = tuple(
+            np.stack([to_numpy(t.factors[i]) for t in trs]) for i in range(len(trs[0].factors))
+        )
         extras = {k: np.array([t.extras[k] for t in trs]) for k in trs[0].extras}
         status = np.empty(len(trs), dtype=object)
         status[:] = [t.status for t in trs]
         starts = [t.start_imbalance for t in trs]
-        record = RunRecord(factors, status, np.array([t.iterations for t in trs]),
-                           sum(t.wall_time for t in trs), hist, recorded, extras,
-                           dict(trs[0].config, batch=len(trs)),
-                           phases=tuple(t.phases for t in trs),
-                           start_imbalance=(None if any(d is None for d in starts)
-                                            or len({d.shape for d in starts}) > 1
-                                            else np.stack(starts)))
+        record = RunRecord(
+            factors,
+            status,
+            np.array([t.iterations for t in trs]),
+            sum(t.wall_time for t in trs),
+            hist,
+            recorded,
+            extras,
+            dict(trs[0].config, batch=len(trs)),
+            phases=tuple(t.phases for t in trs),
+            start_imbalance=(
+                None
+                if any(d is None for d in starts) or len({d.shape for d in starts}) > 1
+                else np.stack(starts)
+            ),
+        )
         return cls(record)
 
     def __repr__(self) -> str:

@@ -75,8 +75,10 @@ def sigterm_raises():
     nothing outside the main thread or when SIGTERM already has a handler
     other than the default (an application's own policy is kept).
     """
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL):
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL
+    ):
         yield
         return
 
@@ -120,9 +122,9 @@ def deferred_signals() -> Iterator[None]:
         if caught:
             handler = previous[caught[0]]
             if callable(handler):
-                handler(caught[0], None)          # e.g. KeyboardInterrupt, Terminated
+                handler(caught[0], None)  # e.g. KeyboardInterrupt, Terminated
             else:
-                signal.raise_signal(caught[0])    # the default action, now restored
+                signal.raise_signal(caught[0])  # the default action, now restored
 
 
 # ------------------------------------------------------------- in a worker
@@ -164,8 +166,12 @@ def _supervised_init(parent_pid: int, initializer, initargs) -> None:
         os._exit(PARENT_GONE_EXIT)
     parent = multiprocessing.parent_process()
     sentinel = parent.sentinel if parent is not None else None
-    threading.Thread(target=_watch_parent, args=(parent_pid, sentinel), daemon=True,
-                     name="matsense-parent-watchdog").start()
+    threading.Thread(
+        target=_watch_parent,
+        args=(parent_pid, sentinel),
+        daemon=True,
+        name="matsense-parent-watchdog",
+    ).start()
     if initializer is not None:
         initializer(*initargs)
 
@@ -191,8 +197,11 @@ class SupervisedPool(concurrent.futures.Executor):
         # Looked up on the module at call time (not imported by name), so that a caller or a
         # test replacing concurrent.futures.ProcessPoolExecutor is honoured.
         self._pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers, mp_context=mp_context or multiprocessing.get_context("spawn"),
-            initializer=_supervised_init, initargs=(os.getpid(), initializer, tuple(initargs)))
+            max_workers,
+            mp_context=mp_context or multiprocessing.get_context("spawn"),
+            initializer=_supervised_init,
+            initargs=(os.getpid(), initializer, tuple(initargs)),
+        )
         self._signals = contextlib.ExitStack()
 
     def submit(self, fn, /, *args, **kwargs):
@@ -227,8 +236,9 @@ class SupervisedPool(concurrent.futures.Executor):
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (empty once shut down)."""
         # a live process has a pid (None only before start())
-        return [cast(int, p.pid) for p in list((self._pool._processes or {}).values())
-                if p.is_alive()]
+        return [
+            cast(int, p.pid) for p in list((self._pool._processes or {}).values()) if p.is_alive()
+        ]
 
     def terminate(self, timeout: float = 5.0) -> None:
         """Cancel pending tasks and stop every worker now (SIGTERM, SIGKILL after ``timeout``)."""
@@ -236,8 +246,7 @@ class SupervisedPool(concurrent.futures.Executor):
         # since Python 3.2; 3.14 adds terminate_workers() for exactly this.
         processes = list((self._pool._processes or {}).values())
         # typeshed types this private attribute as a _ThreadWakeup; it is the manager Thread
-        manager: threading.Thread | None = (
-            self._pool._executor_manager_thread)  # type: ignore[assignment]
+        manager: threading.Thread | None = self._pool._executor_manager_thread  # type: ignore[assignment]
         for p in processes:
             with contextlib.suppress(Exception):
                 p.terminate()
@@ -273,5 +282,11 @@ def process_pool(max_workers: int, *, initializer=None, initargs=()) -> Supervis
     return SupervisedPool(max_workers, initializer=initializer, initargs=initargs)
 
 
-__all__ = ["process_pool", "SupervisedPool", "Terminated", "sigterm_raises", "deferred_signals",
-           "PARENT_GONE_EXIT"]
+__all__ = [
+    "process_pool",
+    "SupervisedPool",
+    "Terminated",
+    "sigterm_raises",
+    "deferred_signals",
+    "PARENT_GONE_EXIT",
+]

@@ -51,9 +51,17 @@ from .running import log, run_grid, seed_list
 from .section import compare_html_section, compare_section
 
 
-def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
-            settings: CompareSettings | None = None, figures: bool = True,
-            workers: int | None = None, ensemble: str | None = None) -> list[dict]:
+def compare(
+    out_dir,
+    *,
+    quick: bool = False,
+    seeds=None,
+    progress: bool = False,
+    settings: CompareSettings | None = None,
+    figures: bool = True,
+    workers: int | None = None,
+    ensemble: str | None = None,
+) -> list[dict]:
     """Run the comparison grid and write compare.json, compare.md, curves and figures.
 
     Parameters
@@ -101,27 +109,57 @@ def compare(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
     log_path = out / "compare_runs.jsonl"
     log_path.write_text("")
     records, curves = run_grid(settings, seeds, log_path, progress, workers)
-    total = _write_outputs(out, settings, seeds, records, curves, figures=figures, start=start,
-                           run_seconds=time.perf_counter() - start)
+    total = _write_outputs(
+        out,
+        settings,
+        seeds,
+        records,
+        curves,
+        figures=figures,
+        start=start,
+        run_seconds=time.perf_counter() - start,
+    )
     log(progress, f"done in {total:.1f} s; wrote {out / 'compare.json'}")
     return records
 
 
-def _write_outputs(out: Path, settings, seeds, records, curves, *, figures: bool, start: float,
-                   run_seconds: float) -> float:
+def _write_outputs(
+    out: Path, settings, seeds, records, curves, *, figures: bool, start: float, run_seconds: float
+) -> float:
     """Figures, compare_curves.csv, compare.json, compare.md and the report section; returns
     the seconds since ``start`` that compare.json and compare.md record."""
     figure_paths = write_figures(curves, settings, out, seeds[0]) if figures else []
     write_curves(curves, out / "compare_curves.csv")
     total = time.perf_counter() - start
-    write_json(out / "compare.json", settings, seeds, records, run_seconds=run_seconds,
-               total_seconds=total, figure_paths=figure_paths)
+    write_json(
+        out / "compare.json",
+        settings,
+        seeds,
+        records,
+        run_seconds=run_seconds,
+        total_seconds=total,
+        figure_paths=figure_paths,
+    )
     atomic_write_text(out / "compare.md", markdown_table(records, settings, seeds, total))
-    report.publish_section(out, "compare", compare_section(records, [p.name for p in figure_paths]),
-                           order=2)
+    report.publish_section(
+        out, "compare", compare_section(records, [p.name for p in figure_paths]), order=2
+    )
     return total
 
 
-__all__ = ["compare", "compare_section", "compare_html_section", "register", "CompareSettings",
-           "Entry", "FULL", "QUICK", "ENTRIES", "ENTRY_KEYS", "DEFAULT_SEEDS", "markdown_table",
-           "write_curves", "write_figures"]
+__all__ = [
+    "compare",
+    "compare_section",
+    "compare_html_section",
+    "register",
+    "CompareSettings",
+    "Entry",
+    "FULL",
+    "QUICK",
+    "ENTRIES",
+    "ENTRY_KEYS",
+    "DEFAULT_SEEDS",
+    "markdown_table",
+    "write_curves",
+    "write_figures",
+]

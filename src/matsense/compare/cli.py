@@ -11,34 +11,67 @@ def register(subparsers):
     """Add ``compare [--out DIR] [--quick] [--seeds N] [--no-progress] [--data FILE]`` to an
     argparse subparsers."""
     p = subparsers.add_parser(
-        "compare", help="side-by-side comparison of GD, rebalanced GD and the peer methods",
+        "compare",
+        help="side-by-side comparison of GD, rebalanced GD and the peer methods",
         description="Run GD, rebalanced GD, ScaledGD, ScaledGD(λ), PrecGD, alternating "
-                    "preconditioned GD and SVP on κ ∈ {1, 10, 100} × k ∈ {r, 2r}; write "
-                    "compare.json, compare.md, curves and figures. The full setting (n = 100, "
-                    "3 seeds) takes ≈ 10 min on 2 CPU cores; --quick ≈ 10 s.")
-    p.add_argument("--out", metavar="DIR", default="results", help="output folder (default results; its report.html gains a peer-comparison section)")
+        "preconditioned GD and SVP on κ ∈ {1, 10, 100} × k ∈ {r, 2r}; write "
+        "compare.json, compare.md, curves and figures. The full setting (n = 100, "
+        "3 seeds) takes ≈ 10 min on 2 CPU cores; --quick ≈ 10 s.",
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        default="results",
+        help="output folder (default results; its report.html gains a peer-comparison section)",
+    )
     p.add_argument("--quick", action="store_true", help="small problem (n = 30, r = 2), ≈ 10 s")
-    p.add_argument("--seeds", type=int, default=None, metavar="N",
-                   help="number of seeds (default 3 for the full setting, 1 for --quick)")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="processes that run the (seed, κ) cells (default: the usable cores; 1: "
-                        "none); the results do not depend on it")
-    p.add_argument("--ensemble", metavar="NAME", default=None,
-                   help=f"measurement ensemble: {ensembles.listing()} (docs/ensembles.md); "
-                        "m = 5nr measurements (entries)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="number of seeds (default 3 for the full setting, 1 for --quick)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes that run the (seed, κ) cells (default: the usable cores; 1: "
+        "none); the results do not depend on it",
+    )
+    p.add_argument(
+        "--ensemble",
+        metavar="NAME",
+        default=None,
+        help=f"measurement ensemble: {ensembles.listing()} (docs/ensembles.md); "
+        "m = 5nr measurements (entries)",
+    )
     g = p.add_argument_group("your own data (instead of the grid of generated problems)")
-    g.add_argument("--data", metavar="FILE", type=Path,
-                   help="run every method on this data set, as `matsense run --data` reads it "
-                        "(observed entries, dense or rank-one measurements); writes "
-                        "compare.json, compare.md and compare_data.png")
-    g.add_argument("--k", type=int, metavar="K",
-                   help="with --data: columns of the factors (default: the rank of M_star when "
-                        "the file has it)")
-    g.add_argument("--iters", type=int, metavar="N", default=3000,
-                   help="with --data: most iterations per method (default 3000)")
+    g.add_argument(
+        "--data",
+        metavar="FILE",
+        type=Path,
+        help="run every method on this data set, as `matsense run --data` reads it "
+        "(observed entries, dense or rank-one measurements); writes "
+        "compare.json, compare.md and compare_data.png",
+    )
+    g.add_argument(
+        "--k",
+        type=int,
+        metavar="K",
+        help="with --data: columns of the factors (default: the rank of M_star when "
+        "the file has it)",
+    )
+    g.add_argument(
+        "--iters",
+        type=int,
+        metavar="N",
+        default=3000,
+        help="with --data: most iterations per method (default 3000)",
+    )
     from ..cli import add_max_memory, add_progress_flags
 
-    add_progress_flags(p, "compare")   # each run logged to stderr; --progress: deprecated
+    add_progress_flags(p, "compare")  # each run logged to stderr; --progress: deprecated
     add_max_memory(p)
     p.set_defaults(func=_cli)
     return p
@@ -67,12 +100,19 @@ def _cli(args) -> int:
     # truncate each other's compare_runs.jsonl and mix compare.json.
     Path(args.out).mkdir(parents=True, exist_ok=True)
     with folder_lock(args.out, ".compare.lock", "matsense compare"):
-        records = compare(args.out, quick=args.quick, seeds=args.seeds,
-                          progress=_show_progress(args), workers=args.workers,
-                          ensemble=args.ensemble)
+        records = compare(
+            args.out,
+            quick=args.quick,
+            seeds=args.seeds,
+            progress=_show_progress(args),
+            workers=args.workers,
+            ensemble=args.ensemble,
+        )
     n_conv = sum(r["status"] == "converged" for r in records)
-    print(f"wrote {Path(args.out) / 'compare.json'} and compare.md: {len(records)} records, "
-          f"{n_conv} converged on every seed")
+    print(
+        f"wrote {Path(args.out) / 'compare.json'} and compare.md: {len(records)} records, "
+        f"{n_conv} converged on every seed"
+    )
     return 0
 
 
@@ -82,21 +122,38 @@ def _cli_data(args) -> int:
     from ..data import load_problem
     from .data import compare_data
 
-    given = [flag for flag, value in (("--quick", args.quick), ("--seeds", args.seeds),
-                                      ("--ensemble", args.ensemble), ("--workers", args.workers))
-             if value not in (None, False)]
+    given = [
+        flag
+        for flag, value in (
+            ("--quick", args.quick),
+            ("--seeds", args.seeds),
+            ("--ensemble", args.ensemble),
+            ("--workers", args.workers),
+        )
+        if value not in (None, False)
+    ]
     if given:
-        raise ValueError(f"--data replaces the grid of generated problems: {', '.join(given)} "
-                         "cannot be used with it")
+        raise ValueError(
+            f"--data replaces the grid of generated problems: {', '.join(given)} "
+            "cannot be used with it"
+        )
     if args.iters < 1:
         raise ValueError(f"--iters must be >= 1, got {args.iters}")
     problem = load_problem(args.data)
     k = args.k if args.k is not None else problem.rank
     if k is None:
         raise ValueError(f"{args.data} has no M_star to take the rank from: give --k")
-    records = compare_data(problem, args.out, k=k, source=str(args.data), max_iters=args.iters,
-                           progress=_show_progress(args))
+    records = compare_data(
+        problem,
+        args.out,
+        k=k,
+        source=str(args.data),
+        max_iters=args.iters,
+        progress=_show_progress(args),
+    )
     n_conv = sum(r["status"] == "converged" for r in records)
-    print(f"wrote {Path(args.out) / 'compare.json'}, compare.md and compare_data.png: "
-          f"{len(records)} methods on {args.data}, {n_conv} converged")
+    print(
+        f"wrote {Path(args.out) / 'compare.json'}, compare.md and compare_data.png: "
+        f"{len(records)} methods on {args.data}, {n_conv} converged"
+    )
     return 0

@@ -44,8 +44,17 @@ def entries_for(problem) -> list[Entry]:
     return [e for e in ENTRIES if problem.symmetric or not e.symmetric]
 
 
-def compare_data(problem, out_dir, *, k: int, source: str = "data", max_iters: int = 3000,
-                 tol: float = 1e-10, progress: bool = False, figures: bool = True) -> list[dict]:
+def compare_data(
+    problem,
+    out_dir,
+    *,
+    k: int,
+    source: str = "data",
+    max_iters: int = 3000,
+    tol: float = 1e-10,
+    progress: bool = False,
+    figures: bool = True,
+) -> list[dict]:
     """Run every applicable method on ``problem`` with ``k`` columns; write the outputs.
 
     Returns one record per method: ``method``, ``label``, ``init``, ``k``, ``status``
@@ -57,8 +66,9 @@ def compare_data(problem, out_dir, *, k: int, source: str = "data", max_iters: i
 
     n1, n2 = problem.shape
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= min(n1, n2):
-        raise ValueError(f"--k must be an integer in [1, {min(n1, n2)}] for data of shape "
-                         f"{n1} × {n2}, got {k!r}")
+        raise ValueError(
+            f"--k must be an integer in [1, {min(n1, n2)}] for data of shape {n1} × {n2}, got {k!r}"
+        )
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sigma_1 = sigma_1_estimate(problem)
@@ -71,19 +81,35 @@ def compare_data(problem, out_dir, *, k: int, source: str = "data", max_iters: i
     for entry, traj in zip(entries, trajs):
         h = traj.history
         rel_res = float(h["residual_norm"][-1]) / max(problem.y_norm, 1e-300)
-        records.append({
-            "method": entry.key, "label": entry.label, "hyper_parameters": entry.hyper,
-            "init": entry.init, "k": int(k), "status": str(traj.status),
-            "iterations": int(traj.iterations), "seconds": float(traj.wall_time),
-            "final_rel_error": float(h["rel_error"][-1]) if "rel_error" in h else None,
-            "final_rel_residual": rel_res,
-        })
+        records.append(
+            {
+                "method": entry.key,
+                "label": entry.label,
+                "hyper_parameters": entry.hyper,
+                "init": entry.init,
+                "k": int(k),
+                "status": str(traj.status),
+                "iterations": int(traj.iterations),
+                "seconds": float(traj.wall_time),
+                "final_rel_error": float(h["rel_error"][-1]) if "rel_error" in h else None,
+                "final_rel_residual": rel_res,
+            }
+        )
         log(progress, f"{entry.key}: {traj.status} after {traj.iterations} iterations")
-    settings = {"data": source, "shape": [n1, n2], "m": problem.m, "k": int(k),
-                "sigma_1_estimate": sigma_1, "tol": tol, "max_iters": max_iters,
-                "alpha": ALPHA, "truth": problem.has_truth}
-    atomic_write_text(out / "compare.json",
-                      json.dumps({**settings, "records": records}, indent=2) + "\n")
+    settings = {
+        "data": source,
+        "shape": [n1, n2],
+        "m": problem.m,
+        "k": int(k),
+        "sigma_1_estimate": sigma_1,
+        "tol": tol,
+        "max_iters": max_iters,
+        "alpha": ALPHA,
+        "truth": problem.has_truth,
+    }
+    atomic_write_text(
+        out / "compare.json", json.dumps({**settings, "records": records}, indent=2) + "\n"
+    )
     atomic_write_text(out / "compare.md", _markdown(settings, records))
     if figures:
         _figure(entries, trajs, settings, out / "compare_data")
@@ -92,27 +118,37 @@ def compare_data(problem, out_dir, *, k: int, source: str = "data", max_iters: i
 
 def _markdown(settings: dict, records: list[dict]) -> str:
     metric = "rel. error" if settings["truth"] else "rel. residual"
-    lines = [f"# The peers on {settings['data']}", "",
-             f"{settings['shape'][0]} × {settings['shape'][1]}, m = {settings['m']}, "
-             f"k = {settings['k']}, "
-             f"σ̂₁ = {settings['sigma_1_estimate']:.4g} (spectral estimate), "
-             f"tol = {settings['tol']:g} on the {metric}, at most {settings['max_iters']} "
-             "iterations.", "",
-             f"| method | start | status | iterations | seconds | final {metric} |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        f"# The peers on {settings['data']}",
+        "",
+        (
+            f"{settings['shape'][0]} × {settings['shape'][1]}, m = {settings['m']}, "
+            f"k = {settings['k']}, "
+            f"σ̂₁ = {settings['sigma_1_estimate']:.4g} (spectral estimate), "
+            f"tol = {settings['tol']:g} on the {metric}, at most {settings['max_iters']} "
+            "iterations."
+        ),
+        "",
+        f"| method | start | status | iterations | seconds | final {metric} |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in records:
         final = r["final_rel_error"] if settings["truth"] else r["final_rel_residual"]
-        lines.append(f"| {r['label']} | {r['init']} | {r['status']} | {r['iterations']} | "
-                     f"{r['seconds']:.3g} | {final:.3g} |")
+        lines.append(
+            f"| {r['label']} | {r['init']} | {r['status']} | {r['iterations']} | "
+            f"{r['seconds']:.3g} | {final:.3g} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def _figure(entries, trajs, settings, stem: Path) -> None:
     key = "rel_error" if settings["truth"] else "residual_norm"
-    panel = plots.Panel(f"{Path(settings['data']).name}, k = {settings['k']}", "iteration t",
-                        plots.ERROR_KEYS[key])
+    panel = plots.Panel(
+        f"{Path(settings['data']).name}, k = {settings['k']}", "iteration t", plots.ERROR_KEYS[key]
+    )
     for i, (entry, traj) in enumerate(zip(entries, trajs)):
         h = traj.history
-        panel.curves.append(plots.Curve(h["iteration"], h[key], label=entry.label,
-                                        color=plots.color(i)))
+        panel.curves.append(
+            plots.Curve(h["iteration"], h[key], label=entry.label, color=plots.color(i))
+        )
     plots.save_panels([panel], stem)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from .. import _validate as V
 from .. import ensembles
 from .. import init as _init
-from ..methods import GD, PrecGD, RebalancedGD, SVP, AlternatingPrecGD, ScaledGD, ScaledGDLambda
+from ..methods import GD, SVP, AlternatingPrecGD, PrecGD, RebalancedGD, ScaledGD, ScaledGDLambda
 
 #: How the comparison's random starts are scaled: F_0 at α/√n, G_0 at α/(3√n), X_0 at α/√n.
 INIT_RATIO = 1 / 3
@@ -42,26 +42,50 @@ class Entry:
 
     def initial_factors(self, problem, k: int, alpha: float, seed: int):
         """The start of this entry on ``problem`` (seed ``seed`` for the random ones)."""
-        return _init.INITS[self.init].build(problem, k, alpha, ratio=INIT_RATIO,
-                                           normalization=INIT_NORMALIZATION, seed=seed)
+        return _init.INITS[self.init].build(
+            problem, k, alpha, ratio=INIT_RATIO, normalization=INIT_NORMALIZATION, seed=seed
+        )
 
 
 ENTRIES: tuple[Entry, ...] = (
-    Entry("gd", "GD (vanilla, spectral)", lambda s1: GD(0.5 / s1), "spectral",
-          hyper="η = 0.5/σ₁"),
-    Entry("rebalanced_gd", "Rebalanced GD (paper §5, small random)",
-          lambda s1: RebalancedGD(0.5 / s1), "small_random", hyper="η = 0.5/σ₁, τ = 1e-2"),
-    Entry("scaledgd", "ScaledGD (spectral)", lambda s1: ScaledGD(0.5), "spectral",
-          hyper="η = 0.5"),
-    Entry("apgd", "Alternating PrecGD (small random)", lambda s1: AlternatingPrecGD(1.0),
-          "small_random", hyper="η = 1"),
+    Entry("gd", "GD (vanilla, spectral)", lambda s1: GD(0.5 / s1), "spectral", hyper="η = 0.5/σ₁"),
+    Entry(
+        "rebalanced_gd",
+        "Rebalanced GD (paper §5, small random)",
+        lambda s1: RebalancedGD(0.5 / s1),
+        "small_random",
+        hyper="η = 0.5/σ₁, τ = 1e-2",
+    ),
+    Entry("scaledgd", "ScaledGD (spectral)", lambda s1: ScaledGD(0.5), "spectral", hyper="η = 0.5"),
+    Entry(
+        "apgd",
+        "Alternating PrecGD (small random)",
+        lambda s1: AlternatingPrecGD(1.0),
+        "small_random",
+        hyper="η = 1",
+    ),
     Entry("svp", "SVP (M₀ = 0)", lambda s1: SVP(0.5), "zeros", hyper="η = 0.5"),
-    Entry("gd_sym", "GD on XXᵀ (small random)", lambda s1: GD(0.5 / s1), "symmetric_random",
-          hyper="η = 0.5/σ₁"),
-    Entry("precgd", "PrecGD on XXᵀ (small random)", lambda s1: PrecGD(0.5), "symmetric_random",
-          hyper="η = 0.5, λ_t = √(½‖r_t‖²)"),
-    Entry("scaledgd_lambda", "ScaledGD(λ) on XXᵀ (small random)",
-          lambda s1: ScaledGDLambda(0.5, 1e-3), "symmetric_random", hyper="η = 0.5, λ = 1e-3"),
+    Entry(
+        "gd_sym",
+        "GD on XXᵀ (small random)",
+        lambda s1: GD(0.5 / s1),
+        "symmetric_random",
+        hyper="η = 0.5/σ₁",
+    ),
+    Entry(
+        "precgd",
+        "PrecGD on XXᵀ (small random)",
+        lambda s1: PrecGD(0.5),
+        "symmetric_random",
+        hyper="η = 0.5, λ_t = √(½‖r_t‖²)",
+    ),
+    Entry(
+        "scaledgd_lambda",
+        "ScaledGD(λ) on XXᵀ (small random)",
+        lambda s1: ScaledGDLambda(0.5, 1e-3),
+        "symmetric_random",
+        hyper="η = 0.5, λ = 1e-3",
+    ),
 )
 ENTRY_KEYS = tuple(e.key for e in ENTRIES)
 
@@ -107,8 +131,10 @@ class CompareSettings:
         V.int_in_range("record_every", self.record_every, 1)
         unknown = [m for m in self.methods if m not in ENTRY_KEYS]
         if unknown or not self.methods:
-            raise ValueError(f"methods must be a non-empty subset of {', '.join(ENTRY_KEYS)}, "
-                             f"got {list(self.methods)}")
+            raise ValueError(
+                f"methods must be a non-empty subset of {', '.join(ENTRY_KEYS)}, "
+                f"got {list(self.methods)}"
+            )
 
     @property
     def m(self) -> int:
@@ -123,7 +149,9 @@ class CompareSettings:
 
     def grid(self):
         """(κ, multiplier, k) in the order of the records: κ outer, k inner."""
-        return [(kappa, mult, mult * self.r) for kappa in self.kappas for mult in self.k_multipliers]
+        return [
+            (kappa, mult, mult * self.r) for kappa in self.kappas for mult in self.k_multipliers
+        ]
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -136,6 +164,5 @@ class CompareSettings:
 
 
 FULL = CompareSettings()
-QUICK = CompareSettings(n=30, r=2, m_factor=5, max_iters=1500, max_iters_override=(),
-                        name="quick")
+QUICK = CompareSettings(n=30, r=2, m_factor=5, max_iters=1500, max_iters_override=(), name="quick")
 DEFAULT_SEEDS = {"full": 3, "quick": 1}

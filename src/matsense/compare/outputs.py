@@ -16,12 +16,32 @@ import numpy as np
 from .._files import atomic_write_text, naming
 from .entries import CompareSettings
 
-TABLE_HEADER = ("method", "hyper-parameters", "init", "κ", "k", "iterations to tol", "seconds",
-                "ms / iter", "final rel. error", "status", "reference (docs/methods.md)", "check")
+TABLE_HEADER = (
+    "method",
+    "hyper-parameters",
+    "init",
+    "κ",
+    "k",
+    "iterations to tol",
+    "seconds",
+    "ms / iter",
+    "final rel. error",
+    "status",
+    "reference (docs/methods.md)",
+    "check",
+)
 
 
-def write_json(path: Path, settings: CompareSettings, seeds, records, *, run_seconds: float,
-               total_seconds: float, figure_paths=()) -> Path:
+def write_json(
+    path: Path,
+    settings: CompareSettings,
+    seeds,
+    records,
+    *,
+    run_seconds: float,
+    total_seconds: float,
+    figure_paths=(),
+) -> Path:
     """``compare.json``: settings, seeds, timings, figure names and the records."""
     payload = {
         "settings": settings.as_dict(),
@@ -54,13 +74,24 @@ def write_curves(curves, path: Path, max_points: int = 400) -> Path:
         for c in curves:
             n = c["iteration"].size
             if n > max_points:
-                idx = np.unique(np.concatenate([np.geomspace(1, n, max_points).astype(int) - 1, [n - 1]]))
+                idx = np.unique(
+                    np.concatenate([np.geomspace(1, n, max_points).astype(int) - 1, [n - 1]])
+                )
             else:
                 idx = np.arange(n)
             for i in idx:
                 if math.isfinite(c["rel_error"][i]):
-                    w.writerow([c["method"], c["kappa"], c["k"], c["seed"], int(c["iteration"][i]),
-                                f"{c['time'][i]:.6g}", f"{c['rel_error'][i]:.6e}"])
+                    w.writerow(
+                        [
+                            c["method"],
+                            c["kappa"],
+                            c["k"],
+                            c["seed"],
+                            int(c["iteration"][i]),
+                            f"{c['time'][i]:.6g}",
+                            f"{c['rel_error'][i]:.6e}",
+                        ]
+                    )
     return path
 
 
@@ -78,12 +109,18 @@ def _its_cell(rec) -> str:
     n = rec["n_seeds"]
     if rec["n_converged"]:
         lo, hi = rec["iterations_to_tol_range"]
-        parts.append(f"{rec['n_converged']}/{n} seeds in {lo}–{hi}" if lo != hi
-                     else f"{rec['n_converged']}/{n} seeds in {lo}")
+        parts.append(
+            f"{rec['n_converged']}/{n} seeds in {lo}–{hi}"
+            if lo != hi
+            else f"{rec['n_converged']}/{n} seeds in {lo}"
+        )
     n_div = sum(p["status"] == "diverged" for p in rec.get("per_seed", []))
     if n_div:
         its = sorted(p["iterations"] for p in rec["per_seed"] if p["status"] == "diverged")
-        parts.append(f"diverged ({n_div}/{n} seeds, at {its[0]}" + (f"–{its[-1]})" if its[-1] != its[0] else ")"))
+        parts.append(
+            f"diverged ({n_div}/{n} seeds, at {its[0]}"
+            + (f"–{its[-1]})" if its[-1] != its[0] else ")")
+        )
     n_nr = n - rec["n_converged"] - n_div
     if n_nr:
         parts.append(f"not in {rec['budget']}" + ("" if n_nr == n else f" ({n_nr}/{n} seeds)"))
@@ -93,11 +130,20 @@ def _its_cell(rec) -> str:
 def table_row(rec) -> list[str]:
     """The cells of ``rec`` under :data:`TABLE_HEADER`."""
     spi = rec.get("seconds_per_iteration")
-    return [rec.get("label", rec["method"]), rec.get("hyper_parameters", ""), rec.get("init", ""),
-            f"{rec['kappa']:g}", str(rec["k"]), _its_cell(rec), _fmt(rec.get("seconds"), "{:.2f}"),
-            _fmt(None if spi is None else 1e3 * spi, "{:.1f}"),
-            _fmt(rec.get("final_rel_error"), "{:.1e}"), rec["status"],
-            rec.get("reference") or "", rec.get("reference_check") or ""]
+    return [
+        rec.get("label", rec["method"]),
+        rec.get("hyper_parameters", ""),
+        rec.get("init", ""),
+        f"{rec['kappa']:g}",
+        str(rec["k"]),
+        _its_cell(rec),
+        _fmt(rec.get("seconds"), "{:.2f}"),
+        _fmt(None if spi is None else 1e3 * spi, "{:.1f}"),
+        _fmt(rec.get("final_rel_error"), "{:.1e}"),
+        rec["status"],
+        rec.get("reference") or "",
+        rec.get("reference_check") or "",
+    ]
 
 
 def _markdown_line(cells) -> str:
@@ -113,7 +159,8 @@ def markdown_table(records, settings: CompareSettings, seeds, total_seconds: flo
         f"r = {settings.r}, m = {settings.m} "
         f"(= {settings.m_factor}·n·r), σ_i {settings.spacing}ly spaced from 1 to 1/κ; "
         f"target relative error {settings.tol:g}; budget {settings.max_iters} iterations"
-        + "".join(f" ({k}: {v})" for k, v in settings.max_iters_override) + "; "
+        + "".join(f" ({k}: {v})" for k, v in settings.max_iters_override)
+        + "; "
         f"small random initializations at α = {settings.alpha:g} (÷√n); seeds {list(seeds)}. "
         f"Iterations and seconds are medians over seeds (range in brackets). Total run time "
         f"{total_seconds:.0f} s.",

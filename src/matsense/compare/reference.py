@@ -17,8 +17,13 @@ def reference_figure(settings: CompareSettings, key: str, kappa: float, k: int):
     (a value or a (lo, hi) range), 'not_reached_in' (a budget), or
     'rel_error' and 'at_iteration'.
     """
-    if ((settings.n, settings.r, settings.m_factor, settings.spacing, settings.tol) != REFERENCE_SETTING
-            or settings.ensemble != ensembles.DEFAULT):
+    if (
+        settings.n,
+        settings.r,
+        settings.m_factor,
+        settings.spacing,
+        settings.tol,
+    ) != REFERENCE_SETTING or settings.ensemble != ensembles.DEFAULT:
         return None
     r = settings.r
     if key == "scaledgd" and k == r:
@@ -28,12 +33,19 @@ def reference_figure(settings: CompareSettings, key: str, kappa: float, k: int):
         if ref is not None:
             return {"text": f"{ref} iterations", "iterations": ref}
         if float(kappa) == 100.0:
-            return {"text": "not reached in 3000 iterations", "iterations": None, "not_reached_in": 3000}
+            return {
+                "text": "not reached in 3000 iterations",
+                "iterations": None,
+                "not_reached_in": 3000,
+            }
     if key == "precgd" and k == 2 * r:
         return {"text": "264–281 iterations (κ ∈ {1, 10, 100})", "iterations": (264, 281)}
     if key == "gd_sym" and k == 2 * r:
-        return {"text": "rel. error still ≈ 3e-4 after 4000 iterations", "rel_error": 3e-4,
-                "at_iteration": 4000}
+        return {
+            "text": "rel. error still ≈ 3e-4 after 4000 iterations",
+            "rel_error": 3e-4,
+            "at_iteration": 4000,
+        }
     return None
 
 
@@ -43,8 +55,11 @@ def reference_check(ref, rec) -> str | None:
         return None
     its = rec["iterations_to_tol"]
     if "not_reached_in" in ref:
-        return "agrees (not reached)" if its is None or its > ref["not_reached_in"] else \
-            f"disagrees (reached in {its})"
+        return (
+            "agrees (not reached)"
+            if its is None or its > ref["not_reached_in"]
+            else f"disagrees (reached in {its})"
+        )
     if "rel_error" in ref:
         err = rec["final_rel_error"]
         if rec["status"] == "converged":

@@ -28,7 +28,9 @@ def seed_list(seeds, settings_name: str) -> list[int]:
     try:
         out = [V.int_in_range("seed", s, 0) for s in seeds]
     except TypeError:
-        raise ValueError(f"seeds must be a count (int >= 1) or a list of seeds (ints >= 0), got {seeds!r}") from None
+        raise ValueError(
+            f"seeds must be a count (int >= 1) or a list of seeds (ints >= 0), got {seeds!r}"
+        ) from None
     if not out:
         raise ValueError("seeds must not be empty")
     return out
@@ -42,9 +44,16 @@ def make_problem(settings: CompareSettings, kappa: float, symmetric: bool, seed:
     the same y and, for X Xᵀ, the same trajectory (to rounding) from half the
     bytes per iteration.
     """
-    problem = Problem.generate(settings.ensemble, settings.n, r=settings.r, m=settings.m,
-                               kappa=kappa, spacing=settings.spacing, symmetric=symmetric,
-                               seed=seed)
+    problem = Problem.generate(
+        settings.ensemble,
+        settings.n,
+        r=settings.r,
+        m=settings.m,
+        kappa=kappa,
+        spacing=settings.spacing,
+        symmetric=symmetric,
+        seed=seed,
+    )
     if symmetric and problem.operator.packs_symmetric():
         problem = problem.with_symmetric_operator()
     return problem
@@ -79,8 +88,10 @@ def _result(traj, problem, budget: int, seed: int):
         "final_rel_error": final_rel,
         "budget": budget,
     }
-    curve = {key: np.asarray(traj.history[key], dtype=float)
-             for key in ("iteration", "time", "rel_error")}
+    curve = {
+        key: np.asarray(traj.history[key], dtype=float)
+        for key in ("iteration", "time", "rel_error")
+    }
     return result, curve
 
 
@@ -90,8 +101,15 @@ def one_run(entry: Entry, problem: Problem, settings: CompareSettings, k: int, s
     method = entry.make_method(sigma_1)
     x0 = entry.initial_factors(problem, k, settings.alpha, seed)
     budget = settings.budget(entry.key)
-    traj = run(problem, method, x0, budget, tol=settings.tol, record_every=settings.record_every,
-               record=RECORD)
+    traj = run(
+        problem,
+        method,
+        x0,
+        budget,
+        tol=settings.tol,
+        record_every=settings.record_every,
+        record=RECORD,
+    )
     return (*_result(traj, problem, budget, seed), method)
 
 
@@ -116,8 +134,9 @@ def cell_runs(settings: CompareSettings, seed: int, kappa: float, symmetric: boo
             if not group:
                 continue
             problem = make_problem(settings, kappa, sym, seed)
-            cells = [(entry, mult * settings.r) for mult in settings.k_multipliers
-                     for entry in group]
+            cells = [
+                (entry, mult * settings.r) for mult in settings.k_multipliers for entry in group
+            ]
             runs = one_problem_runs(cells, problem, settings, seed)
             out += [(entry.key, k, *run_) for (entry, k), run_ in zip(cells, runs)]
             del problem
@@ -135,8 +154,14 @@ def one_problem_runs(cells, problem: Problem, settings: CompareSettings, seed: i
     methods = [e.make_method(sigma_1) for e, _ in cells]
     starts = [e.initial_factors(problem, k, settings.alpha, seed) for e, k in cells]
     budgets = [settings.budget(e.key) for e, _ in cells]
-    trajs = run_together(problem, list(zip(methods, starts)), budgets, tol=settings.tol,
-                         record_every=settings.record_every, record=RECORD)
+    trajs = run_together(
+        problem,
+        list(zip(methods, starts)),
+        budgets,
+        tol=settings.tol,
+        record_every=settings.record_every,
+        record=RECORD,
+    )
     return [(*_result(t, problem, b, seed), m) for t, b, m in zip(trajs, budgets, methods)]
 
 
@@ -186,8 +211,9 @@ def _over_seeds(per_seed: list[dict]) -> dict:
         "seconds_per_iteration": _median([p["seconds_per_iteration"] for p in per_seed]),
         # Median over the seeds that did not diverge (a diverged run's last finite iterate,
         # error 1e5 or so, says nothing about the method; per_seed keeps it); null if all did.
-        "final_rel_error": _median([p["final_rel_error"] for p in per_seed
-                                    if p["status"] != "diverged"]),
+        "final_rel_error": _median(
+            [p["final_rel_error"] for p in per_seed if p["status"] != "diverged"]
+        ),
         "per_seed": per_seed,
     }
 
@@ -206,8 +232,13 @@ def log(progress: bool, msg: str) -> None:
         print(f"[compare] {msg}", file=sys.stderr, flush=True)
 
 
-def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bool = False,
-             workers: int | None = None):
+def run_grid(
+    settings: CompareSettings,
+    seeds: list[int],
+    log_path,
+    progress: bool = False,
+    workers: int | None = None,
+):
     """Every run of the grid; one JSON line per finished run is appended to ``log_path``.
 
     Each (seed, κ) is one task (:func:`cell_runs`): its problems are built once,
@@ -228,8 +259,12 @@ def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bo
     entries = settings.entries()
     kinds = sorted({e.symmetric for e in entries})
     # One task per problem; the ill-conditioned ones (the longest runs) first.
-    tasks = [(seed, kappa, sym) for kappa in sorted(settings.kappas, reverse=True)
-             for sym in kinds for seed in seeds]
+    tasks = [
+        (seed, kappa, sym)
+        for kappa in sorted(settings.kappas, reverse=True)
+        for sym in kinds
+        for seed in seeds
+    ]
     if workers is None:
         workers = min(usable_cores(), len(tasks))
     workers = V.int_in_range("workers", workers, 1)
@@ -249,11 +284,14 @@ def run_grid(settings: CompareSettings, seeds: list[int], log_path, progress: bo
             for key, k, res, curve, method in rows:
                 per.setdefault((key, kappa, k), []).append(res)
                 methods[(key, kappa, k)] = method
-                curves.append({"method": key, "kappa": float(kappa), "k": k, "seed": seed,
-                               **curve})
-    records = [aggregate(entry, methods[(entry.key, kappa, k)], settings, kappa, k,
-                         per[(entry.key, kappa, k)])
-               for kappa, _, k in settings.grid() for entry in entries]
+                curves.append({"method": key, "kappa": float(kappa), "k": k, "seed": seed, **curve})
+    records = [
+        aggregate(
+            entry, methods[(entry.key, kappa, k)], settings, kappa, k, per[(entry.key, kappa, k)]
+        )
+        for kappa, _, k in settings.grid()
+        for entry in entries
+    ]
     return records, curves
 
 
@@ -279,6 +317,9 @@ def _log_run(log_path, progress, entry, kappa, k, seed, res) -> None:
     # Written as each run ends, so a long comparison shows (and keeps) its progress.
     with naming(log_path), open(log_path, "a") as fh:
         fh.write(json.dumps({"method": entry.key, "kappa": float(kappa), "k": k, **res}) + "\n")
-    log(progress, f"seed {seed} κ={kappa:g} k={k} {entry.key}: {res['status']} "
-                  f"after {res['iterations']} its, rel. error {res['final_rel_error']:.2e}, "
-                  f"{res['seconds']:.1f} s")
+    log(
+        progress,
+        f"seed {seed} κ={kappa:g} k={k} {entry.key}: {res['status']} "
+        f"after {res['iterations']} its, rel. error {res['final_rel_error']:.2e}, "
+        f"{res['seconds']:.1f} s",
+    )

@@ -24,8 +24,9 @@ def _select(mask_np, new_state, old_state, xp, dev):
 def _take(state, idx, xp, dev):
     """Rows ``idx`` (numpy ints) of every batch-first array field of a state."""
     ind = xp.asarray(idx, device=dev)
-    return type(state)(*[xp.take(f, ind, axis=0) if backend.is_array(f) and f.ndim >= 1 else f
-                         for f in state])
+    return type(state)(
+        *[xp.take(f, ind, axis=0) if backend.is_array(f) and f.ndim >= 1 else f for f in state]
+    )
 
 
 class Batch:
@@ -67,8 +68,9 @@ class Batch:
         if 2 * live.sum() <= self.rows.size:
             gone, keep = np.flatnonzero(~live), np.flatnonzero(live)
             done = _take(self.state, gone, self.xp, self.dev)
-            self._pieces.append((self.rows[gone], self.method.factors(done),
-                                 self.method.extras(done)))
+            self._pieces.append(
+                (self.rows[gone], self.method.factors(done), self.method.extras(done))
+            )
             self.state = _take(self.state, keep, self.xp, self.dev)
             self.prev = _take(self.prev, keep, self.xp, self.dev)
             self.rows = self.rows[keep]
@@ -91,10 +93,14 @@ class Batch:
         xp = self.xp
         perm = np.argsort(np.concatenate([p[0] for p in pieces]))
         ind = xp.asarray(perm, device=self.dev)
-        final = tuple(xp.take(xp.concat([p[1][i] for p in pieces], axis=0), ind, axis=0)
-                      for i in range(len(pieces[0][1])))
-        extras = {k: np.concatenate([backend.to_numpy(p[2][k]) for p in pieces])[perm]
-                  for k in pieces[0][2]}
+        final = tuple(
+            xp.take(xp.concat([p[1][i] for p in pieces], axis=0), ind, axis=0)
+            for i in range(len(pieces[0][1]))
+        )
+        extras = {
+            k: np.concatenate([backend.to_numpy(p[2][k]) for p in pieces])[perm]
+            for k in pieces[0][2]
+        }
         return final, extras
 
 

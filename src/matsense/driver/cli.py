@@ -25,10 +25,32 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 # Flags of `matsense run` whose destination is a RunConfig key of the same name (the
 # methods' hyper-parameters are added from the methods themselves, see method_flags).
 RUN_FLAGS = (
-    "ensemble", "n1", "n2", "r", "m", *ensembles.keys(), "kappa", "symmetric", "noise", "seed",
-    "outlier_fraction", "outlier_scale", "outlier_mode",
-    "init", "k", "alpha", "ratio", "normalization", "init_seed",
-    "method", "iters", "tol", "record_every", "backend", "device", "dtype",
+    "ensemble",
+    "n1",
+    "n2",
+    "r",
+    "m",
+    *ensembles.keys(),
+    "kappa",
+    "symmetric",
+    "noise",
+    "seed",
+    "outlier_fraction",
+    "outlier_scale",
+    "outlier_mode",
+    "init",
+    "k",
+    "alpha",
+    "ratio",
+    "normalization",
+    "init_seed",
+    "method",
+    "iters",
+    "tol",
+    "record_every",
+    "backend",
+    "device",
+    "dtype",
 )
 
 
@@ -48,22 +70,31 @@ def _key_value(text: str) -> tuple[str, object]:
 def _add_ensemble_keys(group) -> None:
     """A flag for each run key an ensemble adds besides m (its record's params: ``--p``)."""
     for key, (param, owners) in ensembles.keys().items():
-        group.add_argument(f"--{key}", type=float if float in param.types else int,
-                           help=f"{', '.join(owners)} only: {param.describe()}"
-                                + (" (instead of m)" if param.replaces_m else ""))
+        group.add_argument(
+            f"--{key}",
+            type=float if float in param.types else int,
+            help=f"{', '.join(owners)} only: {param.describe()}"
+            + (" (instead of m)" if param.replaces_m else ""),
+        )
 
 
 def register(subparsers) -> None:
     """Add the ``run`` subcommand."""
     p = subparsers.add_parser(
-        "run", help="run one configuration (flags and/or a TOML file)",
+        "run",
+        help="run one configuration (flags and/or a TOML file)",
         description="Run one method on one problem from flags or --config FILE.toml "
-                    "(flags override the file). Prints the final status, the iterations, "
-                    "the relative error and the fitted linear rate; writes the trajectory "
-                    "and a figure when --out is given.")
-    p.add_argument("--config", metavar="FILE.toml", type=Path,
-                   help="TOML run file (keys at top level or under [problem], [init], "
-                        "[method], [run]; see docs/api.md)")
+        "(flags override the file). Prints the final status, the iterations, "
+        "the relative error and the fitted linear rate; writes the trajectory "
+        "and a figure when --out is given.",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        type=Path,
+        help="TOML run file (keys at top level or under [problem], [init], "
+        "[method], [run]; see docs/api.md)",
+    )
     _add_problem_flags(p.add_argument_group("problem"))
     _add_init_flags(p.add_argument_group("initialization"))
     _add_method_flags(p.add_argument_group("method"))
@@ -73,37 +104,56 @@ def register(subparsers) -> None:
 
 
 def _add_problem_flags(g) -> None:
-    g.add_argument("--data", metavar="FILE", type=Path,
-                   help="your own data instead of a generated problem: observed entries "
-                        "(.csv/.parquet with row, col, value; .npz with rows, cols, values, "
-                        "shape), dense measurements (.npz with A, y) or rank-one ones (.npz "
-                        "with a, b, y), each .npz optionally with M_star (docs/api.md)")
-    g.add_argument("--ensemble", metavar="NAME",
-                   help=f"measurement ensemble: {ensembles.listing()} (docs/ensembles.md) or an "
-                        "installed plugin's (matsense plugins)")
+    g.add_argument(
+        "--data",
+        metavar="FILE",
+        type=Path,
+        help="your own data instead of a generated problem: observed entries "
+        "(.csv/.parquet with row, col, value; .npz with rows, cols, values, "
+        "shape), dense measurements (.npz with A, y) or rank-one ones (.npz "
+        "with a, b, y), each .npz optionally with M_star (docs/api.md)",
+    )
+    g.add_argument(
+        "--ensemble",
+        metavar="NAME",
+        help=f"measurement ensemble: {ensembles.listing()} (docs/ensembles.md) or an "
+        "installed plugin's (matsense plugins)",
+    )
     g.add_argument("--n1", type=int, help="rows of M* (default 30)")
     g.add_argument("--n2", type=int, help="columns of M* (default n1)")
     g.add_argument("--r", type=int, help="rank of M* (default 2)")
-    g.add_argument("--m", type=int, help="number of measurements, e.g. observed entries "
-                                         "(default 900)")
+    g.add_argument(
+        "--m", type=int, help="number of measurements, e.g. observed entries (default 900)"
+    )
     _add_ensemble_keys(g)
     g.add_argument("--kappa", type=float, help="condition number σ_1/σ_r (default 1)")
-    g.add_argument("--symmetric", action=argparse.BooleanOptionalAction, default=None,
-                   help="PSD ground truth M* = U diag(σ) Uᵀ (default: no)")
+    g.add_argument(
+        "--symmetric",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="PSD ground truth M* = U diag(σ) Uᵀ (default: no)",
+    )
     g.add_argument("--noise", type=float, help="noise standard deviation on y (default 0)")
     g.add_argument("--seed", type=int, help="problem seed (default 0)")
-    g.add_argument("--outlier-fraction", type=float,
-                   help="outliers on this fraction p_s of the measurements, in [0, 1) "
-                        "(default 0; docs/robust.md)")
-    g.add_argument("--outlier-scale", type=float,
-                   help="outlier magnitude c: up to c·‖𝒜(M*)‖_∞ (default 10)")
+    g.add_argument(
+        "--outlier-fraction",
+        type=float,
+        help="outliers on this fraction p_s of the measurements, in [0, 1) "
+        "(default 0; docs/robust.md)",
+    )
+    g.add_argument(
+        "--outlier-scale", type=float, help="outlier magnitude c: up to c·‖𝒜(M*)‖_∞ (default 10)"
+    )
     g.add_argument("--outlier-mode", help="outliers 'add' to y_i (default) or 'replace' it")
 
 
 def _add_init_flags(g) -> None:
-    g.add_argument("--init", help="small_random (F0, G0; default), balanced (G0 = F0), "
-                                  "symmetric_random (X0 for X Xᵀ), spectral, ... "
-                                  "(docs/api.md lists them)")
+    g.add_argument(
+        "--init",
+        help="small_random (F0, G0; default), balanced (G0 = F0), "
+        "symmetric_random (X0 for X Xᵀ), spectral, ... "
+        "(docs/api.md lists them)",
+    )
     g.add_argument("--k", type=int, help="columns of the factors (default 4)")
     g.add_argument("--alpha", type=float, help="initialization scale α (default 0.04)")
     g.add_argument("--ratio", type=float, help="scale of G0 relative to F0 (default 1/3)")
@@ -115,8 +165,14 @@ def _add_method_flags(g) -> None:
     g.add_argument("--method", help="method name (default gd; e.g. rebalanced_gd)")
     for flag in method_flags().values():  # each with its methods' types and help (flags.py)
         flag.add_to(g)
-    g.add_argument("--param", metavar="KEY=VALUE", type=_key_value, action="append",
-                   default=[], help="any other method hyper-parameter (repeatable)")
+    g.add_argument(
+        "--param",
+        metavar="KEY=VALUE",
+        type=_key_value,
+        action="append",
+        default=[],
+        help="any other method hyper-parameter (repeatable)",
+    )
 
 
 def _add_run_flags(g) -> None:
@@ -129,16 +185,28 @@ def _add_run_flags(g) -> None:
 
 
 def _add_output_flags(g) -> None:
-    g.add_argument("--out", metavar="FILE.csv|FILE.parquet", type=Path,
-                   help="write the trajectory (one row per recorded iteration) and, "
-                        "next to it, FILE.json with the configuration and the summary")
-    g.add_argument("--figure", metavar="FILE.png", type=Path,
-                   help="error-vs-iteration figure (default: next to --out, suffix .png)")
+    g.add_argument(
+        "--out",
+        metavar="FILE.csv|FILE.parquet",
+        type=Path,
+        help="write the trajectory (one row per recorded iteration) and, "
+        "next to it, FILE.json with the configuration and the summary",
+    )
+    g.add_argument(
+        "--figure",
+        metavar="FILE.png",
+        type=Path,
+        help="error-vs-iteration figure (default: next to --out, suffix .png)",
+    )
     g.add_argument("--no-figure", action="store_true", help="do not draw the figure")
     add_progress_flags(g, "run")
-    g.add_argument("-v", "--verbose", action="store_true",
-                   help="also print the operator kernel that ran (the planner's choice), the "
-                        "backend, dtype and time per iteration")
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="also print the operator kernel that ran (the planner's choice), the "
+        "backend, dtype and time per iteration",
+    )
     add_max_memory(g)
 
 
@@ -146,8 +214,9 @@ def config_from_args(args):
     """The :class:`~matsense.config.RunConfig` of ``matsense run``: the file, then the flags."""
     from ..config import RunConfig
 
-    overrides = {key: getattr(args, key) for key in RUN_FLAGS
-                 if getattr(args, key, None) is not None}
+    overrides = {
+        key: getattr(args, key) for key in RUN_FLAGS if getattr(args, key, None) is not None
+    }
     overrides.update(_method_flag_values(args))
     if getattr(args, "data", None) is not None:  # the run-file key `data`, as a flag
         _check_data_flags(args)
@@ -174,8 +243,9 @@ def _method_flag_values(args) -> dict:
     (--method, else the run file's method, else the default)."""
     from ..config import RunConfig, flatten, read_toml
 
-    flags = {name: flag for name, flag in method_flags().items()
-             if getattr(args, name, None) is not None}
+    flags = {
+        name: flag for name, flag in method_flags().items() if getattr(args, name, None) is not None
+    }
     method = args.method
     if method is None and args.config is not None and any(f.kind is None for f in flags.values()):
         try:  # only for a flag whose methods type it differently
@@ -187,17 +257,31 @@ def _method_flag_values(args) -> dict:
 
 
 #: The flags that describe a generated problem: they do not apply to --data.
-GENERATED_PROBLEM_FLAGS = ("ensemble", "n1", "n2", "r", "m", *ensembles.keys(), "kappa",
-                           "symmetric", "noise", "seed")
+GENERATED_PROBLEM_FLAGS = (
+    "ensemble",
+    "n1",
+    "n2",
+    "r",
+    "m",
+    *ensembles.keys(),
+    "kappa",
+    "symmetric",
+    "noise",
+    "seed",
+)
 
 
 def _check_data_flags(args) -> None:
     """A flag of a generated problem next to ``--data`` is an error, not silently ignored."""
-    given = [f"--{k.replace('_', '-')}" for k in GENERATED_PROBLEM_FLAGS
-             if getattr(args, k, None) is not None]
+    given = [
+        f"--{k.replace('_', '-')}"
+        for k in GENERATED_PROBLEM_FLAGS
+        if getattr(args, k, None) is not None
+    ]
     if given:
-        raise ValueError(f"--data replaces the generated problem: {', '.join(given)} "
-                         "cannot be used with it")
+        raise ValueError(
+            f"--data replaces the generated problem: {', '.join(given)} cannot be used with it"
+        )
 
 
 def _check_suffix(path: Path | None, allowed: tuple[str, ...], what: str) -> None:
@@ -223,8 +307,7 @@ def save_figure(traj, path: Path, title: str) -> Path:
     h = traj.history
     key = "rel_error" if "rel_error" in h else "residual_norm"
     # A, not 𝒜: matplotlib's default font has no glyph for it
-    label = {"rel_error": "‖P − M*‖_F / ‖M*‖_F",
-             "residual_norm": "‖A(P) − y‖ (residual)"}[key]
+    label = {"rel_error": "‖P − M*‖_F / ‖M*‖_F", "residual_norm": "‖A(P) − y‖ (residual)"}[key]
     fig = Figure(figsize=(6, 4), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -249,12 +332,16 @@ def _print_switch(extras: dict) -> None:
         return
     from ..curvature import STABLE_LIMIT
 
-    line = (f"switch       t = {int(t)}: r̂ = {int(extras['signal_rank'])}, "
-            f"‖ΔFGᵀ‖/‖FGᵀ‖ = {float(extras['switch_change']):.2e}")
+    line = (
+        f"switch       t = {int(t)}: r̂ = {int(extras['signal_rank'])}, "
+        f"‖ΔFGᵀ‖/‖FGᵀ‖ = {float(extras['switch_change']):.2e}"
+    )
     before, after = float(extras["curvature_before"]), float(extras["curvature_after"])
     if before == before:  # measured (diagnostics on)
-        line += (f", η·λ_max of the Gauss–Newton blocks {before:.3g} → {after:.3g} "
-                 f"(stable below {STABLE_LIMIT:g})")
+        line += (
+            f", η·λ_max of the Gauss–Newton blocks {before:.3g} → {after:.3g} "
+            f"(stable below {STABLE_LIMIT:g})"
+        )
     print(line)
 
 
@@ -303,7 +390,7 @@ def _check_outputs(args) -> None:
 
 class _Label(NamedTuple):
     header: str  # the first line printed
-    title: str   # the figure's title, before the status
+    title: str  # the figure's title, before the status
 
 
 def _describe(cfg, problem, init) -> _Label:
@@ -313,14 +400,18 @@ def _describe(cfg, problem, init) -> _Label:
     parameterization = "X Xᵀ" if not isinstance(init, tuple) else "F Gᵀ"
     n2 = cfg.n2 if cfg.n2 is not None else cfg.n1
     scale = f" (α={cfg.alpha:g})" if get_init(cfg.init).random else ""
-    header = (f"{cfg.method} on {parameterization}: {cfg.ensemble}, n1={cfg.n1}, n2={n2}, "
-              f"r={cfg.r}, m={problem.m}, k={cfg.k}, init={cfg.init}{scale}")
+    header = (
+        f"{cfg.method} on {parameterization}: {cfg.ensemble}, n1={cfg.n1}, n2={n2}, "
+        f"r={cfg.r}, m={problem.m}, k={cfg.k}, init={cfg.init}{scale}"
+    )
     if cfg.data is not None:
         (n1_, n2_), rank = problem.shape, problem.rank
-        header = (f"{cfg.method} on {parameterization}: data {cfg.data} "
-                  f"({problem.meta['source']}), n1={n1_}, n2={n2_}"
-                  + (f", r={rank}" if rank is not None else "")
-                  + f", m={problem.m}, k={cfg.k}, init={cfg.init}{scale}")
+        header = (
+            f"{cfg.method} on {parameterization}: data {cfg.data} "
+            f"({problem.meta['source']}), n1={n1_}, n2={n2_}"
+            + (f", r={rank}" if rank is not None else "")
+            + f", m={problem.m}, k={cfg.k}, init={cfg.init}{scale}"
+        )
     return _Label(header, f"{cfg.method}, {parameterization}, k={cfg.k}, {cfg.init}{scale}")
 
 
@@ -330,8 +421,15 @@ def _run_reporting_warnings(args, cfg, problem, method, init):
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        traj = run(problem, method, init, cfg.iters, tol=cfg.tol, record_every=cfg.record_every,
-                   progress=_show_progress(args))
+        traj = run(
+            problem,
+            method,
+            init,
+            cfg.iters,
+            tol=cfg.tol,
+            record_every=cfg.record_every,
+            progress=_show_progress(args),
+        )
     for w in caught:
         if issubclass(w.category, RuntimeWarning):
             print(f"matsense: warning: {w.message}", file=sys.stderr)
@@ -352,8 +450,10 @@ def _print_result(args, traj, summary: dict, problem):
     if args.verbose:
         per_iter = traj.wall_time / max(traj.iterations, 1)
         tgt = problem.operator.target
-        print(f"kernel       {traj.config.get('kernel')} ({type(problem.operator).__name__}, "
-              f"{tgt.backend} on {tgt.device}, {tgt.dtype}, {problem.m} measurements)")
+        print(
+            f"kernel       {traj.config.get('kernel')} ({type(problem.operator).__name__}, "
+            f"{tgt.backend} on {tgt.device}, {tgt.dtype}, {problem.m} measurements)"
+        )
         print(f"time         {traj.wall_time:.3g} s, {per_iter * 1e3:.3g} ms per iteration")
         _print_switch(traj.extras)
     after = ""
@@ -362,8 +462,10 @@ def _print_result(args, traj, summary: dict, problem):
     if traj.status == "diverged":
         print("linear rate  n/a: the run diverged (try a smaller --step-size)")
     elif fit.ok:
-        print(f"linear rate  {fit.value:.4g} per iteration{after} (fit on t = {fit.t_start:g}"
-              f"..{fit.t_end:g}, {fit.n_points} records, R² = {fit.r2:.4f})")
+        print(
+            f"linear rate  {fit.value:.4g} per iteration{after} (fit on t = {fit.t_start:g}"
+            f"..{fit.t_end:g}, {fit.n_points} records, R² = {fit.r2:.4f})"
+        )
     else:
         print(f"linear rate  n/a{after}: {fit.reason}")
     return fit
@@ -374,10 +476,15 @@ def _write_record(out: Path, cfg, traj, summary: dict, fit) -> Path:
     from .._files import atomic_write_text
     from ..experiments.results import jsonable  # NaN (not measured) as null
 
-    record = {"config": cfg.to_dict(), "summary": summary,
-              "linear_rate": fit.as_dict(), "wall_time": traj.wall_time,
-              "start_imbalance": (None if traj.start_imbalance is None
-                                  else traj.start_imbalance.tolist())}
+    record = {
+        "config": cfg.to_dict(),
+        "summary": summary,
+        "linear_rate": fit.as_dict(),
+        "wall_time": traj.wall_time,
+        "start_imbalance": (
+            None if traj.start_imbalance is None else traj.start_imbalance.tolist()
+        ),
+    }
     meta = out.with_suffix(".json")
     atomic_write_text(meta, json.dumps(jsonable(record), indent=2, default=str) + "\n")
     return meta

@@ -25,8 +25,12 @@ class IterateInfo(Mapping):
 
     def __init__(self, t, rn, err, active, batch: Batch):
         self.t = t
-        self._values = {"residual_norm": rn, "error": err, "active": active.copy(),
-                        "rows": batch.rows}
+        self._values = {
+            "residual_norm": rn,
+            "error": err,
+            "active": active.copy(),
+            "rows": batch.rows,
+        }
         self._batch = batch
 
     def __getitem__(self, key):

@@ -27,9 +27,20 @@ from .start import check_memory, check_options, prepare_init
 from .stopping import Stopping
 
 
-def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
-        record_every: int = 1, divergence_factor: float = 1e6, callback=None,
-        progress: bool = False, record=None, max_memory=None) -> Trajectory | BatchTrajectory:
+def run(
+    problem,
+    method,
+    init,
+    iters: int = 1000,
+    *,
+    tol: float | None = None,
+    record_every: int = 1,
+    divergence_factor: float = 1e6,
+    callback=None,
+    progress: bool = False,
+    record=None,
+    max_memory=None,
+) -> Trajectory | BatchTrajectory:
     """Run ``method`` on ``problem`` from ``init`` for ``iters`` iterations or until ``tol``.
 
     Parameters
@@ -77,9 +88,19 @@ def run(problem, method, init, iters: int = 1000, *, tol: float | None = None,
     """
     V.problem_arg(problem, "run")
     V.method_arg(method, "run")
-    loop = iterate(problem, method, init, iters, tol=tol, record_every=record_every,
-                   divergence_factor=divergence_factor, callback=callback, progress=progress,
-                   record=record, max_memory=max_memory)
+    loop = iterate(
+        problem,
+        method,
+        init,
+        iters,
+        tol=tol,
+        record_every=record_every,
+        divergence_factor=divergence_factor,
+        callback=callback,
+        progress=progress,
+        record=record,
+        max_memory=max_memory,
+    )
     with np.errstate(all="ignore"), threads.blas_threads_for(problem.operator, problem.y):
         try:
             while True:
@@ -109,12 +130,14 @@ class _Run:
         return self.stopping.iterations.shape[0]
 
 
-def _setup(problem, method, init, iters, tol, record_every, divergence_factor, callback,
-           record, max_memory) -> _Run:
+def _setup(
+    problem, method, init, iters, tol, record_every, divergence_factor, callback, record, max_memory
+) -> _Run:
     """The checks before the start (in this order: factors, options, memory), then the pieces."""
     factors, batched = prepare_init(problem, init)
     iters, record_every, tol, divergence_factor = check_options(
-        iters, record_every, tol, divergence_factor, callback)
+        iters, record_every, tol, divergence_factor, callback
+    )
     B = factors[0].shape[0]
     check_memory(problem, factors, iters, record_every, record, max_memory)
     truth = diagnostics.Truth.of(problem, factors[0])
@@ -123,12 +146,27 @@ def _setup(problem, method, init, iters, tol, record_every, divergence_factor, c
     stopping = Stopping(problem, B, iters, tol, divergence_factor)
     # Δ₀ = F₀ᵀF₀ − G₀ᵀG₀ of the start, kept with the result (C4 reads λ_min(Δ₀) from it).
     delta0 = backend.to_numpy(diagnostics.imbalance(*factors)) if len(factors) == 2 else None
-    return _Run(problem, method, iters, tol, record_every, callback, batched, rec, batch,
-                stopping, delta0)
+    return _Run(
+        problem, method, iters, tol, record_every, callback, batched, rec, batch, stopping, delta0
+    )
 
 
-def iterate(problem, method, init, iters, *, tol, record_every, divergence_factor, callback,
-            progress, record, clock=time.perf_counter, max_memory=None, together=False):
+def iterate(
+    problem,
+    method,
+    init,
+    iters,
+    *,
+    tol,
+    record_every,
+    divergence_factor,
+    callback,
+    progress,
+    record,
+    clock=time.perf_counter,
+    max_memory=None,
+    together=False,
+):
     """The loop of :func:`run` as a generator that returns the result.
 
     Before each step it yields the operator evaluation the method's step asks
@@ -139,8 +177,18 @@ def iterate(problem, method, init, iters, *, tol, record_every, divergence_facto
     with one stacked operator call and times each run by its own ``clock``. The
     caller holds the floating-point error state and BLAS thread limits around it.
     """
-    run_ = _setup(problem, method, init, iters, tol, record_every, divergence_factor, callback,
-                  record, max_memory)
+    run_ = _setup(
+        problem,
+        method,
+        init,
+        iters,
+        tol,
+        record_every,
+        divergence_factor,
+        callback,
+        record,
+        max_memory,
+    )
     batch = run_.batch
     bar = _progress_bar(progress, run_.iters, method)
     start = clock()
@@ -170,11 +218,21 @@ def _observe(run_: _Run, t: int, fac, rnorm, elapsed) -> bool:
     batch.rollback(stopping.diverged(t, rn, err))
     done = stopping.converged(rn, err)
     stop = run_.callback is not None and bool(
-        run_.callback(t, IterateInfo(t, rn, err, stopping.active, batch)))
+        run_.callback(t, IterateInfo(t, rn, err, stopping.active, batch))
+    )
     # The start is recorded for every trajectory, also one that "diverged" at t = 0 (a
     # divergence_factor below 1): its factors are that start, and its history has a row.
-    rec.keep(elapsed(), t, batch, fac, rn, stats,
-             stopping.active if t else np.ones(run_.size, dtype=bool), done, stop)
+    rec.keep(
+        elapsed(),
+        t,
+        batch,
+        fac,
+        rn,
+        stats,
+        stopping.active if t else np.ones(run_.size, dtype=bool),
+        done,
+        stop,
+    )
     if done is not None:
         stopping.finish(t, done, Status.CONVERGED)
     if t == run_.iters or stop or not stopping.any_active():
@@ -189,11 +247,20 @@ def _result(run_: _Run, wall: float):
     history, recorded = run_.rec.history()
     B = run_.size
     phases = tuple(phases_of(run_.method, _extras_of(extras, b)) for b in range(B))
-    result = RunRecord(final, run_.stopping.status, run_.stopping.iterations, wall, history,
-                       recorded, extras,
-                       config_of(run_.method, run_.iters, run_.tol, run_.record_every, B,
-                                 kernel_name(run_.problem, B)),
-                       phases=phases, start_imbalance=run_.start_imbalance)
+    result = RunRecord(
+        final,
+        run_.stopping.status,
+        run_.stopping.iterations,
+        wall,
+        history,
+        recorded,
+        extras,
+        config_of(
+            run_.method, run_.iters, run_.tol, run_.record_every, B, kernel_name(run_.problem, B)
+        ),
+        phases=phases,
+        start_imbalance=run_.start_imbalance,
+    )
     return BatchTrajectory(result) if run_.batched else Trajectory(result)
 
 

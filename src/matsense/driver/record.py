@@ -28,13 +28,16 @@ def record_selection(record) -> frozenset:
     try:
         chosen = frozenset(record)
     except TypeError:
-        raise ValueError(f"record must be a list of names from {', '.join(RECORDABLE)}, "
-                         f"got {record!r}") from None
+        raise ValueError(
+            f"record must be a list of names from {', '.join(RECORDABLE)}, got {record!r}"
+        ) from None
     unknown = sorted(str(x) for x in chosen - set(RECORDABLE) - {"residual_norm"})
     if unknown:
-        raise ValueError(f"record: unknown quantities {unknown}; choose from "
-                         f"{', '.join(RECORDABLE)} (iteration, time and residual_norm are "
-                         "always recorded)")
+        raise ValueError(
+            f"record: unknown quantities {unknown}; choose from "
+            f"{', '.join(RECORDABLE)} (iteration, time and residual_norm are "
+            "always recorded)"
+        )
     return chosen
 
 
@@ -100,8 +103,7 @@ class Recorder:
             if full:
                 self._numpy(fac, batch, stats)
         stats = batch.scatter(stats)
-        return (self._rn(rnorm, batch), stats[:, 0] if need_err else None,
-                stats if full else None)
+        return (self._rn(rnorm, batch), stats[:, 0] if need_err else None, stats if full else None)
 
     @staticmethod
     def _rn(rnorm, batch):
@@ -112,8 +114,9 @@ class Recorder:
         Delta0 = self.Delta0
         if Delta0 is not None and batch.rows.size < Delta0.shape[0]:
             xp = backend.namespace(Delta0)
-            Delta0 = xp.take(Delta0, xp.asarray(batch.rows, device=backend.device_of(Delta0)),
-                             axis=0)
+            Delta0 = xp.take(
+                Delta0, xp.asarray(batch.rows, device=backend.device_of(Delta0)), axis=0
+            )
         return Delta0
 
     def _compiled(self, fac, batch, need_err: bool, full: bool):
@@ -121,10 +124,14 @@ class Recorder:
         truth = self.truth
         dense = need_err and not truth.factored
         off = full and self.off
-        got = diagnostics.row_stats(fac, M_star=truth.dense if dense else None,
-                                    U=truth.U if off else None, V=truth.V if off else None,
-                                    Delta0=self._delta0(batch) if full else None,
-                                    singular_values=full and self.sv)
+        got = diagnostics.row_stats(
+            fac,
+            M_star=truth.dense if dense else None,
+            U=truth.U if off else None,
+            V=truth.V if off else None,
+            Delta0=self._delta0(batch) if full else None,
+            singular_values=full and self.sv,
+        )
         if got is None:
             return None
         stats = got[0]
@@ -155,8 +162,11 @@ class Recorder:
             return {}, masks
         nan = np.where(masks, 1.0, np.nan)
         rn, stats = np.asarray(self.rn), np.asarray(self.stats)
-        rows = {"iteration": np.asarray(self.iteration), "time": np.asarray(self.time),
-                "residual_norm": rn * nan}
+        rows = {
+            "iteration": np.asarray(self.iteration),
+            "time": np.asarray(self.time),
+            "residual_norm": rn * nan,
+        }
         want = self.want
         if "loss" in want:
             rows["loss"] = diagnostics.loss(rn, self.symmetric) * nan

@@ -28,12 +28,16 @@ def prepare_init(problem, init):
     for nm, a, n in zip(names, arrs, rows):
         if a.shape[0] != B or a.shape[1] != n or a.shape[2] != k:
             expect = f"(B, {n}, k)" if batched else f"({n}, k)"
-            raise ValueError(f"{nm} must have shape {expect} with one k for all factors, "
-                             f"got {tuple(a.shape[1:] if not batched else a.shape)}")
+            raise ValueError(
+                f"{nm} must have shape {expect} with one k for all factors, "
+                f"got {tuple(a.shape[1:] if not batched else a.shape)}"
+            )
     V.int_in_range("k (columns of the factors)", k, 1, min(n1, n2))
     if len(factors) == 1 and problem.has_truth and not problem.symmetric:
-        raise ValueError("X Xᵀ can only fit a symmetric PSD M*, and this problem's M* is not "
-                         "symmetric: pass init=(F0, G0), or build the problem with symmetric=True")
+        raise ValueError(
+            "X Xᵀ can only fit a symmetric PSD M*, and this problem's M* is not "
+            "symmetric: pass init=(F0, G0), or build the problem with symmetric=True"
+        )
     ref = problem.y
     xp = backend.namespace(ref)
     out = []
@@ -51,13 +55,14 @@ def check_options(iters, record_every, tol, divergence_factor, callback):
         tol = V.positive_float("tol", tol)
     divergence_factor = V.positive_float("divergence_factor", divergence_factor)
     if callback is not None and not callable(callback):
-        raise V.ArgumentTypeError(f"callback must be callable (t, info) -> bool, got "
-                                  f"{callback!r} ({type(callback).__name__})")
+        raise V.ArgumentTypeError(
+            f"callback must be callable (t, info) -> bool, got "
+            f"{callback!r} ({type(callback).__name__})"
+        )
     return iters, record_every, tol, divergence_factor
 
 
-def state_bytes(shape, m: int, B: int, k: int, iters: int, record_every: int,
-                record=None) -> int:
+def state_bytes(shape, m: int, B: int, k: int, iters: int, record_every: int, record=None) -> int:
     """Estimated bytes of a run on an n1 × n2 problem with m measurements: the method's state
     (a few copies of the factors), the residuals, and the recorded history (rows × B × the
     recorded quantities)."""
@@ -73,11 +78,12 @@ def check_memory(problem, factors, iters: int, record_every: int, record, max_me
     from .. import memory
 
     B = factors[0].shape[0]
-    memory.check(f"the run's state and history (batch of {B}, {iters} iterations, "
-                 f"recorded every {record_every})",
-                 state_bytes(problem.shape, problem.m, B, factors[0].shape[-1], iters,
-                             record_every, record),
-                 max_memory)
+    memory.check(
+        f"the run's state and history (batch of {B}, {iters} iterations, "
+        f"recorded every {record_every})",
+        state_bytes(problem.shape, problem.m, B, factors[0].shape[-1], iters, record_every, record),
+        max_memory,
+    )
 
 
 __all__ = ["prepare_init", "check_options", "state_bytes", "check_memory"]

@@ -59,7 +59,7 @@ class Stopping:
         or None when there are none."""
         if self.tol is None:
             return None
-        metric = (err / scale(self.M_norm) if err is not None else rn / scale(self.y_norm))
+        metric = err / scale(self.M_norm) if err is not None else rn / scale(self.y_norm)
         done = metric <= self.tol
         if not done.any():
             return None
@@ -88,9 +88,11 @@ def _check_start(rn, err) -> None:
     bad = ~np.isfinite(rn) if err is None else ~(np.isfinite(rn) & np.isfinite(err))
     if bad.any():
         which = np.flatnonzero(bad)
-        raise ValueError(f"the initial iterate's residual or error is not finite (it overflows "
-                         f"float64) for trajectories {which.tolist()[:10]}: start from smaller "
-                         f"factors (a smaller alpha)")
+        raise ValueError(
+            f"the initial iterate's residual or error is not finite (it overflows "
+            f"float64) for trajectories {which.tolist()[:10]}: start from smaller "
+            f"factors (a smaller alpha)"
+        )
 
 
 __all__ = ["Stopping", "scale"]

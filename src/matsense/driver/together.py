@@ -29,8 +29,7 @@ class _Account:
         return self.seconds
 
 
-def run_together(problem, runs, iters=1000, *, max_stack: int | None = None,
-                 **options) -> list:
+def run_together(problem, runs, iters=1000, *, max_stack: int | None = None, **options) -> list:
     """Several runs on one problem in lock-step, sharing one operator pass per iteration.
 
     Parameters
@@ -72,11 +71,18 @@ def run_together(problem, runs, iters=1000, *, max_stack: int | None = None,
     """
     budgets, max_stack = _check_runs(problem, runs, iters, max_stack)
     clocks = [_Account() for _ in runs]
-    defaults = {"tol": None, "record_every": 1, "divergence_factor": 1e6, "callback": None,
-                "progress": False, "record": None}
-    loops = [iterate(problem, method, init, n, clock=clock, together=True,
-                     **{**defaults, **options})
-             for (method, init), n, clock in zip(runs, budgets, clocks)]
+    defaults = {
+        "tol": None,
+        "record_every": 1,
+        "divergence_factor": 1e6,
+        "callback": None,
+        "progress": False,
+        "record": None,
+    }
+    loops = [
+        iterate(problem, method, init, n, clock=clock, together=True, **{**defaults, **options})
+        for (method, init), n, clock in zip(runs, budgets, clocks)
+    ]
     results: list = [None] * len(loops)
     stacked = [0] * len(loops)  # each run's latest stacked batch size
     with np.errstate(all="ignore"), threads.blas_threads_for(problem.operator, problem.y):
@@ -92,12 +98,14 @@ def _check_runs(problem, runs, iters, max_stack) -> tuple[list, int]:
     largest stack."""
     V.problem_arg(problem, "run_together")
     if isinstance(runs, (str, bytes)) or not hasattr(runs, "__len__"):
-        raise V.ArgumentTypeError(f"run_together: runs must be a list of (method, init) pairs, "
-                                  f"got {type(runs).__name__}")
+        raise V.ArgumentTypeError(
+            f"run_together: runs must be a list of (method, init) pairs, got {type(runs).__name__}"
+        )
     for pair in runs:
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
-            raise V.ArgumentTypeError(f"run_together: each run must be a (method, init) pair, "
-                                      f"got {type(pair).__name__}")
+            raise V.ArgumentTypeError(
+                f"run_together: each run must be a (method, init) pair, got {type(pair).__name__}"
+            )
         V.method_arg(pair[0], "run_together")
     if max_stack is None:
         from ..operators.dispatch import FUSED_MAX_BATCH as max_stack

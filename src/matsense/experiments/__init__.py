@@ -42,5 +42,17 @@ def _criteria_table() -> dict:
 #: Deprecated flat view of the criteria; use ``CLAIMS[cid].criteria``.
 CRITERIA = _criteria_table()
 
-__all__ = ["reproduce", "run_claims", "format_table", "ClaimResult", "Verdicts", "ClaimSettings",
-           "CRITERIA", "CLAIMS", "TITLES", "load_summary", "write_summary", "init_seed"]
+__all__ = [
+    "reproduce",
+    "run_claims",
+    "format_table",
+    "ClaimResult",
+    "Verdicts",
+    "ClaimSettings",
+    "CRITERIA",
+    "CLAIMS",
+    "TITLES",
+    "load_summary",
+    "write_summary",
+    "init_seed",
+]

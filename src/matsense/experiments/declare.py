@@ -100,29 +100,38 @@ def declare(claim):
     params, runs = tuple(getattr(claim, "parameters", ())), tuple(claim.runs)
     for p in params:
         if not isinstance(p, Param):
-            raise ValueError(f"claim {cid}: parameters must be matsense.experiments.declare.Param, "
-                             f"got {p!r}")
+            raise ValueError(
+                f"claim {cid}: parameters must be matsense.experiments.declare.Param, got {p!r}"
+            )
         if p.name in RESERVED:
-            raise ValueError(f"claim {cid}: parameter {p.name!r} takes the name of a field of "
-                             f"ClaimSettings ({', '.join(sorted(RESERVED))}); rename it")
+            raise ValueError(
+                f"claim {cid}: parameter {p.name!r} takes the name of a field of "
+                f"ClaimSettings ({', '.join(sorted(RESERVED))}); rename it"
+            )
     for spec in runs:
         if not isinstance(spec, (RunSpec, str)):
-            raise ValueError(f"claim {cid}: runs must be RunSpec objects or names of declared "
-                             f"runs, got {spec!r}")
+            raise ValueError(
+                f"claim {cid}: runs must be RunSpec objects or names of declared runs, got {spec!r}"
+            )
     specs = [r for r in runs if isinstance(r, RunSpec)]
     tables = ((PARAMS, "parameter", params), (RUNS, "run", specs))
     for table, kind, items in tables:
         for obj in items:
             known = table.get(obj.name)
             if known is not None and known is not obj:
-                raise ValueError(f"claim {cid} declares {kind} {obj.name!r}, which claim "
-                                 f"{_OWNERS.get(kind + obj.name, '?')} declares differently; "
-                                 "share the one object (or its name) instead")
-    unknown = [r for r in runs if isinstance(r, str) and r not in RUNS
-               and r not in {s.name for s in specs}]
+                raise ValueError(
+                    f"claim {cid} declares {kind} {obj.name!r}, which claim "
+                    f"{_OWNERS.get(kind + obj.name, '?')} declares differently; "
+                    "share the one object (or its name) instead"
+                )
+    unknown = [
+        r for r in runs if isinstance(r, str) and r not in RUNS and r not in {s.name for s in specs}
+    ]
     if unknown:
-        raise ValueError(f"claim {cid} reads runs {unknown} that no claim declares (known: "
-                         f"{', '.join(RUNS)}); declare them as RunSpec in its runs")
+        raise ValueError(
+            f"claim {cid} reads runs {unknown} that no claim declares (known: "
+            f"{', '.join(RUNS)}); declare them as RunSpec in its runs"
+        )
     for table, kind, items in tables:
         for obj in items:
             table.setdefault(obj.name, obj)
@@ -134,8 +143,10 @@ def forget(claim) -> None:
     """Remove what :func:`declare` entered for ``claim`` (a claim registered by hand, in a
     session or a test, that is gone again)."""
     cid = getattr(claim, "id", "?")
-    for table, kind, items in ((PARAMS, "parameter", getattr(claim, "parameters", ())),
-                               (RUNS, "run", [r for r in claim.runs if isinstance(r, RunSpec)])):
+    for table, kind, items in (
+        (PARAMS, "parameter", getattr(claim, "parameters", ())),
+        (RUNS, "run", [r for r in claim.runs if isinstance(r, RunSpec)]),
+    ):
         for obj in items:
             name = obj.name
             if table.get(name) is obj and _OWNERS.get(kind + name) == cid:
@@ -166,8 +177,10 @@ class _Resolving:
             value = getattr(self._settings, name)
             if value is None and p.derive is not None:
                 if name in self._busy:
-                    raise ValueError(f"the rules of the claim parameters {self._busy} read each "
-                                     "other in a circle")
+                    raise ValueError(
+                        f"the rules of the claim parameters {self._busy} read each "
+                        "other in a circle"
+                    )
                 self._busy.append(name)
                 value = p.derive(self)
                 self._busy.remove(name)
@@ -204,11 +217,16 @@ def positive_number(name: str, value, settings=None) -> None:
 
 def fit_window(name: str, value, settings=None) -> None:
     """A fit window (upper, lower): two numbers with upper > lower > 0."""
-    ok = (isinstance(value, (tuple, list)) and len(value) == 2
-          and all(isinstance(v, (int, float)) and math.isfinite(v) for v in value))
+    ok = (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, float)) and math.isfinite(v) for v in value)
+    )
     if not (ok and value[0] > value[1] > 0):
-        raise ValueError(f"{name} must be two numbers upper,lower with upper > lower > 0 (a window "
-                         f"of the error relative to its start), got {value!r}")
+        raise ValueError(
+            f"{name} must be two numbers upper,lower with upper > lower > 0 (a window "
+            f"of the error relative to its start), got {value!r}"
+        )
 
 
 def on_unknown(finder: Callable[[], object]) -> None:
@@ -245,6 +263,20 @@ def run(name: str) -> RunSpec:
         raise ValueError(f"unknown run {name!r}; known: {', '.join(RUNS)}") from None
 
 
-__all__ = ["Param", "RunSpec", "UNSET", "PARAMS", "RUNS", "declare", "forget", "param", "run",
-           "run_names", "resolved", "positive_values", "positive_int", "positive_number",
-           "fit_window"]
+__all__ = [
+    "Param",
+    "RunSpec",
+    "UNSET",
+    "PARAMS",
+    "RUNS",
+    "declare",
+    "forget",
+    "param",
+    "run",
+    "run_names",
+    "resolved",
+    "positive_values",
+    "positive_int",
+    "positive_number",
+    "fit_window",
+]

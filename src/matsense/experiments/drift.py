@@ -46,7 +46,9 @@ class DriftBoundGD(Method):
         self.check_factors(factors)
         F, G = factors
         xp = backend.namespace(F)
-        return DriftBoundState(F, G, xp.zeros(F.shape[0], dtype=F.dtype, device=backend.device_of(F)))
+        return DriftBoundState(
+            F, G, xp.zeros(F.shape[0], dtype=F.dtype, device=backend.device_of(F))
+        )
 
     def step(self, problem, state):
         F, G = state.F, state.G
@@ -68,12 +70,12 @@ class DriftBoundGD(Method):
 class DriftCheckpoints:
     """Drift, bound and growth of FᵀF at checkpoints, each array of shape (n_checkpoints, B)."""
 
-    iterations: np.ndarray   # (n_checkpoints,)
-    drift: np.ndarray        # ‖Δ_t − Δ_0‖_F
-    bound: np.ndarray        # η² Σ_{s<t} (‖∇_F f‖² + ‖∇_G f‖²)
-    growth: np.ndarray       # ‖F_tᵀF_t − F_0ᵀF_0‖_F: how much FᵀF itself moved
-    rel_error: np.ndarray    # ‖F_tG_tᵀ − M*‖_F / ‖M*‖_F
-    status: np.ndarray       # (B,) 'max_iters' or 'diverged'
+    iterations: np.ndarray  # (n_checkpoints,)
+    drift: np.ndarray  # ‖Δ_t − Δ_0‖_F
+    bound: np.ndarray  # η² Σ_{s<t} (‖∇_F f‖² + ‖∇_G f‖²)
+    growth: np.ndarray  # ‖F_tᵀF_t − F_0ᵀF_0‖_F: how much FᵀF itself moved
+    rel_error: np.ndarray  # ‖F_tG_tᵀ − M*‖_F / ‖M*‖_F
+    status: np.ndarray  # (B,) 'max_iters' or 'diverged'
     delta0_norm: np.ndarray  # (B,) ‖Δ_0‖_F
     seconds: float
 
@@ -95,8 +97,10 @@ def run_checkpoints(problem, init, eta: float, checkpoints, *, divergence_factor
     # M* as factors where the problem keeps it so (large n): never an n1 × n2 product
     truth, M_norm = diagnostics.Truth.of(problem, F0), problem.M_star_norm
     where = {int(t): i for i, t in enumerate(checkpoints)}
-    rows = {key: np.full((checkpoints.size, B), np.nan)
-            for key in ("drift", "bound", "growth", "rel_error")}
+    rows = {
+        key: np.full((checkpoints.size, B), np.nan)
+        for key in ("drift", "bound", "growth", "rel_error")
+    }
 
     def read(t, info):
         if t in where:
@@ -106,16 +110,31 @@ def run_checkpoints(problem, init, eta: float, checkpoints, *, divergence_factor
             bound = backend.to_numpy(info["extras"]["drift_bound"])[live]
             i = where[t]
             with np.errstate(all="ignore"):
-                rows["drift"][i, idx] = np.linalg.norm(diagnostics.imbalance(F, G) - Delta0[idx],
-                                                       axis=(1, 2))
+                rows["drift"][i, idx] = np.linalg.norm(
+                    diagnostics.imbalance(F, G) - Delta0[idx], axis=(1, 2)
+                )
                 rows["bound"][i, idx] = bound
                 rows["growth"][i, idx] = np.linalg.norm(F.mT @ F - FtF0[idx], axis=(1, 2))
                 rows["rel_error"][i, idx] = backend.to_numpy(truth.error((F, G))) / M_norm
         return False
 
-    tr = run(problem, DriftBoundGD(eta), (F0, G0), int(checkpoints[-1]),
-             record_every=int(checkpoints[-1]), divergence_factor=divergence_factor, callback=read)
+    tr = run(
+        problem,
+        DriftBoundGD(eta),
+        (F0, G0),
+        int(checkpoints[-1]),
+        record_every=int(checkpoints[-1]),
+        divergence_factor=divergence_factor,
+        callback=read,
+    )
     status = np.where(np.asarray(tr.status) == "diverged", "diverged", "max_iters")
-    return DriftCheckpoints(checkpoints, rows["drift"], rows["bound"], rows["growth"],
-                            rows["rel_error"], status, np.linalg.norm(Delta0, axis=(1, 2)),
-                            tr.wall_time)
+    return DriftCheckpoints(
+        checkpoints,
+        rows["drift"],
+        rows["bound"],
+        rows["growth"],
+        rows["rel_error"],
+        status,
+        np.linalg.norm(Delta0, axis=(1, 2)),
+        tr.wall_time,
+    )

@@ -28,7 +28,7 @@ ANCHOR = "ensembles"
 
 
 def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def key_number(result) -> str:
@@ -46,9 +46,19 @@ def key_number(result) -> str:
     return text
 
 
-def reproduce_ensembles(out_dir, ensembles=_ensembles.NAMES, *, quick: bool = False,
-                        setting: str = "default", overrides=(), seeds=None, claims=None,
-                        progress: bool = False, workers: int | None = None, echo=None) -> dict:
+def reproduce_ensembles(
+    out_dir,
+    ensembles=_ensembles.NAMES,
+    *,
+    quick: bool = False,
+    setting: str = "default",
+    overrides=(),
+    seeds=None,
+    claims=None,
+    progress: bool = False,
+    workers: int | None = None,
+    echo=None,
+) -> dict:
     """Reproduce the claims on each of ``ensembles``; write ensembles.json and the report section.
 
     Returns the table as written to ``ensembles.json``: ``{"ensembles": [{"ensemble",
@@ -59,28 +69,55 @@ def reproduce_ensembles(out_dir, ensembles=_ensembles.NAMES, *, quick: bool = Fa
     if setting == "large":  # only the ensembles whose record has a large size
         ensembles = [e for e in ensembles if e in _ensembles.with_large()]
     # every ensemble's settings first: a bad override fails before anything runs
-    plan = [(ensemble, ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
-             .with_overrides(list(overrides or ())).resolve()) for ensemble in ensembles]
+    plan = [
+        (
+            ensemble,
+            ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
+            .with_overrides(list(overrides or ()))
+            .resolve(),
+        )
+        for ensemble in ensembles
+    ]
     rows = []
     for ensemble, settings in plan:
         start = time.perf_counter()
-        results = reproduce(out / ensemble, seeds=seeds, settings=settings, progress=progress,
-                            workers=workers, claims=claims)
+        results = reproduce(
+            out / ensemble,
+            seeds=seeds,
+            settings=settings,
+            progress=progress,
+            workers=workers,
+            claims=claims,
+        )
         seconds = time.perf_counter() - start
-        rows.append({
-            "ensemble": ensemble,
-            "setting": settings.describe(),
-            "mode": settings.mode,
-            "seconds": seconds,
-            "claims": {r.id: {"holds": bool(r.holds), "key": key_number(r),
-                              "measured": r.measured, "expected": r.expected,
-                              "reason": r.reason} for r in results},
-        })
+        rows.append(
+            {
+                "ensemble": ensemble,
+                "setting": settings.describe(),
+                "mode": settings.mode,
+                "seconds": seconds,
+                "claims": {
+                    r.id: {
+                        "holds": bool(r.holds),
+                        "key": key_number(r),
+                        "measured": r.measured,
+                        "expected": r.expected,
+                        "reason": r.reason,
+                    }
+                    for r in results
+                },
+            }
+        )
         if echo is not None:
             n_hold = sum(bool(r.holds) for r in results)
-            echo(f"{ensemble}: {n_hold}/{len(results)} claims hold ({seconds:.0f} s) -> "
-                 f"{out / ensemble}")
-    table = {"ensembles": rows, "claims": {cid: TITLES[cid] for row in rows for cid in row["claims"]}}
+            echo(
+                f"{ensemble}: {n_hold}/{len(results)} claims hold ({seconds:.0f} s) -> "
+                f"{out / ensemble}"
+            )
+    table = {
+        "ensembles": rows,
+        "claims": {cid: TITLES[cid] for row in rows for cid in row["claims"]},
+    }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "ensembles.json", json.dumps(jsonable(table), indent=2) + "\n")
     report.publish_section(out, "ensembles", ensembles_section(table), order=3)
@@ -107,24 +144,34 @@ def ensembles_section(table: dict) -> report.Section:
         cells = [_cell(row["claims"].get(cid)) for row in rows_in]
         rows.append([cid, TITLES.get(cid, cid), *(text for text, _ in cells)])
         classes.append([None, None, *(cls for _, cls in cells)])
-    totals = [f"{sum(c['holds'] for c in row['claims'].values())}/{len(row['claims'])} hold, "
-              f"{row['seconds']:.0f} s" for row in rows_in]
+    totals = [
+        f"{sum(c['holds'] for c in row['claims'].values())}/{len(row['claims'])} hold, "
+        f"{row['seconds']:.0f} s"
+        for row in rows_in
+    ]
     rows.append(["", "total", *totals])
     classes.append([None] * (2 + len(rows_in)))
-    links = ", ".join(f'<a href="{html.escape(row["ensemble"])}/report.html">'
-                      f'{html.escape(row["ensemble"])}</a> ({html.escape(row["setting"])})'
-                      for row in rows_in)
-    intro = ("The claims C1–C8 measured on each measurement ensemble with the same family of "
-             "settings, seeds and criteria (docs/ensembles.md gives the sizes and what each "
-             "ensemble can recover). A claim that does not hold on an ensemble is a finding "
-             "about that ensemble, reported with its numbers; the criteria are never changed "
-             "per ensemble.")
-    return report.Section(TITLE, intro=intro,
-                          table=report.Table(["claim", "statement",
-                                              *(row["ensemble"] for row in rows_in)],
-                                             rows, classes),
-                          html=f'<p class="meta">Per-ensemble reports: {links}.</p>',
-                          anchor=ANCHOR)
+    links = ", ".join(
+        f'<a href="{html.escape(row["ensemble"])}/report.html">'
+        f"{html.escape(row['ensemble'])}</a> ({html.escape(row['setting'])})"
+        for row in rows_in
+    )
+    intro = (
+        "The claims C1–C8 measured on each measurement ensemble with the same family of "
+        "settings, seeds and criteria (docs/ensembles.md gives the sizes and what each "
+        "ensemble can recover). A claim that does not hold on an ensemble is a finding "
+        "about that ensemble, reported with its numbers; the criteria are never changed "
+        "per ensemble."
+    )
+    return report.Section(
+        TITLE,
+        intro=intro,
+        table=report.Table(
+            ["claim", "statement", *(row["ensemble"] for row in rows_in)], rows, classes
+        ),
+        html=f'<p class="meta">Per-ensemble reports: {links}.</p>',
+        anchor=ANCHOR,
+    )
 
 
 def format_verdicts(table: dict) -> str:

@@ -50,7 +50,9 @@ def imbalance_coefficient(s, n1: int | None = None, n2: int | None = None) -> fl
     """c with λ_min(Δ₀) ≈ c α² for the paper's small random start (lower estimate, may be ≤ 0)."""
     n1 = s.shape[0] if n1 is None else n1
     n2 = s.shape[1] if n2 is None else n2
-    return (math.sqrt(n1) - math.sqrt(s.k)) ** 2 - s.ratio**2 * (math.sqrt(n2) + math.sqrt(s.k)) ** 2
+    return (math.sqrt(n1) - math.sqrt(s.k)) ** 2 - s.ratio**2 * (
+        math.sqrt(n2) + math.sqrt(s.k)
+    ) ** 2
 
 
 def imbalance_rate(s, alpha: float, n1: int | None = None, n2: int | None = None) -> float:
@@ -78,8 +80,9 @@ def rebalancing_tau(s) -> float:
 def exact_budget(s) -> int:
     """Iterations of a k = r run from the smallest α to the float64 floor, × ``budget_factor``
     (C1, C3, and C7's rebalanced runs, which end at the k = r rate)."""
-    return round_budget(s.budget_factor * (escape_iters(s, min(s.alphas))
-                                           + NATS_TO_FLOOR / exact_rate(s)))
+    return round_budget(
+        s.budget_factor * (escape_iters(s, min(s.alphas)) + NATS_TO_FLOOR / exact_rate(s))
+    )
 
 
 def round_budget(x: float) -> int:

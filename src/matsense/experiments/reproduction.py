@@ -32,7 +32,9 @@ def seed_list(seeds, default: int) -> list[int]:
     try:
         out = [int(x) for x in seeds]
     except (TypeError, ValueError):
-        raise ValueError(f"seeds must be None, an int >= 1 or a list of ints >= 0, got {seeds!r}") from None
+        raise ValueError(
+            f"seeds must be None, an int >= 1 or a list of ints >= 0, got {seeds!r}"
+        ) from None
     if not out or min(out) < 0 or len(set(out)) != len(out):
         raise ValueError(f"seeds must be distinct non-negative integers, got {seeds!r}")
     return out
@@ -55,9 +57,11 @@ def claim_ids(claims, settings: ClaimSettings, suite: str = DEFAULT_SUITE) -> li
         raise ValueError(f"unknown claims {unknown}; known: {', '.join(CLAIMS)}")
     other = [c for c in ids if c not in every]
     if other:
-        raise ValueError(f"claims {other} are not in suite {suite!r} (its claims: "
-                         f"{', '.join(every)}); choose their suite, e.g. --suite "
-                         f"{suite_of(CLAIMS[other[0]])}")
+        raise ValueError(
+            f"claims {other} are not in suite {suite!r} (its claims: "
+            f"{', '.join(every)}); choose their suite, e.g. --suite "
+            f"{suite_of(CLAIMS[other[0]])}"
+        )
     return ids
 
 
@@ -65,21 +69,37 @@ def settings_record(settings: ClaimSettings, suite: str = DEFAULT_SUITE) -> dict
     """``settings.as_dict()`` without the parameters that only other suites' claims declare
     (the paper suite's record is the same as before the robust suite existed)."""
     mine = {p.name for cid in suite_ids(suite) for p in CLAIMS[cid].parameters}
-    others = {p.name for cid in CLAIMS if suite_of(CLAIMS[cid]) != suite
-              for p in CLAIMS[cid].parameters} - mine
+    others = {
+        p.name for cid in CLAIMS if suite_of(CLAIMS[cid]) != suite for p in CLAIMS[cid].parameters
+    } - mine
     return {k: v for k, v in settings.as_dict().items() if k not in others}
 
 
 def _failed(cid: str, exc: BaseException) -> ClaimResult:
-    return ClaimResult(cid, TITLES[cid], "n/a", "n/a", False,
-                       {"traceback": traceback.format_exc()}, [],
-                       f"experiment failed: {type(exc).__name__}: {exc}",
-                       caption=CLAIMS[cid].caption)
+    return ClaimResult(
+        cid,
+        TITLES[cid],
+        "n/a",
+        "n/a",
+        False,
+        {"traceback": traceback.format_exc()},
+        [],
+        f"experiment failed: {type(exc).__name__}: {exc}",
+        caption=CLAIMS[cid].caption,
+    )
 
 
-def run_claims(ids, settings: ClaimSettings, seeds, out_dir=None, *, progress: bool = False,
-               catch: bool = True, workers: int | None = 1,
-               suite: str = DEFAULT_SUITE) -> list[ClaimResult]:
+def run_claims(
+    ids,
+    settings: ClaimSettings,
+    seeds,
+    out_dir=None,
+    *,
+    progress: bool = False,
+    catch: bool = True,
+    workers: int | None = 1,
+    suite: str = DEFAULT_SUITE,
+) -> list[ClaimResult]:
     """Run the claims ``ids`` over ``seeds`` (runs shared between claims); no files but figures.
     Each result's settings are those of ``suite`` (:func:`settings_record`).
 
@@ -128,17 +148,30 @@ def _publish(out_dir, results, settings, suite: str, seconds: float) -> None:
     if not paper:  # GD's η and the α grid are the paper suite's; its claims name their own
         family = {k: v for k, v in family.items() if k not in ("eta", "alphas")}
     section = report.claims_section(
-        results, settings=family, seconds=seconds,
+        results,
+        settings=family,
+        seconds=seconds,
         title=SUITE_TITLES.get(suite, f"Claims of the suite {suite}"),
-        docs=SUITE_DOCS.get(suite, "the suite's documentation"), anchor=key)
+        docs=SUITE_DOCS.get(suite, "the suite's documentation"),
+        anchor=key,
+    )
     report.publish_section(out_dir, key, section, order=1 if paper else 2)
 
 
-def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = False,
-              claims=None, settings: ClaimSettings | None = None,
-              workers: int | None = None, setting: str = "default",
-              overrides=None, ensemble: str = "gaussian",
-              suite: str = DEFAULT_SUITE) -> list[ClaimResult]:
+def reproduce(
+    out_dir,
+    *,
+    quick: bool = False,
+    seeds=None,
+    progress: bool = False,
+    claims=None,
+    settings: ClaimSettings | None = None,
+    workers: int | None = None,
+    setting: str = "default",
+    overrides=None,
+    ensemble: str = "gaussian",
+    suite: str = DEFAULT_SUITE,
+) -> list[ClaimResult]:
     """Reproduce a suite of claims (the paper's C1–C8 by default); write summary.json, figures
     and report.html.
 
@@ -201,8 +234,9 @@ def reproduce(out_dir, *, quick: bool = False, seeds=None, progress: bool = Fals
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    results = run_claims(ids, settings, seeds, out_dir, progress=progress, workers=workers,
-                         suite=suite)
+    results = run_claims(
+        ids, settings, seeds, out_dir, progress=progress, workers=workers, suite=suite
+    )
     write_summary(results, out_dir / "summary.json", ensemble=settings.ensemble, suite=suite)
     _publish(out_dir, results, settings, suite, time.perf_counter() - start)
     return Verdicts(results)

@@ -65,7 +65,7 @@ class ClaimResult:
         return jsonable(d)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ClaimResult":
+    def from_dict(cls, d: dict) -> ClaimResult:
         names = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in names})
 
@@ -112,8 +112,12 @@ def spread(values) -> dict:
     v = v[np.isfinite(v)]
     if v.size == 0:
         return {"median": math.nan, "min": math.nan, "max": math.nan, "n": 0}
-    return {"median": float(np.median(v)), "min": float(v.min()), "max": float(v.max()),
-            "n": int(v.size)}
+    return {
+        "median": float(np.median(v)),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "n": int(v.size),
+    }
 
 
 def fmt_num(x, fmt: str = "{:.3g}") -> str:
@@ -132,8 +136,7 @@ def fmt_spread(s: dict, fmt: str = "{:.3g}") -> str:
     return f"{med} [{lo}, {hi}]"
 
 
-def write_summary(results, path, *, ensemble: str | None = None,
-                  suite: str = "paper") -> Path:
+def write_summary(results, path, *, ensemble: str | None = None, suite: str = "paper") -> Path:
     """Write ``{"suite": ..., "ensemble": ..., "claims": [...]}`` to ``path`` (the ensemble: the
     argument, else the results' settings', else 'gaussian'; the suite: 'paper' or 'robust')."""
     from .._files import atomic_write_text
@@ -142,8 +145,11 @@ def write_summary(results, path, *, ensemble: str | None = None,
     path.parent.mkdir(parents=True, exist_ok=True)
     if ensemble is None:
         ensemble = next((r.settings.get("ensemble") for r in results if r.settings), None)
-    payload = {"suite": suite, "ensemble": ensemble or "gaussian",
-               "claims": [r.as_dict() for r in results]}
+    payload = {
+        "suite": suite,
+        "ensemble": ensemble or "gaussian",
+        "claims": [r.as_dict() for r in results],
+    }
     # Atomic (temp file, then rename): never a truncated summary.json that looks complete.
     atomic_write_text(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
     return path

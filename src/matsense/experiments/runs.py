@@ -117,14 +117,20 @@ class SeedRuns:
                 self.log(f"seed {self.seed}: run {name} took {self.seconds[name]:.1f} s")
         return self._runs[name]
 
-    def gd(self, problem, init, iters, *, tol=None, record_every=None, method=None,
-           callback=None):
+    def gd(self, problem, init, iters, *, tol=None, record_every=None, method=None, callback=None):
         """Run ``method`` (default GD at the setting's η) from ``init`` with the setting's record
         stride and divergence factor."""
         s = self.settings
-        return run(problem, method or GD(s.eta), init, iters, tol=tol,
-                   record_every=s.record_every if record_every is None else record_every,
-                   divergence_factor=s.divergence_factor, callback=callback)
+        return run(
+            problem,
+            method or GD(s.eta),
+            init,
+            iters,
+            tol=tol,
+            record_every=s.record_every if record_every is None else record_every,
+            divergence_factor=s.divergence_factor,
+            callback=callback,
+        )
 
 
 def batch(values, seed):
@@ -210,9 +216,11 @@ def compute_runs(runs: list, names, workers: int | None = None, progress: bool =
         _build_in_pool(tasks, settings, workers, log, failed)
     except Exception as exc:  # noqa: BLE001 - the pool, not a run: build the rest here
         if log is not None:
-            log(f"worker processes unavailable ({type(exc).__name__}: {exc}); building the "
+            log(
+                f"worker processes unavailable ({type(exc).__name__}: {exc}); building the "
                 "remaining runs in this process (from a script? guard its entry point with "
-                "`if __name__ == \"__main__\":`)")
+                '`if __name__ == "__main__":`)'
+            )
         _build_here([(sr, name) for sr, name in tasks if (sr.seed, name) not in failed], log)
         return 1
     return workers
@@ -232,8 +240,10 @@ def _build_in_pool(tasks, settings, workers: int, log, failed: set) -> None:
     # SIGTERM here terminates them instead of waiting for every run to finish.
     with process_pool(workers) as pool:
         with single_thread_env():
-            futures = {pool.submit(_compute_one, settings, sr.seed, name, log is not None):
-                       (sr, name) for sr, name in tasks}
+            futures = {
+                pool.submit(_compute_one, settings, sr.seed, name, log is not None): (sr, name)
+                for sr, name in tasks
+            }
         for fut in cf.as_completed(futures):
             sr, name = futures[fut]
             try:
@@ -243,8 +253,19 @@ def _build_in_pool(tasks, settings, workers: int, log, failed: set) -> None:
             except Exception as exc:  # noqa: BLE001 - rebuilt (and reported) by its claim
                 failed.add((sr.seed, name))
                 if log is not None:
-                    log(f"seed {sr.seed}: run {name} failed in a worker "
-                        f"({type(exc).__name__}: {exc})")
+                    log(
+                        f"seed {sr.seed}: run {name} failed in a worker "
+                        f"({type(exc).__name__}: {exc})"
+                    )
 
-__all__ = ["LabeledRun", "SeedRuns", "RUNS", "batch", "symmetric_gd", "long_record_every",
-           "compute_runs", "stderr_log"]
+
+__all__ = [
+    "LabeledRun",
+    "SeedRuns",
+    "RUNS",
+    "batch",
+    "symmetric_gd",
+    "long_record_every",
+    "compute_runs",
+    "stderr_log",
+]

@@ -97,9 +97,17 @@ PRESETS: dict[str, dict] = {
 LARGE = {name: dict(ensembles.get(name).claims.large or {}) for name in ensembles.with_large()}
 #: What ``large`` sets on every ensemble of :data:`LARGE`: two seeds, the first two α of the
 #: grid, C4's quick window and C8's quick horizon, no κ sweep of C7 (each κ is a new problem).
-LARGE_SHARED = dict(r=5, k=10, singular_values=tuple(np.geomspace(1.0, 0.5, 5).round(6).tolist()),
-                    eta=0.5, n_seeds=2, quick_alphas=2, c4_window=(1e-4, 1e-6), c8_time=45.0,
-                    c7_kappas=())
+LARGE_SHARED = dict(
+    r=5,
+    k=10,
+    singular_values=tuple(np.geomspace(1.0, 0.5, 5).round(6).tolist()),
+    eta=0.5,
+    n_seeds=2,
+    quick_alphas=2,
+    c4_window=(1e-4, 1e-6),
+    c8_time=45.0,
+    c7_kappas=(),
+)
 #: The claims ``large`` runs unless some are named: those on the asymmetric problem (the PSD
 #: claims' 1/t tails need budgets far beyond 10 minutes at these sizes).
 LARGE_CLAIMS = ("C3", "C4", "C7", "C8")
@@ -109,8 +117,22 @@ LARGE_CLAIMS = ("C3", "C4", "C7", "C8")
 QUICK = dict(n_seeds=2, quick_alphas=2)
 
 #: Fields of the family that may be given on the command line (``--set key=value``).
-FAMILY_SETTABLE = ("n1", "n2", "r", "m", "p", "singular_values", "k", "eta", "ratio", "alphas",
-                   "n_seeds", "budget_factor", "record_every", "long_record_every")
+FAMILY_SETTABLE = (
+    "n1",
+    "n2",
+    "r",
+    "m",
+    "p",
+    "singular_values",
+    "k",
+    "eta",
+    "ratio",
+    "alphas",
+    "n_seeds",
+    "budget_factor",
+    "record_every",
+    "long_record_every",
+)
 
 
 def settable_keys() -> tuple[str, ...]:
@@ -134,7 +156,7 @@ class ClaimSettings:
     setting: str = "default"
     mode: str = "full"
     ensemble: str = ensembles.DEFAULT
-    p: float | None = None            # completion: observed fraction (None: the record's, 2/3)
+    p: float | None = None  # completion: observed fraction (None: the record's, 2/3)
     # the problem family
     n1: int = 30
     n2: int | None = None
@@ -146,12 +168,12 @@ class ClaimSettings:
     ratio: float = 1 / 3
     # initialization scales (None: derived from σ_r and the predicted imbalance)
     alphas: tuple | None = None
-    quick_alphas: int | None = None   # use only the first N α where a claim sweeps α
+    quick_alphas: int | None = None  # use only the first N α where a claim sweeps α
     n_seeds: int = 3
     record_every: int = 5
     long_record_every: int = 10
     divergence_factor: float = 1e6
-    budget_factor: float = 3.0        # iteration budgets: this × the predicted iterations
+    budget_factor: float = 3.0  # iteration budgets: this × the predicted iterations
     # the claims' parameters given (name -> value; see matsense.experiments.declare)
     params: dict = field(default_factory=dict)
 
@@ -160,9 +182,11 @@ class ClaimSettings:
         params.update((name, values.pop(name)) for name in list(values) if name not in _FAMILY)
         for name in params:
             if declare.param(name) is None:
-                raise TypeError(f"ClaimSettings has no field or claim parameter {name!r}; fields: "
-                                f"{', '.join(_FAMILY)}; claim parameters: "
-                                f"{', '.join(declare.PARAMS)}")
+                raise TypeError(
+                    f"ClaimSettings has no field or claim parameter {name!r}; fields: "
+                    f"{', '.join(_FAMILY)}; claim parameters: "
+                    f"{', '.join(declare.PARAMS)}"
+                )
         for f in dataclasses.fields(ClaimSettings):
             if f.name != "params":
                 object.__setattr__(self, f.name, values.get(f.name, f.default))
@@ -189,8 +213,9 @@ class ClaimSettings:
         V.int_in_range("r", self.r, 1)
         V.int_in_range("m", self.m, 1)
         if not self.r < self.k <= min(n1, n2):
-            raise ValueError(f"need 1 <= r < k <= min(n1, n2), got r={self.r}, k={self.k}, "
-                             f"n1={n1}, n2={n2}")
+            raise ValueError(
+                f"need 1 <= r < k <= min(n1, n2), got r={self.r}, k={self.k}, n1={n1}, n2={n2}"
+            )
         sv = tuple(self.singular_values)
         if len(sv) != self.r:
             raise ValueError(f"singular_values needs r={self.r} entries, got {list(sv)}")
@@ -216,9 +241,14 @@ class ClaimSettings:
 
     # ------------------------------------------------------------- presets
     @classmethod
-    def preset(cls, name: str = "default", *, quick: bool = False,
-               ensemble: str = ensembles.DEFAULT,
-               **overrides) -> ClaimSettings:
+    def preset(
+        cls,
+        name: str = "default",
+        *,
+        quick: bool = False,
+        ensemble: str = ensembles.DEFAULT,
+        **overrides,
+    ) -> ClaimSettings:
         """The named setting of :data:`PRESETS` (quick or full mode) on ``ensemble``, with
         ``overrides``."""
         if name not in PRESETS:
@@ -227,9 +257,11 @@ class ClaimSettings:
         record = ensembles.get(ensemble)
         if name == "large":
             if record.claims.large is None:
-                raise ValueError(f"setting 'large' is defined for the ensembles "
-                                 f"{', '.join(ensembles.with_large())}, not {ensemble!r} (its "
-                                 f"measurement data at that size do not fit in memory)")
+                raise ValueError(
+                    f"setting 'large' is defined for the ensembles "
+                    f"{', '.join(ensembles.with_large())}, not {ensemble!r} (its "
+                    f"measurement data at that size do not fit in memory)"
+                )
             values.update(LARGE_SHARED, **record.claims.large)
             if "m" not in record.sizes(values.get("m", cls.m), values):
                 values.pop("m")  # a key of the ensemble replaces m (completion reads p)
@@ -270,8 +302,9 @@ class ClaimSettings:
                 key = "n1"
             declared = None if key in FAMILY_SETTABLE else declare.param(key)
             if key not in FAMILY_SETTABLE and not (declared and declared.settable):
-                raise ValueError(f"unknown setting key {key!r}; allowed: n, "
-                                 f"{', '.join(settable_keys())}")
+                raise ValueError(
+                    f"unknown setting key {key!r}; allowed: n, {', '.join(settable_keys())}"
+                )
             kind = declared.type if declared else _FIELD_TYPES[key]
             changes[key] = _parse(key, value, kind)
         return self.replace(**changes)
@@ -297,8 +330,11 @@ class ClaimSettings:
         if s.alphas is None:
             a = predict.alpha_max(s)
             s = s.replace(alphas=tuple(float(f"{a / d:.3g}") for d in (1, 2, 4)))
-        unset = {key: value for key, value in ensembles.get(s.ensemble).claims.params.items()
-                 if getattr(s, key) is None}
+        unset = {
+            key: value
+            for key, value in ensembles.get(s.ensemble).claims.params.items()
+            if getattr(s, key) is None
+        }
         if unset:  # the ensemble's keys at its defaults (completion: p = 2/3)
             s = s.replace(**unset)
         return s.replace(params={**s.params, **declare.resolved(s)})
@@ -307,15 +343,22 @@ class ClaimSettings:
         """Every family field and every declared claim parameter, JSON-ready (tuples as lists)."""
         names = [f.name for f in dataclasses.fields(self) if f.name != "params"]
         names += list(dict.fromkeys([*declare.PARAMS, *self.params]))
-        return {name: (list(v) if isinstance(v := getattr(self, name), tuple) else v)
-                for name in names}
+        return {
+            name: (list(v) if isinstance(v := getattr(self, name), tuple) else v) for name in names
+        }
 
     def family(self) -> ClaimSettings:
         """These settings with everything derived unset again (to derive it for another σ): α and
         the claim parameters whose rule says so (``Param.rederive``)."""
-        keep = {name: value for name, value in self.params.items()
-                if not (name in declare.PARAMS and declare.PARAMS[name].derive is not None
-                        and declare.PARAMS[name].rederive)}
+        keep = {
+            name: value
+            for name, value in self.params.items()
+            if not (
+                name in declare.PARAMS
+                and declare.PARAMS[name].derive is not None
+                and declare.PARAMS[name].rederive
+            )
+        }
         return self.replace(alphas=None, params=keep)
 
     def with_kappa(self, kappa: float) -> ClaimSettings:
@@ -338,8 +381,9 @@ class ClaimSettings:
     def measurements(self, n1: int, n2: int) -> int:
         """m of an n1 × n2 problem: ``m``, or what the ensemble's keys give (round(p·n1·n2)
         observed entries for completion)."""
-        return ensembles.get(self.ensemble).measurements(n1, n2, self.m,
-                                                         self._ensemble_values(defaults=True))
+        return ensembles.get(self.ensemble).measurements(
+            n1, n2, self.m, self._ensemble_values(defaults=True)
+        )
 
     def make_problem(self, symmetric: bool, seed: int):
         """The seeded problem of this setting: PSD n1 × n1 or general n1 × n2, on the ensemble."""
@@ -349,9 +393,17 @@ class ClaimSettings:
         # the record's extra arguments, e.g. rank-one: independent a_i, b_i on the PSD problems
         # too (isotropic, like the general Gaussian A_i of the paper's PSD problems)
         extra = ensembles.get(self.ensemble).claims.generate
-        return Problem.generate(self.ensemble, n1, n2, r=self.r, m=self.measurements(n1, n2),
-                                singular_values=list(self.singular_values), symmetric=symmetric,
-                                seed=seed, **extra)
+        return Problem.generate(
+            self.ensemble,
+            n1,
+            n2,
+            r=self.r,
+            m=self.measurements(n1, n2),
+            singular_values=list(self.singular_values),
+            symmetric=symmetric,
+            seed=seed,
+            **extra,
+        )
 
     def describe(self) -> str:
         """One line naming the setting: 'default: 30×30, r = 2, m = 900, σ = (1, 0.5), k = 4,
@@ -362,8 +414,10 @@ class ClaimSettings:
         for key, value in self._ensemble_values(defaults=True).items():
             if value is not None:  # the ensemble's own keys (completion: p)
                 m += f" ({key} = {value:.3g})"
-        return (f"{self.setting}: {n1}×{n2}, r = {self.r}, {m}, σ = ({sv}), "
-                f"k = {self.k}, η = {self.eta:g}, {self.ensemble} measurements")
+        return (
+            f"{self.setting}: {n1}×{n2}, r = {self.r}, {m}, σ = ({sv}), "
+            f"k = {self.k}, η = {self.eta:g}, {self.ensemble} measurements"
+        )
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(ClaimSettings)}
@@ -391,8 +445,11 @@ def _parse(key: str, value, annotation: object):
         return None
     else:
         try:
-            raw = tomllib.loads(f"v = [{value}]")["v"] if "tuple" in text else \
-                tomllib.loads(f"v = {value}")["v"]
+            raw = (
+                tomllib.loads(f"v = [{value}]")["v"]
+                if "tuple" in text
+                else tomllib.loads(f"v = {value}")["v"]
+            )
         except tomllib.TOMLDecodeError:
             raise ValueError(f"{key}: cannot read {value!r} as {_kind(text)}") from None
     out: object
@@ -426,5 +483,15 @@ def _kind(annotation: str) -> str:
     return "a value"
 
 
-__all__ = ["ClaimSettings", "PRESETS", "LARGE", "LARGE_CLAIMS", "QUICK", "FAMILY_SETTABLE",
-           "settable_keys", "COMPLETION_P", "COMPLETION_SIZE", "init_seed"]
+__all__ = [
+    "ClaimSettings",
+    "PRESETS",
+    "LARGE",
+    "LARGE_CLAIMS",
+    "QUICK",
+    "FAMILY_SETTABLE",
+    "settable_keys",
+    "COMPLETION_P",
+    "COMPLETION_SIZE",
+    "init_seed",
+]

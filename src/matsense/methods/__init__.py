@@ -7,20 +7,35 @@ the entry-point group ``matsense.methods`` (:mod:`matsense.plugins`, docs/plugin
 """
 
 from .. import plugins
+from .apgd import AlternatingPrecGD
 from .base import AsymState, Method, Phase, SymState, param, phases_of, product, sym
 from .gd import GD
-from .rebalance import RebalancedGD, rebalance
-from .apgd import AlternatingPrecGD
 from .precgd import PrecGD
+from .rebalance import RebalancedGD, rebalance
 from .scaledgd import ScaledGD, ScaledGDLambda
-from .svp import SVP
-from .subgm import SubGM
 from .scaledsm import ScaledSM
+from .subgm import SubGM
+from .svp import SVP
 
 #: name -> method class: the built-ins, then the installed plugins (read on first use).
-METHODS = plugins.Registry("method", {cls.name: cls for cls in (
-    GD, RebalancedGD, ScaledGD, ScaledGDLambda, PrecGD, AlternatingPrecGD, SVP, SubGM, ScaledSM)},
-    plugins.check_method)
+METHODS = plugins.Registry(
+    "method",
+    {
+        cls.name: cls
+        for cls in (
+            GD,
+            RebalancedGD,
+            ScaledGD,
+            ScaledGDLambda,
+            PrecGD,
+            AlternatingPrecGD,
+            SVP,
+            SubGM,
+            ScaledSM,
+        )
+    },
+    plugins.check_method,
+)
 
 
 def get_method(name: str, **params):
@@ -34,6 +49,25 @@ def get_method(name: str, **params):
     return cls(**params)
 
 
-__all__ = ["GD", "RebalancedGD", "rebalance", "ScaledGD", "ScaledGDLambda", "PrecGD",
-           "AlternatingPrecGD", "SVP", "SubGM", "ScaledSM", "AsymState", "SymState", "Method",
-           "Phase", "param", "phases_of", "product", "sym", "METHODS", "get_method"]
+__all__ = [
+    "GD",
+    "RebalancedGD",
+    "rebalance",
+    "ScaledGD",
+    "ScaledGDLambda",
+    "PrecGD",
+    "AlternatingPrecGD",
+    "SVP",
+    "SubGM",
+    "ScaledSM",
+    "AsymState",
+    "SymState",
+    "Method",
+    "Phase",
+    "param",
+    "phases_of",
+    "product",
+    "sym",
+    "METHODS",
+    "get_method",
+]

@@ -34,8 +34,9 @@ S = 𝒜*(𝒜(P) − y), eta (step size η).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, ClassVar, NamedTuple, Protocol
+from typing import ClassVar, NamedTuple, Protocol
 
 from .. import _validate as V
 from .. import backend, compat
@@ -171,8 +172,9 @@ class Method:
         """One iteration: the evaluation :meth:`request` names, then :meth:`advance`."""
         request = self.request(problem, state)
         if request is None:
-            raise NotImplementedError(f"{type(self).__name__} implements neither step() nor "
-                                      f"request() and advance()")
+            raise NotImplementedError(
+                f"{type(self).__name__} implements neither step() nor request() and advance()"
+            )
         return self.advance(problem, state, problem.evaluate(request))
 
     def request(self, problem, state) -> Evaluation | None:
@@ -287,4 +289,3 @@ def _step_size(value) -> float:
 
 def __getattr__(name):  # step_size(): deprecated (matsense.compat.DEPRECATED)
     return compat.attribute(__name__, name)
-

@@ -69,8 +69,20 @@ class NuclearResult:
 
     def as_dict(self) -> dict:
         """JSON-ready summary (without the matrix)."""
-        return {k: getattr(self, k) for k in ("status", "exact", "solver", "seconds", "objective",
-                                               "residual_norm", "error", "rel_error", "message")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "status",
+                "exact",
+                "solver",
+                "seconds",
+                "objective",
+                "residual_norm",
+                "error",
+                "rel_error",
+                "message",
+            )
+        }
 
 
 def _import_cvxpy():
@@ -84,9 +96,15 @@ def _import_cvxpy():
     return cp
 
 
-def nuclear_norm_solve(problem, *, max_size: int = DEFAULT_MAX_SIZE, psd: bool | None = None,
-                       solver: str | None = None, verbose: bool = False,
-                       **solver_options) -> NuclearResult:
+def nuclear_norm_solve(
+    problem,
+    *,
+    max_size: int = DEFAULT_MAX_SIZE,
+    psd: bool | None = None,
+    solver: str | None = None,
+    verbose: bool = False,
+    **solver_options,
+) -> NuclearResult:
     """Solve min ‖M‖_* s.t. 𝒜(M) = y with CVXPY.
 
     Parameters
@@ -122,12 +140,20 @@ def nuclear_norm_solve(problem, *, max_size: int = DEFAULT_MAX_SIZE, psd: bool |
     try:
         with warnings.catch_warnings():
             # "Solution may be inaccurate": reported through ``status`` / ``exact`` instead.
-            warnings.filterwarnings("ignore", message="Solution may be inaccurate", category=UserWarning)
+            warnings.filterwarnings(
+                "ignore", message="Solution may be inaccurate", category=UserWarning
+            )
             prob.solve(solver=solver, verbose=verbose, **solver_options)
         status = str(prob.status)
     except cp.error.SolverError as exc:
-        return NuclearResult(None, "solver_error", False, solver_name, time.perf_counter() - start,
-                             message=f"solver failed: {exc}")
+        return NuclearResult(
+            None,
+            "solver_error",
+            False,
+            solver_name,
+            time.perf_counter() - start,
+            message=f"solver failed: {exc}",
+        )
     seconds = time.perf_counter() - start
     try:
         solver_name = prob.solver_stats.solver_name
@@ -145,8 +171,10 @@ def _check_args(problem, max_size, psd, solver, verbose) -> tuple[bool, bool]:
         psd = V.strict_bool("psd", psd)
     verbose = V.strict_bool("verbose", verbose)
     if solver is not None and not isinstance(solver, str):
-        raise TypeError(f"solver must be a CVXPY solver name such as 'CLARABEL' or 'SCS', or "
-                        f"None, got {solver!r:.40} ({type(solver).__name__})")
+        raise TypeError(
+            f"solver must be a CVXPY solver name such as 'CLARABEL' or 'SCS', or "
+            f"None, got {solver!r:.40} ({type(solver).__name__})"
+        )
     if n1 * n2 > max_size:
         raise ValueError(
             f"nuclear-norm minimization of a {n1}×{n2} matrix (n1·n2 = {n1 * n2}) exceeds "
@@ -160,12 +188,19 @@ def _check_args(problem, max_size, psd, solver, verbose) -> tuple[bool, bool]:
     return psd, verbose
 
 
-def _result(problem, prob, value, A, y, status: str, solver_name: str,
-            seconds: float) -> NuclearResult:
+def _result(
+    problem, prob, value, A, y, status: str, solver_name: str, seconds: float
+) -> NuclearResult:
     """The result of a finished solve: the solution M, its residual, objective and error."""
     if value is None:
-        return NuclearResult(None, status, False, solver_name, seconds,
-                             message=f"no solution: solver status {status!r}")
+        return NuclearResult(
+            None,
+            status,
+            False,
+            solver_name,
+            seconds,
+            message=f"no solution: solver status {status!r}",
+        )
     Mv = np.asarray(value, dtype=float)
     exact = status == "optimal"
     residual = float(np.linalg.norm(A @ Mv.reshape(-1) - y))
@@ -178,5 +213,6 @@ def _result(problem, prob, value, A, y, status: str, solver_name: str,
     msg = f"status {status} ({solver_name}, {seconds:.2f} s)" + note
     if rel is not None:
         msg += f"; relative error {rel:.2e}"
-    return NuclearResult(Mv, status, exact, solver_name, seconds, float(prob.value), residual,
-                         err, rel, msg)
+    return NuclearResult(
+        Mv, status, exact, solver_name, seconds, float(prob.value), residual, err, rel, msg
+    )

@@ -73,12 +73,14 @@ SIGNAL_HIGH, SIGNAL_LOW, PULL_LIMIT = 4.0, 0.5, 0.03
 class RebalanceState(NamedTuple):
     F: object
     G: object
-    count: object        # (B,) iterations taken
+    count: object  # type: ignore[assignment]  # (B,) iterations taken (shadows tuple.count)
     switched_at: object  # (B,) iteration of the switch, -1 before it
-    rank: object         # (B,) r̂ chosen at the switch, -1 before it
-    change: object       # (B,) ‖ΔFGᵀ‖_F/‖FGᵀ‖_F made by the switch, NaN before it
+    rank: object  # (B,) r̂ chosen at the switch, -1 before it
+    change: object  # (B,) ‖ΔFGᵀ‖_F/‖FGᵀ‖_F made by the switch, NaN before it
     curvature_before: object  # (B,) η·λ_max of the Gauss–Newton blocks just before the switch
-    curvature_after: object   # (B,) the same right after it (NaN before the switch / if not measured)
+    curvature_after: (
+        object  # (B,) the same right after it (NaN before the switch / if not measured)
+    )
 
 
 def product_operator_norm(F, G):
@@ -106,10 +108,16 @@ def rebalance(F, G, beta):
 
     F, G = V.real_array("F", F), V.real_array("G", G)
     xp = backend.namespace(F, G)
-    if F.ndim not in (2, 3) or G.ndim != F.ndim or F.shape[-1] != G.shape[-1] or (
-            F.ndim == 3 and F.shape[0] != G.shape[0]):
-        raise ValueError(f"F and G must be (n1, k) and (n2, k) arrays (or batched (B, n, k)) "
-                         f"with one k, got shapes {tuple(F.shape)} and {tuple(G.shape)}")
+    if (
+        F.ndim not in (2, 3)
+        or G.ndim != F.ndim
+        or F.shape[-1] != G.shape[-1]
+        or (F.ndim == 3 and F.shape[0] != G.shape[0])
+    ):
+        raise ValueError(
+            f"F and G must be (n1, k) and (n2, k) arrays (or batched (B, n, k)) "
+            f"with one k, got shapes {tuple(F.shape)} and {tuple(G.shape)}"
+        )
     single = F.ndim == 2
     Fb, Gb = (F[None], G[None]) if single else (F, G)
     B = Fb.shape[0]
@@ -118,8 +126,9 @@ def rebalance(F, G, beta):
         raise ValueError(f"beta must be a number or one per trajectory ({B}), got shape {b.shape}")
     b = np.broadcast_to(b, (B,))
     for value in b:
-        V.positive_float("beta", value.item() if isinstance(value, np.generic) else value,
-                         allow_zero=True)
+        V.positive_float(
+            "beta", value.item() if isinstance(value, np.generic) else value, allow_zero=True
+        )
     b = b.astype(float)
     if (b == 0).any():
         zero_product = backend.to_numpy(product_operator_norm(Fb, Gb)) == 0
@@ -129,8 +138,10 @@ def rebalance(F, G, beta):
     with np.errstate(all="ignore"):
         Fn, Gn = _rebalance(Fb, Gb, beta_x)
     if not (bool(xp.all(xp.isfinite(Fn))) and bool(xp.all(xp.isfinite(Gn)))):
-        raise ValueError(f"rebalance: the new factors are not finite for beta={b.tolist()[:4]} "
-                         f"(G/β overflows float64): use a larger beta")
+        raise ValueError(
+            f"rebalance: the new factors are not finite for beta={b.tolist()[:4]} "
+            f"(G/β overflows float64): use a larger beta"
+        )
     return (Fn[0], Gn[0]) if single else (Fn, Gn)
 
 
@@ -185,8 +196,9 @@ def signal_rank(U, s, V, SV, residual_norm):
     return xp.clip(xp.max(xp.where(signal, idx, 0 * idx), axis=-1), 1, k)
 
 
-def rebalance_balanced(F, G, S, residual_norm, step_size: float, *, lift: float = 0.75,
-                       rank: int | None = None):
+def rebalance_balanced(
+    F, G, S, residual_norm, step_size: float, *, lift: float = 0.75, rank: int | None = None
+):
     """The balanced transform (see the module docstring); returns (F, G, r̂), batched.
 
     ``S`` is 𝒜*(𝒜(FGᵀ) − y) as a (B, n1, n2) array, or a function V ↦ S V
@@ -220,12 +232,10 @@ def _rescaled(F, G, U, V, s1, f_scale, g_scale):
     """(U diag(f_scale), V diag(g_scale)); a trajectory with F Gᵀ = 0 (σ₁ = 0) keeps F, G."""
     xp = backend.namespace(F, G)
     keep = xp.reshape(s1 > 0, (-1, 1, 1))
-    return (xp.where(keep, U * f_scale[:, None, :], F),
-            xp.where(keep, V * g_scale[:, None, :], G))
+    return (xp.where(keep, U * f_scale[:, None, :], F), xp.where(keep, V * g_scale[:, None, :], G))
 
 
-def rebalance_truncated(F, G, S, residual_norm, *, floor: float = 1e-14,
-                        rank: int | None = None):
+def rebalance_truncated(F, G, S, residual_norm, *, floor: float = 1e-14, rank: int | None = None):
     """The truncated transform (the default; see the module docstring); returns (F, G, r̂).
 
     With F Gᵀ = U Σ Vᵀ from the k×k cores and r̂ signal directions,
@@ -254,8 +264,9 @@ def _signal_rank(U, s, V, S, residual_norm, rank):
     if rank is None:
         SV = S(V) if callable(S) else S @ V
         return signal_rank(U, s, V, SV, residual_norm)
-    return xp.full(s.shape[:1], min(int(rank), s.shape[-1]), dtype=xp.int64,
-                   device=backend.device_of(s))
+    return xp.full(
+        s.shape[:1], min(int(rank), s.shape[-1]), dtype=xp.int64, device=backend.device_of(s)
+    )
 
 
 def _scatter(xp, old, due, values):
@@ -275,8 +286,10 @@ def _tau(name, value):
 def _lift(name, value):
     value = positive(name, value)
     if value > 1:
-        raise ValueError(f"{name} must be in (0, 1] (η·L above 1 makes the lifted directions "
-                         f"unstable: 1.2 already diverges), got {value}")
+        raise ValueError(
+            f"{name} must be in (0, 1] (η·L above 1 makes the lifted directions "
+            f"unstable: 1.2 already diverges), got {value}"
+        )
     return value
 
 
@@ -330,26 +343,40 @@ class RebalancedGD(Method):
 
     name = "rebalanced_gd"
     parameterizations = ("asymmetric",)
-    note = ("rebalanced_gd is matsense's reconstruction of the paper's one-step rebalancing "
-            "(Xiong, Ding & Du 2024, Sec. 5), not its verbatim equation")
+    note = (
+        "rebalanced_gd is matsense's reconstruction of the paper's one-step rebalancing "
+        "(Xiong, Ding & Du 2024, Sec. 5), not its verbatim equation"
+    )
     step_size: float = param(0.3, positive, "step size η (before and after the switch)")
     tau: float = param(1e-2, _tau, "switch when ‖𝒜(FGᵀ) − y‖/‖y‖ <= tau, in (0, 1)")
-    switch_at: int | None = param(None, optional(integer(0)),
-                                  "switch at this iteration instead of on tau")
-    beta: float | None = param(None, optional(positive),
-                               "'paper' transform: target singular value of F "
-                               "(default √‖FGᵀ‖_op at the switch)")
-    transform: str = param("truncated", _transform,
-                           "the rebalancing transform: truncated (default), balanced or "
-                           "paper")
-    rank: int | None = param(None, optional(integer(1)),
-                             "balanced transform: signal rank r̂ (default: estimated)")
-    lift: float = param(0.75, _lift, "balanced transform: η·L of the redundant directions, "
-                        "in (0, 1]")
-    floor: float = param(1e-14, non_negative, "truncated transform: seed level c²/σ₁ of the "
-                         "redundant columns of F (0: drop them)")
-    diagnostics: bool = param(True, _flag, "measure η·λ_max of the Gauss–Newton blocks before "
-                              "and after the switch (a few operator passes, once)")
+    switch_at: int | None = param(
+        None, optional(integer(0)), "switch at this iteration instead of on tau"
+    )
+    beta: float | None = param(
+        None,
+        optional(positive),
+        "'paper' transform: target singular value of F (default √‖FGᵀ‖_op at the switch)",
+    )
+    transform: str = param(
+        "truncated", _transform, "the rebalancing transform: truncated (default), balanced or paper"
+    )
+    rank: int | None = param(
+        None, optional(integer(1)), "balanced transform: signal rank r̂ (default: estimated)"
+    )
+    lift: float = param(
+        0.75, _lift, "balanced transform: η·L of the redundant directions, in (0, 1]"
+    )
+    floor: float = param(
+        1e-14,
+        non_negative,
+        "truncated transform: seed level c²/σ₁ of the redundant columns of F (0: drop them)",
+    )
+    diagnostics: bool = param(
+        True,
+        _flag,
+        "measure η·λ_max of the Gauss–Newton blocks before "
+        "and after the switch (a few operator passes, once)",
+    )
 
     def init(self, problem, factors):
         self.check_factors(factors)
@@ -376,12 +403,16 @@ class RebalancedGD(Method):
             if isinstance(beta, float):
                 beta = xp.full(F.shape[0], beta, dtype=F.dtype, device=backend.device_of(F))
             Fb, Gb = _rebalance(F, G, beta)
-            return Fb, Gb, xp.full(F.shape[0], F.shape[-1], dtype=xp.int64,
-                                   device=backend.device_of(F))
+            return (
+                Fb,
+                Gb,
+                xp.full(F.shape[0], F.shape[-1], dtype=xp.int64, device=backend.device_of(F)),
+            )
         if self.transform == "truncated":
             return rebalance_truncated(F, G, S_times, rnorm, floor=self.floor, rank=self.rank)
-        return rebalance_balanced(F, G, S_times, rnorm, self.step_size, lift=self.lift,
-                                  rank=self.rank)
+        return rebalance_balanced(
+            F, G, S_times, rnorm, self.step_size, lift=self.lift, rank=self.rank
+        )
 
     def request(self, problem, state):
         return Evaluation(state.F, state.G)
@@ -418,7 +449,10 @@ class RebalancedGD(Method):
         state = state._replace(
             switched_at=xp.where(due, state.count, state.switched_at),
             rank=xp.where(due, xp.astype(rhat, state.rank.dtype), state.rank),
-            change=change, curvature_before=before, curvature_after=after)
+            change=change,
+            curvature_before=before,
+            curvature_after=after,
+        )
         return state, F, G, SG, StF
 
     def _switch_report(self, operator, state, F, G, due):
@@ -440,8 +474,10 @@ class RebalancedGD(Method):
                 f"rebalanced_gd: the {self.transform!r} switch puts η·λ_max of the Gauss–Newton "
                 f"blocks at {worst:.3g} (was {float(before_np.max()):.3g}), above the stable "
                 f"limit {curvature.STABLE_LIMIT:g}: GD may diverge or stall (a smaller "
-                f"step_size does not help a lift); use transform='truncated'", RuntimeWarning,
-                stacklevel=6)
+                f"step_size does not help a lift); use transform='truncated'",
+                RuntimeWarning,
+                stacklevel=6,
+            )
         before = _scatter(xp, state.curvature_before, due, before_np)
         after = _scatter(xp, state.curvature_after, due, after_np)
         return change, before, after
@@ -450,14 +486,20 @@ class RebalancedGD(Method):
         return (state.F, state.G)
 
     def extras(self, state) -> dict:
-        return {"switch_iteration": state.switched_at, "signal_rank": state.rank,
-                "switch_change": state.change, "curvature_before": state.curvature_before,
-                "curvature_after": state.curvature_after}
+        return {
+            "switch_iteration": state.switched_at,
+            "signal_rank": state.rank,
+            "switch_change": state.change,
+            "curvature_before": state.curvature_before,
+            "curvature_after": state.curvature_after,
+        }
 
     def phases(self, extras: dict) -> tuple[Phase, ...]:
         """Before and after the rebalancing switch (one phase when it never happened)."""
         switch = extras.get("switch_iteration", -1)
         if switch is None or switch < 0:
             return (Phase("no switch"),)
-        return (Phase("before switch", 0, int(switch)),
-                Phase("after switch", int(switch), event="rebalancing switch"))
+        return (
+            Phase("before switch", 0, int(switch)),
+            Phase("after switch", int(switch), event="rebalancing switch"),
+        )

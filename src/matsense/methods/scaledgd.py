@@ -83,8 +83,10 @@ def scaled_step(state, grad_F, grad_G, eta, damping=0.0, rcond=DEFAULT_RCOND):
         X = state.X
         return SymState(X - eta * precondition(grad_F, X.mT @ X, damping, rcond))
     F, G = state.F, state.G
-    return AsymState(F - eta * precondition(grad_F, G.mT @ G, damping, rcond),
-                     G - eta * precondition(grad_G, F.mT @ F, damping, rcond))
+    return AsymState(
+        F - eta * precondition(grad_F, G.mT @ G, damping, rcond),
+        G - eta * precondition(grad_G, F.mT @ F, damping, rcond),
+    )
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,10 @@ class ScaledGD(Method):
 
     def advance(self, problem, state, answer):
         r, grad_F, grad_G = gradients_from(state, answer)
-        return (scaled_step(state, grad_F, grad_G, self.step_size, self.damping, self.rcond),
-                residual_norm(r))
+        return (
+            scaled_step(state, grad_F, grad_G, self.step_size, self.damping, self.rcond),
+            residual_norm(r),
+        )
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,14 @@ class ScaledSM(SubGM):
     with the Polyak step in the scaled norm (see the module docstring)."""
 
     name = "scaledsm"
-    schedule: str = param("polyak", check_schedule,
-                          "step schedule: polyak (default), constant, geometric or diminishing")
-    damping: float = param(0.0, non_negative,
-                           "damping λ of the preconditioner's Gram matrices (>= 0)")
+    schedule: str = param(
+        "polyak",
+        check_schedule,
+        "step schedule: polyak (default), constant, geometric or diminishing",
+    )
+    damping: float = param(
+        0.0, non_negative, "damping λ of the preconditioner's Gram matrices (>= 0)"
+    )
     rcond: float = param(DEFAULT_RCOND, rcond_check, "pseudo-inverse cutoff, in [0, 1)")
 
     def _grams(self, state):
@@ -42,5 +46,6 @@ class ScaledSM(SubGM):
         return state.G.mT @ state.G, state.F.mT @ state.F
 
     def direction(self, state, grads):
-        return tuple(precondition(g, H, self.damping, self.rcond)
-                     for g, H in zip(grads, self._grams(state)))
+        return tuple(
+            precondition(g, H, self.damping, self.rcond) for g, H in zip(grads, self._grams(state))
+        )

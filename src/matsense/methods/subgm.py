@@ -60,10 +60,10 @@ class RobustState(NamedTuple):
 
     F: object
     G: object
-    t: object       # iterations taken
+    t: object  # iterations taken
     f_star: object  # f(M*) (NaN where unknown)
-    loss: object    # f at the last step's input iterate (NaN before the first step)
-    eta: object     # the last step size (NaN before the first step)
+    loss: object  # f at the last step's input iterate (NaN before the first step)
+    eta: object  # the last step size (NaN before the first step)
 
 
 def f_star_of(problem, loss: Loss, given: float | None, need: bool) -> float:
@@ -76,9 +76,11 @@ def f_star_of(problem, loss: Loss, given: float | None, need: bool) -> float:
 
         return loss_at_truth(problem, loss)
     if need:
-        raise ValueError("schedule 'polyak' needs f* = f(M*), and this problem has no ground "
-                         "truth M*: pass f_star, or use schedule constant, geometric or "
-                         "diminishing")
+        raise ValueError(
+            "schedule 'polyak' needs f* = f(M*), and this problem has no ground "
+            "truth M*: pass f_star, or use schedule constant, geometric or "
+            "diminishing"
+        )
     return float("nan")
 
 
@@ -93,13 +95,15 @@ class SubGM(Method):
 
     name = "subgm"
     loss: str = param("l1", check_loss, "loss: l1, huber or l2")
-    schedule: str = param("geometric", check_schedule,
-                          "step schedule: constant, geometric, diminishing or polyak")
+    schedule: str = param(
+        "geometric", check_schedule, "step schedule: constant, geometric, diminishing or polyak"
+    )
     step_size: float = param(0.5, positive, "initial step η₀ (not used by polyak)")
     decay: float = param(0.97, check_decay, "q of the geometric schedule η₀qᵗ, in (0, 1]")
     huber_delta: float = param(1e-3, positive, "Huber threshold δ (loss huber)")
-    f_star: float | None = param(None, optional(non_negative),
-                                 "f* for the Polyak step (default f(M*) of the problem)")
+    f_star: float | None = param(
+        None, optional(non_negative), "f* for the Polyak step (default f(M*) of the problem)"
+    )
 
     # ------------------------------------------------------------------ protocol
     def init(self, problem, factors):
@@ -119,8 +123,12 @@ class SubGM(Method):
         return (state.F,) if state.G is None else (state.F, state.G)
 
     def extras(self, state) -> dict:
-        return {"f_star": state.f_star, "last_loss": state.loss, "last_step": state.eta,
-                "iterations": state.t}
+        return {
+            "f_star": state.f_star,
+            "last_loss": state.loss,
+            "last_step": state.eta,
+            "iterations": state.t,
+        }
 
     def step(self, problem, state):
         r, grads, f = self.subgradient(problem, state)
@@ -146,13 +154,12 @@ class SubGM(Method):
         if self.schedule == "constant":
             return xp.full_like(f, self.step_size)
         if self.schedule == "geometric":
-            return self.step_size * self.decay ** state.t
+            return self.step_size * self.decay**state.t
         if self.schedule == "diminishing":
             return self.step_size / (state.t + 1)
         gap = (f - state.f_star) / (2 if state.G is None else 1)  # h − h*, h = ½f on X Xᵀ
         ok = (gap > 0) & (sq_norm > 0)
-        return xp.where(ok, gap / xp.where(ok, sq_norm, xp.ones_like(sq_norm)),
-                        xp.zeros_like(f))
+        return xp.where(ok, gap / xp.where(ok, sq_norm, xp.ones_like(sq_norm)), xp.zeros_like(f))
 
     def direction(self, state, grads):
         """The update direction (the sub-gradient itself; ScaledSM preconditions it)."""

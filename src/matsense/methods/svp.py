@@ -43,8 +43,8 @@ def svp_project_psd(M, k: int):
     xp = backend.namespace(M)
     w, Q = xp.linalg.eigh(sym(M))  # ascending
     n = w.shape[-1]
-    top_w = xp.flip(w[..., n - k:], axis=-1)
-    top_Q = xp.flip(Q[..., n - k:], axis=-1)
+    top_w = xp.flip(w[..., n - k :], axis=-1)
+    top_Q = xp.flip(Q[..., n - k :], axis=-1)
     return top_Q * xp.sqrt(xp.clip(top_w, min=0.0))[..., None, :]
 
 
@@ -97,7 +97,7 @@ class SVP(Method):
         n1, n2 = problem.shape
         outs = []
         for b in range(F.shape[0]):
-            Fb, Gb, rb = F[b], G[b], r[b:b + 1]
+            Fb, Gb, rb = F[b], G[b], r[b : b + 1]
 
             def mv(x, Fb=Fb, Gb=Gb, rb=rb):
                 x = np.asarray(x).reshape(n2, -1)
@@ -107,8 +107,9 @@ class SVP(Method):
                 x = np.asarray(x).reshape(n1, -1)
                 return Gb @ (Fb.T @ x) - eta * problem.adjoint_rmatmul(rb, x[None])[0]
 
-            lin = LinearOperator((n1, n2), matvec=mv, rmatvec=rmv, matmat=mv, rmatmat=rmv,
-                                 dtype=F.dtype)
+            lin = LinearOperator(
+                (n1, n2), matvec=mv, rmatvec=rmv, matmat=mv, rmatmat=rmv, dtype=F.dtype
+            )
             U, s, Vt = svds(lin, k=k, random_state=0)
             order = np.argsort(s)[::-1]
             U, s, Vt = U[:, order], s[order], Vt[order]
@@ -119,5 +120,7 @@ class SVP(Method):
             outs.append((U * root, Vt.T * root))
         if sym_:
             return SymState(np.stack([o[0] for o in outs])), residual_norm(r)
-        return (AsymState(np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])),
-                residual_norm(r))
+        return (
+            AsymState(np.stack([o[0] for o in outs]), np.stack([o[1] for o in outs])),
+            residual_norm(r),
+        )

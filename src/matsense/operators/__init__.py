@@ -33,6 +33,17 @@ from .symmetric import SYMMETRIC_GAUSSIAN, SymmetricOperator
 #: The built-in ensembles' records, in order (the first is the default ensemble).
 BUILTIN_ENSEMBLES = (GAUSSIAN, SYMMETRIC_GAUSSIAN, RANK_ONE, COMPLETION)
 
-__all__ = ["MatrixOperator", "FlatMatrixOperator", "DenseOperator", "SymmetricOperator",
-           "RankOneOperator", "EntryOperator", "DENSE_LIMIT", "single_threaded",
-           "planned_kernel", "clear_plans", "KernelWarning", "BUILTIN_ENSEMBLES"]
+__all__ = [
+    "MatrixOperator",
+    "FlatMatrixOperator",
+    "DenseOperator",
+    "SymmetricOperator",
+    "RankOneOperator",
+    "EntryOperator",
+    "DENSE_LIMIT",
+    "single_threaded",
+    "planned_kernel",
+    "clear_plans",
+    "KernelWarning",
+    "BUILTIN_ENSEMBLES",
+]

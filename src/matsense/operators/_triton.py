@@ -37,8 +37,9 @@ def _kernel():
         return None
 
     @triton.jit
-    def one_pass(A, P, Y, R, PART, m, d, rows_per_prog,
-                 BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr):  # pragma: no cover - JIT
+    def one_pass(
+        A, P, Y, R, PART, m, d, rows_per_prog, BLOCK_M: tl.constexpr, BLOCK_D: tl.constexpr
+    ):  # pragma: no cover - JIT
         pid = tl.program_id(0)
         row_lo = pid * rows_per_prog
         row_hi = tl.minimum(row_lo + rows_per_prog, m)
@@ -51,8 +52,11 @@ def _kernel():
             for c0 in range(0, d, BLOCK_D):
                 cols = c0 + offs_d
                 cmask = cols < d
-                a = tl.load(A + rows[:, None] * d + cols[None, :],
-                            mask=rmask[:, None] & cmask[None, :], other=0.0)
+                a = tl.load(
+                    A + rows[:, None] * d + cols[None, :],
+                    mask=rmask[:, None] & cmask[None, :],
+                    other=0.0,
+                )
                 pv = tl.load(P + cols, mask=cmask, other=0.0)
                 acc += tl.sum(a * pv[None, :], axis=1)
             res = acc - tl.load(Y + rows, mask=rmask, other=0.0)
@@ -61,11 +65,17 @@ def _kernel():
             for c0 in range(0, d, BLOCK_D):
                 cols = c0 + offs_d
                 cmask = cols < d
-                a = tl.load(A + rows[:, None] * d + cols[None, :],
-                            mask=rmask[:, None] & cmask[None, :], other=0.0)
+                a = tl.load(
+                    A + rows[:, None] * d + cols[None, :],
+                    mask=rmask[:, None] & cmask[None, :],
+                    other=0.0,
+                )
                 part = PART + pid * d + cols
-                tl.store(part, tl.load(part, mask=cmask, other=0.0)
-                         + tl.sum(a * res[:, None], axis=0), mask=cmask)
+                tl.store(
+                    part,
+                    tl.load(part, mask=cmask, other=0.0) + tl.sum(a * res[:, None], axis=0),
+                    mask=cmask,
+                )
 
     return one_pass
 
@@ -80,12 +90,15 @@ def check_usable(A, p) -> None:
     if _kernel() is None:
         raise ValueError("MATSENSE_KERNEL=triton needs Triton (pip install triton)")
     if not hasattr(A, "is_cuda") or not (A.is_cuda or interpreted()):
-        raise ValueError("MATSENSE_KERNEL=triton needs a torch problem on CUDA "
-                         "(problem.to('torch', 'cuda')), got "
-                         f"{type(A).__module__}.{type(A).__name__}")
+        raise ValueError(
+            "MATSENSE_KERNEL=triton needs a torch problem on CUDA "
+            "(problem.to('torch', 'cuda')), got "
+            f"{type(A).__module__}.{type(A).__name__}"
+        )
     if p.shape[0] != 1:
-        raise ValueError(f"MATSENSE_KERNEL=triton runs one trajectory at a time, got a batch "
-                         f"of {p.shape[0]}")
+        raise ValueError(
+            f"MATSENSE_KERNEL=triton runs one trajectory at a time, got a batch of {p.shape[0]}"
+        )
 
 
 def _programs(A, m: int) -> int:
@@ -118,6 +131,7 @@ def fused_triton(A, p, y):
     programs = -(-m // rows_per_prog)
     r = torch.empty(m, dtype=A.dtype, device=A.device)
     part = torch.zeros((programs, d), dtype=A.dtype, device=A.device)
-    _kernel()[(programs,)](A, p1, y1, r, part, m, d, rows_per_prog,
-                           BLOCK_M=BLOCK_M, BLOCK_D=BLOCK_D)
+    _kernel()[(programs,)](
+        A, p1, y1, r, part, m, d, rows_per_prog, BLOCK_M=BLOCK_M, BLOCK_D=BLOCK_D
+    )
     return r[None], part.sum(dim=0)[None]

@@ -109,7 +109,7 @@ class MatrixOperator(abc.ABC):
         """𝒜*(z) as matrices (B, n1, n2), for z (B, m) (small sizes: :meth:`check_dense`)."""
 
     @abc.abstractmethod
-    def to(self, tgt: backend.Target) -> "MatrixOperator":
+    def to(self, tgt: backend.Target) -> MatrixOperator:
         """The same operator with its arrays on ``tgt`` (see :func:`matsense.backend.target`)."""
 
     # ------------------------------------------------------------- built on it
@@ -145,8 +145,9 @@ class MatrixOperator(abc.ABC):
         n1, n2 = self.shape
         xp = backend.namespace(self._probe())
         eye = xp.eye(self.m, dtype=self.dtype, device=backend.device_of(self._probe()))
-        rows = [xp.reshape(self.adjoint(eye[i:i + 256]), (-1, n1 * n2))
-                for i in range(0, self.m, 256)]
+        rows = [
+            xp.reshape(self.adjoint(eye[i : i + 256]), (-1, n1 * n2)) for i in range(0, self.m, 256)
+        ]
         return xp.concat(rows, axis=0)
 
     def forms_dense(self) -> bool:
@@ -162,7 +163,8 @@ class MatrixOperator(abc.ABC):
             raise ValueError(
                 f"{what} needs n1 × n2 = {n1} × {n2} matrices, more than matsense forms "
                 f"({limit} entries, {limit * 8 / 2**30:.1f} GiB in float64); this "
-                f"ensemble works with factors: use the factored calls (residual_and_grads)")
+                f"ensemble works with factors: use the factored calls (residual_and_grads)"
+            )
 
     def packs_symmetric(self) -> bool:
         """Whether :meth:`symmetric_packed` exists: the measurement matrices' symmetric parts
@@ -172,8 +174,10 @@ class MatrixOperator(abc.ABC):
     def symmetric_packed(self) -> MatrixOperator:
         """This operator's symmetric part stored packed (half the bytes; see
         :class:`~matsense.operators.SymmetricOperator`); ValueError where there is none."""
-        raise ValueError(f"{type(self).__name__} has no packed symmetric form (only dense "
-                         "measurement matrices have one)")
+        raise ValueError(
+            f"{type(self).__name__} has no packed symmetric form (only dense "
+            "measurement matrices have one)"
+        )
 
     def measure_truth(self, U, sigma, V, dense=None):
         """𝒜(M*) of shape (m,) for M* = U diag(σ) Vᵀ (``dense``: M* formed, or None).
@@ -324,7 +328,7 @@ class FlatMatrixOperator(MatrixOperator):
         """Converted array attributes (subclasses with index arrays add theirs)."""
         return {"A_flat": backend.convert(self.A_flat, tgt)}
 
-    def to(self, tgt: backend.Target) -> "FlatMatrixOperator":
+    def to(self, tgt: backend.Target) -> FlatMatrixOperator:
         """The same operator with its arrays on ``tgt`` (see :func:`matsense.backend.target`)."""
         new = copy.copy(self)
         new.__dict__.update(self._convert(tgt))

@@ -41,8 +41,8 @@ import numpy as np
 
 from .. import backend
 from ..threads import numba_module, numba_threads, numba_usable
-from .kernels.numba_kernel import _numba_lock
 from .base import MatrixOperator
+from .kernels.numba_kernel import _numba_lock
 
 #: Entries per chunk of the chunked (NumPy fallback / torch) gathers: bounds the m × k temporaries.
 CHUNK = 2**16
@@ -124,7 +124,7 @@ def _aligned_empty(shape) -> np.ndarray:
     size = int(np.prod(shape))
     buf = np.empty(size + 8)
     skip = (-buf.ctypes.data % 64) // 8
-    return buf[skip:skip + size].reshape(shape)
+    return buf[skip : skip + size].reshape(shape)
 
 
 def _padded(X: np.ndarray, kp: int) -> np.ndarray:
@@ -153,8 +153,10 @@ def _index_array(name: str, values, bound: int, axis: str) -> np.ndarray:
     arr = arr.astype(np.int64, copy=False)
     if arr.size and (arr.min() < 0 or arr.max() >= bound):
         bad = int(arr[(arr < 0) | (arr >= bound)][0])
-        raise ValueError(f"{name} must be in [0, {bound}) ({axis} indices of the "
-                         f"{'n1' if axis == 'row' else 'n2'} = {bound} {axis}s), got {bad}")
+        raise ValueError(
+            f"{name} must be in [0, {bound}) ({axis} indices of the "
+            f"{'n1' if axis == 'row' else 'n2'} = {bound} {axis}s), got {bad}"
+        )
     return arr
 
 
@@ -176,17 +178,20 @@ class EntryOperator(MatrixOperator):
     blas_bound = False
 
     def __init__(self, rows, cols, shape, *, allow_duplicates: bool = False):
-        if (not isinstance(shape, (tuple, list)) or len(shape) != 2
-                or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
-                           for s in shape)
-                or min(shape) < 1):
+        if (
+            not isinstance(shape, (tuple, list))
+            or len(shape) != 2
+            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) for s in shape)
+            or min(shape) < 1
+        ):
             raise ValueError(f"shape must be a pair of positive integers (n1, n2), got {shape!r}")
         n1, n2 = int(shape[0]), int(shape[1])
         rows = _index_array("rows", rows, n1, "row")
         cols = _index_array("cols", cols, n2, "column")
         if rows.shape != cols.shape:
-            raise ValueError(f"rows and cols must have the same length, got {rows.size} and "
-                             f"{cols.size}")
+            raise ValueError(
+                f"rows and cols must have the same length, got {rows.size} and {cols.size}"
+            )
         if rows.size == 0:
             raise ValueError("completion needs at least one observed entry, got none")
         flat = rows * n2 + cols
@@ -198,8 +203,10 @@ class EntryOperator(MatrixOperator):
             same = np.flatnonzero(flat[1:] == flat[:-1])
             if same.size:
                 a, b = divmod(int(flat[same[0]]), n2)
-                raise ValueError(f"entry ({a}, {b}) is observed more than once; pass "
-                                 f"allow_duplicates=True to count repeated entries")
+                raise ValueError(
+                    f"entry ({a}, {b}) is observed more than once; pass "
+                    f"allow_duplicates=True to count repeated entries"
+                )
         if _tiles(n2) > 1:
             tiled = np.argsort(_tile_key(flat, n2), kind="stable")
             order, flat = order[tiled], flat[tiled]
@@ -213,26 +220,26 @@ class EntryOperator(MatrixOperator):
         rows = np.empty(m, dtype=_index_dtype(n1))
         cols = np.empty(m, dtype=_index_dtype(n2))
         for i in range(0, m, 2**20):
-            part = flat[i:i + 2**20]
-            np.floor_divide(part, n2, out=rows[i:i + 2**20], casting="unsafe")
-            np.remainder(part, n2, out=cols[i:i + 2**20], casting="unsafe")
+            part = flat[i : i + 2**20]
+            np.floor_divide(part, n2, out=rows[i : i + 2**20], casting="unsafe")
+            np.remainder(part, n2, out=cols[i : i + 2**20], casting="unsafe")
         self.rows, self.cols = rows, cols
         self.n1, self.n2 = n1, n2
         self.scale = math.sqrt(n1 * n2 / m)
         self.tile_columns = TILE_COLUMNS  # the tile width of the stored order
         self._csr = None
-        self._plans = {}
+        self._plans: dict = {}
 
     @classmethod
-    def _sorted(cls, flat: np.ndarray, n1: int, n2: int) -> "EntryOperator":
+    def _sorted(cls, flat: np.ndarray, n1: int, n2: int) -> EntryOperator:
         """The operator of distinct positions ``flat`` (int64; sorted and reused in place)."""
         op = cls.__new__(cls)
-        op.order = None
+        op.order = None  # type: ignore[assignment]  # no permutation: already in tile order
         op._set(_tile_sort_inplace(flat, n1, n2), n1, n2)
         return op
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, m: int, n1: int, n2: int) -> "EntryOperator":
+    def draw(cls, rng: np.random.Generator, m: int, n1: int, n2: int) -> EntryOperator:
         """m distinct entries drawn uniformly without replacement."""
         if not 1 <= m <= n1 * n2:
             raise ValueError(f"m must be in [1, n1·n2 = {n1 * n2}], got {m}")
@@ -240,7 +247,7 @@ class EntryOperator(MatrixOperator):
         return cls._sorted(flat.astype(np.int64, copy=False), n1, n2)
 
     @classmethod
-    def bernoulli(cls, rng: np.random.Generator, p: float, n1: int, n2: int) -> "EntryOperator":
+    def bernoulli(cls, rng: np.random.Generator, p: float, n1: int, n2: int) -> EntryOperator:
         """Each entry observed independently with probability p (at least one entry).
 
         Drawn as m ~ Binomial(n1·n2, p) and then m distinct uniform entries:
@@ -314,8 +321,9 @@ class EntryOperator(MatrixOperator):
     def _accumulate(self, z, X, out_rows: int, scatter, gather):
         """Σ_i c z_i X[gather_i] added into row scatter_i (torch, chunked)."""
         xp = backend.namespace(X)
-        out = xp.zeros((X.shape[0], out_rows, X.shape[-1]), dtype=X.dtype,
-                       device=backend.device_of(X))
+        out = xp.zeros(
+            (X.shape[0], out_rows, X.shape[-1]), dtype=X.dtype, device=backend.device_of(X)
+        )
         for i in range(0, self.m, CHUNK):
             sl = slice(i, i + CHUNK)
             out.index_add_(1, scatter[sl], (z[:, sl, None] * self.scale) * X[:, gather[sl], :])
@@ -372,8 +380,9 @@ class EntryOperator(MatrixOperator):
         StFp = _zeros_padded(B, n2, kp)
         threads = self._kernel_threads()
         if threads == 1:
-            kernels.serial(self.rows, self.cols, self.scale, Fp, Gp, yb, r, SGp, StFp,
-                           self._tile_starts(), kp)
+            kernels.serial(
+                self.rows, self.cols, self.scale, Fp, Gp, yb, r, SGp, StFp, self._tile_starts(), kp
+            )
         else:
             numba = numba_module()
             seg, groups = self._schedule(threads)
@@ -382,8 +391,9 @@ class EntryOperator(MatrixOperator):
                 if threads != saved:
                     numba.set_num_threads(threads)
                 try:
-                    kernels.wavefront(self.rows, self.cols, self.scale, Fp, Gp, yb, r, SGp, StFp,
-                                      seg, groups, kp)
+                    kernels.wavefront(
+                        self.rows, self.cols, self.scale, Fp, Gp, yb, r, SGp, StFp, seg, groups, kp
+                    )
                 finally:
                     if threads != saved:
                         numba.set_num_threads(saved)
@@ -437,8 +447,9 @@ class EntryOperator(MatrixOperator):
             for q in range(tiles):
                 lo, hi = starts[q], starts[q + 1]
                 seg[:, q] = lo + np.searchsorted(self.rows[lo:hi], bounds)
-            groups = np.searchsorted(starts, np.linspace(0, self.m, min(tiles, GROUPS_PER_THREAD
-                                                                        * threads) + 1))
+            groups = np.searchsorted(
+                starts, np.linspace(0, self.m, min(tiles, GROUPS_PER_THREAD * threads) + 1)
+            )
             groups = np.unique(np.clip(groups, 0, tiles))
             groups[0], groups[-1] = 0, tiles
             plan = (seg, groups.astype(np.int64))
@@ -456,15 +467,15 @@ class EntryOperator(MatrixOperator):
 
         F, G = backend.to_numpy(F), backend.to_numpy(G)
         rows, cols = backend.to_numpy(self.rows), backend.to_numpy(self.cols)
-        omega = sparse.csr_matrix((np.full(rows.shape[0], self.scale ** 2), (rows, cols)),
-                                  shape=(self.n1, self.n2))
+        omega = sparse.csr_matrix(
+            (np.full(rows.shape[0], self.scale**2), (rows, cols)), shape=(self.n1, self.n2)
+        )
         out = np.empty(F.shape[0])
         for b in range(F.shape[0]):
             k = F.shape[-1]
-            H_FF = (omega @ (G[b][:, :, None] * G[b][:, None, :]).reshape(self.n2, k * k))
-            H_GG = (omega.T @ (F[b][:, :, None] * F[b][:, None, :]).reshape(self.n1, k * k))
-            out[b] = max(np.linalg.eigvalsh(H.reshape(-1, k, k))[:, -1].max()
-                         for H in (H_FF, H_GG))
+            H_FF = omega @ (G[b][:, :, None] * G[b][:, None, :]).reshape(self.n2, k * k)
+            H_GG = omega.T @ (F[b][:, :, None] * F[b][:, None, :]).reshape(self.n1, k * k)
+            out[b] = max(np.linalg.eigvalsh(H.reshape(-1, k, k))[:, -1].max() for H in (H_FF, H_GG))
         return out
 
     # ------------------------------------------------------------ dense calls
@@ -476,18 +487,17 @@ class EntryOperator(MatrixOperator):
         if self._numpy(z):
             return np.stack([self._sparse(z[b]).toarray() for b in range(z.shape[0])])
         xp = backend.namespace(z)
-        out = xp.zeros((z.shape[0], self.n1 * self.n2), dtype=z.dtype,
-                       device=backend.device_of(z))
+        out = xp.zeros((z.shape[0], self.n1 * self.n2), dtype=z.dtype, device=backend.device_of(z))
         out.index_add_(1, self.rows * self.n2 + self.cols, z * self.scale)
         return xp.reshape(out, (z.shape[0], self.n1, self.n2))
 
     # ------------------------------------------------------------- conversion
-    def to(self, tgt: backend.Target) -> "EntryOperator":
+    def to(self, tgt: backend.Target) -> EntryOperator:
         new = copy.copy(self)
         new.rows = backend.convert_index(self.rows, tgt)
         new.cols = backend.convert_index(self.cols, tgt)
-        new._target = tgt
-        new._dtype = backend.convert(np.zeros(1), tgt).dtype
+        new._target = tgt  # type: ignore[attr-defined]  # read back by `target` (getattr)
+        new._dtype = backend.convert(np.zeros(1), tgt).dtype  # type: ignore[attr-defined]
         new._csr = None
         new._plans = {}
         return new

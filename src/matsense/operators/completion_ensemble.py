@@ -25,21 +25,34 @@ COMPLETION_P = 2 / 3
 COMPLETION_SIZE = 2
 
 
-def generate(n1: int, n2: int | None = None, *, r: int, m: int | None = None,
-             p: float | None = None, singular_values=None, kappa: float = 1.0,
-             spacing: str = "geometric", symmetric: bool = False, noise: float = 0.0,
-             seed: int = 0, max_memory=None):
+def generate(
+    n1: int,
+    n2: int | None = None,
+    *,
+    r: int,
+    m: int | None = None,
+    p: float | None = None,
+    singular_values=None,
+    kappa: float = 1.0,
+    spacing: str = "geometric",
+    symmetric: bool = False,
+    noise: float = 0.0,
+    seed: int = 0,
+    max_memory=None,
+):
     """The seeded completion problem (:meth:`matsense.Problem.completion` documents it)."""
     from .. import _validate as V
     from ..problems import Problem, check_memory, common_arguments, draw_truth
     from .completion import EntryOperator
 
-    n1, n2, r, sigma, noise, seed = common_arguments(n1, n2, r, kappa, singular_values,
-                                                     spacing, symmetric, noise, seed, max_memory)
+    n1, n2, r, sigma, noise, seed = common_arguments(
+        n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed, max_memory
+    )
     symmetric = bool(symmetric)  # validated: a bool or a NumPy bool
     if (m is None) == (p is None):
-        raise ValueError("completion needs exactly one of m (observed entries) and p "
-                         "(observation probability)")
+        raise ValueError(
+            "completion needs exactly one of m (observed entries) and p (observation probability)"
+        )
     if m is not None:
         m = V.int_in_range("m", m, 1, n1 * n2)
         expected = m
@@ -51,11 +64,19 @@ def generate(n1: int, n2: int | None = None, *, r: int, m: int | None = None,
     check_memory("the observed entries (indices and values)", expected * 20, max_memory)
     rng = np.random.default_rng(seed)
     truth = draw_truth(rng, n1, n2, r, sigma, symmetric)
-    op = (EntryOperator.draw(rng, m, n1, n2) if m is not None
-          else EntryOperator.bernoulli(rng, prob, n1, n2))
-    return Problem.observe(op, rng, truth, noise, symmetric,
-                           dict(ensemble="completion", n1=n1, n2=n2, r=r, m=op.m,
-                                p=op.m / (n1 * n2), seed=seed))
+    op = (
+        EntryOperator.draw(rng, m, n1, n2)
+        if m is not None
+        else EntryOperator.bernoulli(rng, prob, n1, n2)
+    )
+    return Problem.observe(
+        op,
+        rng,
+        truth,
+        noise,
+        symmetric,
+        dict(ensemble="completion", n1=n1, n2=n2, r=r, m=op.m, p=op.m / (n1 * n2), seed=seed),
+    )
 
 
 def check_p(p):
@@ -86,10 +107,17 @@ def _from_entries(*args, **kwargs):
 
 #: Matrix completion: observed entries, O(m) memory (docs/ensembles.md).
 COMPLETION = Ensemble(
-    "completion", generate, from_data=_from_entries, data_bytes=entry_bytes,
-    work_bytes=lambda m, k: 2 * 8 * m * k, count=observed,
-    params=(Param("p", "observation probability", check_p, allowed="in (0, 1]",
-                  replaces_m=True),),
+    "completion",
+    generate,
+    from_data=_from_entries,
+    data_bytes=entry_bytes,
+    work_bytes=lambda m, k: 2 * 8 * m * k,
+    count=observed,
+    params=(Param("p", "observation probability", check_p, allowed="in (0, 1]", replaces_m=True),),
     help="matrix completion: m observed entries (or each with probability p), O(m) memory",
-    claims=ClaimDefaults(size=COMPLETION_SIZE, params={"p": COMPLETION_P},
-                         large={"n1": 10_000, "p": 0.01, "m": 1_000_000}))
+    claims=ClaimDefaults(
+        size=COMPLETION_SIZE,
+        params={"p": COMPLETION_P},
+        large={"n1": 10_000, "p": 0.01, "m": 1_000_000},
+    ),
+)

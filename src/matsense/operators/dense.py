@@ -39,7 +39,7 @@ class DenseOperator(FlatMatrixOperator):
         super().__init__(xp.reshape(A, (m, n1 * n2)) / math.sqrt(m), n1, n2)
 
     @classmethod
-    def from_raw_inplace(cls, A: np.ndarray) -> "DenseOperator":
+    def from_raw_inplace(cls, A: np.ndarray) -> DenseOperator:
         """Scale a NumPy ``A`` (m, n1, n2) by 1/√m **in place** and wrap it, without a copy.
 
         For builders that own ``A`` (e.g. :meth:`Problem.gaussian`): peak
@@ -75,10 +75,22 @@ class DenseOperator(FlatMatrixOperator):
         return SymmetricOperator.from_dense(self)
 
 
-def generate(n1: int, n2: int | None = None, *, r: int, m: int, kappa: float = 1.0,
-             singular_values=None, spacing: str = "geometric", symmetric: bool = False,
-             noise: float = 0.0, seed: int = 0, max_memory=None, packed: bool = False,
-             name: str = "gaussian"):
+def generate(
+    n1: int,
+    n2: int | None = None,
+    *,
+    r: int,
+    m: int,
+    kappa: float = 1.0,
+    singular_values=None,
+    spacing: str = "geometric",
+    symmetric: bool = False,
+    noise: float = 0.0,
+    seed: int = 0,
+    max_memory=None,
+    packed: bool = False,
+    name: str = "gaussian",
+):
     """The seeded dense Gaussian problem (:meth:`matsense.Problem.gaussian` documents it);
     ``packed``: the measurement matrices' symmetric parts, stored packed (the ensemble
     ``name`` = 'symmetric-gaussian')."""
@@ -86,21 +98,26 @@ def generate(n1: int, n2: int | None = None, *, r: int, m: int, kappa: float = 1
     from .. import ensembles
     from ..problems import Problem, check_memory, common_arguments, draw_truth
 
-    n1, n2, r, sigma, noise, seed = common_arguments(n1, n2, r, kappa, singular_values,
-                                                     spacing, symmetric, noise, seed, max_memory)
+    n1, n2, r, sigma, noise, seed = common_arguments(
+        n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed, max_memory
+    )
     symmetric = bool(symmetric)  # validated: a bool or a NumPy bool
     m = V.int_in_range("m", m, 1)
     if packed and n1 != n2:
         raise ValueError(f"symmetric measurement matrices need n1 == n2, got n1={n1}, n2={n2}")
-    check_memory(f"the measurement matrices A (m={m} × {n1} × {n2} float64)",
-                 ensembles.get(name).memory(n1, n2, 0, m), max_memory)
+    check_memory(
+        f"the measurement matrices A (m={m} × {n1} × {n2} float64)",
+        ensembles.get(name).memory(n1, n2, 0, m),
+        max_memory,
+    )
     rng = np.random.default_rng(seed)
     truth = draw_truth(rng, n1, n2, r, sigma, symmetric)
     # Scaled in place: no second copy of the m·n1·n2 measurement data.
     dense = DenseOperator.from_raw_inplace(rng.standard_normal((m, n1, n2)))
     op = dense.symmetric_packed() if packed else dense
-    return Problem.observe(op, rng, truth, noise, symmetric,
-                           dict(ensemble=name, n1=n1, n2=n2, r=r, m=m, seed=seed))
+    return Problem.observe(
+        op, rng, truth, noise, symmetric, dict(ensemble=name, n1=n1, n2=n2, r=r, m=m, seed=seed)
+    )
 
 
 def dense_bytes(n1: int, n2: int, m: int, *, symmetric: bool = False) -> int:
@@ -116,5 +133,9 @@ def _from_arrays(*args, **kwargs):
 
 #: The dense Gaussian ensemble: A_i with i.i.d. N(0, 1) entries, stored as (m, n1·n2).
 GAUSSIAN = Ensemble(
-    "gaussian", generate, from_data=_from_arrays, data_bytes=dense_bytes,
-    help="dense Gaussian measurement matrices (the paper's; m·n1·n2 numbers)")
+    "gaussian",
+    generate,
+    from_data=_from_arrays,
+    data_bytes=dense_bytes,
+    help="dense Gaussian measurement matrices (the paper's; m·n1·n2 numbers)",
+)

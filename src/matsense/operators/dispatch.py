@@ -40,8 +40,14 @@ import warnings
 
 import numpy as np
 
-from ..threads import (env_value, is_single_threaded, kernel_threads, numba_import_error,
-                       numba_threads, threads_setting)
+from ..threads import (
+    env_value,
+    is_single_threaded,
+    kernel_threads,
+    numba_import_error,
+    numba_threads,
+    threads_setting,
+)
 from . import planner
 from .blocking import block_rows_for
 from .kernels import numba_kernel
@@ -90,8 +96,10 @@ def _torch_pass(kernel: str, A, p, y, rmap=None):
     """torch tensors: two matmuls, or the Triton kernel when it is asked for and can run."""
     if rmap is not None:  # the Triton kernel has no residual map
         if kernel == "triton":
-            _warn_once("MATSENSE_KERNEL=triton has no residual map (robust losses); using "
-                       "two-pass (two matrix products) for them instead")
+            _warn_once(
+                "MATSENSE_KERNEL=triton has no residual map (robust losses); using "
+                "two-pass (two matrix products) for them instead"
+            )
         return two_pass(A, p, y, rmap)
     if kernel == "triton":
         from . import _triton  # looked up per call: tests replace _triton.fused_triton
@@ -103,8 +111,10 @@ def _torch_pass(kernel: str, A, p, y, rmap=None):
         else:
             return _triton.fused_triton(A, p, y)
     elif kernel in ("numba", "numpy"):
-        _warn_once(f"MATSENSE_KERNEL={kernel} runs NumPy arrays only; using two-pass (two matrix "
-                   f"products) for torch tensors instead")
+        _warn_once(
+            f"MATSENSE_KERNEL={kernel} runs NumPy arrays only; using two-pass (two matrix "
+            f"products) for torch tensors instead"
+        )
     return two_pass(A, p, y)
 
 
@@ -119,8 +129,10 @@ def _numba_or_loop(A, warn: bool) -> str:
         return "numba"
     error = numba_import_error()
     if warn and error is not None:
-        _warn_once(f"numba cannot be imported ({error}); using the NumPy one-pass loop instead "
-                   f"of the compiled kernel (pip install numba)")
+        _warn_once(
+            f"numba cannot be imported ({error}); using the NumPy one-pass loop instead "
+            f"of the compiled kernel (pip install numba)"
+        )
     return "numpy"
 
 
@@ -128,8 +140,10 @@ def _decide(A, B: int, block_rows, kernel: str, threads, warn: bool = True, rmap
     """The kernel name for this call, or the :class:`~.planner.Plan` that will choose it."""
     if kernel == "triton":
         if warn:
-            _warn_once("MATSENSE_KERNEL=triton runs torch tensors on CUDA only; NumPy arrays use "
-                       "the automatic choice (MATSENSE_KERNEL=auto) instead")
+            _warn_once(
+                "MATSENSE_KERNEL=triton runs torch tensors on CUDA only; NumPy arrays use "
+                "the automatic choice (MATSENSE_KERNEL=auto) instead"
+            )
         kernel = "auto"
     if kernel == "numba":
         why_not = numba_kernel.unavailable_reason(A)
@@ -171,8 +185,10 @@ def _run(name: str, A, p, y, block_rows, rmap=None):
 
 
 def _candidate_failed(name: str, error: BaseException) -> None:
-    _warn_once(f"kernel {name!r} failed while the planner timed it ({type(error).__name__}: "
-               f"{error}); it is not used for this configuration")
+    _warn_once(
+        f"kernel {name!r} failed while the planner timed it ({type(error).__name__}: "
+        f"{error}); it is not used for this configuration"
+    )
 
 
 def residual_and_adjoint_flat(A, p, y, block_rows: int | None = None, rmap=None):

@@ -138,8 +138,9 @@ class Plan:
             self.rounds = max(TIMED_ROUNDS, min(MAX_TIMED_ROUNDS, int(ROUNDS_BUDGET_S / per_round)))
         best = min(min(self.samples[c]) for c in self.candidates)
         self.candidates = [c for c in self.candidates if min(self.samples[c]) <= DROP_FACTOR * best]
-        if len(self.candidates) == 1 or all(len(self.samples[c]) >= self.rounds
-                                            for c in self.candidates):
+        if len(self.candidates) == 1 or all(
+            len(self.samples[c]) >= self.rounds for c in self.candidates
+        ):
             self.choice = self._decide()
             self.candidates = [self.choice]
 
@@ -162,9 +163,14 @@ class Plan:
     def summary(self) -> dict:
         """The plan as plain data: choice, median times, planning runs and overhead."""
         medians = {c: statistics.median(s) for c, s in self.samples.items() if s}
-        out = {"key": self.key, "choice": self.choice, "median_s": medians,
-               "failed": dict(self.failed), "planning_runs": self.planning_runs,
-               "planning_seconds": self.planning_seconds}
+        out = {
+            "key": self.key,
+            "choice": self.choice,
+            "median_s": medians,
+            "failed": dict(self.failed),
+            "planning_runs": self.planning_runs,
+            "planning_seconds": self.planning_seconds,
+        }
         if self.choice in medians:
             # Planning beyond the one run of the chosen kernel the call needed anyway.
             out["overhead_s"] = self.planning_seconds - medians[self.choice]

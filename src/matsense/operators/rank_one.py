@@ -59,19 +59,22 @@ class RankOneOperator(MatrixOperator):
         self.a = a
         self.b = b
         if b is not None and b.shape[0] != a.shape[0]:
-            raise ValueError(f"a and b need one row per measurement: a has {a.shape[0]} rows, "
-                             f"b has {b.shape[0]}")
+            raise ValueError(
+                f"a and b need one row per measurement: a has {a.shape[0]} rows, b has {b.shape[0]}"
+            )
         self.scale = 1.0 / math.sqrt(a.shape[0])
 
     @classmethod
-    def draw(cls, rng: np.random.Generator, m: int, n1: int, n2: int, *,
-             symmetric: bool = False) -> "RankOneOperator":
+    def draw(
+        cls, rng: np.random.Generator, m: int, n1: int, n2: int, *, symmetric: bool = False
+    ) -> RankOneOperator:
         """a_i ~ N(0, I_n1), b_i ~ N(0, I_n2) i.i.d. from ``rng`` (a first), or b = a."""
         a = rng.standard_normal((m, n1))
         if symmetric:
             if n1 != n2:
-                raise ValueError(f"symmetric rank-one measurements need n1 == n2, got "
-                                 f"n1={n1}, n2={n2}")
+                raise ValueError(
+                    f"symmetric rank-one measurements need n1 == n2, got n1={n1}, n2={n2}"
+                )
             return cls(a, None)
         return cls(a, rng.standard_normal((m, n2)))
 
@@ -152,34 +155,56 @@ class RankOneOperator(MatrixOperator):
         return _tmul(self.a, z[..., None] * self._b) * self.scale
 
     # ------------------------------------------------------------- conversion
-    def to(self, tgt: backend.Target) -> "RankOneOperator":
+    def to(self, tgt: backend.Target) -> RankOneOperator:
         new = copy.copy(self)
         new.a = backend.convert(self.a, tgt)
         new.b = backend.convert(self.b, tgt)
         return new
 
 
-def generate(n1: int, n2: int | None = None, *, r: int, m: int, singular_values=None,
-             kappa: float = 1.0, spacing: str = "geometric", symmetric: bool = False,
-             noise: float = 0.0, seed: int = 0, symmetric_measurements: bool | None = None,
-             max_memory=None):
+def generate(
+    n1: int,
+    n2: int | None = None,
+    *,
+    r: int,
+    m: int,
+    singular_values=None,
+    kappa: float = 1.0,
+    spacing: str = "geometric",
+    symmetric: bool = False,
+    noise: float = 0.0,
+    seed: int = 0,
+    symmetric_measurements: bool | None = None,
+    max_memory=None,
+):
     """The seeded rank-one problem (:meth:`matsense.Problem.rank_one` documents it)."""
     from .. import _validate as V
     from ..problems import Problem, check_memory, common_arguments, draw_truth
 
-    n1, n2, r, sigma, noise, seed = common_arguments(n1, n2, r, kappa, singular_values,
-                                                     spacing, symmetric, noise, seed, max_memory)
+    n1, n2, r, sigma, noise, seed = common_arguments(
+        n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed, max_memory
+    )
     symmetric = bool(symmetric)  # validated: a bool or a NumPy bool
     m = V.int_in_range("m", m, 1)
-    shared = symmetric if symmetric_measurements is None else V.strict_bool(
-        "symmetric_measurements", symmetric_measurements)
-    check_memory("the measurement vectors a_i, b_i", vector_bytes(n1, n2, m, symmetric=shared),
-                 max_memory)
+    shared = (
+        symmetric
+        if symmetric_measurements is None
+        else V.strict_bool("symmetric_measurements", symmetric_measurements)
+    )
+    check_memory(
+        "the measurement vectors a_i, b_i", vector_bytes(n1, n2, m, symmetric=shared), max_memory
+    )
     rng = np.random.default_rng(seed)
     truth = draw_truth(rng, n1, n2, r, sigma, symmetric)
     op = RankOneOperator.draw(rng, m, n1, n2, symmetric=shared)
-    return Problem.observe(op, rng, truth, noise, symmetric,
-                           dict(ensemble="rank-one", n1=n1, n2=n2, r=r, m=m, seed=seed))
+    return Problem.observe(
+        op,
+        rng,
+        truth,
+        noise,
+        symmetric,
+        dict(ensemble="rank-one", n1=n1, n2=n2, r=r, m=m, seed=seed),
+    )
 
 
 def vector_bytes(n1: int, n2: int, m: int, *, symmetric: bool = False) -> int:
@@ -197,8 +222,13 @@ def _from_rank_one(*args, **kwargs):
 #: problems too (covariance sensing b_i = a_i is not isotropic: docs/ensembles.md), and
 #: ``--setting large`` is n = 2000 with m = 10⁵.
 RANK_ONE = Ensemble(
-    "rank-one", generate, from_data=_from_rank_one, data_bytes=vector_bytes,
+    "rank-one",
+    generate,
+    from_data=_from_rank_one,
+    data_bytes=vector_bytes,
     work_bytes=lambda m, k: 2 * 8 * m * k,
     help="rank-one measurements a_i b_iᵀ (m·(n1 + n2) numbers)",
-    claims=ClaimDefaults(generate={"symmetric_measurements": False},
-                         large={"n1": 2000, "m": 100_000}))
+    claims=ClaimDefaults(
+        generate={"symmetric_measurements": False}, large={"n1": 2000, "m": 100_000}
+    ),
+)

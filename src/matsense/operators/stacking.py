@@ -88,10 +88,15 @@ def stacked_products(operator, requests, y) -> list:
     answers = []
     for req, P, (lo, hi) in zip(requests, products, _bounds(requests)):
         Si = S[lo:hi]
-        answers.append((r[lo:hi], Si, P) if req.adjoint
-                       else (r[lo:hi], Si @ req.G, Si.mT @ req.F))
+        answers.append((r[lo:hi], Si, P) if req.adjoint else (r[lo:hi], Si @ req.G, Si.mT @ req.F))
     return answers
 
 
-__all__ = ["Evaluation", "PRODUCTS", "factor_key", "product_key", "stacked_factors",
-           "stacked_products"]
+__all__ = [
+    "Evaluation",
+    "PRODUCTS",
+    "factor_key",
+    "product_key",
+    "stacked_factors",
+    "stacked_products",
+]

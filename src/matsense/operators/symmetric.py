@@ -78,7 +78,7 @@ class SymmetricOperator(FlatMatrixOperator):
         self._init_from(DenseOperator(A))
 
     @classmethod
-    def from_dense(cls, dense: DenseOperator) -> "SymmetricOperator":
+    def from_dense(cls, dense: DenseOperator) -> SymmetricOperator:
         """Pack an existing dense operator (same backend, device and dtype)."""
         op = cls.__new__(cls)
         op._init_from(dense)
@@ -92,7 +92,8 @@ class SymmetricOperator(FlatMatrixOperator):
         tgt = backend.target_of(dense.A_flat)
         idx = packing_indices(n)
         self.upper, self.lower, self.full_to_packed = (
-            backend.convert_index(a, tgt) for a in (idx[0], idx[1], idx[3]))
+            backend.convert_index(a, tgt) for a in (idx[0], idx[1], idx[3])
+        )
         self.pack_weight = backend.convert(idx[2], tgt)
         self.unpack_weight = backend.convert(idx[4], tgt)
         A = dense.A_flat
@@ -102,7 +103,7 @@ class SymmetricOperator(FlatMatrixOperator):
         packed = xp.empty((m, d), dtype=A.dtype, device=backend.device_of(A))
         rows = max(1, _PACK_CHUNK_BYTES // (n * n * A.dtype.itemsize))
         for lo in range(0, m, rows):
-            packed[lo:lo + rows, ...] = self._pack_flat(A[lo:lo + rows, ...])
+            packed[lo : lo + rows, ...] = self._pack_flat(A[lo : lo + rows, ...])
         FlatMatrixOperator.__init__(self, packed, n, n)
 
     def packs_symmetric(self) -> bool:
@@ -113,7 +114,9 @@ class SymmetricOperator(FlatMatrixOperator):
 
     def _pack_flat(self, Pf):
         xp = backend.namespace(Pf)
-        return (xp.take(Pf, self.upper, axis=1) + xp.take(Pf, self.lower, axis=1)) * self.pack_weight
+        return (
+            xp.take(Pf, self.upper, axis=1) + xp.take(Pf, self.lower, axis=1)
+        ) * self.pack_weight
 
     def pack(self, P):
         """svec(sym(P)) for a batch (B, n, n) → (B, n(n+1)/2)."""
@@ -157,6 +160,10 @@ def packed_bytes(n1: int, n2: int, m: int, *, symmetric: bool = False) -> int:
 
 #: Symmetric Gaussian measurement matrices (GOE-like), packed: n1 = n2 (docs/ensembles.md).
 SYMMETRIC_GAUSSIAN = Ensemble(
-    "symmetric-gaussian", generate_packed,
-    data_bytes=packed_bytes, aliases=("symmetric",), square=True,
-    help="symmetric Gaussian measurement matrices (A_i + A_iᵀ)/2, stored packed; n1 = n2")
+    "symmetric-gaussian",
+    generate_packed,
+    data_bytes=packed_bytes,
+    aliases=("symmetric",),
+    square=True,
+    help="symmetric Gaussian measurement matrices (A_i + A_iᵀ)/2, stored packed; n1 = n2",
+)

@@ -20,6 +20,17 @@ from .runner import SweepSummary, describe_sweep, plan_batches, run_sweep
 from .spec import SweepOptions, SweepSpec, load_spec
 from .store import StoreReport, SweepResults, load, verify
 
-__all__ = ["run_sweep", "describe_sweep", "plan_batches", "SweepSummary", "SweepSpec", "verify",
-           "StoreReport",
-           "SweepOptions", "load_spec", "load", "SweepResults", "plot_store"]
+__all__ = [
+    "run_sweep",
+    "describe_sweep",
+    "plan_batches",
+    "SweepSummary",
+    "SweepSpec",
+    "verify",
+    "StoreReport",
+    "SweepOptions",
+    "load_spec",
+    "load",
+    "SweepResults",
+    "plot_store",
+]

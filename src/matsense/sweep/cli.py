@@ -13,54 +13,86 @@ from pathlib import Path
 def register(subparsers) -> None:
     """Add the ``sweep`` and ``plot`` subcommands to ``subparsers``."""
     p = subparsers.add_parser(
-        "sweep", help="run a declarative grid of runs into a resumable results store",
+        "sweep",
+        help="run a declarative grid of runs into a resumable results store",
         description="Expand a sweep spec (TOML: [base], [grid], [[zip]], [sweep]) into runs, "
-                    "advance runs that share a problem as one batch, and write one Parquet "
-                    "row per run and per recorded iteration to --out. Re-running on the same "
-                    "--out resumes (after checking the store: unusable files go to "
-                    "DIR/quarantine/, runs whose history is damaged run again). Exit status 0 "
-                    "when every run finished (converged, max_iters or diverged), 1 when some "
-                    "failed or could not be run, 128 + N when stopped by signal N (SIGINT, "
-                    "SIGTERM; the store stays resumable). --verify DIR checks a store and runs "
-                    "nothing. See docs/sweeps.md.")
-    p.add_argument("spec", metavar="SPEC", type=Path, nargs="?",
-                   help="sweep spec (.toml); not with --verify")
-    p.add_argument("--out", metavar="DIR", type=Path,
-                   help="results directory (required unless --dry-run)")
-    p.add_argument("--executor", choices=("local", "dask"), default="local",
-                   help="local worker processes (default) or Dask distributed")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="existing Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="worker processes (default: one per CPU; local: 0 = this process)")
-    p.add_argument("--max-batch", type=int, metavar="B",
-                   help="most runs advanced together in one batch (default: the spec's, 128)")
+        "advance runs that share a problem as one batch, and write one Parquet "
+        "row per run and per recorded iteration to --out. Re-running on the same "
+        "--out resumes (after checking the store: unusable files go to "
+        "DIR/quarantine/, runs whose history is damaged run again). Exit status 0 "
+        "when every run finished (converged, max_iters or diverged), 1 when some "
+        "failed or could not be run, 128 + N when stopped by signal N (SIGINT, "
+        "SIGTERM; the store stays resumable). --verify DIR checks a store and runs "
+        "nothing. See docs/sweeps.md.",
+    )
+    p.add_argument(
+        "spec", metavar="SPEC", type=Path, nargs="?", help="sweep spec (.toml); not with --verify"
+    )
+    p.add_argument(
+        "--out", metavar="DIR", type=Path, help="results directory (required unless --dry-run)"
+    )
+    p.add_argument(
+        "--executor",
+        choices=("local", "dask"),
+        default="local",
+        help="local worker processes (default) or Dask distributed",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="existing Dask scheduler, e.g. tcp://host:8786 (implies --executor dask)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes (default: one per CPU; local: 0 = this process)",
+    )
+    p.add_argument(
+        "--max-batch",
+        type=int,
+        metavar="B",
+        help="most runs advanced together in one batch (default: the spec's, 128)",
+    )
     p.add_argument("--retry-failed", action="store_true", help="also re-run failed runs")
-    p.add_argument("--dry-run", action="store_true",
-                   help="print the number of runs and batches and a few examples; run nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the number of runs and batches and a few examples; run nothing",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar or status lines")
-    p.add_argument("--verify", metavar="DIR", type=Path,
-                   help="check the results store DIR (every part read, history rows matched "
-                        "against the runs table) and report; run nothing, change nothing; "
-                        "exit 0 when healthy, 1 otherwise")
+    p.add_argument(
+        "--verify",
+        metavar="DIR",
+        type=Path,
+        help="check the results store DIR (every part read, history rows matched "
+        "against the runs table) and report; run nothing, change nothing; "
+        "exit 0 when healthy, 1 otherwise",
+    )
     from ..cli import add_max_memory
 
     add_max_memory(p)
     p.set_defaults(func=cmd_sweep)
 
     q = subparsers.add_parser(
-        "plot", help="plot a column of a sweep's runs table against another",
+        "plot",
+        help="plot a column of a sweep's runs table against another",
         description="Draw Y against X from the runs table of a sweep store (one point per run, "
-                    "a line through the median per X, one line per --hue value; log-log "
-                    "slopes in the legend).")
+        "a line through the median per X, one line per --hue value; log-log "
+        "slopes in the legend).",
+    )
     q.add_argument("dir", metavar="DIR", type=Path, help="results directory of a sweep")
     q.add_argument("--x", required=True, help="column for the x axis (e.g. alpha)")
     q.add_argument("--y", required=True, help="column for the y axis (e.g. rate)")
     q.add_argument("--hue", help="column whose values get one line each (e.g. k)")
     q.add_argument("--logx", action="store_true", help="logarithmic x axis")
     q.add_argument("--logy", action="store_true", help="logarithmic y axis")
-    q.add_argument("--out", metavar="FILE", type=Path,
-                   help="figure file (.png, .pdf, .svg; default DIR/plot-Y-vs-X.png)")
+    q.add_argument(
+        "--out",
+        metavar="FILE",
+        type=Path,
+        help="figure file (.png, .pdf, .svg; default DIR/plot-Y-vs-X.png)",
+    )
     q.set_defaults(func=cmd_plot)
 
 
@@ -69,8 +101,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     if args.verify is not None:
         if args.spec is not None or args.out is not None:
-            raise ValueError("--verify DIR checks a store and runs nothing: give it without "
-                             "SPEC and --out")
+            raise ValueError(
+                "--verify DIR checks a store and runs nothing: give it without SPEC and --out"
+            )
         from .store import verify
 
         report = verify(args.verify)
@@ -91,16 +124,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_output(args.out, "--out", folder=True)
     try:
         with _one_line_warnings():
-            summary = run_sweep(args.spec, args.out, executor=executor,
-                                scheduler=args.scheduler, workers=args.workers,
-                                max_batch=args.max_batch, retry_failed=args.retry_failed,
-                                progress="off" if args.no_progress else "auto")
+            summary = run_sweep(
+                args.spec,
+                args.out,
+                executor=executor,
+                scheduler=args.scheduler,
+                workers=args.workers,
+                max_batch=args.max_batch,
+                retry_failed=args.retry_failed,
+                progress="off" if args.no_progress else "auto",
+            )
     except ImportError as exc:  # Dask not installed: a one-line user error
         raise ValueError(str(exc)) from None
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (matsense.workers.Terminated)
         signum = getattr(exc, "signum", signal.SIGINT)
-        print(f"matsense: sweep stopped by {signal.Signals(signum).name}; the finished batches "
-              f"are in {args.out}: run the same command to resume", file=sys.stderr)
+        print(
+            f"matsense: sweep stopped by {signal.Signals(signum).name}; the finished batches "
+            f"are in {args.out}: run the same command to resume",
+            file=sys.stderr,
+        )
         return 128 + signum
     print(summary)
     for run_id, message in summary.failures[:5]:
@@ -111,6 +153,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _one_line_warnings():
     """Show warnings (e.g. files moved to quarantine/) as ``matsense: warning: ...`` lines."""
+
     def show(message, category, filename, lineno, file=None, line=None):
         print(f"matsense: warning: {message}", file=sys.stderr, flush=True)
 

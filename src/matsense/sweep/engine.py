@@ -66,12 +66,11 @@ class BatchInvariantOperator(MatrixOperator):
 
     @staticmethod
     def _each(fn, *arrays):
-        outs = [fn(*(a[b:b + 1] for a in arrays)) for b in range(arrays[0].shape[0])]
+        outs = [fn(*(a[b : b + 1] for a in arrays)) for b in range(arrays[0].shape[0])]
         if len(outs) == 1:
             return outs[0]
         if isinstance(outs[0], tuple):
-            return tuple(backend.namespace(parts[0]).concat(parts, axis=0)
-                         for parts in zip(*outs))
+            return tuple(backend.namespace(parts[0]).concat(parts, axis=0) for parts in zip(*outs))
         return backend.namespace(outs[0]).concat(outs, axis=0)
 
     # the wrapped operator's properties
@@ -131,7 +130,7 @@ class BatchTask:
 
     batch_id: str
     run_ids: tuple
-    configs: tuple           # RunConfig.to_dict() of each run
+    configs: tuple  # RunConfig.to_dict() of each run
     rate_window: tuple = (1e-4, 1e-12)
     rate_metric: str = "error"
     exact: bool = True
@@ -152,7 +151,7 @@ class BatchResult:
 
     batch_id: str
     runs: list
-    history: object = None   # pyarrow.Table or None
+    history: object = None  # pyarrow.Table or None
     wall_time: float = 0.0
     info: dict = field(default_factory=dict)
 
@@ -184,8 +183,11 @@ def _as_tuple(init) -> tuple:
 
 def _failure(exc: BaseException) -> dict:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    return {"status": "failed", "message": f"{type(exc).__name__}: {exc}",
-            "traceback": tb[-MAX_TRACEBACK:]}
+    return {
+        "status": "failed",
+        "message": f"{type(exc).__name__}: {exc}",
+        "traceback": tb[-MAX_TRACEBACK:],
+    }
 
 
 def _config_value(value):
@@ -207,13 +209,23 @@ def execute_batch(task: BatchTask) -> BatchResult:
     version = _version()
     outcomes, tables = _run_batch(task)
     wall = time.perf_counter() - start
-    runs = _rows(task, outcomes, wall, version=version, host=host,
-                 finished=datetime.now(UTC).isoformat(timespec="seconds"))
+    runs = _rows(
+        task,
+        outcomes,
+        wall,
+        version=version,
+        host=host,
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
     history = None
     if tables:
         import pyarrow as pa
 
-        history = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+        history = (
+            tables[0]
+            if len(tables) == 1
+            else pa.concat_tables(tables, promote_options="permissive")
+        )
     return BatchResult(task.batch_id, runs, history, wall)
 
 
@@ -262,8 +274,9 @@ def _run_inits(problem, method, inits: dict, cfg: RunConfig, outcomes: dict) -> 
     return groups
 
 
-def _rows(task: BatchTask, outcomes: dict, wall: float, *, version: str, host: str,
-          finished: str) -> list[dict]:
+def _rows(
+    task: BatchTask, outcomes: dict, wall: float, *, version: str, host: str, finished: str
+) -> list[dict]:
     """The runs rows of a batch: run id, config, outcome, batch bookkeeping."""
     runs = []
     for i, (rid, cdict) in enumerate(zip(task.run_ids, task.configs)):
@@ -273,9 +286,15 @@ def _rows(task: BatchTask, outcomes: dict, wall: float, *, version: str, host: s
         row.update(out)
         row.setdefault("message", None)
         row.setdefault("traceback", None)
-        row.update(batch_id=task.batch_id, batch_size=task.size,
-                   wall_time=wall / task.size, batch_wall_time=wall,
-                   matsense_version=version, host=host, finished_at=finished)
+        row.update(
+            batch_id=task.batch_id,
+            batch_size=task.size,
+            wall_time=wall / task.size,
+            batch_wall_time=wall,
+            matsense_version=version,
+            host=host,
+            finished_at=finished,
+        )
         runs.append(row)
     return runs
 
@@ -290,8 +309,7 @@ def _run(problem, method, factors, cfg: RunConfig):
     # One kernel thread: the one-pass kernels' partial sums then add up in the same
     # order on every worker, whatever its core count (parallelism comes from workers).
     with single_threaded():
-        return run(problem, method, factors, cfg.iters, tol=cfg.tol,
-                   record_every=cfg.record_every)
+        return run(problem, method, factors, cfg.iters, tol=cfg.tol, record_every=cfg.record_every)
 
 
 def _history_arrays(traj):
@@ -316,7 +334,7 @@ def _collect(task: BatchTask, idx, traj):
 
     it, h = _history_arrays(traj)
     B = len(idx)
-    valid = np.isfinite(h["residual_norm"]).T          # (B, n_rec)
+    valid = np.isfinite(h["residual_norm"]).T  # (B, n_rec)
     counts = valid.sum(axis=1)
     run_pos = np.repeat(np.arange(B), counts)
     take = pa.array(run_pos)
@@ -350,18 +368,34 @@ def _collect(task: BatchTask, idx, traj):
         series = h[metric][:, pos][mask]
         # The rate of the trajectory's last phase (for rebalanced GD: after the switch).
         fit, _ = phase_rate(phases[pos], t, series, window=task.rate_window)
-        row.update(rate=fit.value, rate_t_start=fit.t_start, rate_t_end=fit.t_end,
-                   rate_n_points=fit.n_points, rate_r2=fit.r2, rate_reason=fit.reason or None,
-                   rate_metric=metric, rate_window_upper=task.rate_window[0],
-                   rate_window_lower=task.rate_window[1])
+        row.update(
+            rate=fit.value,
+            rate_t_start=fit.t_start,
+            rate_t_end=fit.t_end,
+            rate_n_points=fit.n_points,
+            rate_r2=fit.r2,
+            rate_reason=fit.reason or None,
+            rate_metric=metric,
+            rate_window_upper=task.rate_window[0],
+            rate_window_lower=task.rate_window[1],
+        )
         for k, v in extras.items():
             row[k if k not in row and k not in task.configs[i] else f"extra_{k}"] = v
         if row["status"] == "diverged":
-            row["message"] = (f"diverged: the residual or error became non-finite or grew past "
-                              f"the divergence bound; last finite iterate {row['iterations']}")
+            row["message"] = (
+                f"diverged: the residual or error became non-finite or grew past "
+                f"the divergence bound; last finite iterate {row['iterations']}"
+            )
         rows[i] = row
     return rows, table
 
 
-__all__ = ["BatchTask", "BatchResult", "BatchInvariantOperator", "execute_batch",
-           "batch_key", "problem_for", "INIT_DRAW_KEYS"]
+__all__ = [
+    "BatchTask",
+    "BatchResult",
+    "BatchInvariantOperator",
+    "execute_batch",
+    "batch_key",
+    "problem_for",
+    "INIT_DRAW_KEYS",
+]

@@ -37,8 +37,9 @@ SINGLE_THREAD_ENV = {
     "MATSENSE_THREADS": "1",
 }
 
-DASK_MISSING = ("executor='dask' needs Dask distributed, which is not installed: "
-                "pip install 'matsense[dask]'")
+DASK_MISSING = (
+    "executor='dask' needs Dask distributed, which is not installed: pip install 'matsense[dask]'"
+)
 
 
 class LostBatch(RuntimeError):
@@ -155,11 +156,14 @@ class ProcessExecutor:
                 attempt += 1
                 if attempt > self.restarts:
                     for task in pending:
-                        yield task, LostBatch(f"a worker process died {attempt} times; "
-                                              "batch not run")
+                        yield (
+                            task,
+                            LostBatch(f"a worker process died {attempt} times; batch not run"),
+                        )
                     return
                 logging.getLogger("matsense.sweep").warning(
-                    "a worker process died; resubmitting %d unfinished batches", len(pending))
+                    "a worker process died; resubmitting %d unfinished batches", len(pending)
+                )
 
 
 # -------------------------------------------------------------------- dask
@@ -198,15 +202,21 @@ class DaskExecutor:
         if self.scheduler is None:
             self.workers = self.workers or cpu_count()
             self.cluster = distributed.LocalCluster(
-                n_workers=self.workers, threads_per_worker=1, processes=True,
-                host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR)
+                n_workers=self.workers,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
             self.client = distributed.Client(self.cluster)
         else:
             try:
                 self.client = distributed.Client(self.scheduler, timeout="30s")
             except (OSError, TimeoutError) as exc:
-                raise ValueError(f"cannot connect to the Dask scheduler at {self.scheduler}: "
-                                 f"{exc}") from None
+                raise ValueError(
+                    f"cannot connect to the Dask scheduler at {self.scheduler}: {exc}"
+                ) from None
             self.workers = len(self.client.scheduler_info().get("workers", {}))
         return self
 
@@ -230,20 +240,31 @@ class DaskExecutor:
             from distributed.scheduler import KilledWorker
         futures = {}
         for task in tasks:
-            fut = self.client.submit(execute_batch, task, key=f"matsense-batch-{task.batch_id}",
-                                     pure=False, retries=self.retries)
+            fut = self.client.submit(
+                execute_batch,
+                task,
+                key=f"matsense-batch-{task.batch_id}",
+                pure=False,
+                retries=self.retries,
+            )
             futures[fut.key] = (fut, task)
         for fut in as_completed([f for f, _ in futures.values()]):
             _, task = futures.pop(fut.key)
             try:
                 outcome = fut.result()
             except KilledWorker as exc:
-                outcome = RuntimeError(f"the batch killed its Dask worker repeatedly ({exc}); "
-                                       "rerun with retry_failed to try again")
+                outcome = RuntimeError(
+                    f"the batch killed its Dask worker repeatedly ({exc}); "
+                    "rerun with retry_failed to try again"
+                )
             except (OSError, TimeoutError) as exc:  # connection to the cluster lost
                 outcome = LostBatch(f"{type(exc).__name__}: {exc}")
             except Exception as exc:
-                if type(exc).__name__ in ("CancelledError", "CommClosedError", "FutureCancelledError"):
+                if type(exc).__name__ in (
+                    "CancelledError",
+                    "CommClosedError",
+                    "FutureCancelledError",
+                ):
                     outcome = LostBatch(f"{type(exc).__name__}: {exc}")
                 else:
                     outcome = exc
@@ -267,13 +288,24 @@ def make_executor(executor: str, *, scheduler=None, workers=None):
         raise ValueError("executor='dask' needs workers >= 1 (or none, for one per CPU)")
     if scheduler is not None:
         if workers is not None:
-            raise ValueError("workers applies to the LocalCluster started without a scheduler; "
-                             "an existing cluster brings its own workers")
+            raise ValueError(
+                "workers applies to the LocalCluster started without a scheduler; "
+                "an existing cluster brings its own workers"
+            )
         if not isinstance(scheduler, str) or "://" not in scheduler:
-            raise ValueError(f"scheduler must be an address like 'tcp://host:8786', got {scheduler!r}")
+            raise ValueError(
+                f"scheduler must be an address like 'tcp://host:8786', got {scheduler!r}"
+            )
     import_distributed()  # fail now, with the install hint, not after the spec is planned
     return DaskExecutor(scheduler, workers)
 
 
-__all__ = ["InProcessExecutor", "ProcessExecutor", "DaskExecutor", "LostBatch",
-           "make_executor", "SINGLE_THREAD_ENV", "cpu_count"]
+__all__ = [
+    "InProcessExecutor",
+    "ProcessExecutor",
+    "DaskExecutor",
+    "LostBatch",
+    "make_executor",
+    "SINGLE_THREAD_ENV",
+    "cpu_count",
+]

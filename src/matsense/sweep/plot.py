@@ -26,13 +26,22 @@ def _numeric(series, name: str):
 
     values = pd.to_numeric(series, errors="coerce")
     if values.notna().sum() == 0 and series.notna().any():
-        raise ValueError(f"column {name!r} is not numeric (e.g. {series.dropna().iloc[0]!r}); "
-                         "use it as --hue instead")
+        raise ValueError(
+            f"column {name!r} is not numeric (e.g. {series.dropna().iloc[0]!r}); "
+            "use it as --hue instead"
+        )
     return values.to_numpy(dtype=float)
 
 
-def plot_store(out_dir, x: str, y: str, hue: str | None = None, logx: bool = False,
-               logy: bool = False, out=None):
+def plot_store(
+    out_dir,
+    x: str,
+    y: str,
+    hue: str | None = None,
+    logx: bool = False,
+    logy: bool = False,
+    out=None,
+):
     """Plot column ``y`` against column ``x`` of a store's runs table.
 
     Every finished run (not 'failed') with finite values is a point; a line
@@ -95,9 +104,15 @@ def _points(out_dir, x: str, y: str, hue, logx: bool, logy: bool):
     if logy:
         keep &= ys > 0
     if not keep.any():
-        raise ValueError(f"no finite {'positive ' if logx or logy else ''}values of {x!r} and "
-                         f"{y!r} to plot in {out_dir} ({len(runs)} finished runs)")
-    hues = runs[hue].to_numpy()[keep] if hue is not None else np.array(["all"] * int(keep.sum()), dtype=object)
+        raise ValueError(
+            f"no finite {'positive ' if logx or logy else ''}values of {x!r} and "
+            f"{y!r} to plot in {out_dir} ({len(runs)} finished runs)"
+        )
+    hues = (
+        runs[hue].to_numpy()[keep]
+        if hue is not None
+        else np.array(["all"] * int(keep.sum()), dtype=object)
+    )
     return xs[keep], ys[keep], hues
 
 

@@ -16,7 +16,9 @@ def resolve_mode(progress) -> str:
     if progress is False or progress is None:
         return "off"
     if progress not in MODES:
-        raise ValueError(f"progress must be True, False or one of {', '.join(MODES)}, got {progress!r}")
+        raise ValueError(
+            f"progress must be True, False or one of {', '.join(MODES)}, got {progress!r}"
+        )
     if progress == "auto":
         return "bar" if sys.stderr.isatty() else "log"
     return progress
@@ -38,8 +40,15 @@ class Progress:
     the end. ``mode='off'``: nothing.
     """
 
-    def __init__(self, total: int, mode: str = "log", *, interval: float = 30.0,
-                 label: str = "sweep", stream=None):
+    def __init__(
+        self,
+        total: int,
+        mode: str = "log",
+        *,
+        interval: float = 30.0,
+        label: str = "sweep",
+        stream=None,
+    ):
         self.total = total
         self.mode = mode
         self.interval = interval
@@ -57,8 +66,14 @@ class Progress:
         if mode == "bar":
             from tqdm.auto import tqdm
 
-            self.bar = tqdm(total=total, desc=label, unit="run", file=self.stream,
-                            dynamic_ncols=True, smoothing=0.1)
+            self.bar = tqdm(
+                total=total,
+                desc=label,
+                unit="run",
+                file=self.stream,
+                dynamic_ncols=True,
+                smoothing=0.1,
+            )
 
     @property
     def finished(self) -> int:
@@ -70,8 +85,9 @@ class Progress:
             self.counts[key if key in self.counts else "failed"] += 1
         if self.bar is not None:
             self.bar.update(len(statuses))
-            self.bar.set_postfix(failed=self.counts["failed"], diverged=self.counts["diverged"],
-                                 refresh=False)
+            self.bar.set_postfix(
+                failed=self.counts["failed"], diverged=self.counts["diverged"], refresh=False
+            )
 
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):
@@ -82,9 +98,12 @@ class Progress:
         n = self.finished
         rate = n / elapsed if elapsed > 0 else 0.0
         eta = (self.total - n) / rate if rate > 0 else float("nan")
-        parts = [f"{self.label}: {n}/{self.total} runs",
-                 f"{self.counts['done']} done", f"{self.counts['failed']} failed",
-                 f"{self.counts['diverged']} diverged"]
+        parts = [
+            f"{self.label}: {n}/{self.total} runs",
+            f"{self.counts['done']} done",
+            f"{self.counts['failed']} failed",
+            f"{self.counts['diverged']} diverged",
+        ]
         if self.counts["lost"]:
             parts.append(f"{self.counts['lost']} lost")
         tail = f"{rate:.3g} runs/s, elapsed {_duration(elapsed)}"

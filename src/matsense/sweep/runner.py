@@ -21,8 +21,15 @@ from .store import Store
 
 
 # ----------------------------------------------------------------- planning
-def plan_batches(configs, *, max_batch: int, workers: int = 1, rate_window=(1e-4, 1e-12),
-                 rate_metric: str = "error", exact: bool = True) -> list[BatchTask]:
+def plan_batches(
+    configs,
+    *,
+    max_batch: int,
+    workers: int = 1,
+    rate_window=(1e-4, 1e-12),
+    rate_metric: str = "error",
+    exact: bool = True,
+) -> list[BatchTask]:
     """Group runs that can advance together into batches.
 
     Runs with equal :func:`~matsense.sweep.engine.batch_key` form one batch —
@@ -51,8 +58,16 @@ def plan_batches(configs, *, max_batch: int, workers: int = 1, rate_window=(1e-4
     for members in chunks:
         ids = tuple(c.run_id() for c in members)
         bid = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:12]
-        tasks.append(BatchTask(bid, ids, tuple(c.to_dict() for c in members),
-                               tuple(rate_window), rate_metric, exact))
+        tasks.append(
+            BatchTask(
+                bid,
+                ids,
+                tuple(c.to_dict() for c in members),
+                tuple(rate_window),
+                rate_metric,
+                exact,
+            )
+        )
     tasks.sort(key=lambda t: t.cost, reverse=True)
     return tasks
 
@@ -111,9 +126,11 @@ class SweepSummary:
         return self.lost == 0 and self.skipped + self.ran == self.total
 
     def __str__(self) -> str:
-        s = (f"sweep: {self.total} runs: {self.done} done ({self.converged} converged, "
-             f"{self.max_iters} max_iters), {self.diverged} diverged, {self.failed} failed, "
-             f"{self.skipped} skipped (already in the store)")
+        s = (
+            f"sweep: {self.total} runs: {self.done} done ({self.converged} converged, "
+            f"{self.max_iters} max_iters), {self.diverged} diverged, {self.failed} failed, "
+            f"{self.skipped} skipped (already in the store)"
+        )
         if self.repaired:
             s += f", {self.repaired} run again (their stored history was missing or damaged)"
         if self.quarantined:
@@ -136,9 +153,18 @@ def _todo(spec: SweepSpec, finished: dict, retry_failed: bool):
     return todo, skipped
 
 
-def run_sweep(spec_or_path, out_dir, *, executor: str = "local", scheduler: str | None = None,
-              workers: int | None = None, progress="auto", max_batch: int | None = None,
-              retry_failed: bool = False, exact: bool = True) -> SweepSummary:
+def run_sweep(
+    spec_or_path,
+    out_dir,
+    *,
+    executor: str = "local",
+    scheduler: str | None = None,
+    workers: int | None = None,
+    progress="auto",
+    max_batch: int | None = None,
+    retry_failed: bool = False,
+    exact: bool = True,
+) -> SweepSummary:
     """Run every configuration of a sweep spec and store the results in ``out_dir``.
 
     Parameters
@@ -203,9 +229,13 @@ def _prepare(store: Store, spec: SweepSpec, out_dir, retry_failed: bool):
     store.cleanup()
     report = store.repair()
     todo, skipped = _todo(spec, report.finished, retry_failed)
-    summary = SweepSummary(str(out_dir), len(spec), skipped=skipped,
-                           repaired=sum(cfg.run_id() in report.damaged for cfg in todo),
-                           quarantined=len(report.moved))
+    summary = SweepSummary(
+        str(out_dir),
+        len(spec),
+        skipped=skipped,
+        repaired=sum(cfg.run_id() in report.damaged for cfg in todo),
+        quarantined=len(report.moved),
+    )
     if spec.text:
         store.save_spec(spec.text, spec.name)
     else:
@@ -213,16 +243,30 @@ def _prepare(store: Store, spec: SweepSpec, out_dir, retry_failed: bool):
     return todo, summary
 
 
-def _execute(store: Store, spec: SweepSpec, todo: list, summary: SweepSummary, ex, *, mode,
-             max_batch: int, exact: bool) -> None:
+def _execute(
+    store: Store,
+    spec: SweepSpec,
+    todo: list,
+    summary: SweepSummary,
+    ex,
+    *,
+    mode,
+    max_batch: int,
+    exact: bool,
+) -> None:
     """Plan ``todo`` into batches, run them on executor ``ex`` and write each outcome."""
     bar = None
     try:
         with ex:
             summary.executor = ex.describe()
-            tasks = plan_batches(todo, max_batch=max_batch, workers=ex.workers or 1,
-                                 rate_window=spec.options.rate_window,
-                                 rate_metric=spec.options.rate_metric, exact=exact)
+            tasks = plan_batches(
+                todo,
+                max_batch=max_batch,
+                workers=ex.workers or 1,
+                rate_window=spec.options.rate_window,
+                rate_metric=spec.options.rate_metric,
+                exact=exact,
+            )
             summary.batches = len(tasks)
             label = f"sweep {spec.name}" if spec.options.name or spec.source else "sweep"
             bar = Progress(len(todo), mode, label=label)
@@ -273,8 +317,14 @@ def _record(store: Store, task: BatchTask, outcome, summary: SweepSummary) -> li
         fail = _failure(outcome)
         rows = []
         for rid, cdict in zip(task.run_ids, task.configs):
-            row = {"run_id": rid, **_config_row(cdict), **fail, "batch_id": task.batch_id,
-                   "batch_size": task.size, "matsense_version": _version()}
+            row = {
+                "run_id": rid,
+                **_config_row(cdict),
+                **fail,
+                "batch_id": task.batch_id,
+                "batch_size": task.size,
+                "matsense_version": _version(),
+            }
             rows.append(row)
         outcome = BatchResult(task.batch_id, rows, None)
     store.write_batch(outcome)
@@ -295,8 +345,14 @@ def _config_row(cdict: dict) -> dict:
 
 
 # ------------------------------------------------------------------ dry run
-def describe_sweep(spec_or_path, out_dir=None, *, workers: int | None = None,
-                   max_batch: int | None = None, examples: int = 3) -> str:
+def describe_sweep(
+    spec_or_path,
+    out_dir=None,
+    *,
+    workers: int | None = None,
+    max_batch: int | None = None,
+    examples: int = 3,
+) -> str:
     """What a sweep would do: number of runs and batches, a few example runs.
 
     With ``out_dir`` (an existing store), also how many runs are already
@@ -313,19 +369,28 @@ def describe_sweep(spec_or_path, out_dir=None, *, workers: int | None = None,
     n_workers = cpu_count() if workers is None else max(workers, 1)
     tasks = plan_batches(todo, max_batch=max_batch, workers=n_workers)
     problems = len({c.problem_key() for c in spec.configs})
-    lines = [f"sweep {spec.name!r}" + (f" ({spec.source})" if spec.source else "")
-             + f": {len(spec)} runs"
-             + (f" ({spec.duplicates} duplicate grid points dropped)" if spec.duplicates else "")]
+    lines = [
+        f"sweep {spec.name!r}"
+        + (f" ({spec.source})" if spec.source else "")
+        + f": {len(spec)} runs"
+        + (f" ({spec.duplicates} duplicate grid points dropped)" if spec.duplicates else "")
+    ]
     if spec.varying:
-        lines.append("  varying: " + ", ".join(f"{k} ({n} values)" for k, n in spec.varying.items()))
-    lines.append(f"  {problems} distinct problem{'s' if problems != 1 else ''}; "
-                 f"{len(todo)} runs to do in {len(tasks)} batches (max_batch={max_batch})")
+        lines.append(
+            "  varying: " + ", ".join(f"{k} ({n} values)" for k, n in spec.varying.items())
+        )
+    lines.append(
+        f"  {problems} distinct problem{'s' if problems != 1 else ''}; "
+        f"{len(todo)} runs to do in {len(tasks)} batches (max_batch={max_batch})"
+    )
     if out_dir is not None:
         lines.append(f"  {skipped} already finished in {out_dir}")
     shown = todo[:examples]
     for cfg in shown:
-        lines.append(f"  e.g. {cfg.run_id()}  {spec.label(cfg)}  "
-                     f"(method={cfg.method}, iters={cfg.iters}, n1={cfg.n1}, m={cfg.m}, k={cfg.k})")
+        lines.append(
+            f"  e.g. {cfg.run_id()}  {spec.label(cfg)}  "
+            f"(method={cfg.method}, iters={cfg.iters}, n1={cfg.n1}, m={cfg.m}, k={cfg.k})"
+        )
     return "\n".join(lines)
 
 

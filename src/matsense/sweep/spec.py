@@ -44,8 +44,13 @@ OPTION_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
     "name": ((str,), "a label for the sweep (string)"),
     "description": ((str,), "free text (string)"),
     "max_batch": ((int,), "most runs advanced together in one batch (int >= 1)"),
-    "rate_window": ((list,), ("[upper, lower] relative-error window of the linear-rate fit, "
-                              "1 >= upper > lower > 0 (e.g. [1e-4, 1e-12])")),
+    "rate_window": (
+        (list,),
+        (
+            "[upper, lower] relative-error window of the linear-rate fit, "
+            "1 >= upper > lower > 0 (e.g. [1e-4, 1e-12])"
+        ),
+    ),
     "rate_metric": ((str,), "'error' (‖P − M*‖_F) or 'residual_norm' (‖𝒜(P) − y‖)"),
 }
 RATE_METRICS = ("error", "residual_norm")
@@ -154,14 +159,15 @@ class SweepSpec:
         return cls.from_dict(data, source=str(path), text=text)
 
     @classmethod
-    def from_dict(cls, data: dict, *, source: str | None = None, text: str | None = None) -> SweepSpec:
+    def from_dict(
+        cls, data: dict, *, source: str | None = None, text: str | None = None
+    ) -> SweepSpec:
         """Validate a spec given as a dict with 'base', 'grid', 'zip' and 'sweep' entries."""
         lines = _Lines(text)
         _check_tables(data, source, lines)
         options = _parse_options(data.get("sweep", {}), source, lines)
         origin = _Origins(source, lines)
-        base = flatten(data.get("base", {}), source=source,
-                       locate=lambda k: lines.line("base", k))
+        base = flatten(data.get("base", {}), source=source, locate=lambda k: lines.line("base", k))
         for key in base:
             origin.claim(key, ("base", 0))
         grid = dict(data.get("grid", {}))
@@ -195,8 +201,10 @@ class SweepSpec:
 
     def as_dict(self) -> dict:
         """The spec's tables as a dict (``SweepSpec.from_dict(spec.as_dict())`` round-trips)."""
-        opts = {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in dataclasses.asdict(self.options).items()}
+        opts = {
+            k: (list(v) if isinstance(v, tuple) else v)
+            for k, v in dataclasses.asdict(self.options).items()
+        }
         out: dict[str, object] = {"sweep": opts, "base": dict(self.base), "grid": dict(self.grid)}
         if self.zips:
             out["zip"] = [dict(z) for z in self.zips]
@@ -215,17 +223,23 @@ def _check_tables(data, source, lines) -> None:
         raise ValueError(f"{_at(source, None)}a sweep spec must be a table, got {_type_name(data)}")
     for key, value in data.items():
         if key not in TABLES:
-            hint = ("; run settings go under [base], lists to sweep under [grid]"
-                    if key in RunConfig.__dataclass_fields__ else "")
+            hint = (
+                "; run settings go under [base], lists to sweep under [grid]"
+                if key in RunConfig.__dataclass_fields__
+                else ""
+            )
             line = lines.header(key) or lines.line("", key)
-            raise ValueError(f"{_at(source, line)}unknown table {key!r} in the sweep spec; "
-                             f"allowed: [sweep], [base], [grid], [[zip]]{hint}")
+            raise ValueError(
+                f"{_at(source, line)}unknown table {key!r} in the sweep spec; "
+                f"allowed: [sweep], [base], [grid], [[zip]]{hint}"
+            )
         want = list if key == "zip" else dict
         if not isinstance(value, want):
             line = lines.line("", key) or lines.header(key)
             shape = "an array of tables [[zip]]" if key == "zip" else f"a table [{key}]"
-            raise ValueError(f"{_at(source, line)}{key!r} must be {shape}, "
-                             f"got {value!r} ({_type_name(value)})")
+            raise ValueError(
+                f"{_at(source, line)}{key!r} must be {shape}, got {value!r} ({_type_name(value)})"
+            )
 
 
 class _Origins:
@@ -243,7 +257,8 @@ class _Origins:
             raise ValueError(
                 f"{_at(self.source, l2)}key {key!r} is set in {_table_label(*first)}"
                 f"{f' (line {l1})' if l1 else ''} and again in {_table_label(*second)}; "
-                "set each key in one place")
+                "set each key in one place"
+            )
         self.origin[key] = where
 
     def locate(self, key):
@@ -257,8 +272,10 @@ def _zip_groups(groups, origin: _Origins, source, lines) -> list[dict]:
     zips = []
     for i, group in enumerate(groups):
         if not isinstance(group, dict) or not group:
-            raise ValueError(f"{_at(source, lines.header('zip', i))}[[zip]] group {i + 1} "
-                             "must be a non-empty table of equal-length lists")
+            raise ValueError(
+                f"{_at(source, lines.header('zip', i))}[[zip]] group {i + 1} "
+                "must be a non-empty table of equal-length lists"
+            )
         lengths = {}
         for key, values in group.items():
             origin.claim(key, ("zip", i))
@@ -266,8 +283,10 @@ def _zip_groups(groups, origin: _Origins, source, lines) -> list[dict]:
             lengths[key] = len(values)
         if len(set(lengths.values())) > 1:
             desc = ", ".join(f"{k} ({n})" for k, n in lengths.items())
-            raise ValueError(f"{_at(source, lines.header('zip', i))}[[zip]] group {i + 1}: "
-                             f"lists must have equal lengths, got {desc}")
+            raise ValueError(
+                f"{_at(source, lines.header('zip', i))}[[zip]] group {i + 1}: "
+                f"lists must have equal lengths, got {desc}"
+            )
         zips.append(dict(group))
     return zips
 
@@ -299,12 +318,15 @@ def _fmt(value) -> str:
 def _check_list(values, key, table, index, source, lines):
     line = lines.line(table, key, index)
     if not isinstance(values, list):
-        raise ValueError(f"{_at(source, line)}{_table_label(table, index)} key {key!r} must be a "
-                         f"list of values, got {values!r} ({_type_name(values)}); "
-                         "put single values under [base]")
+        raise ValueError(
+            f"{_at(source, line)}{_table_label(table, index)} key {key!r} must be a "
+            f"list of values, got {values!r} ({_type_name(values)}); "
+            "put single values under [base]"
+        )
     if not values:
-        raise ValueError(f"{_at(source, line)}{_table_label(table, index)} key {key!r} "
-                         "is an empty list")
+        raise ValueError(
+            f"{_at(source, line)}{_table_label(table, index)} key {key!r} is an empty list"
+        )
 
 
 def _points(base: dict, grid: dict, zips: list):
@@ -327,27 +349,40 @@ def _parse_options(table: dict, source, lines) -> SweepOptions:
     for key, value in table.items():
         line = lines.line("sweep", key)
         if key not in OPTION_KEYS:
-            raise ValueError(f"{_at(source, line)}unknown key {key!r} in [sweep]; "
-                             f"allowed keys: {', '.join(OPTION_KEYS)}")
+            raise ValueError(
+                f"{_at(source, line)}unknown key {key!r} in [sweep]; "
+                f"allowed keys: {', '.join(OPTION_KEYS)}"
+            )
         types, desc = OPTION_KEYS[key]
         if not isinstance(value, types) or isinstance(value, bool):
-            raise ValueError(f"{_at(source, line)}{key} must be {desc}, "
-                             f"got {value!r} ({_type_name(value)})")
+            raise ValueError(
+                f"{_at(source, line)}{key} must be {desc}, got {value!r} ({_type_name(value)})"
+            )
         opts[key] = value
     if "max_batch" in opts and opts["max_batch"] < 1:
-        raise ValueError(f"{_at(source, lines.line('sweep', 'max_batch'))}max_batch must be "
-                         f"an int >= 1, got {opts['max_batch']}")
+        raise ValueError(
+            f"{_at(source, lines.line('sweep', 'max_batch'))}max_batch must be "
+            f"an int >= 1, got {opts['max_batch']}"
+        )
     if "rate_window" in opts:
         w = opts["rate_window"]
-        ok = (len(w) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in w)
-              and all(math.isfinite(v) for v in w) and 0 < w[1] < w[0] <= 1)
+        ok = (
+            len(w) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in w)
+            and all(math.isfinite(v) for v in w)
+            and 0 < w[1] < w[0] <= 1
+        )
         if not ok:
-            raise ValueError(f"{_at(source, lines.line('sweep', 'rate_window'))}rate_window must "
-                             f"be {OPTION_KEYS['rate_window'][1]}, got {w!r}")
+            raise ValueError(
+                f"{_at(source, lines.line('sweep', 'rate_window'))}rate_window must "
+                f"be {OPTION_KEYS['rate_window'][1]}, got {w!r}"
+            )
         opts["rate_window"] = (float(w[0]), float(w[1]))
     if opts.get("rate_metric", "error") not in RATE_METRICS:
-        raise ValueError(f"{_at(source, lines.line('sweep', 'rate_metric'))}rate_metric must be "
-                         f"{OPTION_KEYS['rate_metric'][1]}, got {opts['rate_metric']!r}")
+        raise ValueError(
+            f"{_at(source, lines.line('sweep', 'rate_metric'))}rate_metric must be "
+            f"{OPTION_KEYS['rate_metric'][1]}, got {opts['rate_metric']!r}"
+        )
     return SweepOptions(**opts)
 
 
@@ -362,5 +397,6 @@ def load_spec(spec) -> SweepSpec:
         return SweepSpec.from_toml(path)
     if isinstance(spec, dict):
         return SweepSpec.from_dict(spec)
-    raise ValueError(f"a sweep spec must be a SweepSpec, a path to a TOML file or a dict, "
-                     f"got {_type_name(spec)}")
+    raise ValueError(
+        f"a sweep spec must be a SweepSpec, a path to a TOML file or a dict, got {_type_name(spec)}"
+    )

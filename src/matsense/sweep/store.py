@@ -86,8 +86,8 @@ class SweepResults(NamedTuple):
         iteration; ``None`` when loaded with ``history=False``.
     """
 
-    runs: Any      # pandas.DataFrame (pandas is imported only when loading)
-    history: Any   # pandas.DataFrame or None
+    runs: Any  # pandas.DataFrame (pandas is imported only when loading)
+    history: Any  # pandas.DataFrame or None
 
 
 # ------------------------------------------------------------ atomic writes
@@ -101,8 +101,9 @@ def atomic_write_table(path: Path, table) -> None:
     """Write a pyarrow Table as Parquet (zstd, page checksums) to ``path`` atomically."""
     import pyarrow.parquet as pq
 
-    _atomic_write(path, lambda fh: pq.write_table(table, fh, compression="zstd",
-                                                  write_page_checksum=True))
+    _atomic_write(
+        path, lambda fh: pq.write_table(table, fh, compression="zstd", write_page_checksum=True)
+    )
 
 
 # -------------------------------------------------------------------- store
@@ -119,16 +120,29 @@ class Store:
             if self.root.exists() and not self.root.is_dir():
                 raise ValueError(f"{self.root} exists and is not a directory")
             if self.root.is_dir() and not marker.exists() and any(self.root.iterdir()):
-                raise ValueError(f"{self.root} is not empty and is not a matsense sweep store "
-                                 "(no store.json); choose a new or empty directory")
+                raise ValueError(
+                    f"{self.root} is not empty and is not a matsense sweep store "
+                    "(no store.json); choose a new or empty directory"
+                )
             for d in (self.root, self.runs_dir, self.history_dir, self.root / "specs"):
                 d.mkdir(parents=True, exist_ok=True)
             if not marker.exists():
-                atomic_write_bytes(marker, json.dumps({"format": FORMAT, "version": VERSION}).encode())
+                atomic_write_bytes(
+                    marker, json.dumps({"format": FORMAT, "version": VERSION}).encode()
+                )
         check_store(self.root)
         # Past every part ever written, quarantined ones included: a name is never reused.
-        names = [p.name for d in (self.runs_dir, self.history_dir, self.quarantine_dir / "runs",
-                                  self.quarantine_dir / "history") if d.is_dir() for p in d.iterdir()]
+        names = [
+            p.name
+            for d in (
+                self.runs_dir,
+                self.history_dir,
+                self.quarantine_dir / "runs",
+                self.quarantine_dir / "history",
+            )
+            if d.is_dir()
+            for p in d.iterdir()
+        ]
         self._seq = max([0] + [int(m.group(1)) for m in map(_SEQ.match, names) if m])
 
     # ------------------------------------------------------------- helpers
@@ -137,8 +151,9 @@ class Store:
         """The committed-looking parts of ``directory``, in sequence order (by value, not text)."""
         if not directory.is_dir():
             return []
-        parts = [(int(m.group(1)), p.name, p) for p in directory.iterdir()
-                 if (m := _PART.match(p.name))]
+        parts = [
+            (int(m.group(1)), p.name, p) for p in directory.iterdir() if (m := _PART.match(p.name))
+        ]
         return [p for _, _, p in sorted(parts)]
 
     @staticmethod
@@ -169,8 +184,10 @@ class Store:
             try:
                 fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                raise ValueError(f"another sweep is writing to {self.root} "
-                                 "(its .lock is held); wait for it or use another directory") from None
+                raise ValueError(
+                    f"another sweep is writing to {self.root} "
+                    "(its .lock is held); wait for it or use another directory"
+                ) from None
             yield
         finally:
             fh.close()
@@ -187,8 +204,9 @@ class Store:
         return removed
 
     # -------------------------------------------------------------- checks
-    def inspect(self, *, history: str = "full", live_only: bool = False,
-                keep: bool = False) -> StoreReport:
+    def inspect(
+        self, *, history: str = "full", live_only: bool = False, keep: bool = False
+    ) -> StoreReport:
         """Check the store's parts and runs (see the module docstring); changes nothing.
 
         Parameters
@@ -204,8 +222,15 @@ class Store:
         """
         if history not in ("full", "run_id"):
             raise ValueError(f"history must be 'full' or 'run_id', got {history!r}")
-        report = check_parts(self.root, self.runs_dir, self.history_dir, self._parts,
-                             history=history, live_only=live_only, keep=keep)
+        report = check_parts(
+            self.root,
+            self.runs_dir,
+            self.history_dir,
+            self._parts,
+            history=history,
+            live_only=live_only,
+            keep=keep,
+        )
         report.missing = sorted(report.missing, key=lambda n: (self._seq_of(Path(n)), n))
         report.quarantined = self._quarantined()
         return report
@@ -223,19 +248,31 @@ class Store:
         unreadable_runs = {p.name for p, _ in report.unreadable if p.parent == self.runs_dir}
         moves = [(p, f"unreadable: {why}") for p, why in report.unreadable]
         moves += [(p, f"does not match its runs part: {why}") for p, why in report.mismatched]
-        moves += [(p, "its runs part is unreadable (moved too)" if p.name in unreadable_runs
-                   else "no runs part: a sweep stopped between a batch's two writes, or the runs "
-                        "part was removed") for p in report.uncommitted]
+        moves += [
+            (
+                p,
+                "its runs part is unreadable (moved too)"
+                if p.name in unreadable_runs
+                else "no runs part: a sweep stopped between a batch's two writes, or the runs "
+                "part was removed",
+            )
+            for p in report.uncommitted
+        ]
         for path, why in moves:
             report.moved.append((path, self._quarantine(path, why), why))
         if report.moved:
             listed = "; ".join(f"{report._rel(src)} ({why})" for src, _, why in report.moved)
-            warnings.warn(f"sweep store {self.root}: moved {len(report.moved)} file(s) to "
-                          f"{QUARANTINE}/: {listed}", stacklevel=2)
+            warnings.warn(
+                f"sweep store {self.root}: moved {len(report.moved)} file(s) to "
+                f"{QUARANTINE}/: {listed}",
+                stacklevel=2,
+            )
         if report.damaged:
-            warnings.warn(f"sweep store {self.root}: {len(report.damaged)} run(s) have missing or "
-                          f"damaged history and run again ({_examples(report.damaged)})",
-                          stacklevel=2)
+            warnings.warn(
+                f"sweep store {self.root}: {len(report.damaged)} run(s) have missing or "
+                f"damaged history and run again ({_examples(report.damaged)})",
+                stacklevel=2,
+            )
         report.quarantined = self._quarantined()
         return report
 
@@ -251,13 +288,17 @@ class Store:
         _fsync_dir(path.parent)
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         with open(self.quarantine_dir / "log.txt", "a", encoding="utf-8") as log:
-            log.write(f"{stamp}\t{path.relative_to(self.root)}\t{dest.relative_to(self.root)}\t{why}\n")
+            log.write(
+                f"{stamp}\t{path.relative_to(self.root)}\t{dest.relative_to(self.root)}\t{why}\n"
+            )
         return dest
 
     def _quarantined(self) -> list[Path]:
         if not self.quarantine_dir.is_dir():
             return []
-        return sorted(p for p in self.quarantine_dir.rglob("*") if p.is_file() and p.name != "log.txt")
+        return sorted(
+            p for p in self.quarantine_dir.rglob("*") if p.is_file() and p.name != "log.txt"
+        )
 
     def finished(self) -> dict[str, str]:
         """Run id -> status of every run whose latest row and history check out (moves nothing)."""
@@ -303,6 +344,7 @@ class Store:
                 raise
         return name
 
+
 def rows_to_table(rows: list[dict]):
     """A pyarrow Table from dicts that may have different keys (missing → null)."""
     import pyarrow as pa
@@ -323,11 +365,14 @@ def check_store(root) -> Path:
     except (OSError, ValueError):
         raise ValueError(f"{root} is not a matsense sweep store (no readable store.json)") from None
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{root} is not a matsense sweep store (store.json format "
-                         f"{meta.get('format')!r})")
+        raise ValueError(
+            f"{root} is not a matsense sweep store (store.json format {meta.get('format')!r})"
+        )
     if int(meta.get("version", 0)) > VERSION:
-        raise ValueError(f"{root} was written by a newer matsense (store version "
-                         f"{meta.get('version')}; this one reads <= {VERSION})")
+        raise ValueError(
+            f"{root} was written by a newer matsense (store version "
+            f"{meta.get('version')}; this one reads <= {VERSION})"
+        )
     return root
 
 
@@ -356,8 +401,10 @@ def verify(out_dir) -> StoreReport:
             return store.inspect(history="full")
     except ValueError as exc:
         if "another sweep" in str(exc):
-            raise ValueError(f"a sweep is writing to {store.root} (its .lock is held); verify it "
-                             "when that sweep has finished") from None
+            raise ValueError(
+                f"a sweep is writing to {store.root} (its .lock is held); verify it "
+                "when that sweep has finished"
+            ) from None
         raise
 
 
@@ -416,10 +463,12 @@ def _warn_left_out(store: Store, report: StoreReport) -> None:
     for p, why in report.unreadable:
         warnings.warn(f"skipping unreadable part {p}: {why}", stacklevel=3)
     if report.damaged:
-        warnings.warn(f"left out {len(report.damaged)} run(s) of {store.root} whose history is "
-                      f"missing or damaged ({_examples(report.damaged)}); running the sweep again "
-                      f"re-runs them (`matsense sweep --verify {store.root}` lists them)",
-                      stacklevel=3)
+        warnings.warn(
+            f"left out {len(report.damaged)} run(s) of {store.root} whose history is "
+            f"missing or damaged ({_examples(report.damaged)}); running the sweep again "
+            f"re-runs them (`matsense sweep --verify {store.root}` lists them)",
+            stacklevel=3,
+        )
 
 
 def _runs_frame(report: StoreReport):
@@ -456,5 +505,13 @@ def _history_frame(report: StoreReport, runs):
     return hist.sort_values(["run_id", "iteration"], kind="stable").reset_index(drop=True)
 
 
-__all__ = ["Store", "StoreReport", "SweepResults", "load", "verify", "check_store",
-           "atomic_write_table", "atomic_write_bytes"]
+__all__ = [
+    "Store",
+    "StoreReport",
+    "SweepResults",
+    "load",
+    "verify",
+    "check_store",
+    "atomic_write_table",
+    "atomic_write_bytes",
+]

@@ -116,34 +116,55 @@ class StoreReport:
 
     def __str__(self) -> str:
         head = f"store {self.root}: " + ("healthy" if self.healthy else "NOT healthy")
-        lines = [head,
-                 f"  read {self.runs_parts} runs parts and {self.history_parts} history parts",
-                 (f"  {self.runs} runs: {len(self.finished)} with intact history, "
-                  f"{len(self.damaged)} with missing or damaged history")]
-        for label, items in (("unreadable", self.unreadable),
-                             ("history does not match its runs part", self.mismatched)):
+        lines = [
+            head,
+            f"  read {self.runs_parts} runs parts and {self.history_parts} history parts",
+            (
+                f"  {self.runs} runs: {len(self.finished)} with intact history, "
+                f"{len(self.damaged)} with missing or damaged history"
+            ),
+        ]
+        for label, items in (
+            ("unreadable", self.unreadable),
+            ("history does not match its runs part", self.mismatched),
+        ):
             lines += [f"  {label}: {self._rel(p)} ({why})" for p, why in items]
         lines += [f"  missing: history/{name}" for name in self.missing]
-        lines += [f"  uncommitted (no readable runs part): {self._rel(p)}"
-                  for p in self.uncommitted]
+        lines += [
+            f"  uncommitted (no readable runs part): {self._rel(p)}" for p in self.uncommitted
+        ]
         if self.damaged:
             ids = sorted(self.damaged)
             more = f" (+{len(ids) - 10} more)" if len(ids) > 10 else ""
             lines.append(f"  runs to re-run: {', '.join(ids[:10])}{more}")
-        lines += [f"  moved to {self._rel(dest)}: {self._rel(src)} ({why})"
-                  for src, dest, why in self.moved]
+        lines += [
+            f"  moved to {self._rel(dest)}: {self._rel(src)} ({why})"
+            for src, dest, why in self.moved
+        ]
         if self.quarantined:
-            lines.append(f"  {QUARANTINE}/ holds {len(self.quarantined)} file(s) set aside by "
-                         f"sweeps (see {QUARANTINE}/log.txt); delete them once inspected")
+            lines.append(
+                f"  {QUARANTINE}/ holds {len(self.quarantined)} file(s) set aside by "
+                f"sweeps (see {QUARANTINE}/log.txt); delete them once inspected"
+            )
         if not self.healthy:
-            lines.append("  running the sweep again re-runs the damaged runs and moves the "
-                         f"unusable files to {QUARANTINE}/")
+            lines.append(
+                "  running the sweep again re-runs the damaged runs and moves the "
+                f"unusable files to {QUARANTINE}/"
+            )
         return "\n".join(lines)
 
 
 # -------------------------------------------------------------------- check
-def check_parts(root: Path, runs_dir: Path, history_dir: Path, parts, *, history: str,
-                live_only: bool, keep: bool) -> StoreReport:
+def check_parts(
+    root: Path,
+    runs_dir: Path,
+    history_dir: Path,
+    parts,
+    *,
+    history: str,
+    live_only: bool,
+    keep: bool,
+) -> StoreReport:
     """The report on a store's parts (``parts(directory)`` lists a folder's parts in order).
 
     Everything :meth:`~matsense.sweep.store.Store.inspect` reports but
@@ -152,12 +173,13 @@ def check_parts(root: Path, runs_dir: Path, history_dir: Path, parts, *, history
     report = StoreReport(root)
     columns = None if (keep or history == "full") else _CHECK_COLUMNS
     runs_parts = _read_runs_parts(report, parts(runs_dir), columns, keep)
-    current: dict = {}                     # run id -> (part, status, history_rows), latest part
+    current: dict = {}  # run id -> (part, status, history_rows), latest part
     for name, (ids, statuses, expected) in runs_parts.items():
         current.update((rid, (name, st, e)) for rid, st, e in zip(ids, statuses, expected))
     live = {name for name, _, _ in current.values()}
-    bad, counts = _check_history_parts(report, parts(history_dir), runs_parts,
-                                       live if live_only else None, history, keep)
+    bad, counts = _check_history_parts(
+        report, parts(history_dir), runs_parts, live if live_only else None, history, keep
+    )
     report.missing = _sort_runs(report, current, bad, counts)
     report.runs = len(current)
     return report
@@ -174,8 +196,11 @@ def _read_runs_parts(report: StoreReport, paths, columns, keep: bool) -> dict[st
         except Exception as exc:  # noqa: BLE001 - any reason a part cannot be used
             report.unreadable.append((p, _why(exc)))
             continue
-        expected = (t.column("history_rows").to_pylist() if "history_rows" in t.column_names
-                    else [None] * len(ids))    # a part written before the column existed
+        expected = (
+            t.column("history_rows").to_pylist()
+            if "history_rows" in t.column_names
+            else [None] * len(ids)
+        )  # a part written before the column existed
         runs_parts[p.name] = (ids, statuses, expected)
         report.runs_parts += 1
         if keep:
@@ -183,8 +208,9 @@ def _read_runs_parts(report: StoreReport, paths, columns, keep: bool) -> dict[st
     return runs_parts
 
 
-def _check_history_parts(report: StoreReport, paths, runs_parts: dict, live, history: str,
-                         keep: bool) -> tuple[dict[str, str], dict[str, Counter]]:
+def _check_history_parts(
+    report: StoreReport, paths, runs_parts: dict, live, history: str, keep: bool
+) -> tuple[dict[str, str], dict[str, Counter]]:
     """Read the history parts (only those in ``live`` unless it is None) and count their rows.
 
     Returns (history part -> why it cannot be used, history part -> rows per run id).

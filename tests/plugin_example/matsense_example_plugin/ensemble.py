@@ -5,12 +5,27 @@ import numpy as np
 from matsense.problems import Problem, haar_orthonormal, singular_value_profile
 
 
-def rademacher(n1, n2=None, *, r, m, seed=0, kappa=1.0, singular_values=None,
-               spacing="geometric", symmetric=False, noise=0.0, **unused):
+def rademacher(
+    n1,
+    n2=None,
+    *,
+    r,
+    m,
+    seed=0,
+    kappa=1.0,
+    singular_values=None,
+    spacing="geometric",
+    symmetric=False,
+    noise=0.0,
+    **unused,
+):
     """M* = U diag(σ) Vᵀ (Haar U, V; V = U when symmetric), y_i = ⟨A_i, M*⟩/√m + noise·ε_i."""
     n2 = n1 if n2 is None else n2
-    sigma = (singular_value_profile(r, kappa, spacing) if singular_values is None
-             else np.sort(np.asarray(singular_values, dtype=float))[::-1])
+    sigma = (
+        singular_value_profile(r, kappa, spacing)
+        if singular_values is None
+        else np.sort(np.asarray(singular_values, dtype=float))[::-1]
+    )
     rng = np.random.default_rng(seed)
     U = haar_orthonormal(rng, n1, r)
     V = U if symmetric else haar_orthonormal(rng, n2, r)

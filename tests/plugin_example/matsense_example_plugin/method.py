@@ -3,7 +3,15 @@
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from matsense.methods.base import Method, below, gradients, non_negative, param, positive, residual_norm
+from matsense.methods.base import (
+    Method,
+    below,
+    gradients,
+    non_negative,
+    param,
+    positive,
+    residual_norm,
+)
 
 
 class MomentumState(NamedTuple):

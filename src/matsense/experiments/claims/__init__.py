@@ -51,8 +51,9 @@ for _claim in PAPER_CLAIMS + ROBUST_CLAIMS:
     declare.declare(_claim)
 
 #: id -> claim: the paper's, the robust suite's, then the installed plugins' (read on first use).
-CLAIMS = plugins.Registry("claim", {c.id: c for c in PAPER_CLAIMS + ROBUST_CLAIMS},
-                          plugins.check_claim)
+CLAIMS = plugins.Registry(
+    "claim", {c.id: c for c in PAPER_CLAIMS + ROBUST_CLAIMS}, plugins.check_claim
+)
 # A parameter or run nobody built in declares may be a plugin claim's: load them, then look.
 declare.on_unknown(CLAIMS.plugins)
 
@@ -75,8 +76,10 @@ TITLES = _Titles()
 #: The suite ``matsense reproduce`` runs unless told otherwise.
 DEFAULT_SUITE = "paper"
 #: The built-in suites' headings (the report's section title); a plugin's suite gets its name.
-SUITE_TITLES = {"paper": "Claims C1–C8 of Xiong, Ding & Du (ICLR 2024)",
-                "robust": "Robust suite R1–R5: the ℓ1 loss, outliers and sub-gradient methods"}
+SUITE_TITLES = {
+    "paper": "Claims C1–C8 of Xiong, Ding & Du (ICLR 2024)",
+    "robust": "Robust suite R1–R5: the ℓ1 loss, outliers and sub-gradient methods",
+}
 #: Where each built-in suite's criteria are explained.
 SUITE_DOCS = {"paper": "docs/claims.md", "robust": "docs/robust.md"}
 
@@ -99,11 +102,31 @@ def suite_ids(name: str) -> list[str]:
         raise ValueError(f"unknown suite {name!r}; known: {', '.join(known)}")
     return [cid for cid in CLAIMS if suite_of(CLAIMS[cid]) == name]
 
+
 claim_c1, claim_c2, claim_c3, claim_c4 = C1, C2, C3, C4
 claim_c5, claim_c6, claim_c7, claim_c8 = C5, C6, C7, C8
 
 
-__all__ = ["CLAIMS", "PAPER_CLAIMS", "ROBUST_CLAIMS", "TITLES", "DEFAULT_SUITE", "SUITE_TITLES",
-           "SUITE_DOCS", "suite_of", "suite_names", "suite_ids", "Claim", "Verdict", "isotropic_prediction",
-           "claim_c1", "claim_c2", "claim_c3", "claim_c4", "claim_c5", "claim_c6", "claim_c7",
-           "claim_c8"]
+__all__ = [
+    "CLAIMS",
+    "PAPER_CLAIMS",
+    "ROBUST_CLAIMS",
+    "TITLES",
+    "DEFAULT_SUITE",
+    "SUITE_TITLES",
+    "SUITE_DOCS",
+    "suite_of",
+    "suite_names",
+    "suite_ids",
+    "Claim",
+    "Verdict",
+    "isotropic_prediction",
+    "claim_c1",
+    "claim_c2",
+    "claim_c3",
+    "claim_c4",
+    "claim_c5",
+    "claim_c6",
+    "claim_c7",
+    "claim_c8",
+]

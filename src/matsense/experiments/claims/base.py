@@ -70,8 +70,9 @@ class Verdict:
             reason = fit["reason"] if fit else "none"
             self.failures.append(f"{where}: no valid {what} ({reason})")
             return False
-        return self.require(fit["r2"] >= self.min_r2,
-                            f"{where}: {what} r² = {fit['r2']:.4f} < {self.min_r2}")
+        return self.require(
+            fit["r2"] >= self.min_r2, f"{where}: {what} r² = {fit['r2']:.4f} < {self.min_r2}"
+        )
 
     @property
     def holds(self) -> bool:
@@ -97,8 +98,14 @@ def within_factor(x, factor) -> bool:
 # ------------------------------------------------------------------ numbers
 def fit_dict(fit) -> dict:
     """A :class:`matsense.rates.Fit` as the plain dict stored in ``details``."""
-    return {"value": fit.value, "t_start": fit.t_start, "t_end": fit.t_end,
-            "n_points": fit.n_points, "r2": fit.r2, "reason": fit.reason or None}
+    return {
+        "value": fit.value,
+        "t_start": fit.t_start,
+        "t_end": fit.t_end,
+        "n_points": fit.n_points,
+        "r2": fit.r2,
+        "reason": fit.reason or None,
+    }
 
 
 def value_at(t, y, T):
@@ -113,7 +120,7 @@ def alpha_label(a) -> str:
 
 def alpha_sweep(s) -> tuple:
     """The α a claim sweeps: the grid, or its first ``quick_alphas`` values."""
-    return tuple(s.alphas[:s.quick_alphas or len(s.alphas)])
+    return tuple(s.alphas[: s.quick_alphas or len(s.alphas)])
 
 
 def seed_curves(runs, run_name, label, key="error"):
@@ -172,10 +179,22 @@ class Claim:
         figures = []
         if out_dir is not None:
             out_dir = Path(out_dir)
-            paths = plots.save_panels(self.panels(m, runs, settings), out_dir / FIG_DIR / self.stem,
-                                      suptitle=f"{self.id}: {self.title}")
+            paths = plots.save_panels(
+                self.panels(m, runs, settings),
+                out_dir / FIG_DIR / self.stem,
+                suptitle=f"{self.id}: {self.title}",
+            )
             figures = [p.relative_to(out_dir).as_posix() for p in paths]
         details = dict(m.details)
         details["criteria_failed"] = list(verdict.failures)
-        return ClaimResult(self.id, self.title, m.measured, m.expected, verdict.holds, details,
-                           figures, verdict.reason, caption=self.caption)
+        return ClaimResult(
+            self.id,
+            self.title,
+            m.measured,
+            m.expected,
+            verdict.holds,
+            details,
+            figures,
+            verdict.reason,
+            caption=self.caption,
+        )

@@ -19,12 +19,28 @@ from .base import MIN_R2, Claim, Measurement, Verdict, alpha_label, fit_dict, se
 #: The parameters of the exact parameterization k = r (C1, C3; read by C5–C7 for their k = r
 #: fits and references).
 EXACT_PARAMS = (
-    Param("exact_iters", None, "int | None", "iterations of the k = r runs (None: the budget "
-          "rule)", derive=predict.exact_budget, check=positive_int),
-    Param("exact_window", (1e-4, 1e-12), "tuple", "linear-fit window of k = r runs (relative "
-          "error)", check=fit_window),
-    Param("exact_tol", 1e-13, "float", "k = r runs stop at this relative residual",
-          check=positive_number),
+    Param(
+        "exact_iters",
+        None,
+        "int | None",
+        "iterations of the k = r runs (None: the budget rule)",
+        derive=predict.exact_budget,
+        check=positive_int,
+    ),
+    Param(
+        "exact_window",
+        (1e-4, 1e-12),
+        "tuple",
+        "linear-fit window of k = r runs (relative error)",
+        check=fit_window,
+    ),
+    Param(
+        "exact_tol",
+        1e-13,
+        "float",
+        "k = r runs stop at this relative residual",
+        check=positive_number,
+    ),
 )
 
 
@@ -37,8 +53,12 @@ def _asym_exact(sr):
     s = sr.settings
     p = sr.problem(False)
     alphas, seeds = batch(s.alphas, sr.init_seed("asymmetric"))
-    traj = sr.gd(p, _init.small_random(p, s.r, alphas, ratio=s.ratio, seed=seeds), s.exact_iters,
-                 tol=s.exact_tol)
+    traj = sr.gd(
+        p,
+        _init.small_random(p, s.r, alphas, ratio=s.ratio, seed=seeds),
+        s.exact_iters,
+        tol=s.exact_tol,
+    )
     return LabeledRun(traj, alphas)
 
 
@@ -76,18 +96,30 @@ class ExactClaim(Claim):
                 _, rel = run.curve(a, "rel_error")
                 fit = linear_rate(t, err, window=window)
                 final_rel = float(rel[-1]) if rel.size else math.nan
-                records.append({"seed": sr.seed, "alpha": a, "status": run.status(a),
-                                "rate": fit.value, "fit": fit_dict(fit),
-                                "final_rel_error": final_rel,
-                                "final_iteration": float(t[-1]) if t.size else math.nan})
+                records.append(
+                    {
+                        "seed": sr.seed,
+                        "alpha": a,
+                        "status": run.status(a),
+                        "rate": fit.value,
+                        "fit": fit_dict(fit),
+                        "final_rel_error": final_rel,
+                        "final_iteration": float(t[-1]) if t.size else math.nan,
+                    }
+                )
         c = self.criteria
         rate = spread([r["rate"] for r in records])
         final = spread([r["final_rel_error"] for r in records])
         measured = f"rate {fmt_spread(rate)} /iter; final rel. error {fmt_spread(final, '{:.1e}')}"
-        expected = (f"linear (r² ≥ {c.min_r2}); rel. error ~1e-14, "
-                    f"≤ {c.max_final_rel_error:g}")
-        details = {"rate": rate, "final_rel_error": final, "window": list(window),
-                   "iterations": settings.exact_iters, "k": settings.r, "records": records}
+        expected = f"linear (r² ≥ {c.min_r2}); rel. error ~1e-14, ≤ {c.max_final_rel_error:g}"
+        details = {
+            "rate": rate,
+            "final_rel_error": final,
+            "window": list(window),
+            "iterations": settings.exact_iters,
+            "k": settings.r,
+            "records": records,
+        }
         return Measurement(records, measured, expected, details)
 
     def judge(self, m, settings) -> Verdict:
@@ -96,29 +128,49 @@ class ExactClaim(Claim):
         for rec, where in v.converging(m.records):
             v.fit(rec["fit"], where, "linear fit")
             final = rec["final_rel_error"]
-            v.require(np.isfinite(final) and final <= c.max_final_rel_error,
-                      f"{where}: final rel. error {fmt_num(final, '{:.2e}')} > "
-                      f"{c.max_final_rel_error:g}")
+            v.require(
+                np.isfinite(final) and final <= c.max_final_rel_error,
+                f"{where}: final rel. error {fmt_num(final, '{:.2e}')} > {c.max_final_rel_error:g}",
+            )
         return v
 
     def panels(self, m, runs, settings) -> list:
         s = settings
-        curves = [c for i, a in enumerate(s.alphas)
-                  for c in plots.seeded_curves(*seed_curves(runs, self.run_name, a, "rel_error"),
-                                               label=alpha_label(a), color=plots.color(i))]
-        return [plots.Panel(
-            f"{self.model}, k = r = {s.r}, η = {s.eta:g}", "iteration t",
-            "relative error ‖P_t − M*‖_F / ‖M*‖_F", curves=curves,
-            note=f"linear rate (median) {fmt_num(m.details['rate']['median'])} per iteration")]
+        curves = [
+            c
+            for i, a in enumerate(s.alphas)
+            for c in plots.seeded_curves(
+                *seed_curves(runs, self.run_name, a, "rel_error"),
+                label=alpha_label(a),
+                color=plots.color(i),
+            )
+        ]
+        return [
+            plots.Panel(
+                f"{self.model}, k = r = {s.r}, η = {s.eta:g}",
+                "iteration t",
+                "relative error ‖P_t − M*‖_F / ‖M*‖_F",
+                curves=curves,
+                note=f"linear rate (median) {fmt_num(m.details['rate']['median'])} per iteration",
+            )
+        ]
 
 
 C1 = ExactClaim(
-    "C1", "symmetric X Xᵀ, k = r: linear convergence",
+    "C1",
+    "symmetric X Xᵀ, k = r: linear convergence",
     "GD on X Xᵀ with k = r from small random X₀: relative error vs iteration (log scale), "
     "one colour per α; the first seed bold, the others faint. A straight line is linear convergence.",
-    SYM_EXACT, "X Xᵀ", "c1_symmetric_exact")
+    SYM_EXACT,
+    "X Xᵀ",
+    "c1_symmetric_exact",
+)
 
 C3 = ExactClaim(
-    "C3", "asymmetric F Gᵀ, k = r: linear convergence",
+    "C3",
+    "asymmetric F Gᵀ, k = r: linear convergence",
     "GD on F Gᵀ with k = r from small random (F₀, G₀): relative error vs iteration (log scale).",
-    ASYM_EXACT, "F Gᵀ", "c3_asymmetric_exact")
+    ASYM_EXACT,
+    "F Gᵀ",
+    "c3_asymmetric_exact",
+)

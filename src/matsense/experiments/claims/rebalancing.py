@@ -26,6 +26,7 @@ from ..results import fmt_num, fmt_spread, spread
 from ..runs import LabeledRun, batch
 from .base import MIN_R2, Claim, Measurement, Verdict, alpha_label, fit_dict
 
+
 def _check_kappas(name, value, s) -> None:
     for kappa in value:
         if not kappa >= 1:
@@ -34,16 +35,39 @@ def _check_kappas(name, value, s) -> None:
 
 #: C7's parameters.
 PARAMS = (
-    Param("tau", None, "float | None", "the rebalancing trigger ‖𝒜(FGᵀ) − y‖/‖y‖ ≤ τ (None: "
-          "min(1e-2, σ_r/(3‖M*‖_F)))", derive=rebalancing_tau, rederive=False,
-          check=positive_number),
-    Param("c7_iters", None, "int | None", "iterations of rebalanced GD (None: the k = r budget "
-          "rule)", derive=exact_budget, check=positive_int),
+    Param(
+        "tau",
+        None,
+        "float | None",
+        "the rebalancing trigger ‖𝒜(FGᵀ) − y‖/‖y‖ ≤ τ (None: min(1e-2, σ_r/(3‖M*‖_F)))",
+        derive=rebalancing_tau,
+        rederive=False,
+        check=positive_number,
+    ),
+    Param(
+        "c7_iters",
+        None,
+        "int | None",
+        "iterations of rebalanced GD (None: the k = r budget rule)",
+        derive=exact_budget,
+        check=positive_int,
+    ),
     Param("c7_window", (1e-2, 1e-10), "tuple", "post-switch linear-fit window", check=fit_window),
-    Param("c7_tol", 1e-13, "float", "rebalanced runs stop at this relative residual",
-          check=positive_number),
-    Param("c7_kappas", (1.0, 2.0, 4.0, 10.0), "tuple", "the fix across condition numbers (σ "
-          "geometric, one problem per κ)", quick=(), check=_check_kappas),
+    Param(
+        "c7_tol",
+        1e-13,
+        "float",
+        "rebalanced runs stop at this relative residual",
+        check=positive_number,
+    ),
+    Param(
+        "c7_kappas",
+        (1.0, 2.0, 4.0, 10.0),
+        "tuple",
+        "the fix across condition numbers (σ geometric, one problem per κ)",
+        quick=(),
+        check=_check_kappas,
+    ),
 )
 
 
@@ -52,8 +76,13 @@ def _rebalanced(sr):
     p = sr.problem(False)
     alphas, seeds = batch(s.alphas, sr.init_seed("asymmetric"))
     method = RebalancedGD(step_size=s.eta, tau=s.tau)
-    traj = sr.gd(p, _init.small_random(p, s.k, alphas, ratio=s.ratio, seed=seeds), s.c7_iters,
-                 tol=s.c7_tol, method=method)
+    traj = sr.gd(
+        p,
+        _init.small_random(p, s.k, alphas, ratio=s.ratio, seed=seeds),
+        s.c7_iters,
+        tol=s.c7_tol,
+        method=method,
+    )
     return LabeledRun(traj, alphas)
 
 
@@ -63,8 +92,9 @@ def _exact_reference(sr):
     p = sr.problem(False)
     alphas, seeds = batch(s.alphas, sr.init_seed("asymmetric"))
     F0, G0 = _init.small_random(p, s.k, alphas, ratio=s.ratio, seed=seeds)
-    return LabeledRun(sr.gd(p, (F0[..., :s.r], G0[..., :s.r]), s.exact_iters, tol=s.exact_tol),
-                      alphas)
+    return LabeledRun(
+        sr.gd(p, (F0[..., : s.r], G0[..., : s.r]), s.exact_iters, tol=s.exact_tol), alphas
+    )
 
 
 def _exact_balanced(sr):
@@ -75,10 +105,13 @@ def _exact_balanced(sr):
     p = sr.problem(False)
     alphas, seeds = batch(s.alphas, sr.init_seed("asymmetric"))
     F0, G0 = _init.small_random(p, s.k, alphas, ratio=s.ratio, seed=seeds)
-    method = RebalancedGD(step_size=s.eta, tau=s.tau, transform="balanced", rank=s.r,
-                          diagnostics=False)
-    return LabeledRun(sr.gd(p, (F0[..., :s.r], G0[..., :s.r]), s.exact_iters, tol=s.exact_tol,
-                            method=method), alphas)
+    method = RebalancedGD(
+        step_size=s.eta, tau=s.tau, transform="balanced", rank=s.r, diagnostics=False
+    )
+    return LabeledRun(
+        sr.gd(p, (F0[..., : s.r], G0[..., : s.r]), s.exact_iters, tol=s.exact_tol, method=method),
+        alphas,
+    )
 
 
 def _rebalancing_kappas(sr):
@@ -92,24 +125,52 @@ def _rebalancing_kappas(sr):
         p = sk.make_problem(False, sr.seed)
         a = sk.alphas[0]
         F0, G0 = _init.small_random(p, sk.k, a, ratio=sk.ratio, seed=sr.init_seed("asymmetric"))
-        runs = [(RebalancedGD(step_size=sk.eta, tau=sk.tau), (F0, G0)), (GD(sk.eta), (F0, G0)),
-                (GD(sk.eta), (F0[:, :sk.r], G0[:, :sk.r]))]
+        runs = [
+            (RebalancedGD(step_size=sk.eta, tau=sk.tau), (F0, G0)),
+            (GD(sk.eta), (F0, G0)),
+            (GD(sk.eta), (F0[:, : sk.r], G0[:, : sk.r])),
+        ]
         iters = max(sk.c7_iters, sk.exact_iters, sk.c4_iters)
-        trs = run_together(p, runs, iters, tol=sk.c7_tol, record_every=sk.record_every,
-                           divergence_factor=sk.divergence_factor)
-        out.append({"kappa": float(kappa), "alpha": a, "singular_values": list(sk.singular_values),
-                    "rebalanced": trs[0], "plain": trs[1], "exact": trs[2]})
+        trs = run_together(
+            p,
+            runs,
+            iters,
+            tol=sk.c7_tol,
+            record_every=sk.record_every,
+            divergence_factor=sk.divergence_factor,
+        )
+        out.append(
+            {
+                "kappa": float(kappa),
+                "alpha": a,
+                "singular_values": list(sk.singular_values),
+                "rebalanced": trs[0],
+                "plain": trs[1],
+                "exact": trs[2],
+            }
+        )
     return out
 
 
-REBALANCED = RunSpec("rebalanced", _rebalanced, "c7_iters", "RebalancedGD on F Gᵀ, k > r, "
-                     "every α")
-EXACT_REFERENCE = RunSpec("exact_reference", _exact_reference, "exact_iters", "GD with k = r "
-                          "from the first r columns of the start of rebalanced")
-EXACT_BALANCED = RunSpec("exact_balanced", _exact_balanced, "exact_iters", "exact_reference "
-                         "balanced once at its τ-crossing (reported)")
-REBALANCING_KAPPAS = RunSpec("rebalancing_kappas", _rebalancing_kappas, "c4_iters",
-                             "rebalanced, plain and k = r GD for each κ of c7_kappas")
+REBALANCED = RunSpec("rebalanced", _rebalanced, "c7_iters", "RebalancedGD on F Gᵀ, k > r, every α")
+EXACT_REFERENCE = RunSpec(
+    "exact_reference",
+    _exact_reference,
+    "exact_iters",
+    "GD with k = r from the first r columns of the start of rebalanced",
+)
+EXACT_BALANCED = RunSpec(
+    "exact_balanced",
+    _exact_balanced,
+    "exact_iters",
+    "exact_reference balanced once at its τ-crossing (reported)",
+)
+REBALANCING_KAPPAS = RunSpec(
+    "rebalancing_kappas",
+    _rebalancing_kappas,
+    "c4_iters",
+    "rebalanced, plain and k = r GD for each κ of c7_kappas",
+)
 
 
 @dataclass(frozen=True)
@@ -148,14 +209,16 @@ def _spread(values) -> float:
 class RebalancingClaim(Claim):
     id = "C7"
     title = "one-step rebalancing: rate independent of α, as fast as k = r"
-    caption = ("Left: rebalanced GD (solid) vs plain GD (dashed) per α; dotted lines mark the "
-               "one-step rebalancing, triggered when ‖𝒜(FGᵀ) − y‖/‖y‖ ≤ τ. Middle: rate after the "
-               "switch vs α (flat) next to plain GD's rate (∝ α²) and k = r GD from the same start. "
-               "Right (full mode): the three rates across condition numbers. The transform balances "
-               "the signal directions of F Gᵀ and drops its redundant ones (F ← [U_r̂√Σ, cU_e], "
-               "G ← [V_r̂√Σ, 0], a seed c² = 1e-14·σ₁ left in F); it is our reconstruction of the "
-               "paper's Section 5 method, chosen by measurement on every ensemble "
-               "(docs/rebalance_study.md).")
+    caption = (
+        "Left: rebalanced GD (solid) vs plain GD (dashed) per α; dotted lines mark the "
+        "one-step rebalancing, triggered when ‖𝒜(FGᵀ) − y‖/‖y‖ ≤ τ. Middle: rate after the "
+        "switch vs α (flat) next to plain GD's rate (∝ α²) and k = r GD from the same start. "
+        "Right (full mode): the three rates across condition numbers. The transform balances "
+        "the signal directions of F Gᵀ and drops its redundant ones (F ← [U_r̂√Σ, cU_e], "
+        "G ← [V_r̂√Σ, 0], a seed c² = 1e-14·σ₁ left in F); it is our reconstruction of the "
+        "paper's Section 5 method, chosen by measurement on every ensemble "
+        "(docs/rebalance_study.md)."
+    )
     runs = (REBALANCED, "asym_over", EXACT_REFERENCE, EXACT_BALANCED, REBALANCING_KAPPAS)
     parameters = PARAMS
     stem = "c7_rebalancing"
@@ -172,8 +235,7 @@ class RebalancingClaim(Claim):
                 t, err = run.curve(a)
                 extras = run[a].extras
                 sw = int(extras.get("switch_iteration", -1))
-                fit = (phase_rate(run[a].phases, t, err, window=s.c7_window)[0] if sw >= 0
-                       else None)
+                fit = phase_rate(run[a].phases, t, err, window=s.c7_window)[0] if sw >= 0 else None
                 gd_rate = math.nan
                 if a in s.c4_alphas:
                     tg, eg = gd.curve(a)
@@ -182,24 +244,43 @@ class RebalancingClaim(Claim):
                 exact = linear_rate(te, ee, window=s.exact_window).value
                 balanced = _after_switch_rate(bal, a, s)
                 post = fit.value if fit else math.nan
-                records.append({"seed": sr.seed, "alpha": a, "status": run.status(a),
-                                "switch_iteration": sw, "rate_after_switch": post,
-                                "fit": fit_dict(fit) if fit else None, "plain_gd_rate": gd_rate,
-                                "exact_rate": exact, "ratio_to_exact": post / exact,
-                                "exact_balanced_rate": balanced,
-                                "ratio_to_exact_balanced": post / balanced,
-                                **_switch_report(extras)})
-            g = np.asarray([r["plain_gd_rate"] for r in records if r["seed"] == sr.seed], dtype=float)
+                records.append(
+                    {
+                        "seed": sr.seed,
+                        "alpha": a,
+                        "status": run.status(a),
+                        "switch_iteration": sw,
+                        "rate_after_switch": post,
+                        "fit": fit_dict(fit) if fit else None,
+                        "plain_gd_rate": gd_rate,
+                        "exact_rate": exact,
+                        "ratio_to_exact": post / exact,
+                        "exact_balanced_rate": balanced,
+                        "ratio_to_exact_balanced": post / balanced,
+                        **_switch_report(extras),
+                    }
+                )
+            g = np.asarray(
+                [r["plain_gd_rate"] for r in records if r["seed"] == sr.seed], dtype=float
+            )
             g = g[np.isfinite(g)]
-            per_seed.append({"seed": sr.seed,
-                             "plain_gd_spread": (g.max() - g.min()) / np.median(g) if g.size >= 2
-                             else math.nan})
+            per_seed.append(
+                {
+                    "seed": sr.seed,
+                    "plain_gd_spread": (g.max() - g.min()) / np.median(g)
+                    if g.size >= 2
+                    else math.nan,
+                }
+            )
         # Per seed, the spread of the post-switch rates that pass the criteria's checks.
         c = self.criteria
         spreads = []
         for ps in per_seed:
-            usable = [r["rate_after_switch"] if _ok(r, c.min_r2) else math.nan
-                      for r in records if r["seed"] == ps["seed"]]
+            usable = [
+                r["rate_after_switch"] if _ok(r, c.min_r2) else math.nan
+                for r in records
+                if r["seed"] == ps["seed"]
+            ]
             spreads.append({"seed": ps["seed"], "spread": _spread(usable)})
         gd_spreads = [{"seed": ps["seed"], "spread": ps["plain_gd_spread"]} for ps in per_seed]
         kappas = _kappa_records(runs, s)
@@ -207,27 +288,45 @@ class RebalancingClaim(Claim):
         sp = spread([x["spread"] for x in spreads])
         gsp = spread([x["spread"] for x in gd_spreads])
         ratio = spread([r["ratio_to_exact"] for r in records])
-        per_alpha = {f"{a:g}": spread([r["rate_after_switch"] for r in records if r["alpha"] == a])
-                     for a in s.alphas}
+        per_alpha = {
+            f"{a:g}": spread([r["rate_after_switch"] for r in records if r["alpha"] == a])
+            for a in s.alphas
+        }
         rates_txt = ", ".join(f"α={a}: {fmt_num(x['median'])}" for a, x in per_alpha.items())
         ratio_bal = spread([r["ratio_to_exact_balanced"] for r in records])
-        measured = (f"rates after switch {rates_txt}; spread {fmt_spread(sp, '{:.1%}')} "
-                    f"(plain GD spread {fmt_spread(gsp, '{:.0%}')}); ×{fmt_spread(ratio, '{:.2f}')} "
-                    f"the k = r rate (×{fmt_spread(ratio_bal, '{:.2f}')} of k = r GD balanced at "
-                    f"its τ-crossing)")
+        measured = (
+            f"rates after switch {rates_txt}; spread {fmt_spread(sp, '{:.1%}')} "
+            f"(plain GD spread {fmt_spread(gsp, '{:.0%}')}); ×{fmt_spread(ratio, '{:.2f}')} "
+            f"the k = r rate (×{fmt_spread(ratio_bal, '{:.2f}')} of k = r GD balanced at "
+            f"its τ-crossing)"
+        )
         if kappas:
-            by_k = {}
+            by_k: dict = {}
             for r in kappas:
                 by_k.setdefault(r["kappa"], []).append(r["ratio_to_exact"])
             measured += "; across κ: " + ", ".join(
-                f"κ={k:g}: ×{fmt_spread(spread(v), '{:.2f}')}" for k, v in by_k.items())
-        expected = (f"spread (max − min)/median ≤ {c.max_spread:.0%} across α; ≥ "
-                    f"{c.min_ratio_to_exact:g}× the k = r rate")
-        details = {"rate_after_switch": rate, "rate_per_alpha": per_alpha, "spread": sp,
-                   "spreads": spreads, "plain_gd_spread": gsp, "plain_gd_spreads": gd_spreads,
-                   "ratio_to_exact": ratio, "ratio_to_exact_balanced": ratio_bal, "tau": s.tau, "window_after_switch": list(s.c7_window),
-                   "iterations": s.c7_iters, "transform": transform, "records": records,
-                   "kappas": kappas}
+                f"κ={k:g}: ×{fmt_spread(spread(v), '{:.2f}')}" for k, v in by_k.items()
+            )
+        expected = (
+            f"spread (max − min)/median ≤ {c.max_spread:.0%} across α; ≥ "
+            f"{c.min_ratio_to_exact:g}× the k = r rate"
+        )
+        details = {
+            "rate_after_switch": rate,
+            "rate_per_alpha": per_alpha,
+            "spread": sp,
+            "spreads": spreads,
+            "plain_gd_spread": gsp,
+            "plain_gd_spreads": gd_spreads,
+            "ratio_to_exact": ratio,
+            "ratio_to_exact_balanced": ratio_bal,
+            "tau": s.tau,
+            "window_after_switch": list(s.c7_window),
+            "iterations": s.c7_iters,
+            "transform": transform,
+            "records": records,
+            "kappas": kappas,
+        }
         return Measurement(records, measured, expected, details, per_seed=spreads)
 
     def judge(self, m, settings) -> Verdict:
@@ -239,20 +338,25 @@ class RebalancingClaim(Claim):
                 where = f"seed {seed}, α={rec['alpha']:g}"
                 if v.diverged(rec["status"], where):
                     continue
-                if not v.require(rec["switch_iteration"] >= 0, f"{where}: no rebalancing switch "
-                                 f"(residual never ≤ τ={settings.tau:g})"):
+                if not v.require(
+                    rec["switch_iteration"] >= 0,
+                    f"{where}: no rebalancing switch (residual never ≤ τ={settings.tau:g})",
+                ):
                     continue
                 if v.fit(rec["fit"], where, "post-switch linear fit"):
                     _require_ratio(v, rec, where, c)
             sp = seed_spread["spread"]
-            v.require(np.isfinite(sp) and sp <= c.max_spread,
-                      f"seed {seed}: post-switch rate spread {fmt_num(sp)} > {c.max_spread:g}")
+            v.require(
+                np.isfinite(sp) and sp <= c.max_spread,
+                f"seed {seed}: post-switch rate spread {fmt_num(sp)} > {c.max_spread:g}",
+            )
         for rec in m.details.get("kappas", []):
             if rec["kappa"] > c.max_judged_kappa:
                 continue
             where = f"seed {rec['seed']}, κ={rec['kappa']:g}"
             if v.diverged(rec["status"], where) or not v.require(
-                    rec["switch_iteration"] >= 0, f"{where}: no rebalancing switch"):
+                rec["switch_iteration"] >= 0, f"{where}: no rebalancing switch"
+            ):
                 continue
             if v.fit(rec["fit"], where, "post-switch linear fit"):
                 _require_ratio(v, rec, where, c)
@@ -267,42 +371,82 @@ class RebalancingClaim(Claim):
         for i, a in enumerate(s.alphas):
             t, err = run0.curve(a)
             horizon = max(horizon, float(t[-1]) if t.size else 0.0)
-            curves.append(plots.Curve(t, err, label=f"rebalanced, {alpha_label(a)}",
-                                      color=plots.color(i)))
+            curves.append(
+                plots.Curve(t, err, label=f"rebalanced, {alpha_label(a)}", color=plots.color(i))
+            )
             sw = int(run0[a].extras.get("switch_iteration", -1))
             if sw >= 0:
-                vlines.append(plots.VLine(sw, label=f"switch, {alpha_label(a)}", color=plots.color(i)))
+                vlines.append(
+                    plots.VLine(sw, label=f"switch, {alpha_label(a)}", color=plots.color(i))
+                )
         for i, a in enumerate(s.alphas):
             if a in s.c4_alphas:
                 tg, eg = gd0.curve(a)
                 keep = tg <= max(horizon, 1.0)
-                curves.append(plots.Curve(tg[keep], eg[keep], label=f"plain GD, {alpha_label(a)}",
-                                          color=plots.color(i), linestyle="--", linewidth=1.0))
-        p1 = plots.Panel(f"seed {sr0.seed}: F Gᵀ, k = {s.k}, η = {s.eta:g}, τ = {s.tau:g}",
-                         "iteration t", "error ‖F_tG_tᵀ − M*‖_F", curves=curves, vlines=vlines,
-                         legend_loc="lower left")
+                curves.append(
+                    plots.Curve(
+                        tg[keep],
+                        eg[keep],
+                        label=f"plain GD, {alpha_label(a)}",
+                        color=plots.color(i),
+                        linestyle="--",
+                        linewidth=1.0,
+                    )
+                )
+        p1 = plots.Panel(
+            f"seed {sr0.seed}: F Gᵀ, k = {s.k}, η = {s.eta:g}, τ = {s.tau:g}",
+            "iteration t",
+            "error ‖F_tG_tᵀ − M*‖_F",
+            curves=curves,
+            vlines=vlines,
+            legend_loc="lower left",
+        )
         rate_curves = []
         for j, sr in enumerate(runs):
             rs = [r for r in m.records if r["seed"] == sr.seed]
             first = j == 0
-            rate_curves.append(plots.Curve([r["alpha"] for r in rs],
-                                           [r["rate_after_switch"] for r in rs],
-                                           label="rebalanced (after switch)" if first else None,
-                                           color=plots.color(0), marker="o",
-                                           linestyle="-" if first else "none",
-                                           alpha=1 if first else .5))
-            rate_curves.append(plots.Curve([r["alpha"] for r in rs], [r["plain_gd_rate"] for r in rs],
-                                           label="plain GD" if first else None, color=plots.color(1),
-                                           marker="s", linestyle="--" if first else "none",
-                                           alpha=1 if first else .5))
+            rate_curves.append(
+                plots.Curve(
+                    [r["alpha"] for r in rs],
+                    [r["rate_after_switch"] for r in rs],
+                    label="rebalanced (after switch)" if first else None,
+                    color=plots.color(0),
+                    marker="o",
+                    linestyle="-" if first else "none",
+                    alpha=1 if first else 0.5,
+                )
+            )
+            rate_curves.append(
+                plots.Curve(
+                    [r["alpha"] for r in rs],
+                    [r["plain_gd_rate"] for r in rs],
+                    label="plain GD" if first else None,
+                    color=plots.color(1),
+                    marker="s",
+                    linestyle="--" if first else "none",
+                    alpha=1 if first else 0.5,
+                )
+            )
         exact = [r["exact_rate"] for r in m.records if r["seed"] == sr0.seed]
-        rate_curves.append(plots.Curve([r["alpha"] for r in m.records if r["seed"] == sr0.seed],
-                                       exact, label="k = r GD, same start", color="k",
-                                       marker="^", linestyle=":"))
-        p2 = plots.Panel("linear rate vs α", "initialization scale α", "rate −d log err / dt",
-                         curves=rate_curves, xscale="log", xticks=list(s.alphas),
-                         note=f"post-switch spread (median) "
-                              f"{fmt_num(m.details['spread']['median'], '{:.1%}')}")
+        rate_curves.append(
+            plots.Curve(
+                [r["alpha"] for r in m.records if r["seed"] == sr0.seed],
+                exact,
+                label="k = r GD, same start",
+                color="k",
+                marker="^",
+                linestyle=":",
+            )
+        )
+        p2 = plots.Panel(
+            "linear rate vs α",
+            "initialization scale α",
+            "rate −d log err / dt",
+            curves=rate_curves,
+            xscale="log",
+            xticks=list(s.alphas),
+            note=f"post-switch spread (median) {fmt_num(m.details['spread']['median'], '{:.1%}')}",
+        )
         panels = [p1, p2]
         kappas = m.details.get("kappas", [])
         if kappas:
@@ -312,10 +456,12 @@ class RebalancingClaim(Claim):
 
 def _require_ratio(v: Verdict, rec: dict, where: str, c: RebalancingCriteria) -> None:
     ratio = rec["ratio_to_exact"]
-    v.require(np.isfinite(ratio) and ratio >= c.min_ratio_to_exact,
-              f"{where}: post-switch rate {fmt_num(rec['rate_after_switch'])} is "
-              f"{fmt_num(ratio, '{:.2f}')}× the k = r rate {fmt_num(rec['exact_rate'])} "
-              f"(< {c.min_ratio_to_exact:g})")
+    v.require(
+        np.isfinite(ratio) and ratio >= c.min_ratio_to_exact,
+        f"{where}: post-switch rate {fmt_num(rec['rate_after_switch'])} is "
+        f"{fmt_num(ratio, '{:.2f}')}× the k = r rate {fmt_num(rec['exact_rate'])} "
+        f"(< {c.min_ratio_to_exact:g})",
+    )
 
 
 def _kappa_records(runs, s) -> list:
@@ -330,14 +476,21 @@ def _kappa_records(runs, s) -> list:
             plain_rate = linear_rate(ph["iteration"], ph["error"], window=s.c4_window).value
             exact_rate = linear_rate(eh["iteration"], eh["error"], window=s.exact_window).value
             ok = reb.extras.get("switch_iteration", -1) >= 0
-            out.append({"seed": sr.seed, "kappa": item["kappa"], "alpha": item["alpha"],
-                        "status": str(reb.status),
-                        "switch_iteration": int(reb.extras.get("switch_iteration", -1)),
-                        "rate_after_switch": fit.value if ok else math.nan,
-                        "fit": fit_dict(fit) if ok else None, "plain_gd_rate": plain_rate,
-                        "exact_rate": exact_rate,
-                        "ratio_to_exact": (fit.value if ok else math.nan) / exact_rate,
-                        "plain_over_exact": plain_rate / exact_rate})
+            out.append(
+                {
+                    "seed": sr.seed,
+                    "kappa": item["kappa"],
+                    "alpha": item["alpha"],
+                    "status": str(reb.status),
+                    "switch_iteration": int(reb.extras.get("switch_iteration", -1)),
+                    "rate_after_switch": fit.value if ok else math.nan,
+                    "fit": fit_dict(fit) if ok else None,
+                    "plain_gd_rate": plain_rate,
+                    "exact_rate": exact_rate,
+                    "ratio_to_exact": (fit.value if ok else math.nan) / exact_rate,
+                    "plain_over_exact": plain_rate / exact_rate,
+                }
+            )
     return out
 
 
@@ -347,22 +500,46 @@ def _kappa_panel(kappas) -> plots.Panel:
     def median(key):
         return [float(np.nanmedian([r[key] for r in kappas if r["kappa"] == k])) for k in ks]
 
-    curves = [plots.Curve(ks, median("exact_rate"), label="k = r GD", color="k", marker="^",
-                          linestyle=":"),
-              plots.Curve(ks, median("rate_after_switch"), label="rebalanced (after switch)",
-                          color=plots.color(0), marker="o"),
-              plots.Curve(ks, median("plain_gd_rate"), label="plain GD, k > r (largest α)",
-                          color=plots.color(1), marker="s", linestyle="--")]
-    return plots.Panel("the fix across condition numbers (median over seeds)",
-                       "condition number κ = σ₁/σ_r", "rate −d log err / dt", curves=curves,
-                       xscale="log", xticks=ks)
+    curves = [
+        plots.Curve(
+            ks, median("exact_rate"), label="k = r GD", color="k", marker="^", linestyle=":"
+        ),
+        plots.Curve(
+            ks,
+            median("rate_after_switch"),
+            label="rebalanced (after switch)",
+            color=plots.color(0),
+            marker="o",
+        ),
+        plots.Curve(
+            ks,
+            median("plain_gd_rate"),
+            label="plain GD, k > r (largest α)",
+            color=plots.color(1),
+            marker="s",
+            linestyle="--",
+        ),
+    ]
+    return plots.Panel(
+        "the fix across condition numbers (median over seeds)",
+        "condition number κ = σ₁/σ_r",
+        "rate −d log err / dt",
+        curves=curves,
+        xscale="log",
+        xticks=ks,
+    )
 
 
 def _ok(rec, min_r2) -> bool:
     """A post-switch rate that counts: not diverged, switched, a valid fit with r² ≥ min_r2."""
     fit = rec["fit"]
-    return (rec["status"] != "diverged" and rec["switch_iteration"] >= 0 and fit is not None
-            and np.isfinite(fit["value"]) and fit["r2"] >= min_r2)
+    return (
+        rec["status"] != "diverged"
+        and rec["switch_iteration"] >= 0
+        and fit is not None
+        and np.isfinite(fit["value"])
+        and fit["r2"] >= min_r2
+    )
 
 
 C7 = RebalancingClaim()

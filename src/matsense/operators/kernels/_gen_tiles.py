@@ -78,8 +78,8 @@ from ._simd import fma, vfma, vload, vsplat, vstore, vsum, vzero
 '''
 
 MAPPED_HEADER = HEADER.replace(
-    "Float64 tiles", "Float64 tiles with a residual map φ (S += φ(r) A; robust losses)").replace(
-    "from ._simd import", "from ._rmap import rmap\nfrom ._simd import")
+    "Float64 tiles", "Float64 tiles with a residual map φ (S += φ(r) A; robust losses)"
+).replace("from ._simd import", "from ._rmap import rmap\nfrom ._simd import")
 #: The extra arguments of the mapped tiles and drivers: φ's code, scale and threshold.
 MAP_ARGS = ", code, a, delta"
 
@@ -104,10 +104,12 @@ def tile_source(R: int, W: int, mapped: bool = False) -> str:
     rows, trajs = range(R), range(W)
     pairs = [(k, w) for k in rows for w in trajs]
     extra = MAP_ARGS if mapped else ""
-    out = [TILE_DECORATOR,
-           f"def tile_{R}_{W}(A, p, y, r, S, i, b{extra}):",
-           "    d = A.shape[1]",
-           "    dL = d - d % 8"]
+    out = [
+        TILE_DECORATOR,
+        f"def tile_{R}_{W}(A, p, y, r, S, i, b{extra}):",
+        "    d = A.shape[1]",
+        "    dL = d - d % 8",
+    ]
     out += [f"    a{k} = A[i + {k}]" for k in rows]
     out += [f"    q{w} = p[b + {w}]" for w in trajs]
     out += [f"    s{w} = S[b + {w}]" for w in trajs]
@@ -121,8 +123,7 @@ def tile_source(R: int, W: int, mapped: bool = False) -> str:
     out += ["    for j in range(dL, d):"]
     out += [f"        t{k}_{w} = fma(a{k}[j], q{w}[j], t{k}_{w})" for k, w in pairs]
     for k, w in pairs:
-        out += [f"    t{k}_{w} = t{k}_{w} - y[i + {k}]",
-                f"    r[b + {w}, i + {k}] = t{k}_{w}"]
+        out += [f"    t{k}_{w} = t{k}_{w} - y[i + {k}]", f"    r[b + {w}, i + {k}] = t{k}_{w}"]
         if mapped:
             out += [f"    t{k}_{w} = rmap(t{k}_{w}{MAP_ARGS})"]
     out += [f"    v{k}_{w} = vsplat(t{k}_{w})" for k, w in pairs]
@@ -150,39 +151,46 @@ def _chunk_calls(R: int, widths: tuple[int, ...], indent: str, extra: str = "") 
         return out + [f"{indent}    tile_{R}_{widths[0]}(A, p, y, r, S, i, chunks[c, 0]{extra})"]
     out += [f"{indent}    w = chunks[c, 1]"]
     for n, w in enumerate(widths):
-        out += [f"{indent}    {'el' if n else ''}if w == {w}:",
-                f"{indent}        tile_{R}_{w}(A, p, y, r, S, i, chunks[c, 0]{extra})"]
+        out += [
+            f"{indent}    {'el' if n else ''}if w == {w}:",
+            f"{indent}        tile_{R}_{w}(A, p, y, r, S, i, chunks[c, 0]{extra})",
+        ]
     return out
 
 
 def driver_source(R: int, widths: tuple[int, ...], mapped: bool = False) -> str:
     """The parallel driver of the plan (R, widths) (see the module docstring)."""
     extra = MAP_ARGS if mapped else ""
-    out = ["@njit(parallel=True, cache=True, nogil=True)",
-           f"def {driver_name(R, widths)}(A, p, y, r, parts, chunks{extra}):",
-           "    m = A.shape[0]",
-           "    T = parts.shape[0]",
-           "    rows = (m + T - 1) // T",
-           "    for t in prange(T):",
-           "        S = parts[t]",
-           "        S[:, :] = 0.0",
-           "        i = t * rows",
-           "        hi = min(m, i + rows)",
-           f"        while i + {R} <= hi:"]
+    out = [
+        "@njit(parallel=True, cache=True, nogil=True)",
+        f"def {driver_name(R, widths)}(A, p, y, r, parts, chunks{extra}):",
+        "    m = A.shape[0]",
+        "    T = parts.shape[0]",
+        "    rows = (m + T - 1) // T",
+        "    for t in prange(T):",
+        "        S = parts[t]",
+        "        S[:, :] = 0.0",
+        "        i = t * rows",
+        "        hi = min(m, i + rows)",
+        f"        while i + {R} <= hi:",
+    ]
     out += _chunk_calls(R, widths, " " * 12, extra)
-    out += [f"            i += {R}",
-            "        while i < hi:",
-            "            for b in range(p.shape[0]):",
-            f"                tile_1_1(A, p, y, r, S, i, b{extra})",
-            "            i += 1"]
+    out += [
+        f"            i += {R}",
+        "        while i < hi:",
+        "            for b in range(p.shape[0]):",
+        f"                tile_1_1(A, p, y, r, S, i, b{extra})",
+        "            i += 1",
+    ]
     return "\n".join(out) + "\n"
 
 
 def module_source(mapped: bool = False) -> str:
     """The full text of ``_numba_tiles.py`` (``_numba_tiles_mapped.py`` when ``mapped``)."""
     plans = drivers()
-    tiles = sorted({(R, w) for R, widths in plans for w in widths} | {(1, 1)},
-                   key=lambda t: (-t[0], -t[1]))
+    tiles = sorted(
+        {(R, w) for R, widths in plans for w in widths} | {(1, 1)}, key=lambda t: (-t[0], -t[1])
+    )
     parts = [MAPPED_HEADER if mapped else HEADER]
     parts += [tile_source(R, W, mapped) for R, W in tiles]
     parts += [driver_source(R, widths, mapped) for R, widths in plans]
@@ -191,8 +199,11 @@ def module_source(mapped: bool = False) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--check", action="store_true",
-                    help="exit 1 if the committed module differs from the output (write nothing)")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 if the committed module differs from the output (write nothing)",
+    )
     args = ap.parse_args(argv)
     status = 0
     for target, mapped in ((TARGET, False), (MAPPED_TARGET, True)):

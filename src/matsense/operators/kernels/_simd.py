@@ -57,8 +57,12 @@ def _llvm_fma(builder, ty):
 
 
 def _contiguous_float64(arr) -> bool:
-    return (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
-            and arr.dtype == types.float64)
+    return (
+        isinstance(arr, types.Array)
+        and arr.ndim == 1
+        and arr.layout == "C"
+        and arr.dtype == types.float64
+    )
 
 
 def _vector_pointer(context, builder, arrty, arr, j):
@@ -80,6 +84,7 @@ def fma(typingctx, a, b, c):
 @intrinsic
 def vzero(typingctx):
     """All lanes 0.0."""
+
     def codegen(context, builder, signature, args):
         return ir.Constant(_vector, [0.0] * LANES)
 
@@ -89,8 +94,11 @@ def vzero(typingctx):
 @intrinsic
 def vsplat(typingctx, x):
     """The float64 ``x`` in every lane."""
+
     def codegen(context, builder, signature, args):
-        v = builder.insert_element(ir.Constant(_vector, ir.Undefined), args[0], ir.Constant(_i32, 0))
+        v = builder.insert_element(
+            ir.Constant(_vector, ir.Undefined), args[0], ir.Constant(_i32, 0)
+        )
         return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_i32, LANES), [0] * LANES))
 
     return f64x8(types.float64), codegen
@@ -125,6 +133,7 @@ def vstore(typingctx, arr, j, v):
 @intrinsic
 def vfma(typingctx, a, b, c):
     """Lane-wise ``a*b + c``, each lane rounded once."""
+
     def codegen(context, builder, signature, args):
         return builder.call(_llvm_fma(builder, _vector), args)
 
@@ -134,6 +143,7 @@ def vfma(typingctx, a, b, c):
 @intrinsic
 def vsum(typingctx, v):
     """The sum of the lanes, always as ``((v0+v1)+(v2+v3)) + ((v4+v5)+(v6+v7))``."""
+
     def codegen(context, builder, signature, args):
         terms = [builder.extract_element(args[0], ir.Constant(_i32, k)) for k in range(LANES)]
         while len(terms) > 1:

@@ -61,8 +61,12 @@ def _pointer(context, builder, arrty, arr, j):
 
 
 def _flat_float64(arr) -> bool:
-    return (isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C"
-            and arr.dtype == types.float64)
+    return (
+        isinstance(arr, types.Array)
+        and arr.ndim == 1
+        and arr.layout == "C"
+        and arr.dtype == types.float64
+    )
 
 
 @intrinsic
@@ -84,8 +88,9 @@ def vstore(typingctx, arr, j, v):
         return None
 
     def codegen(context, builder, signature, args):
-        builder.store(args[2], _pointer(context, builder, signature.args[0], args[0], args[1]),
-                      align=8)
+        builder.store(
+            args[2], _pointer(context, builder, signature.args[0], args[0], args[1]), align=8
+        )
         return context.get_dummy_value()
 
     return types.void(arr, j, v), codegen
@@ -99,7 +104,8 @@ def vfma(typingctx, a, b, c):
 
     def codegen(context, builder, signature, args):
         fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_vector, [_vector] * 3), f"llvm.fma.v{LANES}f64")
+            builder.module, ir.FunctionType(_vector, [_vector] * 3), f"llvm.fma.v{LANES}f64"
+        )
         return builder.call(fn, args)
 
     return f64x4(f64x4, f64x4, f64x4), codegen
@@ -108,11 +114,12 @@ def vfma(typingctx, a, b, c):
 @intrinsic
 def vsplat(typingctx, x):
     """The float64 ``x`` in every lane."""
+
     def codegen(context, builder, signature, args):
-        v = builder.insert_element(ir.Constant(_vector, ir.Undefined), args[0],
-                                   ir.Constant(_i32, 0))
-        return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_i32, LANES),
-                                                        [0] * LANES))
+        v = builder.insert_element(
+            ir.Constant(_vector, ir.Undefined), args[0], ir.Constant(_i32, 0)
+        )
+        return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_i32, LANES), [0] * LANES))
 
     return f64x4(types.float64), codegen
 
@@ -120,6 +127,7 @@ def vsplat(typingctx, x):
 @intrinsic
 def vzero(typingctx):
     """All lanes 0.0."""
+
     def codegen(context, builder, signature, args):
         return ir.Constant(_vector, [0.0] * LANES)
 
@@ -135,10 +143,14 @@ def vsum4(typingctx, v):
     def codegen(context, builder, signature, args):
         x = args[0]
         pair = ir.VectorType(_i32, 2)
-        s2 = builder.fadd(builder.shuffle_vector(x, x, ir.Constant(pair, [0, 1])),
-                          builder.shuffle_vector(x, x, ir.Constant(pair, [2, 3])))
-        return builder.fadd(builder.extract_element(s2, ir.Constant(_i32, 0)),
-                            builder.extract_element(s2, ir.Constant(_i32, 1)))
+        s2 = builder.fadd(
+            builder.shuffle_vector(x, x, ir.Constant(pair, [0, 1])),
+            builder.shuffle_vector(x, x, ir.Constant(pair, [2, 3])),
+        )
+        return builder.fadd(
+            builder.extract_element(s2, ir.Constant(_i32, 0)),
+            builder.extract_element(s2, ir.Constant(_i32, 1)),
+        )
 
     return types.float64(f64x4), codegen
 
@@ -224,8 +236,7 @@ def block(rows, cols, c, Fp, Gp, y, r, SGp, StFp, lo, hi, q0, q1, kp):  # pragma
 @njit(nogil=True, cache=True)
 def serial(rows, cols, c, Fp, Gp, y, r, SGp, StFp, tiles, kp):  # pragma: no cover
     """All entries in the stored order on the calling thread (``tiles``: the tiles' starts)."""
-    block(rows, cols, c, Fp, Gp, y, r, SGp, StFp, tiles[:-1], tiles[1:], 0,
-          tiles.shape[0] - 1, kp)
+    block(rows, cols, c, Fp, Gp, y, r, SGp, StFp, tiles[:-1], tiles[1:], 0, tiles.shape[0] - 1, kp)
 
 
 @njit(parallel=True, nogil=True, cache=True)
@@ -247,8 +258,22 @@ def wavefront(rows, cols, c, Fp, Gp, y, r, SGp, StFp, seg, groups, kp):  # pragm
         i1 = min(P, s + 1)
         for i in prange(i0, i1):
             j = s - i
-            block(rows, cols, c, Fp, Gp, y, r, SGp, StFp, seg[i], seg[i + 1], groups[j],
-                  groups[j + 1], kp)
+            block(
+                rows,
+                cols,
+                c,
+                Fp,
+                Gp,
+                y,
+                r,
+                SGp,
+                StFp,
+                seg[i],
+                seg[i + 1],
+                groups[j],
+                groups[j + 1],
+                kp,
+            )
 
 
 # 'reassoc'/'contract' as before the padded kernel: LLVM's choice of lanes for the

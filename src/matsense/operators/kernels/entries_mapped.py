@@ -77,36 +77,97 @@ def block_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, lo, hi, q0, q1, kp, phi):  #
         for q in range(q0, q1):
             if kp == 12:
                 for i in range(lo[q], hi[q]):
-                    _entry_m(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 12, cols[i] * 12, 3,
-                             code, sa, delta)
+                    _entry_m(
+                        c,
+                        Fb,
+                        Gb,
+                        Sb,
+                        Tb,
+                        y,
+                        r,
+                        b,
+                        i,
+                        rows[i] * 12,
+                        cols[i] * 12,
+                        3,
+                        code,
+                        sa,
+                        delta,
+                    )
             elif kp == 8:
                 for i in range(lo[q], hi[q]):
-                    _entry_m(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 8, cols[i] * 8, 2,
-                             code, sa, delta)
+                    _entry_m(
+                        c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 8, cols[i] * 8, 2, code, sa, delta
+                    )
             elif kp == 4:
                 for i in range(lo[q], hi[q]):
-                    _entry_m(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 4, cols[i] * 4, 1,
-                             code, sa, delta)
+                    _entry_m(
+                        c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 4, cols[i] * 4, 1, code, sa, delta
+                    )
             elif kp == 16:
                 for i in range(lo[q], hi[q]):
-                    _entry_m(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * 16, cols[i] * 16, 4,
-                             code, sa, delta)
+                    _entry_m(
+                        c,
+                        Fb,
+                        Gb,
+                        Sb,
+                        Tb,
+                        y,
+                        r,
+                        b,
+                        i,
+                        rows[i] * 16,
+                        cols[i] * 16,
+                        4,
+                        code,
+                        sa,
+                        delta,
+                    )
             else:
                 for i in range(lo[q], hi[q]):
-                    _entry_loop_m(c, Fb, Gb, Sb, Tb, y, r, b, i, rows[i] * kp, cols[i] * kp, kp,
-                                  code, sa, delta)
+                    _entry_loop_m(
+                        c,
+                        Fb,
+                        Gb,
+                        Sb,
+                        Tb,
+                        y,
+                        r,
+                        b,
+                        i,
+                        rows[i] * kp,
+                        cols[i] * kp,
+                        kp,
+                        code,
+                        sa,
+                        delta,
+                    )
 
 
 @njit(nogil=True, cache=True)
 def serial_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, tiles, kp, phi):  # pragma: no cover
     """:func:`.entries.serial` with φ."""
-    block_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, tiles[:-1], tiles[1:], 0,
-            tiles.shape[0] - 1, kp, phi)
+    block_m(
+        rows,
+        cols,
+        c,
+        Fp,
+        Gp,
+        y,
+        r,
+        SGp,
+        StFp,
+        tiles[:-1],
+        tiles[1:],
+        0,
+        tiles.shape[0] - 1,
+        kp,
+        phi,
+    )
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def wavefront_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, seg, groups, kp,
-                phi):  # pragma: no cover
+def wavefront_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, seg, groups, kp, phi):  # pragma: no cover
     """:func:`.entries.wavefront` with φ (the same schedule: the same bits at any thread count)."""
     P = seg.shape[0] - 1
     Q = groups.shape[0] - 1
@@ -115,8 +176,23 @@ def wavefront_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, seg, groups, kp,
         i1 = min(P, s + 1)
         for i in prange(i0, i1):
             j = s - i
-            block_m(rows, cols, c, Fp, Gp, y, r, SGp, StFp, seg[i], seg[i + 1], groups[j],
-                    groups[j + 1], kp, phi)
+            block_m(
+                rows,
+                cols,
+                c,
+                Fp,
+                Gp,
+                y,
+                r,
+                SGp,
+                StFp,
+                seg[i],
+                seg[i + 1],
+                groups[j],
+                groups[j + 1],
+                kp,
+                phi,
+            )
 
 
 @njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})

@@ -96,8 +96,10 @@ class _Kernels:
         if plan is None:
             R, widths = tile_plan(B)
             starts = np.cumsum((0,) + widths[:-1])
-            plan = self._plans[B] = (driver_name(R, widths),
-                                     np.array([starts, widths], dtype=np.int64).T.copy())
+            plan = self._plans[B] = (
+                driver_name(R, widths),
+                np.array([starts, widths], dtype=np.int64).T.copy(),
+            )
         name, chunks = plan
         if mapped and self._mapped is None:
             self._mapped = importlib.import_module("._numba_tiles_mapped", __package__)
@@ -165,7 +167,9 @@ def _numba_kernel():
                     r[b, i + 2] = r2
                     r[b, i + 3] = r3
                     for j in range(d):
-                        S[b, j] += r0 * A[i, j] + r1 * A[i + 1, j] + r2 * A[i + 2, j] + r3 * A[i + 3, j]
+                        S[b, j] += (
+                            r0 * A[i, j] + r1 * A[i + 1, j] + r2 * A[i + 2, j] + r3 * A[i + 3, j]
+                        )
                 i += 4
             while i < hi:
                 for b in range(B):
@@ -196,15 +200,16 @@ def unavailable_reason(A) -> str | None:
     if _numba_kernel() is None:
         return "numba cannot be imported"
     if not numba_usable():
-        return ("numba's thread pool does not survive fork and this process was forked from "
-                "one that used it")
+        return (
+            "numba's thread pool does not survive fork and this process was forked from "
+            "one that used it"
+        )
     if not A.flags.c_contiguous:
         return "the operator matrix is not C-contiguous"
     return None
 
 
-def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None = None,
-                rmap=None):
+def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None = None, rmap=None):
     """r = p Aᵀ − y and s = r A (s = φ(r) A with a residual map) in one pass, compiled with numba.
 
     Same arguments and results as :func:`~.numpy_loop.fused_numpy` (no block
@@ -229,8 +234,9 @@ def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None
     m, d = A.shape
     B = p.shape[0]
     f64 = np.dtype(np.float64)
-    tiled = (B > 0 and A.dtype == f64 and p.dtype == f64 and y.dtype == f64
-             and A.flags.c_contiguous)  # the tiles' vector loads assume C-contiguous rows
+    tiled = (
+        B > 0 and A.dtype == f64 and p.dtype == f64 and y.dtype == f64 and A.flags.c_contiguous
+    )  # the tiles' vector loads assume C-contiguous rows
     if rmap is not None and not tiled:  # float32 & co.: no mapped tiles, two products
         from .two_pass import two_pass
 
@@ -238,7 +244,9 @@ def fused_numba(A: np.ndarray, p: np.ndarray, y: np.ndarray, threads: int | None
     r = np.empty((B, m), dtype=A.dtype)
     with _numba_lock:
         saved = numba.get_num_threads()
-        count = saved if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        count = (
+            saved if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+        )
         if count != saved:
             numba.set_num_threads(count)
         try:

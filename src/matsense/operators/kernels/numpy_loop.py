@@ -47,8 +47,9 @@ def _rows_pass(A, p, y, r, lo: int, hi: int, block_rows: int, rmap=None) -> np.n
     return s
 
 
-def fused_numpy(A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int,
-                threads: int = 1, rmap=None):
+def fused_numpy(
+    A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int, threads: int = 1, rmap=None
+):
     """r = p Aᵀ − y and s = r A (φ(r) A with a residual map) in one blocked pass over A (NumPy).
 
     Parameters
@@ -79,8 +80,10 @@ def fused_numpy(A: np.ndarray, p: np.ndarray, y: np.ndarray, block_rows: int,
             return r, _rows_pass(A, p, y, r, 0, m, block_rows, rmap)
         cuts = np.linspace(0, m, threads + 1).astype(int)
         pool = _thread_pool(threads - 1)
-        ranges = [(int(lo), int(hi), max(1, min(block_rows, int(hi - lo))))
-                  for lo, hi in zip(cuts[:-1], cuts[1:])]
+        ranges = [
+            (int(lo), int(hi), max(1, min(block_rows, int(hi - lo))))
+            for lo, hi in zip(cuts[:-1], cuts[1:])
+        ]
         # The calling thread takes the first range itself: one hand-off fewer.
         futures = [pool.submit(_rows_pass, A, p, y, r, *rng, rmap) for rng in ranges[1:]]
         s = _rows_pass(A, p, y, r, *ranges[0], rmap)

@@ -21,8 +21,11 @@ from ...runs import LabeledRun, batch
 
 def fraction(name: str, value, settings=None) -> None:
     """An outlier fraction p_s in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-            math.isfinite(value) and 0 <= value < 1):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and 0 <= value < 1)
+    ):
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
 
 
@@ -44,14 +47,28 @@ def decay(name: str, value, settings=None) -> None:
 
 #: The parameters every robust claim reads.
 PARAMS = (
-    Param("robust_fraction", 0.1, "float", "outlier fraction p_s of R2, R4 and R5",
-          check=fraction),
-    Param("robust_scale", 10.0, "float", "outlier magnitude c: up to c·‖𝒜(M*)‖_∞ (R1, R2, R4, R5)",
-          check=positive_number),
-    Param("robust_alpha", 1e-3, "float", "small initialization scale α of the sub-gradient runs",
-          check=positive_number),
-    Param("geo_step", 0.2, "float", "η₀ of the geometric steps η₀qᵗ (Ma & Fattahi; R1–R3)",
-          check=positive_number),
+    Param("robust_fraction", 0.1, "float", "outlier fraction p_s of R2, R4 and R5", check=fraction),
+    Param(
+        "robust_scale",
+        10.0,
+        "float",
+        "outlier magnitude c: up to c·‖𝒜(M*)‖_∞ (R1, R2, R4, R5)",
+        check=positive_number,
+    ),
+    Param(
+        "robust_alpha",
+        1e-3,
+        "float",
+        "small initialization scale α of the sub-gradient runs",
+        check=positive_number,
+    ),
+    Param(
+        "geo_step",
+        0.2,
+        "float",
+        "η₀ of the geometric steps η₀qᵗ (Ma & Fattahi; R1–R3)",
+        check=positive_number,
+    ),
     Param("geo_decay", 0.99, "float", "q of the geometric steps η₀qᵗ (R1–R3)", check=decay),
 )
 
@@ -62,8 +79,9 @@ def outlier_problem(sr, symmetric: bool, p_s: float, settings=None):
     from .... import corruption
 
     s = sr.settings
-    problem = sr.problem(symmetric) if settings is None else settings.make_problem(symmetric,
-                                                                                   sr.seed)
+    problem = (
+        sr.problem(symmetric) if settings is None else settings.make_problem(symmetric, sr.seed)
+    )
     return corruption.with_outliers(problem, corruption.Outliers(p_s, s.robust_scale), sr.seed)
 
 
@@ -74,9 +92,18 @@ def noisy_problem(sr, noise: float):
 
     s = sr.settings
     extra = ensembles.get(s.ensemble).claims.generate  # as ClaimSettings.make_problem
-    return Problem.generate(s.ensemble, s.n, s.n, r=s.r, m=s.measurements(s.n, s.n),
-                            singular_values=list(s.singular_values), symmetric=True,
-                            seed=sr.seed, noise=noise, **extra)
+    return Problem.generate(
+        s.ensemble,
+        s.n,
+        s.n,
+        r=s.r,
+        m=s.measurements(s.n, s.n),
+        singular_values=list(s.singular_values),
+        symmetric=True,
+        seed=sr.seed,
+        noise=noise,
+        **extra,
+    )
 
 
 def subgm(schedule: str, **params):
@@ -101,8 +128,9 @@ def sym_run(sr, problem, method, k: int, alphas, iters: int, **kw) -> LabeledRun
 def asym_start(sr, problem, k: int, alpha: float):
     """The seed's imbalanced small start (F₀ at α, G₀ at α·ratio) of width ``k``, batch of one."""
     s = sr.settings
-    return _init.small_random(problem, k, [float(alpha)], ratio=s.ratio,
-                              seed=[sr.init_seed("asymmetric")])
+    return _init.small_random(
+        problem, k, [float(alpha)], ratio=s.ratio, seed=[sr.init_seed("asymmetric")]
+    )
 
 
 def final(run, label, key: str = "rel_error") -> float:
@@ -125,6 +153,19 @@ def best_so_far(t, err):
     return t, np.fmin.accumulate(err) if err.size else err
 
 
-__all__ = ["PARAMS", "fraction", "fractions", "decay", "outlier_problem", "noisy_problem",
-           "subgm", "geometric", "sym_run", "asym_start", "final", "lowest", "best_so_far",
-           "positive_values"]
+__all__ = [
+    "PARAMS",
+    "fraction",
+    "fractions",
+    "decay",
+    "outlier_problem",
+    "noisy_problem",
+    "subgm",
+    "geometric",
+    "sym_run",
+    "asym_start",
+    "final",
+    "lowest",
+    "best_so_far",
+    "positive_values",
+]

@@ -20,11 +20,17 @@ from ..base import MIN_R2, Claim, Measurement, Verdict, fit_dict
 from . import common
 
 PARAMS = (
-    Param("r4_kappas", (1.0, 10.0, 100.0), "tuple", "condition numbers κ of R4",
-          check=positive_values),
+    Param(
+        "r4_kappas", (1.0, 10.0, 100.0), "tuple", "condition numbers κ of R4", check=positive_values
+    ),
     Param("r4_iters", 600, "int", "iterations of R4's runs", quick=300, check=positive_int),
-    Param("r4_window", (0.5, 1e-10), "tuple", "linear-fit window of R4 (error relative to the "
-          "start)", check=fit_window),
+    Param(
+        "r4_window",
+        (0.5, 1e-10),
+        "tuple",
+        "linear-fit window of R4 (error relative to the start)",
+        check=fit_window,
+    ),
 )
 METHODS = ("scaledsm", "subgm")
 
@@ -38,13 +44,18 @@ def _build(sr):
         p = common.outlier_problem(sr, False, s.robust_fraction, s.with_kappa(kappa))
         start = tuple(f[None] for f in _init.spectral_trimmed(p, s.r))  # a batch of one
         for name, method in (("scaledsm", ScaledSM()), ("subgm", common.subgm("polyak"))):
-            out[name, kappa] = LabeledRun(sr.gd(p, start, s.r4_iters, method=method, tol=1e-13),
-                                          [kappa])
+            out[name, kappa] = LabeledRun(
+                sr.gd(p, start, s.r4_iters, method=method, tol=1e-13), [kappa]
+            )
     return out
 
 
-R4_RUNS = RunSpec("r4_kappa", _build, "r4_iters",
-                  "ScaledSM and SubGM (Polyak) on F Gᵀ, k = r, every κ of r4_kappas")
+R4_RUNS = RunSpec(
+    "r4_kappa",
+    _build,
+    "r4_iters",
+    "ScaledSM and SubGM (Polyak) on F Gᵀ, k = r, every κ of r4_kappas",
+)
 
 
 @dataclass(frozen=True)
@@ -62,9 +73,11 @@ class KappaClaim(Claim):
     id = "R4"
     suite = "robust"
     title = "ScaledSM's rate does not depend on κ, plain SubGM's does"
-    caption = ("F Gᵀ with k = r from the trimmed spectral start under outliers, Polyak steps: "
-               "relative error vs iteration for ScaledSM (solid) and SubGM (dashed), one colour "
-               "per condition number κ (first seed bold).")
+    caption = (
+        "F Gᵀ with k = r from the trimmed spectral start under outliers, Polyak steps: "
+        "relative error vs iteration for ScaledSM (solid) and SubGM (dashed), one colour "
+        "per condition number κ (first seed bold)."
+    )
     parameters = common.PARAMS + PARAMS
     runs = (R4_RUNS,)
     stem = "r4_kappa"
@@ -79,22 +92,42 @@ class KappaClaim(Claim):
                 for kappa in s.r4_kappas:
                     t, err = common.best_so_far(*r[name, kappa].curve(kappa))
                     fit = linear_rate(t, err, window=s.r4_window)
-                    records.append({"seed": sr.seed, "method": name, "kappa": kappa,
-                                    "status": r[name, kappa].status(kappa), "rate": fit.value,
-                                    "fit": fit_dict(fit),
-                                    "final_rel_error": common.final(r[name, kappa], kappa)})
-        rates = {name: {f"{kappa:g}": spread([x["rate"] for x in records if x["method"] == name
-                                              and x["kappa"] == kappa]) for kappa in s.r4_kappas}
-                 for name in METHODS}
+                    records.append(
+                        {
+                            "seed": sr.seed,
+                            "method": name,
+                            "kappa": kappa,
+                            "status": r[name, kappa].status(kappa),
+                            "rate": fit.value,
+                            "fit": fit_dict(fit),
+                            "final_rel_error": common.final(r[name, kappa], kappa),
+                        }
+                    )
+        rates = {
+            name: {
+                f"{kappa:g}": spread(
+                    [x["rate"] for x in records if x["method"] == name and x["kappa"] == kappa]
+                )
+                for kappa in s.r4_kappas
+            }
+            for name in METHODS
+        }
         measured = "; ".join(
             f"{name} rate " + ", ".join(f"κ={k}: {fmt_spread(v)}" for k, v in rates[name].items())
-            for name in METHODS)
+            for name in METHODS
+        )
         c = self.criteria
-        expected = (f"ScaledSM: equal rates over κ (within ×{c.max_spread:g}); SubGM: rate at "
-                    f"κ = {max(s.r4_kappas):g} ≤ {c.max_slowdown:g} × at κ = "
-                    f"{min(s.r4_kappas):g}")
-        details = {"rate": rates, "iterations": s.r4_iters, "window": list(s.r4_window),
-                   "records": records}
+        expected = (
+            f"ScaledSM: equal rates over κ (within ×{c.max_spread:g}); SubGM: rate at "
+            f"κ = {max(s.r4_kappas):g} ≤ {c.max_slowdown:g} × at κ = "
+            f"{min(s.r4_kappas):g}"
+        )
+        details = {
+            "rate": rates,
+            "iterations": s.r4_iters,
+            "window": list(s.r4_window),
+            "records": records,
+        }
         return Measurement(records, measured, expected, details)
 
     def judge(self, m, settings) -> Verdict:
@@ -106,17 +139,24 @@ class KappaClaim(Claim):
             scaled = []
             for (name, kappa), rec in mine.items():
                 where = f"seed {seed}, {name}, κ = {kappa:g}"
-                if not v.diverged(rec["status"], where) and name == "scaledsm" and v.fit(
-                        rec["fit"], where, "linear fit"):
+                if (
+                    not v.diverged(rec["status"], where)
+                    and name == "scaledsm"
+                    and v.fit(rec["fit"], where, "linear fit")
+                ):
                     scaled.append(rec["rate"])
             if len(scaled) == len(settings.r4_kappas):
-                v.require(max(scaled) <= c.max_spread * min(scaled),
-                          f"seed {seed}: ScaledSM rates {[round(x, 4) for x in scaled]} differ by "
-                          f"more than ×{c.max_spread:g}")
+                v.require(
+                    max(scaled) <= c.max_spread * min(scaled),
+                    f"seed {seed}: ScaledSM rates {[round(x, 4) for x in scaled]} differ by "
+                    f"more than ×{c.max_spread:g}",
+                )
             slow = mine["subgm", hi]["rate"] / mine["subgm", lo]["rate"]
-            v.require(slow <= c.max_slowdown,
-                      f"seed {seed}: SubGM rate at κ = {hi:g} is {fmt_num(slow)} × its rate at "
-                      f"κ = {lo:g} (> {c.max_slowdown:g})")
+            v.require(
+                slow <= c.max_slowdown,
+                f"seed {seed}: SubGM rate at κ = {hi:g} is {fmt_num(slow)} × its rate at "
+                f"κ = {lo:g} (> {c.max_slowdown:g})",
+            )
         return v
 
     def panels(self, m, runs, settings) -> list:
@@ -124,12 +164,20 @@ class KappaClaim(Claim):
         curves = []
         for name, ls in (("scaledsm", "-"), ("subgm", "--")):
             for i, kappa in enumerate(s.r4_kappas):
-                xs, ys = zip(*(sr.get("r4_kappa")[name, kappa].curve(kappa, "rel_error")
-                               for sr in runs))
-                curves += plots.seeded_curves(xs, ys, label=f"{name}, κ = {kappa:g}",
-                                              color=plots.color(i), linestyle=ls)
-        return [plots.Panel(f"F Gᵀ, k = r = {s.r}, p_s = {s.robust_fraction:g}", "iteration t",
-                            "relative error", curves=curves)]
+                xs, ys = zip(
+                    *(sr.get("r4_kappa")[name, kappa].curve(kappa, "rel_error") for sr in runs)
+                )
+                curves += plots.seeded_curves(
+                    xs, ys, label=f"{name}, κ = {kappa:g}", color=plots.color(i), linestyle=ls
+                )
+        return [
+            plots.Panel(
+                f"F Gᵀ, k = r = {s.r}, p_s = {s.robust_fraction:g}",
+                "iteration t",
+                "relative error",
+                curves=curves,
+            )
+        ]
 
 
 R4 = KappaClaim()

@@ -48,59 +48,37 @@ def run(
     problem : Problem
     method : a method (e.g. ``GD(step_size=0.3)``)
     init : X0, or (F0, G0)
-        Initial factors, shape (n, k) / (n1, k), (n2, k), or with a leading
-        batch axis B to advance B trajectories together.
+        Initial factors, (n, k) / (n1, k), (n2, k), or with a leading batch axis B.
     iters : int
         Maximum number of iterations (>= 0).
     tol : float, optional
-        Stop a trajectory at the first iterate with relative error
-        ‖P − M*‖_F/‖M*‖_F <= tol (relative residual ‖𝒜(P) − y‖/‖y‖ when M* is
-        unknown).
+        Stop a trajectory once ‖P − M*‖_F/‖M*‖_F <= tol (‖𝒜(P) − y‖/‖y‖ without M*).
     record_every : int
-        Record the history every this many iterations (the first, the last
-        and a converged iterate are always recorded).
+        History stride (the first, the last and a converged iterate are always recorded).
     divergence_factor : float
-        A trajectory whose residual (or error) is non-finite or exceeds this
-        factor times max(initial value, ‖y‖) (resp. ‖M*‖) ends with status
-        'diverged' and keeps its last finite iterate.
+        Status 'diverged' (the last finite iterate kept) once the residual (error) is
+        non-finite or exceeds this times max(initial value, ‖y‖) (‖M*‖).
     callback : callable, optional
-        ``callback(t, info) -> bool``, called at every iterate t; returning
-        True stops the run after recording iterate t, and the trajectories
-        still running get status 'stopped'. ``info`` (an :class:`IterateInfo`)
-        holds ``info["residual_norm"]``, ``info["error"]``, and the iterate:
-        ``info["factors"]``, ``info["extras"]``, ``info["rows"]``.
+        ``callback(t, info) -> bool`` at every iterate t; True stops the run (status
+        'stopped'); ``info`` is an :class:`IterateInfo` (residual_norm, error, factors, ...).
     progress : bool
         Show a tqdm progress bar.
     record : sequence of str, optional
-        The history quantities to record, from :data:`RECORDABLE` (default:
-        all of them); 'iteration', 'time' and 'residual_norm' always are.
-        Recording fewer makes long runs of small problems cheaper.
+        History quantities, from :data:`RECORDABLE` (default all; 'iteration', 'time'
+        and 'residual_norm' always). Fewer make long runs of small problems cheaper.
     max_memory : int or str, optional
-        Most bytes the run's state and history may take (e.g. ``"8G"``);
-        default ``MATSENSE_MAX_MEMORY``, else 90% of the available memory. A
-        larger run is refused with a one-line ``ValueError`` before it starts.
+        Most bytes of state and history (e.g. ``"8G"``; default ``MATSENSE_MAX_MEMORY``,
+        else 90% of the available memory); a larger run is refused before it starts.
 
     Returns
     -------
-    Trajectory
-        for unbatched ``init``; a :class:`~matsense.trajectory.BatchTrajectory`
-        (``batch[b]`` is trajectory b) for batched ``init``.
+    Trajectory, or BatchTrajectory (``batch[b]`` is trajectory b) for batched ``init``.
     """
     V.problem_arg(problem, "run")
     V.method_arg(method, "run")
-    loop = iterate(
-        problem,
-        method,
-        init,
-        iters,
-        tol=tol,
-        record_every=record_every,
-        divergence_factor=divergence_factor,
-        callback=callback,
-        progress=progress,
-        record=record,
-        max_memory=max_memory,
-    )
+    options = dict(tol=tol, record_every=record_every, divergence_factor=divergence_factor)
+    options.update(callback=callback, progress=progress, record=record, max_memory=max_memory)
+    loop = iterate(problem, method, init, iters, **options)
     with np.errstate(all="ignore"), threads.blas_threads_for(problem.operator, problem.y):
         try:
             while True:

@@ -29,6 +29,12 @@ class _Account:
         return self.seconds
 
 
+#: :func:`run`'s defaults of the options ``run_together`` passes on to every run.
+_DEFAULTS = dict(
+    tol=None, record_every=1, divergence_factor=1e6, callback=None, progress=False, record=None
+)
+
+
 def run_together(problem, runs, iters=1000, *, max_stack: int | None = None, **options) -> list:
     """Several runs on one problem in lock-step, sharing one operator pass per iteration.
 
@@ -71,16 +77,8 @@ def run_together(problem, runs, iters=1000, *, max_stack: int | None = None, **o
     """
     budgets, max_stack = _check_runs(problem, runs, iters, max_stack)
     clocks = [_Account() for _ in runs]
-    defaults = {
-        "tol": None,
-        "record_every": 1,
-        "divergence_factor": 1e6,
-        "callback": None,
-        "progress": False,
-        "record": None,
-    }
     loops = [
-        iterate(problem, method, init, n, clock=clock, together=True, **{**defaults, **options})
+        iterate(problem, method, init, n, clock=clock, together=True, **{**_DEFAULTS, **options})
         for (method, init), n, clock in zip(runs, budgets, clocks)
     ]
     results: list = [None] * len(loops)

@@ -126,37 +126,9 @@ class AlphaClaim(Claim):
         records, slopes = [], []
         alphas = np.asarray(s.c4_alphas, dtype=float)
         for sr in runs:
-            run = sr.get("asym_over")
-            # Δ₀ = F₀ᵀF₀ − G₀ᵀG₀ of each start, as the run stored it (no start redrawn)
-            delta0 = np.stack([run[float(a)].start_imbalance for a in alphas])
-            lam = np.linalg.eigvalsh(delta0)[:, 0]
-            rate_list = []
-            for b, a in enumerate(alphas):
-                t, err = run.curve(float(a))
-                fit = linear_rate(t, err, window=s.c4_window)
-                scale = s.eta * float(lam[b])
-                ratio = fit.value / scale if scale > 0 else math.nan
-                rec = {
-                    "seed": sr.seed,
-                    "alpha": float(a),
-                    "status": run.status(float(a)),
-                    "rate": fit.value,
-                    "fit": fit_dict(fit),
-                    "lambda_min_delta0": float(lam[b]),
-                    "eta_lambda_min": scale,
-                    "rate_over_eta_lambda_min": ratio,
-                }
-                records.append(rec)
-                rate_list.append(fit.value if _usable(rec, c.min_r2) else math.nan)
-            rates = np.asarray(rate_list)
-            good = np.isfinite(rates) & (rates > 0)
-            if good.sum() >= 2:
-                seed_slope = float(np.polyfit(np.log(alphas[good]), np.log(rates[good]), 1)[0])
-            else:
-                seed_slope = math.nan
-            slopes.append(
-                {"seed": sr.seed, "slope": seed_slope, "alphas_used": alphas[good].tolist()}
-            )
+            seed_records, seed_slope = _seed_rates(sr, s, alphas, c.min_r2)
+            records += seed_records
+            slopes.append(seed_slope)
         slope = spread([x["slope"] for x in slopes])
         per_alpha = {
             f"{a:g}": spread([r["rate"] for r in records if r["alpha"] == a]) for a in alphas
@@ -209,7 +181,6 @@ class AlphaClaim(Claim):
     def panels(self, m, runs, settings) -> list:
         s = settings
         alphas = np.asarray(s.c4_alphas, dtype=float)
-        records = m.records
         curves = [
             c
             for i, a in enumerate(alphas)
@@ -226,44 +197,7 @@ class AlphaClaim(Claim):
             curves=curves,
             note=f"rates fitted where error/error₀ ∈ [{s.c4_window[1]:g}, {s.c4_window[0]:g}]",
         )
-        rate_curves = []
-        for j, sr in enumerate(runs):
-            rs = [r for r in records if r["seed"] == sr.seed]
-            rate_curves.append(
-                plots.Curve(
-                    [r["alpha"] for r in rs],
-                    [r["rate"] for r in rs],
-                    label="fitted rate" if j == 0 else None,
-                    color=plots.color(0),
-                    linestyle="-" if j == 0 else "none",
-                    marker="o",
-                    alpha=1.0 if j == 0 else 0.5,
-                )
-            )
-            if j == 0:
-                rate_curves.append(
-                    plots.Curve(
-                        [r["alpha"] for r in rs],
-                        [r["eta_lambda_min"] for r in rs],
-                        label="η·λ_min(Δ₀)",
-                        color=plots.color(3),
-                        linestyle="none",
-                        marker="s",
-                    )
-                )
-        med = m.details["rate_per_alpha"][f"{alphas[0]:g}"]["median"]
-        if np.isfinite(med):
-            aa = np.geomspace(alphas.min() * 0.8, alphas.max() * 1.25, 20)
-            rate_curves.append(
-                plots.Curve(
-                    aa,
-                    med * (aa / alphas[0]) ** 2,
-                    label=f"∝ α² (through the median at α = {alphas[0]:g})",
-                    color="k",
-                    linestyle="--",
-                    linewidth=1.2,
-                )
-            )
+        rate_curves = _rate_curves(m, runs, alphas)
         p2 = plots.Panel(
             "linear rate vs α",
             "initialization scale α",
@@ -274,6 +208,84 @@ class AlphaClaim(Claim):
             note=f"log-log slope (median) {fmt_num(m.details['slope']['median'])}",
         )
         return [p1, p2]
+
+
+def _seed_rates(sr, s, alphas, min_r2) -> tuple:
+    """One seed's records (the fitted rate per α next to η·λ_min(Δ₀)) and its log-log slope of
+    rate vs α over the usable rates."""
+    run = sr.get("asym_over")
+    # Δ₀ = F₀ᵀF₀ − G₀ᵀG₀ of each start, as the run stored it (no start redrawn)
+    delta0 = np.stack([run[float(a)].start_imbalance for a in alphas])
+    lam = np.linalg.eigvalsh(delta0)[:, 0]
+    records, rate_list = [], []
+    for b, a in enumerate(alphas):
+        t, err = run.curve(float(a))
+        fit = linear_rate(t, err, window=s.c4_window)
+        scale = s.eta * float(lam[b])
+        ratio = fit.value / scale if scale > 0 else math.nan
+        rec = {
+            "seed": sr.seed,
+            "alpha": float(a),
+            "status": run.status(float(a)),
+            "rate": fit.value,
+            "fit": fit_dict(fit),
+            "lambda_min_delta0": float(lam[b]),
+            "eta_lambda_min": scale,
+            "rate_over_eta_lambda_min": ratio,
+        }
+        records.append(rec)
+        rate_list.append(fit.value if _usable(rec, min_r2) else math.nan)
+    rates = np.asarray(rate_list)
+    good = np.isfinite(rates) & (rates > 0)
+    if good.sum() >= 2:
+        seed_slope = float(np.polyfit(np.log(alphas[good]), np.log(rates[good]), 1)[0])
+    else:
+        seed_slope = math.nan
+    return records, {"seed": sr.seed, "slope": seed_slope, "alphas_used": alphas[good].tolist()}
+
+
+def _rate_curves(m, runs, alphas) -> list:
+    """The fitted rates vs α per seed, η·λ_min(Δ₀) of the first, and an α² line through the
+    median rate at the first α."""
+    rate_curves = []
+    for j, sr in enumerate(runs):
+        rs = [r for r in m.records if r["seed"] == sr.seed]
+        rate_curves.append(
+            plots.Curve(
+                [r["alpha"] for r in rs],
+                [r["rate"] for r in rs],
+                label="fitted rate" if j == 0 else None,
+                color=plots.color(0),
+                linestyle="-" if j == 0 else "none",
+                marker="o",
+                alpha=1.0 if j == 0 else 0.5,
+            )
+        )
+        if j == 0:
+            rate_curves.append(
+                plots.Curve(
+                    [r["alpha"] for r in rs],
+                    [r["eta_lambda_min"] for r in rs],
+                    label="η·λ_min(Δ₀)",
+                    color=plots.color(3),
+                    linestyle="none",
+                    marker="s",
+                )
+            )
+    med = m.details["rate_per_alpha"][f"{alphas[0]:g}"]["median"]
+    if np.isfinite(med):
+        aa = np.geomspace(alphas.min() * 0.8, alphas.max() * 1.25, 20)
+        rate_curves.append(
+            plots.Curve(
+                aa,
+                med * (aa / alphas[0]) ** 2,
+                label=f"∝ α² (through the median at α = {alphas[0]:g})",
+                color="k",
+                linestyle="--",
+                linewidth=1.2,
+            )
+        )
+    return rate_curves
 
 
 C4 = AlphaClaim()

@@ -121,37 +121,7 @@ class ImbalanceClaim(Claim):
             d = sr.get("drift")
             full, half, quarter = d["eta"], d["half"], d["quarter"]
             for b, a in enumerate(d["labels"]):
-                with np.errstate(all="ignore"):
-                    max_f, max_h, max_q = (_max(c.drift[:, b]) for c in (full, half, quarter))
-                    growth = _max(full.growth[:, b])
-                    bound_ok = all(
-                        bool(np.all(c.drift[:, b] <= c.bound[:, b] + 1e-9 * c.bound[:, b] + 1e-14))
-                        for c in (full, half, quarter)
-                    )
-                    eta_ratio = max_f / max_h if max_h > 0 else math.nan
-                    ratio_fine = max_h / max_q if max_q > 0 else math.nan
-                    rel_growth = max_f / growth if growth > 0 else math.nan
-                statuses = (full.status[b], half.status[b], quarter.status[b])
-                status = "diverged" if "diverged" in statuses else "ok"
-                records.append(
-                    {
-                        "seed": sr.seed,
-                        "alpha": a,
-                        "status": status,
-                        "max_drift": max_f,
-                        "max_drift_half_eta": max_h,
-                        "max_drift_quarter_eta": max_q,
-                        "eta_ratio": eta_ratio,
-                        "eta_ratio_fine": ratio_fine,
-                        "final_bound": float(full.bound[-1, b]),
-                        "bound_holds": bound_ok,
-                        "delta0_norm": float(full.delta0_norm[b]),
-                        "drift_over_delta0": max_f / float(full.delta0_norm[b]),
-                        "max_gram_change": growth,
-                        "drift_over_gram_change": rel_growth,
-                        "final_rel_error": float(full.rel_error[-1, b]),
-                    }
-                )
+                records.append(_drift_record(sr.seed, a, b, full, half, quarter))
         c = self.criteria
         ratio = spread([r["eta_ratio"] for r in records])
         fine = spread([r["eta_ratio_fine"] for r in records])
@@ -215,59 +185,8 @@ class ImbalanceClaim(Claim):
         f, h, q = d0["eta"], d0["half"], d0["quarter"]
         c1, c2 = [], []
         for i, a in enumerate(d0["labels"]):
-            col = plots.color(i)
-            c1.append(
-                plots.Curve(
-                    f.iterations,
-                    f.drift[:, i],
-                    label=f"‖Δ_t − Δ₀‖_F, {alpha_label(a)}",
-                    color=col,
-                    marker="o",
-                    markersize=3,
-                )
-            )
-            c1.append(
-                plots.Curve(
-                    f.iterations,
-                    f.bound[:, i],
-                    label=f"bound η²Σ‖∇f‖², {alpha_label(a)}",
-                    color=col,
-                    linestyle=":",
-                    linewidth=1.2,
-                )
-            )
-            c2.append(
-                plots.Curve(
-                    s.eta * f.iterations,
-                    f.drift[:, i],
-                    label=f"η = {s.eta:g}, {alpha_label(a)}",
-                    color=col,
-                    marker="o",
-                    markersize=3,
-                )
-            )
-            c2.append(
-                plots.Curve(
-                    s.eta / 2 * h.iterations,
-                    h.drift[:, i],
-                    label=f"η = {s.eta / 2:g}, {alpha_label(a)}",
-                    color=col,
-                    linestyle="--",
-                    marker="^",
-                    markersize=3,
-                )
-            )
-            c2.append(
-                plots.Curve(
-                    s.eta / 4 * q.iterations,
-                    q.drift[:, i],
-                    label=f"η = {s.eta / 4:g}, {alpha_label(a)}",
-                    color=col,
-                    linestyle=":",
-                    marker="v",
-                    markersize=3,
-                )
-            )
+            c1 += _bound_curves(f, i, a)
+            c2 += _eta_curves(s, (f, h, q), i, a)
         p1 = plots.Panel(
             f"seed {sr0.seed}: drift and its bound, η = {s.eta:g}",
             "iteration t (log)",
@@ -288,6 +207,97 @@ class ImbalanceClaim(Claim):
             f"{fmt_num(m.details['eta_ratio_fine']['median'])}",
         )
         return [p1, p2]
+
+
+def _drift_record(seed, a, b, full, half, quarter) -> dict:
+    """The record of trajectory ``b`` (α = ``a``): its largest drift at η, η/2 and η/4, their
+    ratios, whether the bound held, and the drift relative to ‖Δ₀‖ and to the Gram change."""
+    with np.errstate(all="ignore"):
+        max_f, max_h, max_q = (_max(c.drift[:, b]) for c in (full, half, quarter))
+        growth = _max(full.growth[:, b])
+        bound_ok = all(
+            bool(np.all(c.drift[:, b] <= c.bound[:, b] + 1e-9 * c.bound[:, b] + 1e-14))
+            for c in (full, half, quarter)
+        )
+        eta_ratio = max_f / max_h if max_h > 0 else math.nan
+        ratio_fine = max_h / max_q if max_q > 0 else math.nan
+        rel_growth = max_f / growth if growth > 0 else math.nan
+    statuses = (full.status[b], half.status[b], quarter.status[b])
+    status = "diverged" if "diverged" in statuses else "ok"
+    return {
+        "seed": seed,
+        "alpha": a,
+        "status": status,
+        "max_drift": max_f,
+        "max_drift_half_eta": max_h,
+        "max_drift_quarter_eta": max_q,
+        "eta_ratio": eta_ratio,
+        "eta_ratio_fine": ratio_fine,
+        "final_bound": float(full.bound[-1, b]),
+        "bound_holds": bound_ok,
+        "delta0_norm": float(full.delta0_norm[b]),
+        "drift_over_delta0": max_f / float(full.delta0_norm[b]),
+        "max_gram_change": growth,
+        "drift_over_gram_change": rel_growth,
+        "final_rel_error": float(full.rel_error[-1, b]),
+    }
+
+
+def _bound_curves(f, i, a) -> list:
+    """Trajectory ``i``'s drift at η and its bound against the iteration."""
+    col = plots.color(i)
+    return [
+        plots.Curve(
+            f.iterations,
+            f.drift[:, i],
+            label=f"‖Δ_t − Δ₀‖_F, {alpha_label(a)}",
+            color=col,
+            marker="o",
+            markersize=3,
+        ),
+        plots.Curve(
+            f.iterations,
+            f.bound[:, i],
+            label=f"bound η²Σ‖∇f‖², {alpha_label(a)}",
+            color=col,
+            linestyle=":",
+            linewidth=1.2,
+        ),
+    ]
+
+
+def _eta_curves(s, fhq, i, a) -> list:
+    """Trajectory ``i``'s drift at η, η/2 and η/4 (``fhq``) against the time η·t."""
+    f, h, q = fhq
+    col = plots.color(i)
+    return [
+        plots.Curve(
+            s.eta * f.iterations,
+            f.drift[:, i],
+            label=f"η = {s.eta:g}, {alpha_label(a)}",
+            color=col,
+            marker="o",
+            markersize=3,
+        ),
+        plots.Curve(
+            s.eta / 2 * h.iterations,
+            h.drift[:, i],
+            label=f"η = {s.eta / 2:g}, {alpha_label(a)}",
+            color=col,
+            linestyle="--",
+            marker="^",
+            markersize=3,
+        ),
+        plots.Curve(
+            s.eta / 4 * q.iterations,
+            q.drift[:, i],
+            label=f"η = {s.eta / 4:g}, {alpha_label(a)}",
+            color=col,
+            linestyle=":",
+            marker="v",
+            markersize=3,
+        ),
+    ]
 
 
 C8 = ImbalanceClaim()

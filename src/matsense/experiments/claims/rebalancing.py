@@ -17,14 +17,14 @@ import numpy as np
 
 from ... import init as _init
 from ... import plots
-from ...methods import GD, RebalancedGD
+from ...methods import RebalancedGD
 from ...rates import linear_rate, phase_rate
-from ...run import run_together
 from ..declare import Param, RunSpec, fit_window, positive_int, positive_number
 from ..predict import exact_budget, rebalancing_tau
 from ..results import fmt_num, fmt_spread, spread
 from ..runs import LabeledRun, batch
 from .base import MIN_R2, Claim, Measurement, Verdict, alpha_label, fit_dict
+from .rebalancing_kappas import REBALANCING_KAPPAS, kappa_panel, kappa_records
 
 
 def _check_kappas(name, value, s) -> None:
@@ -114,44 +114,6 @@ def _exact_balanced(sr):
     )
 
 
-def _rebalancing_kappas(sr):
-    """The fix across condition numbers: for each κ of ``c7_kappas`` (σ geometric, the family's
-    α and budgets derived for that κ), rebalanced GD, plain GD and k = r GD from the same start,
-    run together (one stacked operator pass per iteration)."""
-    s = sr.settings
-    out = []
-    for kappa in s.c7_kappas:
-        sk = s.with_kappa(kappa)
-        p = sk.make_problem(False, sr.seed)
-        a = sk.alphas[0]
-        F0, G0 = _init.small_random(p, sk.k, a, ratio=sk.ratio, seed=sr.init_seed("asymmetric"))
-        runs = [
-            (RebalancedGD(step_size=sk.eta, tau=sk.tau), (F0, G0)),
-            (GD(sk.eta), (F0, G0)),
-            (GD(sk.eta), (F0[:, : sk.r], G0[:, : sk.r])),
-        ]
-        iters = max(sk.c7_iters, sk.exact_iters, sk.c4_iters)
-        trs = run_together(
-            p,
-            runs,
-            iters,
-            tol=sk.c7_tol,
-            record_every=sk.record_every,
-            divergence_factor=sk.divergence_factor,
-        )
-        out.append(
-            {
-                "kappa": float(kappa),
-                "alpha": a,
-                "singular_values": list(sk.singular_values),
-                "rebalanced": trs[0],
-                "plain": trs[1],
-                "exact": trs[2],
-            }
-        )
-    return out
-
-
 REBALANCED = RunSpec("rebalanced", _rebalanced, "c7_iters", "RebalancedGD on F Gᵀ, k > r, every α")
 EXACT_REFERENCE = RunSpec(
     "exact_reference",
@@ -164,12 +126,6 @@ EXACT_BALANCED = RunSpec(
     _exact_balanced,
     "exact_iters",
     "exact_reference balanced once at its τ-crossing (reported)",
-)
-REBALANCING_KAPPAS = RunSpec(
-    "rebalancing_kappas",
-    _rebalancing_kappas,
-    "c4_iters",
-    "rebalanced, plain and k = r GD for each κ of c7_kappas",
 )
 
 
@@ -228,106 +184,19 @@ class RebalancingClaim(Claim):
         s = settings
         records, per_seed = [], []
         for sr in runs:
-            run, gd, ref = sr.get("rebalanced"), sr.get("asym_over"), sr.get("exact_reference")
-            transform = run.traj.config["transform"]
-            bal = sr.get("exact_balanced")
-            for a in s.alphas:
-                t, err = run.curve(a)
-                extras = run[a].extras
-                sw = int(extras.get("switch_iteration", -1))
-                fit = phase_rate(run[a].phases, t, err, window=s.c7_window)[0] if sw >= 0 else None
-                gd_rate = math.nan
-                if a in s.c4_alphas:
-                    tg, eg = gd.curve(a)
-                    gd_rate = linear_rate(tg, eg, window=s.c4_window).value
-                te, ee = ref.curve(a)
-                exact = linear_rate(te, ee, window=s.exact_window).value
-                balanced = _after_switch_rate(bal, a, s)
-                post = fit.value if fit else math.nan
-                records.append(
-                    {
-                        "seed": sr.seed,
-                        "alpha": a,
-                        "status": run.status(a),
-                        "switch_iteration": sw,
-                        "rate_after_switch": post,
-                        "fit": fit_dict(fit) if fit else None,
-                        "plain_gd_rate": gd_rate,
-                        "exact_rate": exact,
-                        "ratio_to_exact": post / exact,
-                        "exact_balanced_rate": balanced,
-                        "ratio_to_exact_balanced": post / balanced,
-                        **_switch_report(extras),
-                    }
-                )
-            g = np.asarray(
-                [r["plain_gd_rate"] for r in records if r["seed"] == sr.seed], dtype=float
-            )
-            g = g[np.isfinite(g)]
-            per_seed.append(
-                {
-                    "seed": sr.seed,
-                    "plain_gd_spread": (g.max() - g.min()) / np.median(g)
-                    if g.size >= 2
-                    else math.nan,
-                }
-            )
-        # Per seed, the spread of the post-switch rates that pass the criteria's checks.
+            transform = sr.get("rebalanced").traj.config["transform"]
+            records.extend(_seed_records(sr, s))
+            per_seed.append({"seed": sr.seed, "plain_gd_spread": _plain_gd_spread(records, sr)})
         c = self.criteria
-        spreads = []
-        for ps in per_seed:
-            usable = [
-                r["rate_after_switch"] if _ok(r, c.min_r2) else math.nan
-                for r in records
-                if r["seed"] == ps["seed"]
-            ]
-            spreads.append({"seed": ps["seed"], "spread": _spread(usable)})
+        spreads = _usable_spreads(records, per_seed, c.min_r2)
         gd_spreads = [{"seed": ps["seed"], "spread": ps["plain_gd_spread"]} for ps in per_seed]
-        kappas = _kappa_records(runs, s)
-        rate = spread([r["rate_after_switch"] for r in records])
-        sp = spread([x["spread"] for x in spreads])
-        gsp = spread([x["spread"] for x in gd_spreads])
-        ratio = spread([r["ratio_to_exact"] for r in records])
-        per_alpha = {
-            f"{a:g}": spread([r["rate_after_switch"] for r in records if r["alpha"] == a])
-            for a in s.alphas
-        }
-        rates_txt = ", ".join(f"α={a}: {fmt_num(x['median'])}" for a, x in per_alpha.items())
-        ratio_bal = spread([r["ratio_to_exact_balanced"] for r in records])
-        measured = (
-            f"rates after switch {rates_txt}; spread {fmt_spread(sp, '{:.1%}')} "
-            f"(plain GD spread {fmt_spread(gsp, '{:.0%}')}); ×{fmt_spread(ratio, '{:.2f}')} "
-            f"the k = r rate (×{fmt_spread(ratio_bal, '{:.2f}')} of k = r GD balanced at "
-            f"its τ-crossing)"
-        )
-        if kappas:
-            by_k: dict = {}
-            for r in kappas:
-                by_k.setdefault(r["kappa"], []).append(r["ratio_to_exact"])
-            measured += "; across κ: " + ", ".join(
-                f"κ={k:g}: ×{fmt_spread(spread(v), '{:.2f}')}" for k, v in by_k.items()
-            )
+        kappas = kappa_records(runs, s)
+        details = _details(records, spreads, gd_spreads, kappas, s, transform)
         expected = (
             f"spread (max − min)/median ≤ {c.max_spread:.0%} across α; ≥ "
             f"{c.min_ratio_to_exact:g}× the k = r rate"
         )
-        details = {
-            "rate_after_switch": rate,
-            "rate_per_alpha": per_alpha,
-            "spread": sp,
-            "spreads": spreads,
-            "plain_gd_spread": gsp,
-            "plain_gd_spreads": gd_spreads,
-            "ratio_to_exact": ratio,
-            "ratio_to_exact_balanced": ratio_bal,
-            "tau": s.tau,
-            "window_after_switch": list(s.c7_window),
-            "iterations": s.c7_iters,
-            "transform": transform,
-            "records": records,
-            "kappas": kappas,
-        }
-        return Measurement(records, measured, expected, details, per_seed=spreads)
+        return Measurement(records, _measured(details, kappas), expected, details, per_seed=spreads)
 
     def judge(self, m, settings) -> Verdict:
         c = self.criteria
@@ -364,74 +233,15 @@ class RebalancingClaim(Claim):
 
     def panels(self, m, runs, settings) -> list:
         s = settings
-        curves, vlines = [], []
         sr0 = runs[0]
-        run0, gd0 = sr0.get("rebalanced"), sr0.get("asym_over")
-        horizon = 0.0
-        for i, a in enumerate(s.alphas):
-            t, err = run0.curve(a)
-            horizon = max(horizon, float(t[-1]) if t.size else 0.0)
-            curves.append(
-                plots.Curve(t, err, label=f"rebalanced, {alpha_label(a)}", color=plots.color(i))
-            )
-            sw = int(run0[a].extras.get("switch_iteration", -1))
-            if sw >= 0:
-                vlines.append(
-                    plots.VLine(sw, label=f"switch, {alpha_label(a)}", color=plots.color(i))
-                )
-        for i, a in enumerate(s.alphas):
-            if a in s.c4_alphas:
-                tg, eg = gd0.curve(a)
-                keep = tg <= max(horizon, 1.0)
-                curves.append(
-                    plots.Curve(
-                        tg[keep],
-                        eg[keep],
-                        label=f"plain GD, {alpha_label(a)}",
-                        color=plots.color(i),
-                        linestyle="--",
-                        linewidth=1.0,
-                    )
-                )
-        p1 = plots.Panel(
-            f"seed {sr0.seed}: F Gᵀ, k = {s.k}, η = {s.eta:g}, τ = {s.tau:g}",
-            "iteration t",
-            "error ‖F_tG_tᵀ − M*‖_F",
-            curves=curves,
-            vlines=vlines,
-            legend_loc="lower left",
-        )
         rate_curves = []
         for j, sr in enumerate(runs):
             rs = [r for r in m.records if r["seed"] == sr.seed]
-            first = j == 0
-            rate_curves.append(
-                plots.Curve(
-                    [r["alpha"] for r in rs],
-                    [r["rate_after_switch"] for r in rs],
-                    label="rebalanced (after switch)" if first else None,
-                    color=plots.color(0),
-                    marker="o",
-                    linestyle="-" if first else "none",
-                    alpha=1 if first else 0.5,
-                )
-            )
-            rate_curves.append(
-                plots.Curve(
-                    [r["alpha"] for r in rs],
-                    [r["plain_gd_rate"] for r in rs],
-                    label="plain GD" if first else None,
-                    color=plots.color(1),
-                    marker="s",
-                    linestyle="--" if first else "none",
-                    alpha=1 if first else 0.5,
-                )
-            )
-        exact = [r["exact_rate"] for r in m.records if r["seed"] == sr0.seed]
+            rate_curves += _seed_rate_curves(rs, j == 0)
         rate_curves.append(
             plots.Curve(
                 [r["alpha"] for r in m.records if r["seed"] == sr0.seed],
-                exact,
+                [r["exact_rate"] for r in m.records if r["seed"] == sr0.seed],
                 label="k = r GD, same start",
                 color="k",
                 marker="^",
@@ -447,11 +257,175 @@ class RebalancingClaim(Claim):
             xticks=list(s.alphas),
             note=f"post-switch spread (median) {fmt_num(m.details['spread']['median'], '{:.1%}')}",
         )
-        panels = [p1, p2]
+        panels = [_error_panel(sr0, s), p2]
         kappas = m.details.get("kappas", [])
         if kappas:
-            panels.append(_kappa_panel(kappas))
+            panels.append(kappa_panel(kappas))
         return panels
+
+
+def _seed_records(sr, s) -> list:
+    """One record per α of a seed: the rate after the switch, plain GD's rate (α of
+    ``c4_alphas``), the k = r rate from the same start and that of k = r GD balanced once."""
+    run, gd, ref = sr.get("rebalanced"), sr.get("asym_over"), sr.get("exact_reference")
+    bal = sr.get("exact_balanced")
+    records = []
+    for a in s.alphas:
+        t, err = run.curve(a)
+        extras = run[a].extras
+        sw = int(extras.get("switch_iteration", -1))
+        fit = phase_rate(run[a].phases, t, err, window=s.c7_window)[0] if sw >= 0 else None
+        gd_rate = math.nan
+        if a in s.c4_alphas:
+            tg, eg = gd.curve(a)
+            gd_rate = linear_rate(tg, eg, window=s.c4_window).value
+        te, ee = ref.curve(a)
+        exact = linear_rate(te, ee, window=s.exact_window).value
+        balanced = _after_switch_rate(bal, a, s)
+        post = fit.value if fit else math.nan
+        records.append(
+            {
+                "seed": sr.seed,
+                "alpha": a,
+                "status": run.status(a),
+                "switch_iteration": sw,
+                "rate_after_switch": post,
+                "fit": fit_dict(fit) if fit else None,
+                "plain_gd_rate": gd_rate,
+                "exact_rate": exact,
+                "ratio_to_exact": post / exact,
+                "exact_balanced_rate": balanced,
+                "ratio_to_exact_balanced": post / balanced,
+                **_switch_report(extras),
+            }
+        )
+    return records
+
+
+def _plain_gd_spread(records, sr) -> float:
+    """The spread (max − min)/median of plain GD's finite rates of seed ``sr`` (NaN: < 2)."""
+    g = np.asarray([r["plain_gd_rate"] for r in records if r["seed"] == sr.seed], dtype=float)
+    g = g[np.isfinite(g)]
+    return (g.max() - g.min()) / np.median(g) if g.size >= 2 else math.nan
+
+
+def _usable_spreads(records, per_seed, min_r2) -> list:
+    """Per seed, the spread of the post-switch rates that pass the criteria's checks."""
+    spreads = []
+    for ps in per_seed:
+        usable = [
+            r["rate_after_switch"] if _ok(r, min_r2) else math.nan
+            for r in records
+            if r["seed"] == ps["seed"]
+        ]
+        spreads.append({"seed": ps["seed"], "spread": _spread(usable)})
+    return spreads
+
+
+def _details(records, spreads, gd_spreads, kappas, s, transform) -> dict:
+    """C7's measured details: the rates, spreads and ratios over seeds, and the setting."""
+    per_alpha = {
+        f"{a:g}": spread([r["rate_after_switch"] for r in records if r["alpha"] == a])
+        for a in s.alphas
+    }
+    return {
+        "rate_after_switch": spread([r["rate_after_switch"] for r in records]),
+        "rate_per_alpha": per_alpha,
+        "spread": spread([x["spread"] for x in spreads]),
+        "spreads": spreads,
+        "plain_gd_spread": spread([x["spread"] for x in gd_spreads]),
+        "plain_gd_spreads": gd_spreads,
+        "ratio_to_exact": spread([r["ratio_to_exact"] for r in records]),
+        "ratio_to_exact_balanced": spread([r["ratio_to_exact_balanced"] for r in records]),
+        "tau": s.tau,
+        "window_after_switch": list(s.c7_window),
+        "iterations": s.c7_iters,
+        "transform": transform,
+        "records": records,
+        "kappas": kappas,
+    }
+
+
+def _measured(d, kappas) -> str:
+    """The one-line summary of C7's details ``d`` (and of the κ records, when measured)."""
+    rates_txt = ", ".join(f"α={a}: {fmt_num(x['median'])}" for a, x in d["rate_per_alpha"].items())
+    measured = (
+        f"rates after switch {rates_txt}; spread {fmt_spread(d['spread'], '{:.1%}')} "
+        f"(plain GD spread {fmt_spread(d['plain_gd_spread'], '{:.0%}')}); "
+        f"×{fmt_spread(d['ratio_to_exact'], '{:.2f}')} "
+        f"the k = r rate (×{fmt_spread(d['ratio_to_exact_balanced'], '{:.2f}')} of k = r GD "
+        f"balanced at its τ-crossing)"
+    )
+    if kappas:
+        by_k: dict = {}
+        for r in kappas:
+            by_k.setdefault(r["kappa"], []).append(r["ratio_to_exact"])
+        measured += "; across κ: " + ", ".join(
+            f"κ={k:g}: ×{fmt_spread(spread(v), '{:.2f}')}" for k, v in by_k.items()
+        )
+    return measured
+
+
+def _error_panel(sr0, s) -> plots.Panel:
+    """Seed ``sr0``'s error curves: rebalanced GD per α with its switch, and plain GD."""
+    curves, vlines = [], []
+    run0, gd0 = sr0.get("rebalanced"), sr0.get("asym_over")
+    horizon = 0.0
+    for i, a in enumerate(s.alphas):
+        t, err = run0.curve(a)
+        horizon = max(horizon, float(t[-1]) if t.size else 0.0)
+        curves.append(
+            plots.Curve(t, err, label=f"rebalanced, {alpha_label(a)}", color=plots.color(i))
+        )
+        sw = int(run0[a].extras.get("switch_iteration", -1))
+        if sw >= 0:
+            vlines.append(plots.VLine(sw, label=f"switch, {alpha_label(a)}", color=plots.color(i)))
+    for i, a in enumerate(s.alphas):
+        if a in s.c4_alphas:
+            tg, eg = gd0.curve(a)
+            keep = tg <= max(horizon, 1.0)
+            curves.append(
+                plots.Curve(
+                    tg[keep],
+                    eg[keep],
+                    label=f"plain GD, {alpha_label(a)}",
+                    color=plots.color(i),
+                    linestyle="--",
+                    linewidth=1.0,
+                )
+            )
+    return plots.Panel(
+        f"seed {sr0.seed}: F Gᵀ, k = {s.k}, η = {s.eta:g}, τ = {s.tau:g}",
+        "iteration t",
+        "error ‖F_tG_tᵀ − M*‖_F",
+        curves=curves,
+        vlines=vlines,
+        legend_loc="lower left",
+    )
+
+
+def _seed_rate_curves(rs, first: bool) -> list:
+    """One seed's post-switch and plain GD rates against α (the first seed labelled)."""
+    return [
+        plots.Curve(
+            [r["alpha"] for r in rs],
+            [r["rate_after_switch"] for r in rs],
+            label="rebalanced (after switch)" if first else None,
+            color=plots.color(0),
+            marker="o",
+            linestyle="-" if first else "none",
+            alpha=1 if first else 0.5,
+        ),
+        plots.Curve(
+            [r["alpha"] for r in rs],
+            [r["plain_gd_rate"] for r in rs],
+            label="plain GD" if first else None,
+            color=plots.color(1),
+            marker="s",
+            linestyle="--" if first else "none",
+            alpha=1 if first else 0.5,
+        ),
+    ]
 
 
 def _require_ratio(v: Verdict, rec: dict, where: str, c: RebalancingCriteria) -> None:
@@ -461,72 +435,6 @@ def _require_ratio(v: Verdict, rec: dict, where: str, c: RebalancingCriteria) ->
         f"{where}: post-switch rate {fmt_num(rec['rate_after_switch'])} is "
         f"{fmt_num(ratio, '{:.2f}')}× the k = r rate {fmt_num(rec['exact_rate'])} "
         f"(< {c.min_ratio_to_exact:g})",
-    )
-
-
-def _kappa_records(runs, s) -> list:
-    """Rates of rebalanced, plain and k = r GD for each κ of ``c7_kappas``, every seed."""
-    out = []
-    for sr in runs:
-        for item in sr.get("rebalancing_kappas"):
-            reb, plain, exact = item["rebalanced"], item["plain"], item["exact"]
-            h = reb.history
-            fit, _ = phase_rate(reb.phases, h["iteration"], h["error"], window=s.c7_window)
-            ph, eh = plain.history, exact.history
-            plain_rate = linear_rate(ph["iteration"], ph["error"], window=s.c4_window).value
-            exact_rate = linear_rate(eh["iteration"], eh["error"], window=s.exact_window).value
-            ok = reb.extras.get("switch_iteration", -1) >= 0
-            out.append(
-                {
-                    "seed": sr.seed,
-                    "kappa": item["kappa"],
-                    "alpha": item["alpha"],
-                    "status": str(reb.status),
-                    "switch_iteration": int(reb.extras.get("switch_iteration", -1)),
-                    "rate_after_switch": fit.value if ok else math.nan,
-                    "fit": fit_dict(fit) if ok else None,
-                    "plain_gd_rate": plain_rate,
-                    "exact_rate": exact_rate,
-                    "ratio_to_exact": (fit.value if ok else math.nan) / exact_rate,
-                    "plain_over_exact": plain_rate / exact_rate,
-                }
-            )
-    return out
-
-
-def _kappa_panel(kappas) -> plots.Panel:
-    ks = sorted({r["kappa"] for r in kappas})
-
-    def median(key):
-        return [float(np.nanmedian([r[key] for r in kappas if r["kappa"] == k])) for k in ks]
-
-    curves = [
-        plots.Curve(
-            ks, median("exact_rate"), label="k = r GD", color="k", marker="^", linestyle=":"
-        ),
-        plots.Curve(
-            ks,
-            median("rate_after_switch"),
-            label="rebalanced (after switch)",
-            color=plots.color(0),
-            marker="o",
-        ),
-        plots.Curve(
-            ks,
-            median("plain_gd_rate"),
-            label="plain GD, k > r (largest α)",
-            color=plots.color(1),
-            marker="s",
-            linestyle="--",
-        ),
-    ]
-    return plots.Panel(
-        "the fix across condition numbers (median over seeds)",
-        "condition number κ = σ₁/σ_r",
-        "rate −d log err / dt",
-        curves=curves,
-        xscale="log",
-        xticks=ks,
     )
 
 

@@ -2,7 +2,8 @@
 exponentially faster than X Xᵀ (C5), and a balanced start G₀ = F₀ loses that speed-up (C6).
 
 Both read the same two runs of a seed (:func:`symmetric_problem_curves`): the three F Gᵀ starts
-of ``asym_on_sym`` and the X Xᵀ run of C2 at α = ``c5_alpha`` (X₀ = the balanced F₀).
+of ``asym_on_sym`` and the X Xᵀ run of C2 at α = ``c5_alpha`` (X₀ = the balanced F₀); those
+runs and the parameters of both claims live in ``claims/symmetry_runs.py``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ... import diagnostics, plots
-from ... import init as _init
+from ... import plots
 from ...rates import linear_rate, power_law
-from ..declare import Param, RunSpec, positive_int, positive_number
 from ..results import fmt_num, fmt_spread, spread
-from ..runs import LabeledRun, long_record_every
 from .base import (
     MIN_R2,
     Claim,
@@ -30,158 +28,14 @@ from .base import (
     within_factor,
 )
 from .sublinear import isotropic_prediction
-
-
-def _check_c5_alpha(name, value, s) -> None:
-    from ... import _validate as V
-
-    V.positive_float(name, value)
-    if s.c2_alphas is not None and value not in s.c2_alphas:
-        raise ValueError(
-            f"c5_alpha={value} must be one of c2_alphas={s.c2_alphas}: "
-            "C5 and C6 compare against the C2 run at that α"
-        )
-
-
-def _check_c5_iters(name, value, s) -> None:
-    positive_int(name, value)
-    if s.c2_iters is not None and value > s.c2_iters:
-        raise ValueError(
-            f"c5_iters={value} must be <= c2_iters={s.c2_iters}: "
-            "C5 and C6 compare against the C2 run at the same iteration"
-        )
-
-
-#: The parameters of C5 and C6 (F Gᵀ on the symmetric PSD problem, against C2's X Xᵀ run).
-PARAMS = (
-    Param(
-        "c5_alpha",
-        None,
-        "float | None",
-        "α of the three F Gᵀ starts (None: C2's first α)",
-        derive=lambda s: s.c2_alphas[0],
-        check=_check_c5_alpha,
-    ),
-    Param(
-        "c5_iters",
-        None,
-        "int | None",
-        "the horizon T of C5/C6 (None: c2_iters)",
-        derive=lambda s: s.c2_iters,
-        check=_check_c5_iters,
-    ),
-    Param(
-        "c6_tail",
-        0.5,
-        "float",
-        "C6's power law is fitted on t ≥ c6_tail × its window's end",
-        check=positive_number,
-    ),
-    Param(
-        "c6_checkpoints",
-        40,
-        "int",
-        "iterations at which the balanced run's generated imbalance is read",
-        check=positive_int,
-    ),
+from .symmetry_runs import (
+    ASYM_ON_SYM,
+    ASYM_ON_SYM_LABELS,
+    PARAMS,
+    asym_on_sym_inits,
+    symmetric_problem_curves,
+    xxt_curves,
 )
-
-
-#: The three starts of F Gᵀ on the PSD problem (C5, C6), by label.
-ASYM_ON_SYM_LABELS = {
-    "small_random": "F Gᵀ, small random (G₀ ~ α/3)",
-    "balanced": "F Gᵀ, balanced G₀ = F₀",
-    "imbalanced": "F Gᵀ, imbalanced G₀ = F₀/3",
-}
-
-
-def asym_on_sym_inits(sr):
-    """[small random, balanced G₀ = F₀, imbalanced G₀ = F₀/3] on the PSD problem, batched
-    (the order of :data:`ASYM_ON_SYM_LABELS`)."""
-    s = sr.settings
-    p = sr.problem(True)
-    F_sr, G_sr = _init.small_random(
-        p, s.k, s.c5_alpha, ratio=s.ratio, seed=sr.init_seed("asymmetric")
-    )
-    X0 = _init.symmetric_random(p, s.k, s.c5_alpha, seed=sr.init_seed("symmetric"))
-    F0 = np.stack([F_sr, X0, X0])
-    G0 = np.stack([G_sr, X0.copy(), X0 * s.ratio])
-    return F0, G0
-
-
-def _asym_on_sym(sr):
-    """The three starts, and the generated imbalance of the balanced one at checkpoints.
-
-    The balanced start has Δ₀ = 0; GD generates imbalance (C8). Its smallest
-    eigenvalue on the k − r redundant directions sets when a linear rate can take
-    over from the 1/t decay (see :func:`matsense.diagnostics.redundant_imbalance`).
-    """
-    s = sr.settings
-    labels = tuple(ASYM_ON_SYM_LABELS)
-    balanced = labels.index("balanced")
-    iters = s.c5_iters
-    marks = set(np.unique(np.round(np.geomspace(1, iters, s.c6_checkpoints)).astype(int)).tolist())
-    seen = {"iteration": [], "redundant_imbalance": []}
-
-    def read_imbalance(t, info):
-        rows = list(info["rows"])
-        if t in marks and balanced in rows:
-            F, G = (f[rows.index(balanced)][None] for f in info["factors"])
-            seen["iteration"].append(t)
-            seen["redundant_imbalance"].append(
-                float(np.asarray(diagnostics.redundant_imbalance(F, G, s.r))[0])
-            )
-        return False
-
-    traj = sr.gd(
-        sr.problem(True),
-        asym_on_sym_inits(sr),
-        iters,
-        tol=s.exact_tol,
-        record_every=long_record_every(s, iters),
-        callback=read_imbalance,
-    )
-    checkpoints = {"balanced": {k: np.asarray(v) for k, v in seen.items()}}
-    return LabeledRun(traj, labels, checkpoints)
-
-
-ASYM_ON_SYM = RunSpec(
-    "asym_on_sym",
-    _asym_on_sym,
-    "c5_iters",
-    "GD on F Gᵀ on the PSD problem at "
-    "c5_alpha: small random, balanced G₀ = F₀, imbalanced G₀ = F₀/3",
-)
-
-
-@dataclass
-class SymmetricProblemCurves:
-    """One seed's curves on the PSD problem: the F Gᵀ starts by label, and X Xᵀ (up to T)."""
-
-    seed: int
-    asym: LabeledRun  # of asym_on_sym
-    xxt_t: np.ndarray
-    xxt_err: np.ndarray
-    xxt_status: str
-
-
-def symmetric_problem_curves(sr, settings) -> SymmetricProblemCurves:
-    """The shared setup of C5 and C6 for one seed."""
-    t, err = sr.get("sym_over").curve(settings.c5_alpha)
-    return SymmetricProblemCurves(
-        sr.seed, sr.get("asym_on_sym"), t, err, sr.get("sym_over").status(settings.c5_alpha)
-    )
-
-
-def _xxt_curves(runs, settings):
-    """X Xᵀ curves per seed, cut at the horizon T of C5/C6."""
-    T = settings.c5_iters
-    xs, ys = [], []
-    for sr in runs:
-        c = symmetric_problem_curves(sr, settings)
-        xs.append(c.xxt_t[c.xxt_t <= T])
-        ys.append(c.xxt_err[c.xxt_t <= T])
-    return xs, ys
 
 
 # ---------------------------------------------------------------------- C5
@@ -292,7 +146,7 @@ class AsymmetricSpeedupClaim(Claim):
             *seed_curves(runs, "asym_on_sym", "small_random"),
             label="F Gᵀ (G₀ at scale α/3)",
             color=plots.color(0),
-        ) + plots.seeded_curves(*_xxt_curves(runs, s), label="X Xᵀ", color=plots.color(1))
+        ) + plots.seeded_curves(*xxt_curves(runs, s), label="X Xᵀ", color=plots.color(1))
         tt = np.linspace(max(T / 20, 1), T, 40)
         curves.append(
             plots.Curve(
@@ -377,80 +231,14 @@ class BalancedCurseClaim(Claim):
         T = s.c5_iters
         cr = self.criteria
         escape = escape_iters(s, s.c5_alpha)
-        records = []
-        for sr in runs:
-            c = symmetric_problem_curves(sr, s)
-            tb, eb = c.asym.curve("balanced")
-            ti, ei = c.asym.curve("imbalanced")
-            ts, es = c.xxt_t, c.xxt_err
-            ck = c.asym.checkpoints.get("balanced", {})
-            onset = speedup_onset(ck.get("iteration", []), ck.get("redundant_imbalance", []), s.eta)
-            t_end = float(min(T, onset)) if onset is not None else float(T)
-            sel = tb <= t_end
-            fit_b = power_law(tb[sel], eb[sel], tail=s.c6_tail)
-            win = sel & (tb >= s.c6_tail * t_end)
-            xxt_at = (
-                np.exp(np.interp(tb[win], ts, np.log(es)))
-                if ts.size
-                else np.full(win.sum(), np.nan)
-            )
-            ratios = eb[win] / xxt_at
-            err_b, err_i = value_at(tb, eb, T), value_at(ti, ei, T)
-            fit_i = linear_rate(ti, ei, window=s.exact_window)
-            gap = err_b / err_i if err_i > 0 else math.nan
-            records.append(
-                {
-                    "seed": sr.seed,
-                    "status_balanced": c.asym.status("balanced"),
-                    "status_imbalanced": c.asym.status("imbalanced"),
-                    "status_xxt": c.xxt_status,
-                    "predicted_onset": onset,
-                    "window": [s.c6_tail * t_end, t_end],
-                    "departure": _departure(tb, eb, ts, es, cr.like_xxt_factor),
-                    "balanced_slope": fit_b.value,
-                    "balanced_fit": fit_dict(fit_b),
-                    "balanced_over_xxt_min": float(ratios.min()) if ratios.size else math.nan,
-                    "balanced_over_xxt_max": float(ratios.max()) if ratios.size else math.nan,
-                    "imbalanced_rate": fit_i.value,
-                    "imbalanced_fit": fit_dict(fit_i),
-                    "balanced_error_T": err_b,
-                    "imbalanced_error_T": err_i,
-                    "balanced_over_imbalanced": gap,
-                    "T": T,
-                    "final_redundant_imbalance": (
-                        float(ck["redundant_imbalance"][-1])
-                        if len(ck.get("redundant_imbalance", []))
-                        else math.nan
-                    ),
-                }
-            )
-        slope = spread([r["balanced_slope"] for r in records])
-        lo = spread([r["balanced_over_xxt_min"] for r in records])
-        hi = spread([r["balanced_over_xxt_max"] for r in records])
-        rate = spread([r["imbalanced_rate"] for r in records])
-        gap = spread([r["balanced_over_imbalanced"] for r in records])
-        ends = spread([r["window"][1] for r in records])
-        onsets = [r["predicted_onset"] for r in records]
-        deps = [r["departure"] for r in records]
-        measured = (
-            f"balanced, on t ≤ {fmt_spread(ends, '{:.0f}')}: slope {fmt_spread(slope)}, "
-            f"error ×{fmt_num(lo['min'])}–{fmt_num(hi['max'])} of X Xᵀ; speed-up predicted "
-            f"per seed from t ≈ {_times(onsets, T)}, seen from t ≈ {_times(deps, T)}; "
-            f"G₀ = F₀/3: rate "
-            f"{fmt_spread(rate)}, {fmt_spread(gap, '{:.1e}')}× smaller at t = {T}"
-        )
-        expected = (
-            f"until the generated imbalance takes over: balanced slope {cr.slope:g} ± "
-            f"{cr.slope_tol:g}, within ×{cr.like_xxt_factor:g} of X Xᵀ; imbalanced linear, "
-            f"≥ {cr.min_error_ratio:g}× smaller"
-        )
+        records = [_balanced_record(sr, s, cr.like_xxt_factor) for sr in runs]
         details = {
-            "balanced_slope": slope,
-            "balanced_over_xxt_min": lo,
-            "balanced_over_xxt_max": hi,
-            "imbalanced_rate": rate,
-            "balanced_over_imbalanced": gap,
-            "window_end": ends,
+            "balanced_slope": spread([r["balanced_slope"] for r in records]),
+            "balanced_over_xxt_min": spread([r["balanced_over_xxt_min"] for r in records]),
+            "balanced_over_xxt_max": spread([r["balanced_over_xxt_max"] for r in records]),
+            "imbalanced_rate": spread([r["imbalanced_rate"] for r in records]),
+            "balanced_over_imbalanced": spread([r["balanced_over_imbalanced"] for r in records]),
+            "window_end": spread([r["window"][1] for r in records]),
             "T": T,
             "alpha": s.c5_alpha,
             "tail": s.c6_tail,
@@ -458,7 +246,12 @@ class BalancedCurseClaim(Claim):
             "escape_iterations": escape,
             "records": records,
         }
-        return Measurement(records, measured, expected, details)
+        expected = (
+            f"until the generated imbalance takes over: balanced slope {cr.slope:g} ± "
+            f"{cr.slope_tol:g}, within ×{cr.like_xxt_factor:g} of X Xᵀ; imbalanced linear, "
+            f"≥ {cr.min_error_ratio:g}× smaller"
+        )
+        return Measurement(records, _balanced_measured(details, records, T), expected, details)
 
     def judge(self, m, settings) -> Verdict:
         c = self.criteria
@@ -512,26 +305,9 @@ class BalancedCurseClaim(Claim):
             color=plots.color(0),
         )
         xxt = plots.seeded_curves(
-            *_xxt_curves(runs, s), label="X Xᵀ (X₀ = F₀)", color="0.35", linestyle="--"
+            *xxt_curves(runs, s), label="X Xᵀ (X₀ = F₀)", color="0.35", linestyle="--"
         )
-        first = m.records[0] if m.records else {}
-        vlines = []
-        if first.get("predicted_onset") is not None:
-            vlines.append(
-                plots.VLine(
-                    first["predicted_onset"],
-                    label=f"seed {first['seed']}: imbalance takes over (predicted)",
-                )
-            )
-        if first.get("departure") is not None:
-            vlines.append(
-                plots.VLine(
-                    first["departure"],
-                    color=plots.color(1),
-                    linestyle="-.",
-                    label=f"seed {first['seed']}: balanced < X Xᵀ/2",
-                )
-            )
+        vlines = _onset_vlines(m.records[0] if m.records else {})
         p1 = plots.Panel(
             f"PSD problem, k = {s.k}, α = {s.c5_alpha:g}, η = {s.eta:g}",
             "iteration t",
@@ -561,6 +337,89 @@ class BalancedCurseClaim(Claim):
             f"{fmt_num(m.details['balanced_slope']['median'])}",
         )
         return [p1, p2]
+
+
+def _balanced_record(sr, s, like_xxt_factor: float) -> dict:
+    """One seed's C6 record: the balanced start's power law up to the predicted onset (or T) and
+    its ratio to X Xᵀ there, the imbalanced start's linear rate, and both errors at T."""
+    T = s.c5_iters
+    c = symmetric_problem_curves(sr, s)
+    tb, eb = c.asym.curve("balanced")
+    ti, ei = c.asym.curve("imbalanced")
+    ts, es = c.xxt_t, c.xxt_err
+    ck = c.asym.checkpoints.get("balanced", {})
+    onset = speedup_onset(ck.get("iteration", []), ck.get("redundant_imbalance", []), s.eta)
+    t_end = float(min(T, onset)) if onset is not None else float(T)
+    sel = tb <= t_end
+    fit_b = power_law(tb[sel], eb[sel], tail=s.c6_tail)
+    win = sel & (tb >= s.c6_tail * t_end)
+    xxt_at = np.exp(np.interp(tb[win], ts, np.log(es))) if ts.size else np.full(win.sum(), np.nan)
+    ratios = eb[win] / xxt_at
+    err_b, err_i = value_at(tb, eb, T), value_at(ti, ei, T)
+    fit_i = linear_rate(ti, ei, window=s.exact_window)
+    gap = err_b / err_i if err_i > 0 else math.nan
+    return {
+        "seed": sr.seed,
+        "status_balanced": c.asym.status("balanced"),
+        "status_imbalanced": c.asym.status("imbalanced"),
+        "status_xxt": c.xxt_status,
+        "predicted_onset": onset,
+        "window": [s.c6_tail * t_end, t_end],
+        "departure": _departure(tb, eb, ts, es, like_xxt_factor),
+        "balanced_slope": fit_b.value,
+        "balanced_fit": fit_dict(fit_b),
+        "balanced_over_xxt_min": float(ratios.min()) if ratios.size else math.nan,
+        "balanced_over_xxt_max": float(ratios.max()) if ratios.size else math.nan,
+        "imbalanced_rate": fit_i.value,
+        "imbalanced_fit": fit_dict(fit_i),
+        "balanced_error_T": err_b,
+        "imbalanced_error_T": err_i,
+        "balanced_over_imbalanced": gap,
+        "T": T,
+        "final_redundant_imbalance": (
+            float(ck["redundant_imbalance"][-1])
+            if len(ck.get("redundant_imbalance", []))
+            else math.nan
+        ),
+    }
+
+
+def _balanced_measured(d, records, T) -> str:
+    """The one-line summary of C6's details ``d``."""
+    onsets = [r["predicted_onset"] for r in records]
+    deps = [r["departure"] for r in records]
+    return (
+        f"balanced, on t ≤ {fmt_spread(d['window_end'], '{:.0f}')}: slope "
+        f"{fmt_spread(d['balanced_slope'])}, error "
+        f"×{fmt_num(d['balanced_over_xxt_min']['min'])}–"
+        f"{fmt_num(d['balanced_over_xxt_max']['max'])} of X Xᵀ; speed-up predicted "
+        f"per seed from t ≈ {_times(onsets, T)}, seen from t ≈ {_times(deps, T)}; "
+        f"G₀ = F₀/3: rate "
+        f"{fmt_spread(d['imbalanced_rate'])}, "
+        f"{fmt_spread(d['balanced_over_imbalanced'], '{:.1e}')}× smaller at t = {T}"
+    )
+
+
+def _onset_vlines(first: dict) -> list:
+    """Seed ``first``'s predicted onset of the speed-up and where the balanced run departs."""
+    vlines = []
+    if first.get("predicted_onset") is not None:
+        vlines.append(
+            plots.VLine(
+                first["predicted_onset"],
+                label=f"seed {first['seed']}: imbalance takes over (predicted)",
+            )
+        )
+    if first.get("departure") is not None:
+        vlines.append(
+            plots.VLine(
+                first["departure"],
+                color=plots.color(1),
+                linestyle="-.",
+                label=f"seed {first['seed']}: balanced < X Xᵀ/2",
+            )
+        )
+    return vlines
 
 
 def _times(values, T) -> str:

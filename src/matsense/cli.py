@@ -214,6 +214,35 @@ def register_reproduce(subparsers) -> None:
     p.add_argument(
         "--quick", action="store_true", help="fewer seeds and shorter runs (a smoke run)"
     )
+    _add_family_options(p)
+    p.add_argument("--seeds", type=int, metavar="N", help="number of seeds per setting")
+    p.add_argument(
+        "--suite",
+        default="paper",
+        metavar="NAME",
+        help="the claims to run: paper (C1–C8, default) or robust (R1–R5: the ℓ1 "
+        "loss, outliers and sub-gradient methods; docs/robust.md)",
+    )
+    p.add_argument(
+        "--claims",
+        type=_claim_ids,
+        metavar="IDS",
+        help="a subset of the suite's claims, comma-separated (e.g. C4,C7 or R1,R3; default: all)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="processes that build the runs (default: the usable cores; 1: none); "
+        "the results do not depend on it",
+    )
+    add_progress_flags(p, "reproduce")
+    add_max_memory(p)
+    p.set_defaults(func=cmd_reproduce)
+
+
+def _add_family_options(p) -> None:
+    """``reproduce``'s --setting, --ensemble and --set: the problem family the claims run on."""
     p.add_argument(
         "--setting",
         default="default",
@@ -243,30 +272,6 @@ def register_reproduce(subparsers) -> None:
         "claim's parameter, e.g. --set c4_window=1e-4,1e-6 --set c7_kappas=1,2 "
         "(docs/claims.md)",
     )
-    p.add_argument("--seeds", type=int, metavar="N", help="number of seeds per setting")
-    p.add_argument(
-        "--suite",
-        default="paper",
-        metavar="NAME",
-        help="the claims to run: paper (C1–C8, default) or robust (R1–R5: the ℓ1 "
-        "loss, outliers and sub-gradient methods; docs/robust.md)",
-    )
-    p.add_argument(
-        "--claims",
-        type=_claim_ids,
-        metavar="IDS",
-        help="a subset of the suite's claims, comma-separated (e.g. C4,C7 or R1,R3; default: all)",
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        metavar="N",
-        help="processes that build the runs (default: the usable cores; 1: none); "
-        "the results do not depend on it",
-    )
-    add_progress_flags(p, "reproduce")
-    add_max_memory(p)
-    p.set_defaults(func=cmd_reproduce)
 
 
 def cmd_reproduce(args) -> int:

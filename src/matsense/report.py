@@ -228,24 +228,7 @@ def claims_section(
         verdict = "holds" if r.holds else "does not hold"
         rows.append([r.id, r.title, r.measured, r.expected, verdict])
         classes.append([None, None, None, None, "holds" if r.holds else "fails"])
-        parts = []
-        if not r.holds and r.reason:
-            parts.append(f'<p class="reason">Does not hold: {html.escape(r.reason)}</p>')
-        parts.append(
-            f"<p><b>Measured:</b> {html.escape(r.measured)}<br>"
-            f"<b>Expected:</b> {html.escape(r.expected)}<br>"
-            f'<span class="meta">seeds {html.escape(str(r.seeds))}, '
-            f"{r.seconds:.1f} s</span></p>"
-        )
-        figs = [Figure(p, caption=_caption(r, p)) for p in pick_figures(r.figures)]
-        links = " · ".join(
-            f'<a href="{html.escape(str(p))}">{html.escape(Path(p).name)}</a>' for p in r.figures
-        )
-        if links:
-            parts.append(f'<p class="meta">Files: {links}</p>')
-        subs.append(
-            Section(f"{r.id}: {r.title}", html="\n".join(parts), figures=figs, anchor=r.id.lower())
-        )
+        subs.append(_claim_subsection(r))
     n_hold = sum(bool(r.holds) for r in results)
     intro = (
         f"{n_hold} of {len(results)} claims hold. Each claim is measured on every seed "
@@ -254,19 +237,7 @@ def claims_section(
         f"{docs}."
     )
     if settings:
-        sv = ", ".join(f"{v:g}" for v in settings.get("singular_values", []))
-        n2 = settings.get("n2") or settings.get("n1", settings.get("n"))
-        ensemble = settings.get("ensemble", "gaussian")
-        intro += (
-            f" Setting '{settings.get('setting', 'default')}' ({settings.get('mode', '')} "
-            f"mode), {ensemble} measurements"
-            + (f" (observed fraction p = {settings['p']:.3g})" if settings.get("p") else "")
-            + f": {settings.get('n1', settings.get('n'))}×{n2} (PSD problems "
-            f"{settings.get('n1', settings.get('n'))}×{settings.get('n1', settings.get('n'))}), "
-            f"r = {settings.get('r')}, m = {settings.get('m')}, σ = ({sv}), "
-            f"k = {settings.get('k')}"
-            + (f", η = {settings['eta']}, α ∈ {settings['alphas']}." if "eta" in settings else ".")
-        )
+        intro += _setting_sentence(settings)
     if seconds is not None:
         intro += f" Total time {seconds:.1f} s."
     return Section(
@@ -275,6 +246,44 @@ def claims_section(
         table=Table(["claim", "statement", "measured", "expected", "verdict"], rows, classes),
         subsections=subs,
         anchor=anchor,
+    )
+
+
+def _claim_subsection(r) -> Section:
+    """One claim's subsection: why it does not hold (if so), measured vs expected, its figures
+    and the links to every figure file."""
+    parts = []
+    if not r.holds and r.reason:
+        parts.append(f'<p class="reason">Does not hold: {html.escape(r.reason)}</p>')
+    parts.append(
+        f"<p><b>Measured:</b> {html.escape(r.measured)}<br>"
+        f"<b>Expected:</b> {html.escape(r.expected)}<br>"
+        f'<span class="meta">seeds {html.escape(str(r.seeds))}, '
+        f"{r.seconds:.1f} s</span></p>"
+    )
+    figs = [Figure(p, caption=_caption(r, p)) for p in pick_figures(r.figures)]
+    links = " · ".join(
+        f'<a href="{html.escape(str(p))}">{html.escape(Path(p).name)}</a>' for p in r.figures
+    )
+    if links:
+        parts.append(f'<p class="meta">Files: {links}</p>')
+    return Section(f"{r.id}: {r.title}", html="\n".join(parts), figures=figs, anchor=r.id.lower())
+
+
+def _setting_sentence(settings: dict) -> str:
+    """The sentence of the intro that describes the setting (its record in summary.json)."""
+    sv = ", ".join(f"{v:g}" for v in settings.get("singular_values", []))
+    n2 = settings.get("n2") or settings.get("n1", settings.get("n"))
+    ensemble = settings.get("ensemble", "gaussian")
+    return (
+        f" Setting '{settings.get('setting', 'default')}' ({settings.get('mode', '')} "
+        f"mode), {ensemble} measurements"
+        + (f" (observed fraction p = {settings['p']:.3g})" if settings.get("p") else "")
+        + f": {settings.get('n1', settings.get('n'))}×{n2} (PSD problems "
+        f"{settings.get('n1', settings.get('n'))}×{settings.get('n1', settings.get('n'))}), "
+        f"r = {settings.get('r')}, m = {settings.get('m')}, σ = ({sv}), "
+        f"k = {settings.get('k')}"
+        + (f", η = {settings['eta']}, α ∈ {settings['alphas']}." if "eta" in settings else ".")
     )
 
 

@@ -66,20 +66,8 @@ def reproduce_ensembles(
     ``echo`` (e.g. ``print``) receives one line per finished ensemble.
     """
     out = Path(out_dir)
-    if setting == "large":  # only the ensembles whose record has a large size
-        ensembles = [e for e in ensembles if e in _ensembles.with_large()]
-    # every ensemble's settings first: a bad override fails before anything runs
-    plan = [
-        (
-            ensemble,
-            ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
-            .with_overrides(list(overrides or ()))
-            .resolve(),
-        )
-        for ensemble in ensembles
-    ]
     rows = []
-    for ensemble, settings in plan:
+    for ensemble, settings in _plan(ensembles, setting, quick, overrides):
         start = time.perf_counter()
         results = reproduce(
             out / ensemble,
@@ -90,24 +78,7 @@ def reproduce_ensembles(
             claims=claims,
         )
         seconds = time.perf_counter() - start
-        rows.append(
-            {
-                "ensemble": ensemble,
-                "setting": settings.describe(),
-                "mode": settings.mode,
-                "seconds": seconds,
-                "claims": {
-                    r.id: {
-                        "holds": bool(r.holds),
-                        "key": key_number(r),
-                        "measured": r.measured,
-                        "expected": r.expected,
-                        "reason": r.reason,
-                    }
-                    for r in results
-                },
-            }
-        )
+        rows.append(_row(ensemble, settings, results, seconds))
         if echo is not None:
             n_hold = sum(bool(r.holds) for r in results)
             echo(
@@ -122,6 +93,43 @@ def reproduce_ensembles(
     atomic_write_text(out / "ensembles.json", json.dumps(jsonable(table), indent=2) + "\n")
     report.publish_section(out, "ensembles", ensembles_section(table), order=3)
     return table
+
+
+def _plan(ensembles, setting: str, quick: bool, overrides) -> list:
+    """(ensemble, resolved settings) for each ensemble to run: every ensemble's settings first,
+    so that a bad override fails before anything runs ('large': only the ensembles whose
+    record has a large size)."""
+    if setting == "large":
+        ensembles = [e for e in ensembles if e in _ensembles.with_large()]
+    return [
+        (
+            ensemble,
+            ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
+            .with_overrides(list(overrides or ()))
+            .resolve(),
+        )
+        for ensemble in ensembles
+    ]
+
+
+def _row(ensemble: str, settings, results, seconds: float) -> dict:
+    """One ensemble's row of ``ensembles.json``: its setting, time and each claim's verdict."""
+    return {
+        "ensemble": ensemble,
+        "setting": settings.describe(),
+        "mode": settings.mode,
+        "seconds": seconds,
+        "claims": {
+            r.id: {
+                "holds": bool(r.holds),
+                "key": key_number(r),
+                "measured": r.measured,
+                "expected": r.expected,
+                "reason": r.reason,
+            }
+            for r in results
+        },
+    }
 
 
 def _claim_ids(table: dict) -> list[str]:

@@ -173,26 +173,26 @@ def reproduce(
     suite: str = DEFAULT_SUITE,
 ) -> list[ClaimResult]:
     """Reproduce a suite of claims (the paper's C1–C8 by default); write summary.json, figures
-    and report.html.
+    and report.html; return the list of ClaimResult, in claim order.
 
     Parameters
     ----------
     out_dir : path
-        Output directory (created). Figures go to ``out_dir/figures`` as PNG
-        and SVG; ``summary.json`` and ``report.html`` to ``out_dir``.
+        Output directory (created). Figures go to ``out_dir/figures`` as PNG and SVG;
+        ``summary.json`` and ``report.html`` to ``out_dir``.
     quick : bool
-        Quick mode (2 seeds, two α where a claim sweeps α, shorter horizons)
-        instead of full mode (3 seeds).
+        Quick mode (2 seeds, two α where a claim sweeps α, shorter horizons) instead of full
+        mode (3 seeds).
     setting : str
-        A preset of :data:`~matsense.experiments.settings.PRESETS`: 'default',
-        'paper' (50×50, rank 3), 'ill-conditioned' (κ = 10), 'rectangular'.
+        A preset of :data:`~matsense.experiments.settings.PRESETS`: 'default', 'paper'
+        (50×50, rank 3), 'ill-conditioned' (κ = 10), 'rectangular'.
     overrides : dict or sequence of 'key=value', optional
         Changes to the preset (``ClaimSettings.with_overrides``), e.g.
         ``["n1=40", "n2=25", "singular_values=1,0.2"]``; budgets and α follow.
     seeds : None, int or sequence of int
-        ``None``: the mode's default count; ``N``: seeds 0…N−1; a sequence:
-        those seeds. Seed s draws problem s and the initial factors from
-        (s, role), see :func:`~matsense.experiments.settings.init_seed`.
+        ``None``: the mode's default count; ``N``: seeds 0…N−1; a sequence: those seeds. Seed
+        s draws problem s and the initial factors from (s, role), see
+        :func:`~matsense.experiments.settings.init_seed`.
     progress : bool
         Log each run and verdict to stderr.
     claims : sequence of str or str, optional
@@ -202,25 +202,25 @@ def reproduce(
         docs/robust.md), or a suite a plugin's claims name
         (:func:`~matsense.experiments.claims.suite_names`). ``summary.json`` names it.
     ensemble : str
-        The measurement ensemble of every problem (:data:`matsense.problems.ENSEMBLES`;
-        sizes in :mod:`~matsense.experiments.settings`, docs/ensembles.md).
-        ``summary.json`` and the report name it.
+        The measurement ensemble of every problem (:data:`matsense.problems.ENSEMBLES`; sizes
+        in :mod:`~matsense.experiments.settings`, docs/ensembles.md), named in the outputs.
     settings : ClaimSettings, optional
-        Override every setting (then ``quick``, ``setting``, ``ensemble`` and
-        ``overrides`` are ignored); e.g.
-        ``ClaimSettings.quick().replace(eta=50.0)`` to see a diverging run.
+        Override every setting (then ``quick``, ``setting``, ``ensemble`` and ``overrides``
+        are ignored); e.g. ``ClaimSettings.quick().replace(eta=50.0)`` to see a diverging run.
     workers : int, optional
-        Processes that build the runs, one (seed, run) at a time (default: the
-        usable cores, at most the number of runs; 1: all in this process).
-        Every run uses one BLAS / kernel thread wherever it runs, so the
-        results are bitwise the same for any ``workers``. Workers are
-        spawned: a script calling this with ``workers`` ≠ 1 needs an
+        Processes that build the runs, one (seed, run) at a time (default: the usable cores,
+        at most the number of runs; 1: all in this process). Every run uses one BLAS / kernel
+        thread wherever it runs, so the results are bitwise the same for any ``workers``.
+        Workers are spawned: a script calling this with ``workers`` ≠ 1 needs an
         ``if __name__ == "__main__":`` guard (the CLI has one).
-
-    Returns
-    -------
-    list of ClaimResult, in claim order.
     """
+    settings = _settings(settings, setting, quick, ensemble, overrides)
+    return _reproduce(out_dir, settings, claims, seeds, progress, workers, suite)
+
+
+def _settings(settings, setting, quick, ensemble, overrides) -> ClaimSettings:
+    """:func:`reproduce`'s resolved settings (``settings``, or the preset with ``overrides``);
+    refused in a worker process's bootstrap."""
     from .._validate import not_in_worker_bootstrap
 
     not_in_worker_bootstrap("matsense.experiments.reproduce()")
@@ -228,7 +228,12 @@ def reproduce(
         settings = ClaimSettings.preset(setting, quick=quick, ensemble=ensemble)
         if overrides:
             settings = settings.with_overrides(overrides)
-    settings = settings.resolve()
+    return settings.resolve()
+
+
+def _reproduce(out_dir, settings, claims, seeds, progress, workers, suite) -> Verdicts:
+    """:func:`reproduce` with its settings resolved: run the claims, write the summary and
+    publish the figures and report."""
     ids = claim_ids(claims, settings, suite)
     seeds = seed_list(seeds, settings.n_seeds)
     out_dir = Path(out_dir)

@@ -9,21 +9,31 @@ import sys
 import warnings
 from pathlib import Path
 
+_SWEEP_DESCRIPTION = (
+    "Expand a sweep spec (TOML: [base], [grid], [[zip]], [sweep]) into runs, "
+    "advance runs that share a problem as one batch, and write one Parquet "
+    "row per run and per recorded iteration to --out. Re-running on the same "
+    "--out resumes (after checking the store: unusable files go to "
+    "DIR/quarantine/, runs whose history is damaged run again). Exit status 0 "
+    "when every run finished (converged, max_iters or diverged), 1 when some "
+    "failed or could not be run, 128 + N when stopped by signal N (SIGINT, "
+    "SIGTERM; the store stays resumable). --verify DIR checks a store and runs "
+    "nothing. See docs/sweeps.md."
+)
+
 
 def register(subparsers) -> None:
     """Add the ``sweep`` and ``plot`` subcommands to ``subparsers``."""
+    _register_sweep(subparsers)
+    _register_plot(subparsers)
+
+
+def _register_sweep(subparsers) -> None:
+    """Add the ``sweep`` subcommand."""
     p = subparsers.add_parser(
         "sweep",
         help="run a declarative grid of runs into a resumable results store",
-        description="Expand a sweep spec (TOML: [base], [grid], [[zip]], [sweep]) into runs, "
-        "advance runs that share a problem as one batch, and write one Parquet "
-        "row per run and per recorded iteration to --out. Re-running on the same "
-        "--out resumes (after checking the store: unusable files go to "
-        "DIR/quarantine/, runs whose history is damaged run again). Exit status 0 "
-        "when every run finished (converged, max_iters or diverged), 1 when some "
-        "failed or could not be run, 128 + N when stopped by signal N (SIGINT, "
-        "SIGTERM; the store stays resumable). --verify DIR checks a store and runs "
-        "nothing. See docs/sweeps.md.",
+        description=_SWEEP_DESCRIPTION,
     )
     p.add_argument(
         "spec", metavar="SPEC", type=Path, nargs="?", help="sweep spec (.toml); not with --verify"
@@ -74,6 +84,9 @@ def register(subparsers) -> None:
     add_max_memory(p)
     p.set_defaults(func=cmd_sweep)
 
+
+def _register_plot(subparsers) -> None:
+    """Add the ``plot`` subcommand."""
     q = subparsers.add_parser(
         "plot",
         help="plot a column of a sweep's runs table against another",

@@ -172,14 +172,12 @@ def run_sweep(
     spec_or_path : SweepSpec, path to a TOML spec, or dict
         See :class:`~matsense.sweep.spec.SweepSpec` and docs/sweeps.md.
     out_dir : path
-        The results store (created if needed). Re-running on an existing store resumes: finished
-        runs are skipped, nothing is duplicated. Before running anything the store is checked
-        (every part read in full): unusable files are moved to ``quarantine/`` with a warning, and
+        The results store (created if needed). Re-running on it resumes: finished runs are
+        skipped. The store is checked first: unusable files go to ``quarantine/`` with a warning,
         runs whose history is missing or damaged run again (see :mod:`matsense.sweep.store`).
     executor : {'local', 'dask'}
-        'local': ``workers`` spawned processes on this machine (``workers=0``: in this process).
-        'dask': Dask distributed — a LocalCluster on 127.0.0.1 with ``workers`` processes, or the
-        cluster at ``scheduler``.
+        'local': ``workers`` spawned processes here (``workers=0``: in this process). 'dask': a
+        LocalCluster on 127.0.0.1 with ``workers`` processes, or the cluster at ``scheduler``.
     scheduler : str, optional
         Address of an existing Dask scheduler, e.g. ``'tcp://host:8786'``.
     workers : int, optional
@@ -192,10 +190,8 @@ def run_sweep(
         Also re-run runs recorded as 'failed'.
     exact : bool
         Evaluate the operator per trajectory inside a batch, so each run is bitwise identical to
-        running it alone (default). ``False`` uses the operator's batched products: faster for
-        large batches of large problems, but a run's last bits then depend on its batch (batches
-        are then planned independently of ``workers``, so any executor gives the same bits; a
-        resumed sweep batches the remaining runs anew).
+        running it alone (default). ``False`` uses batched products: faster for large batches,
+        but a run's last bits then depend on its batch (planned independently of ``workers``).
 
     Returns
     -------
@@ -205,15 +201,30 @@ def run_sweep(
     Raises
     ------
     KeyboardInterrupt
-        On Ctrl-C, or :class:`matsense.workers.Terminated` (a KeyboardInterrupt) on SIGTERM when
-        SIGTERM has no handler of the application's: worker processes are terminated and every
-        batch written so far stays in the store, so running the sweep again resumes it.
+        On Ctrl-C, or :class:`matsense.workers.Terminated` on SIGTERM (when the application has
+        no handler): workers are terminated, the batches written stay, running again resumes.
     """
     not_in_worker_bootstrap("matsense.sweep.run_sweep()")
     spec = load_spec(spec_or_path)
     mode, max_batch = resolve_mode(progress), _max_batch(spec, max_batch)
     ex = make_executor(executor, scheduler=scheduler, workers=workers)
-    store = Store(out_dir, create=True)
+    run = dict(mode=mode, max_batch=max_batch, retry_failed=retry_failed, exact=exact)
+    return _run_in_store(Store(out_dir, create=True), spec, out_dir, ex, executor, **run)
+
+
+def _run_in_store(
+    store: Store,
+    spec: SweepSpec,
+    out_dir,
+    ex,
+    executor: str,
+    *,
+    mode,
+    max_batch,
+    retry_failed,
+    exact,
+) -> SweepSummary:
+    """Under SIGTERM-raises and the store's lock: prepare the store and run what is left."""
     start = time.perf_counter()
     with sigterm_raises(), store.lock():
         todo, summary = _prepare(store, spec, out_dir, retry_failed)

@@ -81,15 +81,13 @@ def compare(
     figures : bool
         Write the figures (PNG and SVG).
     workers : int, optional
-        Processes that run the (seed, κ) cells (default: the usable cores, at
-        most the number of cells; 1: this process). Each computes on one
-        thread, so the records are the same for any ``workers``. Workers are
-        spawned: a script calling this with ``workers`` ≠ 1 needs an
-        ``if __name__ == "__main__":`` guard (the CLI has one).
+        Processes that run the (seed, κ) cells (default: the usable cores, at most the number
+        of cells; 1: this process). Each computes on one thread, so the records are the same
+        for any ``workers``. Workers are spawned: a script calling this with ``workers`` ≠ 1
+        needs an ``if __name__ == "__main__":`` guard (the CLI has one).
     ensemble : str, optional
-        The measurement ensemble (:func:`matsense.ensembles.names`); default:
-        the settings' (the default ensemble, gaussian), to which alone the reference
-        figures apply.
+        The measurement ensemble (:func:`matsense.ensembles.names`); default: the settings'
+        (gaussian), to which alone the reference figures apply.
 
     Returns
     -------
@@ -99,9 +97,7 @@ def compare(
     from .._validate import not_in_worker_bootstrap
 
     not_in_worker_bootstrap("matsense.compare.compare()")
-    settings = settings if settings is not None else (QUICK if quick else FULL)
-    if ensemble is not None:
-        settings = dataclasses.replace(settings, ensemble=ensemble)
+    settings = _settings(settings, quick, ensemble)
     seeds = seed_list(seeds, settings.name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -109,18 +105,20 @@ def compare(
     log_path = out / "compare_runs.jsonl"
     log_path.write_text("")
     records, curves = run_grid(settings, seeds, log_path, progress, workers)
+    run_seconds = time.perf_counter() - start
     total = _write_outputs(
-        out,
-        settings,
-        seeds,
-        records,
-        curves,
-        figures=figures,
-        start=start,
-        run_seconds=time.perf_counter() - start,
+        out, settings, seeds, records, curves, figures=figures, start=start, run_seconds=run_seconds
     )
     log(progress, f"done in {total:.1f} s; wrote {out / 'compare.json'}")
     return records
+
+
+def _settings(settings: CompareSettings | None, quick: bool, ensemble: str | None):
+    """The grid to run: ``settings``, else the preset of ``quick``; with ``ensemble`` if given."""
+    settings = settings if settings is not None else (QUICK if quick else FULL)
+    if ensemble is not None:
+        settings = dataclasses.replace(settings, ensemble=ensemble)
+    return settings
 
 
 def _write_outputs(

@@ -46,6 +46,17 @@ def register(subparsers):
         help=f"measurement ensemble: {ensembles.listing()} (docs/ensembles.md); "
         "m = 5nr measurements (entries)",
     )
+    _add_data_arguments(p)
+    from ..cli import add_max_memory, add_progress_flags
+
+    add_progress_flags(p, "compare")  # each run logged to stderr; --progress: deprecated
+    add_max_memory(p)
+    p.set_defaults(func=_cli)
+    return p
+
+
+def _add_data_arguments(p) -> None:
+    """The ``--data FILE`` group: every method on a data set instead of the grid."""
     g = p.add_argument_group("your own data (instead of the grid of generated problems)")
     g.add_argument(
         "--data",
@@ -69,12 +80,6 @@ def register(subparsers):
         default=3000,
         help="with --data: most iterations per method (default 3000)",
     )
-    from ..cli import add_max_memory, add_progress_flags
-
-    add_progress_flags(p, "compare")  # each run logged to stderr; --progress: deprecated
-    add_max_memory(p)
-    p.set_defaults(func=_cli)
-    return p
 
 
 def _cli(args) -> int:

@@ -62,7 +62,6 @@ def compare_data(
     ``final_rel_error`` (None without M*) and ``final_rel_residual``.
     """
     from ..operators import single_threaded
-    from .running import log
 
     n1, n2 = problem.shape
     if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or not 1 <= k <= min(n1, n2):
@@ -77,25 +76,7 @@ def compare_data(
         methods = [e.make_method(sigma_1) for e in entries]
         starts = [e.initial_factors(problem, k, ALPHA, 0) for e in entries]
         trajs = run_together(problem, list(zip(methods, starts)), max_iters, tol=tol)
-    records = []
-    for entry, traj in zip(entries, trajs):
-        h = traj.history
-        rel_res = float(h["residual_norm"][-1]) / max(problem.y_norm, 1e-300)
-        records.append(
-            {
-                "method": entry.key,
-                "label": entry.label,
-                "hyper_parameters": entry.hyper,
-                "init": entry.init,
-                "k": int(k),
-                "status": str(traj.status),
-                "iterations": int(traj.iterations),
-                "seconds": float(traj.wall_time),
-                "final_rel_error": float(h["rel_error"][-1]) if "rel_error" in h else None,
-                "final_rel_residual": rel_res,
-            }
-        )
-        log(progress, f"{entry.key}: {traj.status} after {traj.iterations} iterations")
+    records = [_record(problem, entry, traj, k, progress) for entry, traj in zip(entries, trajs)]
     settings = {
         "data": source,
         "shape": [n1, n2],
@@ -114,6 +95,28 @@ def compare_data(
     if figures:
         _figure(entries, trajs, settings, out / "compare_data")
     return records
+
+
+def _record(problem, entry: Entry, traj, k: int, progress: bool) -> dict:
+    """One method's record of :func:`compare_data` (and its progress line)."""
+    from .running import log
+
+    h = traj.history
+    rel_res = float(h["residual_norm"][-1]) / max(problem.y_norm, 1e-300)
+    record = {
+        "method": entry.key,
+        "label": entry.label,
+        "hyper_parameters": entry.hyper,
+        "init": entry.init,
+        "k": int(k),
+        "status": str(traj.status),
+        "iterations": int(traj.iterations),
+        "seconds": float(traj.wall_time),
+        "final_rel_error": float(h["rel_error"][-1]) if "rel_error" in h else None,
+        "final_rel_residual": rel_res,
+    }
+    log(progress, f"{entry.key}: {traj.status} after {traj.iterations} iterations")
+    return record
 
 
 def _markdown(settings: dict, records: list[dict]) -> str:

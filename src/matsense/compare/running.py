@@ -274,17 +274,7 @@ def run_grid(
         for key, k, res, _, _ in rows:
             entry = next(e for e in entries if e.key == key)
             _log_run(log_path, progress, entry, kappa, k, seed, res)
-    per: dict[tuple, list] = {}
-    methods: dict[tuple, object] = {}
-    curves: list[dict] = []
-    for seed in seeds:  # grid order, whatever order the tasks finished in
-        for kappa in settings.kappas:
-            rows = [row for sym in kinds for row in done[(seed, kappa, sym)]]
-            rows.sort(key=_grid_order)
-            for key, k, res, curve, method in rows:
-                per.setdefault((key, kappa, k), []).append(res)
-                methods[(key, kappa, k)] = method
-                curves.append({"method": key, "kappa": float(kappa), "k": k, "seed": seed, **curve})
+    per, methods, curves = _in_grid_order(settings, seeds, kinds, done)
     records = [
         aggregate(
             entry, methods[(entry.key, kappa, k)], settings, kappa, k, per[(entry.key, kappa, k)]
@@ -293,6 +283,23 @@ def run_grid(
         for entry in entries
     ]
     return records, curves
+
+
+def _in_grid_order(settings: CompareSettings, seeds: list[int], kinds: list, done: dict):
+    """The finished rows in grid order, whatever order the tasks finished in: the results per
+    (method, κ, k), the method of each and the curves."""
+    per: dict[tuple, list] = {}
+    methods: dict[tuple, object] = {}
+    curves: list[dict] = []
+    for seed in seeds:
+        for kappa in settings.kappas:
+            rows = [row for sym in kinds for row in done[(seed, kappa, sym)]]
+            rows.sort(key=_grid_order)
+            for key, k, res, curve, method in rows:
+                per.setdefault((key, kappa, k), []).append(res)
+                methods[(key, kappa, k)] = method
+                curves.append({"method": key, "kappa": float(kappa), "k": k, "seed": seed, **curve})
+    return per, methods, curves
 
 
 def _cells(settings, tasks, workers: int):

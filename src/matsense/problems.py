@@ -10,31 +10,21 @@ same arguments give bitwise-identical problems.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _validate as V
-from . import backend, ensembles, limits
+from . import backend, ensembles
 from . import backend as _backend  # Problem.to() has a parameter named `backend`
 from .operators import DenseOperator, MatrixOperator
-
-
-def singular_value_profile(r: int, kappa: float = 1.0, spacing: str = "geometric") -> np.ndarray:
-    """σ_1 = 1 down to σ_r = 1/κ, spaced geometrically (default) or linearly."""
-    r = V.int_in_range("r", r, 1)
-    kappa = V.positive_float("kappa", kappa)
-    if kappa < 1:
-        raise ValueError(f"kappa must be >= 1, got {kappa}")
-    if r == 1:
-        return np.ones(1)
-    if spacing == "geometric":
-        return np.geomspace(1.0, 1.0 / kappa, r)
-    if spacing == "linear":
-        return np.linspace(1.0, 1.0 / kappa, r)
-    raise ValueError(f"spacing must be 'geometric' or 'linear', got {spacing!r}")
-
+from .synthetic import (  # noqa: F401 (re-exported: the ensembles import them from here)
+    check_memory,
+    common_arguments,
+    draw_truth,
+    haar_orthonormal,
+    singular_value_profile,
+)
 
 #: The built-in ensembles of :meth:`Problem.generate` (and of the ``ensemble`` key of run files),
 #: in order; each is a record in its operator's module (:mod:`matsense.ensembles`).
@@ -46,65 +36,6 @@ ENSEMBLES = ensembles.NAMES
 ENSEMBLE_PLUGINS = ensembles.PLUGINS
 ensemble_names = ensembles.names
 unknown_ensemble = ensembles.unknown
-
-
-def check_memory(what: str, nbytes: int, max_memory=None) -> None:
-    """ValueError (one line) when ``nbytes`` for ``what`` exceed the memory limit in force."""
-    from . import memory
-
-    memory.check(what, nbytes, max_memory)
-
-
-def common_arguments(
-    n1, n2, r, kappa, singular_values, spacing, symmetric, noise, seed, max_memory=None
-):
-    """The validated arguments every generated problem shares, with σ descending:
-    (n1, n2, r, σ, noise, seed) — what an ensemble's builder checks first."""
-    n1 = V.int_in_range("n1", n1, 1)
-    n2 = n1 if n2 is None else V.int_in_range("n2", n2, 1)
-    symmetric = V.strict_bool("symmetric", symmetric)
-    if symmetric and n1 != n2:
-        raise ValueError(f"a symmetric problem needs n1 == n2, got n1={n1}, n2={n2}")
-    r = V.int_in_range("r", r, 1, min(n1, n2))
-    noise = V.positive_float("noise", noise, allow_zero=True)
-    seed = V.int_in_range("seed", seed, 0)
-    if singular_values is None:
-        sigma = singular_value_profile(r, kappa, spacing)
-    else:
-        sigma = np.asarray(V.real_array("singular_values", singular_values), dtype=float)
-        if sigma.shape != (r,):
-            raise ValueError(f"singular_values must have r={r} entries, got shape {sigma.shape}")
-        if not np.all(np.isfinite(sigma)) or np.any(sigma <= 0):
-            raise ValueError(f"singular_values must be finite and > 0, got {sigma.tolist()}")
-        sigma = np.sort(sigma)[::-1].copy()
-        with np.errstate(over="ignore"):
-            spread, size = sigma[0] / sigma[-1], float(np.sqrt(np.sum(sigma**2)))
-        if not (math.isfinite(spread) and math.isfinite(size)):
-            raise ValueError(
-                f"singular_values {sigma.tolist()} overflow float64 (σ_1/σ_r = "
-                f"{spread:g}, ‖σ‖ = {size:g}): keep them within about 1e±150"
-            )
-    check_memory("the factors of M*", (n1 + n2) * r * 8, max_memory)
-    return n1, n2, r, sigma, noise, seed
-
-
-def draw_truth(rng, n1, n2, r, sigma, symmetric):
-    """(U, σ, V, dense M* or None): Haar U, V (V = U when symmetric), drawn first from ``rng``;
-    M* formed densely within the dense limit (:data:`matsense.limits.DENSE`, use 'truth')."""
-    U = haar_orthonormal(rng, n1, r)
-    Vb = U if symmetric else haar_orthonormal(rng, n2, r)
-    if not limits.DENSE.allows((n1, n2), "truth"):
-        return U, sigma, Vb, None
-    M_star = (U * sigma) @ Vb.T
-    if symmetric:
-        M_star = (M_star + M_star.T) / 2
-    return U, sigma, Vb, M_star
-
-
-def haar_orthonormal(rng: np.random.Generator, n: int, r: int) -> np.ndarray:
-    """An n×r matrix with Haar-distributed orthonormal columns (QR with sign fix)."""
-    Q, R = np.linalg.qr(rng.standard_normal((n, r)))
-    return Q * np.sign(np.diag(R))
 
 
 def _column_space(M: np.ndarray, tol: float = 1e-10) -> tuple[np.ndarray, np.ndarray, int]:
@@ -167,9 +98,8 @@ class Problem(V.ProblemBase):
     ) -> Problem:
         """Seeded synthetic problem with the dense Gaussian ensemble.
 
-        M* = U diag(σ) Vᵀ with Haar-random U, V (V = U when ``symmetric``);
-        entries of every A_i are i.i.d. N(0, 1); y = 𝒜(M*) + ``noise``·ε with
-        ε ~ N(0, I_m).
+        M* = U diag(σ) Vᵀ with Haar-random U, V (V = U when ``symmetric``); entries of every A_i
+        are i.i.d. N(0, 1); y = 𝒜(M*) + ``noise``·ε with ε ~ N(0, I_m).
 
         Parameters
         ----------
@@ -192,32 +122,20 @@ class Problem(V.ProblemBase):
         seed : int
             Seed of the one generator all draws come from.
         ensemble : {'gaussian', 'symmetric'}
-            'symmetric': symmetric measurement matrices A_i = (Z_i + Z_iᵀ)/2
-            (GOE-like, isotropic on symmetric matrices; the same as
-            ``Problem.generate("symmetric-gaussian", ...)``), stored packed
-            (:class:`~matsense.operators.SymmetricOperator`, half the bytes).
-            F Gᵀ then sees only sym(F Gᵀ): docs/ensembles.md.
+            'symmetric': symmetric measurement matrices A_i = (Z_i + Z_iᵀ)/2 (GOE-like, isotropic
+            on symmetric matrices; as ``Problem.generate("symmetric-gaussian", ...)``), stored
+            packed (:class:`~matsense.operators.SymmetricOperator`, half the bytes). F Gᵀ then
+            sees only sym(F Gᵀ): docs/ensembles.md.
         max_memory : int or str, optional
-            Most bytes the problem may take (e.g. ``"8G"``); default: the
-            ``MATSENSE_MAX_MEMORY`` environment variable, else 90% of the
-            memory available to this process. A larger problem is refused
-            with a one-line ``ValueError`` before anything is allocated.
+            Most bytes the problem may take (e.g. ``"8G"``); default: the ``MATSENSE_MAX_MEMORY``
+            environment variable, else 90% of the memory available to this process. A larger
+            problem is refused with a one-line ``ValueError`` before anything is allocated.
         """
         if ensemble not in ("gaussian", "symmetric"):
             raise ValueError(f"ensemble must be 'gaussian' or 'symmetric', got {ensemble!r}")
-        return ensembles.get(ensemble).build(
-            n1,
-            n2,
-            r=r,
-            m=m,
-            kappa=kappa,
-            singular_values=singular_values,
-            spacing=spacing,
-            symmetric=symmetric,
-            noise=noise,
-            seed=seed,
-            max_memory=max_memory,
-        )
+        truth = dict(r=r, kappa=kappa, singular_values=singular_values, spacing=spacing)
+        draws = dict(m=m, symmetric=symmetric, noise=noise, seed=seed, max_memory=max_memory)
+        return ensembles.get(ensemble).build(n1, n2, **truth, **draws)
 
     @classmethod
     def generate(cls, ensemble: str, n1: int, n2: int | None = None, **kwargs) -> Problem:
@@ -269,19 +187,11 @@ class Problem(V.ProblemBase):
         for a PSD M* seen through independent a_i, b_i (what ``matsense
         reproduce --ensemble rank-one`` uses). Other arguments as :meth:`gaussian`.
         """
+        truth = dict(r=r, singular_values=singular_values, kappa=kappa, spacing=spacing)
+        draws = dict(m=m, symmetric=symmetric, noise=noise, seed=seed)
+        sym = symmetric_measurements
         return ensembles.get("rank-one").build(
-            n,
-            n2,
-            r=r,
-            m=m,
-            singular_values=singular_values,
-            kappa=kappa,
-            spacing=spacing,
-            symmetric=symmetric,
-            noise=noise,
-            seed=seed,
-            symmetric_measurements=symmetric_measurements,
-            max_memory=max_memory,
+            n, n2, **truth, **draws, symmetric_measurements=sym, max_memory=max_memory
         )
 
     @classmethod
@@ -311,20 +221,9 @@ class Problem(V.ProblemBase):
         incoherent with high probability). M* is kept as factors when n1·n2 is
         large. Other arguments as :meth:`gaussian`.
         """
-        return ensembles.get("completion").build(
-            n,
-            n2,
-            r=r,
-            m=m,
-            p=p,
-            singular_values=singular_values,
-            kappa=kappa,
-            spacing=spacing,
-            symmetric=symmetric,
-            noise=noise,
-            seed=seed,
-            max_memory=max_memory,
-        )
+        truth = dict(r=r, singular_values=singular_values, kappa=kappa, spacing=spacing)
+        draws = dict(m=m, p=p, symmetric=symmetric, noise=noise, seed=seed, max_memory=max_memory)
+        return ensembles.get("completion").build(n, n2, **truth, **draws)
 
     @classmethod
     def observe(cls, op, rng, truth, noise, symmetric, meta) -> Problem:
@@ -434,11 +333,10 @@ class Problem(V.ProblemBase):
     ) -> Problem:
         """A matrix-completion problem from observed entries M[rows_i, cols_i] = values_i.
 
-        ``values`` are the entries themselves (not scaled): the operator is
-        𝒜(M)_i = √(n1·n2/m)·M[rows_i, cols_i] and ``problem.y`` holds the
-        values on that scale, in the operator's order (``problem.operator.order``
-        maps yours to it; sorted by column tile, row, then column). Duplicate (row, col) pairs are an error unless
-        ``allow_duplicates``.
+        ``values`` are the entries themselves (not scaled): the operator is 𝒜(M)_i =
+        √(n1·n2/m)·M[rows_i, cols_i] and ``problem.y`` holds the values on that scale, in the
+        operator's order (``problem.operator.order`` maps yours to it; sorted by column tile, row,
+        then column). Duplicate (row, col) pairs are an error unless ``allow_duplicates``.
         """
         from .operators.completion import EntryOperator
 

@@ -160,34 +160,8 @@ def draw_panel(ax, panel: Panel) -> None:
         _plain_log_ticks(ax.xaxis)
     if panel.yscale == "log":
         _plain_log_ticks(ax.yaxis)
-    drawn = False
-    for c in panel.curves:
-        x, y = _finite(c, panel.xscale, panel.yscale)
-        if x.size == 0:
-            continue
-        if c.marker is None and np.all(np.diff(x) > 0):
-            x, y = thin(x, y, panel.max_points, log=panel.xscale == "log")
-        ax.plot(
-            x,
-            y,
-            label=c.label,
-            color=c.color,
-            linestyle=c.linestyle,
-            linewidth=c.linewidth,
-            alpha=c.alpha,
-            marker=c.marker,
-            markersize=c.markersize,
-            zorder=c.zorder,
-        )
-        drawn = True
-    for v in panel.vlines:
-        if np.isfinite(v.x):
-            ax.axvline(v.x, color=v.color, linestyle=v.linestyle, linewidth=1.0, label=v.label)
-    for h in panel.hlines:
-        if np.isfinite(h.y) and (panel.yscale != "log" or h.y > 0):
-            ax.axhline(
-                h.y, color=h.color, linestyle=h.linestyle, linewidth=h.linewidth, label=h.label
-            )
+    drawn = _draw_curves(ax, panel)
+    _draw_reference_lines(ax, panel)
     if panel.xticks is not None:
         ticks = [float(v) for v in panel.xticks]
         ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
@@ -220,6 +194,43 @@ def draw_panel(ax, panel: Panel) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if labels and panel.legend_loc is not None:
         ax.legend(loc=panel.legend_loc, fontsize=8, framealpha=0.85)
+
+
+def _draw_curves(ax, panel: Panel) -> bool:
+    """Plot the panel's curves (finite points, thinned); whether any was drawn."""
+    drawn = False
+    for c in panel.curves:
+        x, y = _finite(c, panel.xscale, panel.yscale)
+        if x.size == 0:
+            continue
+        if c.marker is None and np.all(np.diff(x) > 0):
+            x, y = thin(x, y, panel.max_points, log=panel.xscale == "log")
+        ax.plot(
+            x,
+            y,
+            label=c.label,
+            color=c.color,
+            linestyle=c.linestyle,
+            linewidth=c.linewidth,
+            alpha=c.alpha,
+            marker=c.marker,
+            markersize=c.markersize,
+            zorder=c.zorder,
+        )
+        drawn = True
+    return drawn
+
+
+def _draw_reference_lines(ax, panel: Panel) -> None:
+    """The panel's vertical and horizontal reference lines (finite ones; > 0 on a log y axis)."""
+    for v in panel.vlines:
+        if np.isfinite(v.x):
+            ax.axvline(v.x, color=v.color, linestyle=v.linestyle, linewidth=1.0, label=v.label)
+    for h in panel.hlines:
+        if np.isfinite(h.y) and (panel.yscale != "log" or h.y > 0):
+            ax.axhline(
+                h.y, color=h.color, linestyle=h.linestyle, linewidth=h.linewidth, label=h.label
+            )
 
 
 def _labelled_artists(axes) -> dict:

@@ -129,13 +129,7 @@ def nuclear_norm_solve(
     A = backend.to_numpy(problem.operator.as_matrix()).astype(float)  # (m, n1·n2), row-major vec
     y = backend.to_numpy(problem.y).astype(float)
     start = time.perf_counter()
-    if psd:
-        M = cp.Variable((n1, n2), PSD=True)
-        objective = cp.Minimize(cp.trace(M))
-    else:
-        M = cp.Variable((n1, n2))
-        objective = cp.Minimize(cp.normNuc(M))
-    prob = cp.Problem(objective, [A @ cp.vec(M, order="C") == y])
+    M, prob = _program(cp, (n1, n2), A, y, psd)
     solver_name = solver or ""
     try:
         with warnings.catch_warnings():
@@ -160,6 +154,17 @@ def nuclear_norm_solve(
     except Exception:  # pragma: no cover - stats are best effort
         pass
     return _result(problem, prob, M.value, A, y, status, solver_name, seconds)
+
+
+def _program(cp, shape: tuple[int, int], A, y, psd: bool):
+    """(M, the CVXPY problem): min tr M over M ⪰ 0 when ``psd``, else min ‖M‖_*; 𝒜(M) = y."""
+    if psd:
+        M = cp.Variable(shape, PSD=True)
+        objective = cp.Minimize(cp.trace(M))
+    else:
+        M = cp.Variable(shape)
+        objective = cp.Minimize(cp.normNuc(M))
+    return M, cp.Problem(objective, [A @ cp.vec(M, order="C") == y])
 
 
 def _check_args(problem, max_size, psd, solver, verbose) -> tuple[bool, bool]:

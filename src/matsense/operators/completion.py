@@ -43,6 +43,7 @@ from .. import backend
 from ..threads import numba_module, numba_threads, numba_usable
 from .base import MatrixOperator
 from .kernels.numba_kernel import _numba_lock
+from .padding import _index_dtype, _padded, _unpad, _zeros_padded
 
 #: Entries per chunk of the chunked (NumPy fallback / torch) gathers: bounds the m × k temporaries.
 CHUNK = 2**16
@@ -57,12 +58,6 @@ def _tiles(n2: int) -> int:
 
 def _tiles_of(n2: int, width: int) -> int:
     return (n2 - 1) // width + 1
-
-
-def _unpad(Xp: np.ndarray, n: int, k: int, kp: int) -> np.ndarray:
-    """(B, n, k) from padded rows (B, n·kp): a copy, unless there is no padding."""
-    X = Xp.reshape(Xp.shape[0], n, kp)
-    return X if k == kp else np.ascontiguousarray(X[:, :, :k])
 
 
 def _tile_key(flat: np.ndarray, n2: int) -> np.ndarray:
@@ -113,35 +108,6 @@ LANES = 4
 #: Tile groups per thread in the parallel schedule (more groups: shorter start and end of
 #: the wavefront, more fork/joins).
 GROUPS_PER_THREAD = 4
-
-
-def _index_dtype(n: int):
-    return np.int32 if n <= np.iinfo(np.int32).max else np.int64
-
-
-def _aligned_empty(shape) -> np.ndarray:
-    """An uninitialised float64 array whose data starts on a 64-byte (cache line) boundary."""
-    size = int(np.prod(shape))
-    buf = np.empty(size + 8)
-    skip = (-buf.ctypes.data % 64) // 8
-    return buf[skip : skip + size].reshape(shape)
-
-
-def _padded(X: np.ndarray, kp: int) -> np.ndarray:
-    """(B, n·kp): the rows of X (B, n, k) zero-padded to kp columns, cache-line aligned."""
-    B, n, k = X.shape
-    if k == kp and X.dtype == np.float64 and X.flags.c_contiguous:
-        return X.reshape(B, n * kp)
-    out = _aligned_empty((B, n, kp))
-    out[:, :, :k] = X
-    out[:, :, k:] = 0.0
-    return out.reshape(B, n * kp)
-
-
-def _zeros_padded(B: int, n: int, kp: int) -> np.ndarray:
-    out = _aligned_empty((B, n * kp))
-    out.fill(0.0)
-    return out
 
 
 def _index_array(name: str, values, bound: int, axis: str) -> np.ndarray:

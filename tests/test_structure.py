@@ -15,7 +15,10 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "matsense"
 #: Written by a program (operators/kernels/_gen_tiles.py): left out of the size report.
-GENERATED = {"matsense.operators.kernels._numba_tiles"}
+GENERATED = {
+    "matsense.operators.kernels._numba_tiles",
+    "matsense.operators.kernels._numba_tiles_mapped",
+}
 
 
 def _modules() -> dict[str, tuple[Path, bool]]:

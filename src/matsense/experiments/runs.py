@@ -7,17 +7,17 @@ compare with the X Xᵀ run of C2; C7 contrasts with the plain-GD runs of C4), s
 advances all the trajectories that share its problem as one batch (leading axis
 B): the α values of a claim, or the three initializations of C5/C6.
 
-=====================  =====================  ==========================================
-run name               declared in            what it is
-=====================  =====================  ==========================================
-``sym_exact``          ``claims.exact``       GD on X Xᵀ, k = r, every α (C1)
-``asym_exact``         ``claims.exact``       GD on F Gᵀ, k = r, every α (C1/C3)
-``sym_over``           ``claims.sublinear``   GD on X Xᵀ, k > r, ``c2_alphas`` (C2, C5, C6)
-``asym_over``          ``claims.alpha``       GD on F Gᵀ, k > r, ``c4_alphas`` (C4, C7)
-``asym_on_sym``        ``claims.symmetry``    F Gᵀ on the PSD problem, three starts (C5, C6)
-``rebalanced`` …       ``claims.rebalancing`` RebalancedGD and its k = r references (C7)
-``drift``              ``claims.imbalance``   DriftBoundGD at η, η/2, η/4 (C8)
-=====================  =====================  ==========================================
+================  ========================  ==============================================
+run name          declared in               what it is
+================  ========================  ==============================================
+``sym_exact``     ``claims.exact``          GD on X Xᵀ, k = r, every α (C1)
+``asym_exact``    ``claims.exact``          GD on F Gᵀ, k = r, every α (C1/C3)
+``sym_over``      ``claims.sublinear``      GD on X Xᵀ, k > r, ``c2_alphas`` (C2, C5, C6)
+``asym_over``     ``claims.alpha``          GD on F Gᵀ, k > r, ``c4_alphas`` (C4, C7)
+``asym_on_sym``   ``claims.symmetry_runs``  F Gᵀ on the PSD problem, three starts (C5, C6)
+``rebalanced`` …  ``claims.rebalancing``    RebalancedGD and its k = r references (C7)
+``drift``         ``claims.imbalance``      DriftBoundGD at η, η/2, η/4 (C8)
+================  ========================  ==============================================
 
 X₀ of ``sym_over`` at ``c5_alpha`` is the F₀ = G₀ of the balanced run (same
 seed, same draw), and every F Gᵀ run on the asymmetric problem starts from the

@@ -38,7 +38,7 @@ class Alias(NamedTuple):
     """A deprecated name: where its value lives now, the release that removes it, and what
     to do instead when that is not simply "use the new name"."""
 
-    target: str  # "module:name"
+    target: str  # "module:name", or "module:function()" for a value computed on use
     removal: str
     instead: str | None = None
 
@@ -65,6 +65,11 @@ DEPRECATED: dict[tuple[str, str], Alias] = {
     ("matsense.backend", "blas_threads_for"): Alias(f"{_THREADS}:blas_threads_for", NEXT_REMOVAL),
     ("matsense.backend", "SMALL_OPERATOR_BYTES"): Alias(
         f"{_THREADS}:SMALL_OPERATOR_BYTES", NEXT_REMOVAL
+    ),
+    ("matsense.experiments", "CRITERIA"): Alias(
+        "matsense.experiments.claims:flat_criteria()",
+        NEXT_REMOVAL,
+        "use matsense.experiments.CLAIMS[claim_id].criteria",
     ),
     ("matsense.methods.base", "step_size"): Alias(
         "matsense.methods.base:_step_size",
@@ -103,6 +108,8 @@ def attribute(module: str, name: str):
         DeprecationWarning,
         stacklevel=3,
     )
+    if attr.endswith("()"):  # a value computed on use (a view built from the new home)
+        return getattr(importlib.import_module(home), attr[:-2])()
     return getattr(importlib.import_module(home), attr)
 
 

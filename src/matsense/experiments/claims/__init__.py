@@ -31,6 +31,7 @@ suite, or the one it names — a new name makes a new suite (:func:`suite_names`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from ... import plugins
@@ -130,3 +131,24 @@ __all__ = [
     "claim_c7",
     "claim_c8",
 ]
+
+
+def flat_criteria() -> dict:
+    """Every claim's criteria as one flat dict ('c4_slope': (2.0, 0.3), ...) — read-only view
+    for code written before the criteria became typed (``CLAIMS[cid].criteria``)."""
+    out = {"min_r2": CLAIMS["C1"].criteria.min_r2}
+    for claim in PAPER_CLAIMS:  # not the plugins': no import reads the entry points
+        cid = claim.id
+        values = {
+            f.name: getattr(claim.criteria, f.name) for f in dataclasses.fields(claim.criteria)
+        }
+        for name, value in values.items():
+            if name != "min_r2":
+                out[f"{cid.lower()}_{name}"] = value
+        # the (centre, tolerance) and (low, high) pairs under their old keys
+        for name in values:
+            if name + "_tol" in values:
+                out[f"{cid.lower()}_{name}"] = (values[name], values[name + "_tol"])
+            if name.endswith("_low") and name[:-4] + "_high" in values:
+                out[f"{cid.lower()}_{name[:-4]}"] = (values[name], values[name[:-4] + "_high"])
+    return out

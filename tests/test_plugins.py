@@ -584,3 +584,16 @@ def test_docs_run_file_and_listing_are_what_matsense_does(example, capsys):
     command = re.search(r"\$ matsense (run --method heavy_ball_gd [^$]*?)\nheavy", text, re.S)
     code, out, err = cli_run(capsys, *command.group(1).replace("\\\n", " ").split(), "--no-figure")
     assert code == 0 and out.splitlines()[0] == header, err
+
+
+def test_a_reset_takes_a_plugin_claims_declarations_out(example):
+    """After :func:`plugins.reset` (a test's teardown, a plugin uninstalled) the paper suite
+    no longer lists the plugin claim's parameters and runs."""
+    from matsense.experiments import declare
+    from matsense.experiments.settings import settable_keys
+
+    assert CLAIMS["HB1"].id == "HB1"  # loads the example's claims, which declare theirs
+    assert "hb1_iters" in declare.PARAMS and "hb1_iters" in settable_keys()
+    plugins.reset()
+    assert "hb1_iters" not in declare.PARAMS and "hb1_iters" not in settable_keys()
+    assert {"c4_window", "c2_min_iters"} <= set(declare.PARAMS)  # the built-ins' stay

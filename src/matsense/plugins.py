@@ -126,8 +126,9 @@ class Registry(MutableMapping):
         Names no plugin may take besides the built-ins' (e.g. ``all``).
     """
 
-    def __init__(self, kind: str, builtins: Mapping, check: Callable, reserved=()):
+    def __init__(self, kind: str, builtins: Mapping, check: Callable, reserved=(), forget=None):
         self.kind = kind
+        self._forget = forget  # undoes what ``check`` entered elsewhere for a plugin (or None)
         self.group = GROUPS[kind]
         self._own = dict(builtins)
         self._reserved = frozenset(builtins) | frozenset(reserved)
@@ -161,6 +162,9 @@ class Registry(MutableMapping):
 
     def reset(self) -> None:
         """Forget the loaded plugins (the next lookup reads the entry points again)."""
+        if self._forget is not None:
+            for obj in (self._plugins or {}).values():
+                self._forget(obj)
         self._plugins, self._broken, self._found = None, {}, []
 
     # ------------------------------------------------------- mapping interface

@@ -53,7 +53,10 @@ for _claim in PAPER_CLAIMS + ROBUST_CLAIMS:
 
 #: id -> claim: the paper's, the robust suite's, then the installed plugins' (read on first use).
 CLAIMS = plugins.Registry(
-    "claim", {c.id: c for c in PAPER_CLAIMS + ROBUST_CLAIMS}, plugins.check_claim
+    "claim",
+    {c.id: c for c in PAPER_CLAIMS + ROBUST_CLAIMS},
+    plugins.check_claim,
+    forget=declare.forget,  # a reset takes the plugin claims' parameters and runs out too
 )
 # A parameter or run nobody built in declares may be a plugin claim's: load them, then look.
 declare.on_unknown(CLAIMS.plugins)

@@ -44,7 +44,18 @@ from pathlib import Path
 from .. import report
 from .._files import atomic_write_text
 from .cli import register
-from .entries import DEFAULT_SEEDS, ENTRIES, ENTRY_KEYS, FULL, QUICK, CompareSettings, Entry
+from .entries import (
+    ALL_ENTRIES,
+    ALL_KEYS,
+    DEFAULT_SEEDS,
+    ENTRIES,
+    ENTRY_KEYS,
+    FULL,
+    QUICK,
+    ROBUST_ENTRIES,
+    CompareSettings,
+    Entry,
+)
 from .figures import write_figures
 from .outputs import markdown_table, write_curves, write_json
 from .running import log, run_grid, seed_list
@@ -61,6 +72,8 @@ def compare(
     figures: bool = True,
     workers: int | None = None,
     ensemble: str | None = None,
+    methods=None,
+    outliers: dict | None = None,
 ) -> list[dict]:
     """Run the comparison grid and write compare.json, compare.md, curves and figures.
 
@@ -88,6 +101,12 @@ def compare(
     ensemble : str, optional
         The measurement ensemble (:func:`matsense.ensembles.names`); default: the settings'
         (gaussian), to which alone the reference figures apply.
+    methods : sequence of str, optional
+        The entries to run (keys of :data:`ALL_KEYS`, e.g. ``("gd", "subgm", "scaledsm")``);
+        default the settings' (the ℓ2 methods of :data:`ENTRIES`).
+    outliers : dict, optional
+        ``outlier_fraction`` (and ``outlier_scale``, ``outlier_mode``): outliers on every
+        problem of the grid (:meth:`matsense.Problem.generate`, docs/robust.md).
 
     Returns
     -------
@@ -97,7 +116,7 @@ def compare(
     from .._validate import not_in_worker_bootstrap
 
     not_in_worker_bootstrap("matsense.compare.compare()")
-    settings = _settings(settings, quick, ensemble)
+    settings = _settings(settings, quick, ensemble, methods, outliers)
     seeds = seed_list(seeds, settings.name)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -113,12 +132,21 @@ def compare(
     return records
 
 
-def _settings(settings: CompareSettings | None, quick: bool, ensemble: str | None):
-    """The grid to run: ``settings``, else the preset of ``quick``; with ``ensemble`` if given."""
+def _settings(settings: CompareSettings | None, quick: bool, ensemble, methods, outliers):
+    """The grid to run: ``settings``, else the preset of ``quick``; with ``ensemble``,
+    ``methods`` and ``outliers`` where given."""
     settings = settings if settings is not None else (QUICK if quick else FULL)
+    changes = dict(outliers or {})
+    unknown = sorted(set(changes) - {"outlier_fraction", "outlier_scale", "outlier_mode"})
+    if unknown:
+        raise ValueError(
+            f"outliers takes outlier_fraction, outlier_scale, outlier_mode, got {unknown}"
+        )
     if ensemble is not None:
-        settings = dataclasses.replace(settings, ensemble=ensemble)
-    return settings
+        changes["ensemble"] = ensemble
+    if methods is not None:
+        changes["methods"] = tuple(methods)
+    return dataclasses.replace(settings, **changes) if changes else settings
 
 
 def _write_outputs(
@@ -156,6 +184,9 @@ __all__ = [
     "QUICK",
     "ENTRIES",
     "ENTRY_KEYS",
+    "ROBUST_ENTRIES",
+    "ALL_ENTRIES",
+    "ALL_KEYS",
     "DEFAULT_SEEDS",
     "markdown_table",
     "write_curves",

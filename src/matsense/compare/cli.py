@@ -8,15 +8,16 @@ from .. import ensembles
 
 
 def register(subparsers):
-    """Add ``compare [--out DIR] [--quick] [--seeds N] [--no-progress] [--data FILE]`` to an
-    argparse subparsers."""
+    """Add ``compare [--out DIR] [--quick] [--seeds N] [--methods LIST] [--outlier-fraction P]
+    [--no-progress] [--data FILE]`` to an argparse subparsers."""
     p = subparsers.add_parser(
         "compare",
         help="side-by-side comparison of GD, rebalanced GD and the peer methods",
         description="Run GD, rebalanced GD, ScaledGD, ScaledGD(λ), PrecGD, alternating "
         "preconditioned GD and SVP on κ ∈ {1, 10, 100} × k ∈ {r, 2r}; write "
         "compare.json, compare.md, curves and figures. The full setting (n = 100, "
-        "3 seeds) takes ≈ 10 min on 2 CPU cores; --quick ≈ 10 s.",
+        "3 seeds) takes ≈ 10 min on 2 CPU cores; --quick ≈ 10 s. --methods adds the robust "
+        "ℓ1 methods subgm and scaledsm, --outlier-fraction corrupts every problem (docs/robust.md).",
     )
     p.add_argument(
         "--out",
@@ -46,6 +47,7 @@ def register(subparsers):
         help=f"measurement ensemble: {ensembles.listing()} (docs/ensembles.md); "
         "m = 5nr measurements (entries)",
     )
+    _add_robust_arguments(p)
     _add_data_arguments(p)
     from ..cli import add_max_memory, add_progress_flags
 
@@ -53,6 +55,60 @@ def register(subparsers):
     add_max_memory(p)
     p.set_defaults(func=_cli)
     return p
+
+
+def _add_robust_arguments(p) -> None:
+    """``--methods`` and the outlier keys (docs/robust.md)."""
+    from .entries import ALL_KEYS, ENTRY_KEYS
+
+    p.add_argument(
+        "--methods",
+        metavar="LIST",
+        help=f"comma-separated methods to run, of {', '.join(ALL_KEYS)} "
+        f"(default the ℓ2 ones: {', '.join(ENTRY_KEYS)}); subgm and scaledsm are the "
+        "robust ℓ1 methods (docs/robust.md)",
+    )
+    g = p.add_argument_group("outliers on every problem of the grid (docs/robust.md)")
+    g.add_argument(
+        "--outlier-fraction",
+        type=float,
+        metavar="P",
+        help="fraction p_s in [0, 1) of the measurements corrupted (default 0: none)",
+    )
+    g.add_argument(
+        "--outlier-scale",
+        type=float,
+        metavar="C",
+        help="outlier magnitude: up to C·‖𝒜(M*)‖_∞ (default 10)",
+    )
+    g.add_argument("--outlier-mode", metavar="MODE", help="add (default) or replace")
+
+
+def _methods_and_outliers(args):
+    """(methods or None, outliers dict or None) from the flags; one ValueError if bad."""
+    from .entries import ALL_KEYS
+
+    methods = None
+    if args.methods is not None:
+        methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+        unknown = [m for m in methods if m not in ALL_KEYS]
+        if unknown or not methods:
+            raise ValueError(
+                f"--methods: unknown {', '.join(unknown) or 'empty list'}; "
+                f"allowed: {', '.join(ALL_KEYS)}"
+            )
+    given = {
+        key: value
+        for key, value in (
+            ("outlier_fraction", args.outlier_fraction),
+            ("outlier_scale", args.outlier_scale),
+            ("outlier_mode", args.outlier_mode),
+        )
+        if value is not None
+    }
+    if given and "outlier_fraction" not in given:
+        raise ValueError("--outlier-scale and --outlier-mode need --outlier-fraction")
+    return methods, given or None
 
 
 def _add_data_arguments(p) -> None:
@@ -94,6 +150,7 @@ def _cli(args) -> int:
     from ..cli import _show_progress, check_output
 
     check_output(args.out, "--out", folder=True)
+    methods, outliers = _methods_and_outliers(args)
     if args.data is not None:
         return _cli_data(args)
     for flag, value in (("--k", args.k), ("--iters", args.iters if args.iters != 3000 else None)):
@@ -112,6 +169,8 @@ def _cli(args) -> int:
             progress=_show_progress(args),
             workers=args.workers,
             ensemble=args.ensemble,
+            methods=methods,
+            outliers=outliers,
         )
     n_conv = sum(r["status"] == "converged" for r in records)
     print(
@@ -134,6 +193,10 @@ def _cli_data(args) -> int:
             ("--seeds", args.seeds),
             ("--ensemble", args.ensemble),
             ("--workers", args.workers),
+            ("--methods", args.methods),
+            ("--outlier-fraction", args.outlier_fraction),
+            ("--outlier-scale", args.outlier_scale),
+            ("--outlier-mode", args.outlier_mode),
         )
         if value not in (None, False)
     ]

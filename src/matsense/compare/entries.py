@@ -9,6 +9,8 @@ from .. import _validate as V
 from .. import ensembles
 from .. import init as _init
 from ..methods import GD, SVP, AlternatingPrecGD, PrecGD, RebalancedGD, ScaledGD, ScaledGDLambda
+from ..methods.scaledsm import ScaledSM
+from ..methods.subgm import SubGM
 
 #: How the comparison's random starts are scaled: F_0 at α/√n, G_0 at α/(3√n), X_0 at α/√n.
 INIT_RATIO = 1 / 3
@@ -87,7 +89,30 @@ ENTRIES: tuple[Entry, ...] = (
         hyper="η = 0.5, λ = 1e-3",
     ),
 )
+#: The ℓ2 methods run by default (``methods`` of :class:`CompareSettings`).
 ENTRY_KEYS = tuple(e.key for e in ENTRIES)
+
+#: The robust (ℓ1) methods, run when named (``matsense compare --methods``, docs/robust.md):
+#: both from the trimmed spectral start with Polyak steps, as in the ScaledSM experiments.
+ROBUST_ENTRIES: tuple[Entry, ...] = (
+    Entry(
+        "subgm",
+        "SubGM, ℓ1 (Polyak, trimmed spectral)",
+        lambda s1: SubGM(schedule="polyak"),
+        "spectral_trimmed",
+        hyper="ℓ1 loss, Polyak η_t = (f − f*)/‖g‖², f* = f(M*)",
+    ),
+    Entry(
+        "scaledsm",
+        "ScaledSM, ℓ1 (Polyak, trimmed spectral)",
+        lambda s1: ScaledSM(),
+        "spectral_trimmed",
+        hyper="ℓ1 loss, Polyak step in the scaled norm, f* = f(M*)",
+    ),
+)
+#: Every entry a comparison can run, in the order of the tables.
+ALL_ENTRIES = ENTRIES + ROBUST_ENTRIES
+ALL_KEYS = tuple(e.key for e in ALL_ENTRIES)
 
 
 @dataclass(frozen=True)
@@ -98,6 +123,9 @@ class CompareSettings:
     ``k_multipliers``; ``max_iters`` per run, except the methods named in
     ``max_iters_override`` (key → budget). ``ensemble``: the measurement model
     (:func:`matsense.ensembles.names`; completion observes m of the n² entries).
+    ``methods``: keys of :data:`ALL_KEYS` (default the ℓ2 ones, :data:`ENTRY_KEYS`).
+    ``outlier_fraction`` p_s > 0 adds outliers to every problem of the grid
+    (``outlier_scale``, ``outlier_mode``: :class:`matsense.corruption.Outliers`).
     """
 
     n: int = 100
@@ -114,9 +142,13 @@ class CompareSettings:
     methods: tuple = ENTRY_KEYS
     name: str = "full"
     ensemble: str = ensembles.DEFAULT
+    outlier_fraction: float = 0.0
+    outlier_scale: float = 10.0
+    outlier_mode: str = "add"
 
     def __post_init__(self):
         ensembles.get(self.ensemble)  # ValueError listing the known ones
+        self.outliers()  # ValueError naming a bad fraction, scale or mode
         V.int_in_range("n", self.n, 2)
         V.int_in_range("r", self.r, 1, self.n)
         V.int_in_range("m_factor", self.m_factor, 1)
@@ -129,12 +161,21 @@ class CompareSettings:
         V.int_in_range("max_iters", self.max_iters, 1)
         V.positive_float("alpha", self.alpha)
         V.int_in_range("record_every", self.record_every, 1)
-        unknown = [m for m in self.methods if m not in ENTRY_KEYS]
+        unknown = [m for m in self.methods if m not in ALL_KEYS]
         if unknown or not self.methods:
             raise ValueError(
-                f"methods must be a non-empty subset of {', '.join(ENTRY_KEYS)}, "
+                f"methods must be a non-empty subset of {', '.join(ALL_KEYS)}, "
                 f"got {list(self.methods)}"
             )
+
+    def outliers(self) -> dict:
+        """The outlier keys of :meth:`matsense.Problem.generate` ({} without outliers)."""
+        from ..corruption import Outliers
+
+        o = Outliers(self.outlier_fraction, self.outlier_scale, self.outlier_mode)
+        if o.fraction == 0:
+            return {}
+        return {"outlier_fraction": o.fraction, "outlier_scale": o.scale, "outlier_mode": o.mode}
 
     @property
     def m(self) -> int:
@@ -144,8 +185,8 @@ class CompareSettings:
         return dict(self.max_iters_override).get(key, self.max_iters)
 
     def entries(self) -> list[Entry]:
-        """The entries of ``methods``, in the order of :data:`ENTRIES`."""
-        return [e for e in ENTRIES if e.key in self.methods]
+        """The entries of ``methods``, in the order of :data:`ALL_ENTRIES`."""
+        return [e for e in ALL_ENTRIES if e.key in self.methods]
 
     def grid(self):
         """(κ, multiplier, k) in the order of the records: κ outer, k inner."""
@@ -160,6 +201,9 @@ class CompareSettings:
         d["kappas"] = list(self.kappas)
         d["k_multipliers"] = list(self.k_multipliers)
         d["methods"] = list(self.methods)
+        for key in ("outlier_fraction", "outlier_scale", "outlier_mode"):
+            del d[key]
+        d.update(self.outliers())  # recorded only when there are outliers
         return d
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import plots
-from .entries import ENTRIES, ENTRY_KEYS, CompareSettings
+from .entries import ALL_ENTRIES, ALL_KEYS, CompareSettings
 
 #: Relative errors above this (divergence) are cut, and the first one is marked ×.
 Y_CLIP = 1e2
@@ -21,9 +21,9 @@ ERROR_LABEL = "‖P − M*‖_F / ‖M*‖_F"
 
 def _curves(c: dict, x_key: str) -> list[plots.Curve]:
     """The error curve of run ``c`` against ``x_key``, clipped at :data:`Y_CLIP`, with a × where it diverged."""
-    entry = ENTRIES[ENTRY_KEYS.index(c["method"])]
+    entry = ALL_ENTRIES[ALL_KEYS.index(c["method"])]
     x, err = c[x_key], c["rel_error"]
-    color = plots.color(ENTRY_KEYS.index(entry.key))
+    color = plots.color(ALL_KEYS.index(entry.key))
     linestyle = "--" if entry.symmetric else "-"
     ok = np.isfinite(err) & (err > 0)
     shown = ok & (err <= Y_CLIP)

@@ -163,7 +163,7 @@ def markdown_table(records, settings: CompareSettings, seeds, total_seconds: flo
         + "; "
         f"small random initializations at α = {settings.alpha:g} (÷√n); seeds {list(seeds)}. "
         f"Iterations and seconds are medians over seeds (range in brackets). Total run time "
-        f"{total_seconds:.0f} s.",
+        f"{total_seconds:.0f} s." + _outlier_note(settings),
         "",
         _markdown_line(TABLE_HEADER),
         "|" + "---|" * len(TABLE_HEADER),
@@ -171,3 +171,14 @@ def markdown_table(records, settings: CompareSettings, seeds, total_seconds: flo
     lines += [_markdown_line(table_row(rec)) for rec in records]
     lines.append("")
     return "\n".join(lines)
+
+
+def _outlier_note(settings: CompareSettings) -> str:
+    """The header's sentence on the outliers ('' without them)."""
+    o = settings.outliers()
+    if not o:
+        return ""
+    return (
+        f" Outliers ({o['outlier_mode']}) on a fraction {o['outlier_fraction']:g} of the "
+        f"measurements, up to {o['outlier_scale']:g}·‖𝒜(M*)‖_∞ (docs/robust.md)."
+    )

@@ -18,13 +18,18 @@ def reference_figure(settings: CompareSettings, key: str, kappa: float, k: int):
     'rel_error' and 'at_iteration'.
     """
     if (
-        settings.n,
-        settings.r,
-        settings.m_factor,
-        settings.spacing,
-        settings.tol,
-    ) != REFERENCE_SETTING or settings.ensemble != ensembles.DEFAULT:
-        return None
+        (
+            settings.n,
+            settings.r,
+            settings.m_factor,
+            settings.spacing,
+            settings.tol,
+        )
+        != REFERENCE_SETTING
+        or settings.ensemble != ensembles.DEFAULT
+        or settings.outliers()
+    ):
+        return None  # the reference runs: clean problems, dense Gaussian (robust keys: none)
     r = settings.r
     if key == "scaledgd" and k == r:
         return {"text": "252–271 iterations (κ ∈ {1, 10, 100})", "iterations": (252, 271)}

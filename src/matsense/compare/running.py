@@ -15,7 +15,7 @@ from .._files import naming
 from ..methods.base import product
 from ..problems import Problem
 from ..run import run, run_together
-from .entries import DEFAULT_SEEDS, ENTRY_KEYS, CompareSettings, Entry
+from .entries import ALL_KEYS, DEFAULT_SEEDS, CompareSettings, Entry
 from .reference import reference_check, reference_figure
 
 
@@ -53,14 +53,15 @@ def make_problem(settings: CompareSettings, kappa: float, symmetric: bool, seed:
         spacing=settings.spacing,
         symmetric=symmetric,
         seed=seed,
+        **settings.outliers(),
     )
     if symmetric and problem.operator.packs_symmetric():
         problem = problem.with_symmetric_operator()
     return problem
 
 
-#: Position of each method in the tables (the order of ENTRIES).
-ENTRY_ORDER = {key: i for i, key in enumerate(ENTRY_KEYS)}
+#: Position of each method in the tables (the order of ALL_ENTRIES).
+ENTRY_ORDER = {key: i for i, key in enumerate(ALL_KEYS)}
 
 
 def _grid_order(row) -> tuple:

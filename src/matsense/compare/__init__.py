@@ -82,11 +82,9 @@ def compare(
     out_dir : path
         Output folder (created).
     quick : bool
-        Small problem (n = 30, r = 2, budget 1500): ≈ 10 s on 2 CPU cores.
-        Default: the full reference setting (n = 100, r = 5, m = 5nr).
+        Small problem (n = 30, r = 2, budget 1500; ≈ 10 s); default the full reference setting.
     seeds : int or sequence of int, optional
-        A count N (seeds 0..N−1) or explicit seeds; seed s draws the problem
-        and the random initializations. Default 3 (full) or 1 (quick).
+        A count N (seeds 0..N−1) or the seeds to draw with; default 3 (full) or 1 (quick).
     progress : bool
         Log each run to stderr.
     settings : CompareSettings, optional
@@ -94,24 +92,18 @@ def compare(
     figures : bool
         Write the figures (PNG and SVG).
     workers : int, optional
-        Processes that run the (seed, κ) cells (default: the usable cores, at most the number
-        of cells; 1: this process). Each computes on one thread, so the records are the same
-        for any ``workers``. Workers are spawned: a script calling this with ``workers`` ≠ 1
-        needs an ``if __name__ == "__main__":`` guard (the CLI has one).
+        Processes for the (seed, κ) cells (default: the usable cores; 1: this process); the
+        records do not depend on it. Scripts need an ``if __name__ == "__main__":`` guard.
     ensemble : str, optional
-        The measurement ensemble (:func:`matsense.ensembles.names`); default: the settings'
-        (gaussian), to which alone the reference figures apply.
+        The measurement ensemble (default gaussian, to which alone the reference figures apply).
     methods : sequence of str, optional
-        The entries to run (keys of :data:`ALL_KEYS`, e.g. ``("gd", "subgm", "scaledsm")``);
-        default the settings' (the ℓ2 methods of :data:`ENTRIES`).
+        Entries to run (keys of :data:`ALL_KEYS`); default the ℓ2 methods of :data:`ENTRIES`.
     outliers : dict, optional
-        ``outlier_fraction`` (and ``outlier_scale``, ``outlier_mode``): outliers on every
-        problem of the grid (:meth:`matsense.Problem.generate`, docs/robust.md).
+        ``outlier_fraction`` (``outlier_scale``, ``outlier_mode``) on every problem (robust.md).
 
     Returns
     -------
-    list of dict
-        One record per method × (κ, k), with per-seed results and medians.
+    list of dict: one record per method × (κ, k), with per-seed results and medians.
     """
     from .._validate import not_in_worker_bootstrap
 

@@ -194,43 +194,6 @@ def test_cli_bad_suite_values_are_one_line(extra, message, tmp_path, capsys):
     assert err.count("\n") == 1 and message in err, err
 
 
-# ------------------------------------------------------------------ the phase diagram over k
-def test_phase_diagram_over_k_quick(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    import numpy as np
-
-    examples = Path(__file__).resolve().parents[1] / "examples"
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(examples / "robust_phase.py"),
-            "--spec",
-            str(examples / "robust_phase_k.toml"),
-            "--quick",
-            "--workers",
-            "0",
-            "--out",
-            str(tmp_path / "phase"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    data = json.loads((tmp_path / "phase" / "phase.json").read_text())
-    assert set(data) == {"ℓ2 GD", "ℓ1 SubGM (geometric)", "ScaledSM (Polyak)"}
-    for d in data.values():
-        assert d["p_s"] == [0.0, 0.1, 0.3] and d["k"] == [2, 4] and "m_over_nr" not in d
-        assert np.asarray(d["error"]).shape == (3, 2)
-    assert min(data["ℓ2 GD"]["error"][1]) >= 0.5  # ℓ2 breaks at p_s = 0.1, any k
-    assert data["ScaledSM (Polyak)"]["error"][2][0] <= 1e-8  # k = r recovers at p_s = 0.3
-    assert data["ℓ1 SubGM (geometric)"]["error"][0][1] >= 1e-4  # k > r stalls (R1)
-    assert "factor width k" in out.stdout and (tmp_path / "phase" / "phase.png").stat().st_size
-
-
 def test_phase_spec_needs_outlier_fraction_and_m_or_k(tmp_path):
     import importlib.util
     from pathlib import Path

@@ -214,28 +214,25 @@ def test_a_sweep_over_outliers_and_methods(tmp_path):
     assert row["final_error"].iloc[0] == pytest.approx(alone.history["error"][-1], rel=1e-9)
 
 
-def test_the_phase_diagram_example_quick(tmp_path):
+def _phase_example(tmp_path, *args):
+    """examples/robust_phase.py at its quick size in this process's Python (``args``: e.g.
+    another ``--spec``): its stdout and the three methods' phase.json."""
     import json
     from pathlib import Path
 
     script = Path(__file__).resolve().parents[1] / "examples" / "robust_phase.py"
+    argv = [sys.executable, str(script), *args, "--quick", "--workers", "0"]
     out = subprocess.run(
-        [
-            sys.executable,
-            str(script),
-            "--quick",
-            "--workers",
-            "0",
-            "--out",
-            str(tmp_path / "phase"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+        [*argv, "--out", str(tmp_path / "phase")], capture_output=True, text=True, timeout=600
     )
     assert out.returncode == 0, out.stderr[-3000:]
     data = json.loads((tmp_path / "phase" / "phase.json").read_text())
     assert set(data) == {"ℓ2 GD", "ℓ1 SubGM (geometric)", "ScaledSM (Polyak)"}
+    return out.stdout, data
+
+
+def test_the_phase_diagram_example_quick(tmp_path):
+    _, data = _phase_example(tmp_path)
     for d in data.values():
         assert d["p_s"] == [0.0, 0.1, 0.3] and d["m_over_nr"] == [4.0, 10.0]
         assert np.asarray(d["error"]).shape == (3, 2)
@@ -243,3 +240,17 @@ def test_the_phase_diagram_example_quick(tmp_path):
     assert min(data["ℓ2 GD"]["error"][1]) >= 0.5
     assert data["ScaledSM (Polyak)"]["error"][2][1] <= 1e-8
     assert (tmp_path / "phase" / "phase.png").stat().st_size > 0
+
+
+def test_phase_diagram_over_k_quick(tmp_path):
+    from pathlib import Path
+
+    spec = Path(__file__).resolve().parents[1] / "examples" / "robust_phase_k.toml"
+    stdout, data = _phase_example(tmp_path, "--spec", str(spec))
+    for d in data.values():
+        assert d["p_s"] == [0.0, 0.1, 0.3] and d["k"] == [2, 4] and "m_over_nr" not in d
+        assert np.asarray(d["error"]).shape == (3, 2)
+    assert min(data["ℓ2 GD"]["error"][1]) >= 0.5  # ℓ2 breaks at p_s = 0.1, any k
+    assert data["ScaledSM (Polyak)"]["error"][2][0] <= 1e-8  # k = r recovers at p_s = 0.3
+    assert data["ℓ1 SubGM (geometric)"]["error"][0][1] >= 1e-4  # k > r stalls (R1)
+    assert "factor width k" in stdout and (tmp_path / "phase" / "phase.png").stat().st_size
